@@ -1,0 +1,58 @@
+# The README's two commands are `make book` and `make test`. Both create .venv from the
+# exact pins in requirements.lock on first use and reuse it afterwards.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+JB_FLAGS := -W -n --keep-going
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONHASHSEED := 0
+
+.PHONY: book test unit nbval build-check browser chromium bench lock clean
+
+## book: build the site into _build/html, executing every notebook
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "Open _build/html/index.html in a browser."
+
+## test: unit tests, nbval over book/, the book build with warnings as errors, browser tests
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest tests -m "not browser"
+	$(BIN)/python -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg -p no:randomly
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/python -m pytest tests -m browser
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+## chromium: Debian's Chromium for the browser tests (browsers are never downloaded)
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	fi
+	@$(CHROMIUM) --version
+
+## bench: the speed figures, each against a baseline measured in the same run
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script; done
+
+## lock: re-resolve pyproject's ranges into requirements.lock and environment.yml
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.lock-venv/bin/python -m pip install --quiet ".[book,test]"
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^toyviz' > requirements.lock
+	.lock-venv/bin/python scripts/sync_environment.py
+	rm -rf .lock-venv
+
+clean:
+	rm -rf _build

@@ -1,0 +1,56 @@
+"""What the reproducibility page shows: package versions, and each chapter's run time
+and peak memory, measured by the chapter itself in its last cell.
+"""
+
+import importlib.metadata
+import platform
+import resource
+import time
+
+#: Packages whose versions the reproducibility page lists.
+PACKAGES = ("toyviz", "tensorflow-cpu", "keras", "numpy", "scipy", "matplotlib", "seaborn",
+            "scikit-learn", "ipywidgets", "anywidget", "jupyter-book", "myst-nb", "nbval")
+
+
+def versions(packages=PACKAGES):
+    """Installed versions, as a list of ``(package, version)`` with Python first."""
+    if isinstance(packages, str) or not all(isinstance(p, str) for p in packages):
+        raise TypeError("packages must be a sequence of package names (str), "
+                        f"got {packages!r}")
+    rows = [("python", platform.python_version())]
+    for name in packages:
+        try:
+            rows.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    return rows
+
+
+def run_stats():
+    """This process's run time so far and its peak resident memory.
+
+    In a notebook the process is the kernel, started just before the first cell, so
+    called from the last cell this is the chapter's run time and the most memory it held
+    at any moment (what mybinder's 1 GB guarantee is about).
+
+    Returns
+    -------
+    dict with ``run_seconds`` (float) and ``peak_rss_mb`` (float, MiB).
+    """
+    import psutil
+
+    started = psutil.Process().create_time()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"run_seconds": time.time() - started, "peak_rss_mb": peak_kib / 1024}
+
+
+def glue_run_stats():
+    """Glue ``run_seconds`` and ``peak_rss_mb`` (see :func:`run_stats`) without
+    displaying them, for the reproducibility page to paste. Call it in a chapter's last
+    cell. Returns the stats."""
+    from myst_nb import glue
+
+    stats = run_stats()
+    for key, value in stats.items():
+        glue(key, round(value, 1), display=False)
+    return stats
