@@ -44,13 +44,27 @@ def run_stats():
     return {"run_seconds": time.time() - started, "peak_rss_mb": peak_kib / 1024}
 
 
-def glue_run_stats():
+#: mybinder.org guarantees 1 GB of memory to a session.
+BINDER_MEMORY_MB = 1024
+
+
+def glue_run_stats(limit_mb=BINDER_MEMORY_MB):
     """Glue ``run_seconds`` and ``peak_rss_mb`` (see :func:`run_stats`) without
     displaying them, for the reproducibility page to paste. Call it in a chapter's last
-    cell. Returns the stats."""
+    cell.
+
+    Raises ``RuntimeError`` when the peak memory exceeds ``limit_mb``, so that a chapter
+    that would not fit in Binder's guarantee fails the build. Returns the stats.
+    """
     from myst_nb import glue
 
+    from toyviz._checks import check_float
+
+    limit_mb = check_float("limit_mb", limit_mb, low=0, low_open=True)
     stats = run_stats()
+    if stats["peak_rss_mb"] > limit_mb:
+        raise RuntimeError(f"peak memory {stats['peak_rss_mb']:.0f} MiB exceeds the "
+                           f"{limit_mb:.0f} MiB limit (mybinder.org guarantees 1 GB)")
     for key, value in stats.items():
         glue(key, round(value, 1), display=False)
     return stats

@@ -1,0 +1,147 @@
+"""The foundation: importing toyviz is inert, set_seed is deterministic, the data
+generators are right and reject bad input, and Binder's environment agrees with the lock."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import toyviz
+from toyviz import data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_is_silent_and_does_not_load_tensorflow():
+    code = ("import sys, toyviz\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+            "assert 'keras' not in sys.modules, 'keras imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_import_does_not_seed_numpy():
+    code = ("import numpy as np\nnp.random.seed(123)\nimport toyviz, toyviz.data\n"
+            "print(np.random.random())")
+    seeded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    expected = np.random.RandomState(123).random_sample()
+    assert float(seeded) == expected
+
+
+def test_submodules_load_lazily():
+    assert toyviz.data.circle is data.circle
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        toyviz.nope  # noqa: B018
+
+
+def _short_training(seed):
+    rng = toyviz.set_seed(seed)
+    x, y = data.circle(200, rng)
+    model = toyviz.models.train_circle_model(x, y, n_nodes=8, epochs=2)
+    return [w.copy() for w in model.get_weights()]
+
+
+def test_set_seed_gives_identical_weights_after_training():
+    first, second = _short_training(7), _short_training(7)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = _short_training(8)
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_set_seed_returns_a_seeded_generator():
+    assert toyviz.set_seed(3).random() == np.random.default_rng(3).random()
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError),
+                                         (1.5, TypeError), ("1", TypeError),
+                                         (True, TypeError)])
+def test_set_seed_rejects_bad_seeds(seed, error):
+    with pytest.raises(error, match="seed"):
+        toyviz.set_seed(seed)
+
+
+def test_circle_puts_half_the_points_inside():
+    n = 200_000
+    x, y = data.circle(n, np.random.default_rng(0))
+    assert x.shape == (n, 2) and x.dtype == np.float32 and y.dtype == np.int64
+    assert np.all(np.abs(x) <= 1)
+    # Two-sided binomial test of P(inside) = 1/2: fails only by a real bias.
+    assert stats.binomtest(int(y.sum()), n, 0.5).pvalue > 1e-3
+    inside = np.sum(x.astype(np.float64) ** 2, axis=1) < 2 / np.pi
+    np.testing.assert_array_equal(y, inside)
+
+
+def test_circle_is_deterministic_given_the_generator():
+    a = data.circle(50, np.random.default_rng(5))
+    b = data.circle(50, np.random.default_rng(5))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_spiral_shapes_and_balance():
+    x, y = data.spiral(301, np.random.default_rng(1), noise=0.0)
+    assert x.shape == (301, 2) and x.dtype == np.float32
+    assert np.sum(y == 0) == 150 and np.sum(y == 1) == 151
+    # Without noise the arms are point reflections of each other: radius <= 1.
+    assert np.all(np.hypot(x[:, 0], x[:, 1]) <= 1 + 1e-6)
+
+
+@pytest.mark.parametrize("generator", [data.circle, data.spiral])
+@pytest.mark.parametrize("n, rng, error, name", [
+    (0, np.random.default_rng(0), ValueError, "n"),
+    (-5, np.random.default_rng(0), ValueError, "n"),
+    (10.0, np.random.default_rng(0), TypeError, "n"),
+    ("10", np.random.default_rng(0), TypeError, "n"),
+    (10, 0, TypeError, "rng"),
+    (10, np.random.RandomState(0), TypeError, "rng"),
+    (10, None, TypeError, "rng"),
+])
+def test_generators_reject_bad_input(generator, n, rng, error, name):
+    with pytest.raises(error, match=rf"^{name} must"):
+        generator(n, rng)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"turns": 0}, "turns"), ({"noise": -0.1}, "noise"),
+                                          ({"radius": "1"}, "radius")])
+def test_spiral_rejects_bad_shape_parameters(kwargs, name):
+    with pytest.raises((TypeError, ValueError), match=rf"^{name} must"):
+        data.spiral(10, np.random.default_rng(0), **kwargs)
+
+
+def test_grid_layout_matches_imshow_origin_lower():
+    points, xs = data.grid(-1, 1, 3)
+    square = points.reshape(3, 3, 2)
+    assert tuple(square[0, 2]) == (xs[2], xs[0])  # row = y, column = x
+    with pytest.raises(ValueError, match="hi must be greater than lo"):
+        data.grid(1, -1)
+
+
+def _pins(lines):
+    return {line.strip().lower().replace("_", "-") for line in lines
+            if re.match(r"^[A-Za-z0-9._-]+==\S+$", line.strip())}
+
+
+def test_environment_yml_agrees_with_the_lock():
+    lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
+    env_text = (ROOT / "environment.yml").read_text()
+    env = _pins(line.strip().lstrip("- ").strip() for line in env_text.splitlines())
+    assert lock, "requirements.lock holds no pins"
+    assert env == lock, {"only in environment.yml": sorted(env - lock),
+                         "only in requirements.lock": sorted(lock - env)}
+    assert re.search(r"^\s*-\s*python=3\.11\s*$", env_text, re.M), "Binder must use 3.11"
+    assert "conda-forge" in env_text
+
+
+def test_lock_pins_one_tensorflow_wheel_and_jupyter_book_1():
+    lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
+    tensorflow = [pin for pin in lock if re.match(r"^tensorflow(-cpu|-gpu)?==", pin)]
+    assert tensorflow == ["tensorflow-cpu==2.21.0"], tensorflow
+    assert "jupyter-book==1.0.4.post1" in lock
