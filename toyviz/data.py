@@ -99,3 +99,33 @@ def grid(lo=-2.0, hi=2.0, resolution=200):
     xs = np.linspace(lo, hi, resolution, dtype=np.float32)
     gx, gy = np.meshgrid(xs, xs)
     return np.stack([gx.ravel(), gy.ravel()], axis=1), xs
+
+
+def digits(rng=None):
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, shipped with the
+    package, so nothing is downloaded), scaled to [0, 1].
+
+    Introduced in chapter 2, §Digits.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or None
+        ``None`` keeps scikit-learn's order; a generator shuffles the images (and their
+        labels) with one permutation drawn from it.
+
+    Returns
+    -------
+    x : (1797, 8, 8, 1) float32 in [0, 1] (the raw pixel values 0..16, divided by 16).
+    y : (1797,) int64 in 0..9.
+    """
+    if rng is not None:
+        rng = check_rng("rng", rng)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[..., None]
+    y = np.asarray(bunch.target, dtype=np.int64)
+    if rng is not None:
+        order = rng.permutation(len(x))
+        x, y = x[order], y[order]
+    return x, y
