@@ -1,0 +1,959 @@
+"""Attribution as a backward pass: one rule per layer type, composites, propagation.
+
+The second essay ("Visualizing neural networks, how to blame the bias") sees every
+attribution method of its kind as the same backward pass: run the network forwards, then
+walk back through it, reversing each layer with a *rule* chosen for the layer's *type*.
+There are three types:
+
+* **maximum** ``b = max_i a_i`` (max pooling),
+* **matrix multiply** ``z_j = sum_i a_i w_ij + bias_j`` (Dense, Conv2D),
+* **nonlinearity** ``b = f(z)`` element-wise, with ``f(0) = 0`` (ReLU, tanh, ...),
+
+plus reshapes (Flatten), which every rule passes straight through. A :class:`Composite`
+picks one rule per layer type, how the backward pass starts (with 1 or with the explained
+output) and how it ends (the signal itself, the signal times the input, or the signal
+times the input's difference from a baseline). The presets in :data:`PRESETS` are the
+classic methods written this way.
+
+Biases are handled as the essay's "blame the bias" proposes: each bias is the weight of an
+extra input that is the constant 1. The matrix rules give that input its share like any
+other, so every explanation carries the relevance of every bias beside the relevance of
+the input, and for the conserving rules ``sum(input) + sum(bias) = explained output``.
+
+Everything runs in numpy float64, vectorised over the batch.
+
+Arrays: ``x: (n, *input_shape)``; relevance of the input has the same shape; the relevance
+of the biases of a layer with ``units`` outputs is ``(n, units)`` (for Conv2D, summed over
+the positions where the bias is added).
+
+Introduced in chapter 2.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toyviz._checks import _describe, check_array, check_choice, check_float, check_int
+
+LAYER_TYPES = ("maximum", "matrix", "nonlinearity")
+
+# --------------------------------------------------------------------------------------
+# blip and the element-wise functions with f(0) = 0
+# --------------------------------------------------------------------------------------
+
+
+def blip(z, epsilon):
+    """``blip(z) = z + epsilon * sign(z)`` with ``sign(0) = +1``: a line of slope 1 with
+    a jump of ``2 * epsilon`` at 0 that keeps LRP-epsilon's denominator away from zero
+    (Bach et al. 2015, eq. 58; Samek et al. 2015, arXiv:1509.06321, eq. 6).
+
+    Parameters
+    ----------
+    z : array of float
+    epsilon : float >= 0
+
+    Returns
+    -------
+    float64 array of z's shape.
+    """
+    epsilon = check_float("epsilon", epsilon, low=0)
+    z = np.asarray(z, dtype=np.float64)
+    return z + np.where(z >= 0, epsilon, -epsilon)
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _relu_prime(z):
+    return (z > 0).astype(np.float64)
+
+
+def _leaky(slope):
+    return (lambda z: np.where(z > 0, z, slope * z),
+            lambda z: np.where(z > 0, 1.0, slope))
+
+
+def _elu(alpha):
+    return (lambda z: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0))),
+            lambda z: np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))))
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _gelu(z):
+    from scipy.special import erf
+
+    return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
+
+
+def _gelu_prime(z):
+    from scipy.special import erf
+
+    return 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(
+        2.0 * math.pi)
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+#: Element-wise functions with f(0) = 0 that the propagation understands, by Keras name:
+#: ``name -> (f, f')`` on float64 arrays.
+ACTIVATIONS = {
+    "relu": (_relu, _relu_prime),
+    "relu6": (lambda z: np.clip(z, 0.0, 6.0), lambda z: ((z > 0) & (z < 6)).astype(float)),
+    "leaky_relu": _leaky(0.2),
+    "elu": _elu(1.0),
+    "selu": (lambda z: _SELU_SCALE * _elu(_SELU_ALPHA)[0](z),
+             lambda z: _SELU_SCALE * _elu(_SELU_ALPHA)[1](z)),
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "softsign": (lambda z: z / (1.0 + np.abs(z)), lambda z: 1.0 / (1.0 + np.abs(z)) ** 2),
+    "silu": (lambda z: z * _sigmoid(z),
+             lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z)))),
+    "gelu": (_gelu, _gelu_prime),
+}
+
+#: Final activations that are dropped: the explanation is of the logits before them.
+OUTPUT_ACTIVATIONS = ("linear", "softmax", "sigmoid")
+
+SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling1D", "MaxPooling2D", "Flatten", "ReLU",
+                    "LeakyReLU", "ELU", "Activation", "Softmax (last layer only)")
+
+# --------------------------------------------------------------------------------------
+# Steps: the network as a chain of maximum / matrix / nonlinearity / reshape operations
+# --------------------------------------------------------------------------------------
+
+
+class Step:
+    """One operation of a :class:`Network`. ``kind`` is a layer type or ``"reshape"``;
+    ``name`` is the Keras layer it comes from."""
+
+    kind = None
+
+    def __init__(self, name):
+        self.name = name
+
+    def forward(self, a):
+        raise NotImplementedError
+
+
+class Matrix(Step):
+    """Base of the matrix-multiply steps: ``z = a @ W + bias``.
+
+    Subclasses provide ``forward(a)`` (with bias), ``transpose(v, shape)`` (``W^T v``,
+    of the input's ``shape``), ``bias_signal(v)`` (``bias_j * v_j`` summed over the positions sharing bias
+    ``j``: ``(n, units)``) and ``fold(c)``.
+    """
+
+    kind = "matrix"
+
+
+class Dense(Matrix):
+    """``z = a @ kernel + bias`` on the last axis. kernel: (d, units), bias: (units,)."""
+
+    def __init__(self, name, kernel, bias=None):
+        super().__init__(name)
+        self.kernel = np.asarray(kernel, dtype=np.float64)
+        units = self.kernel.shape[1]
+        self.bias = (np.zeros(units) if bias is None
+                     else np.asarray(bias, dtype=np.float64).reshape(units))
+
+    def forward(self, a):
+        return a @ self.kernel + self.bias
+
+    def transpose(self, v, shape):
+        return v @ self.kernel.T
+
+    def bias_signal(self, v):
+        v = v * self.bias
+        return v.reshape(len(v), -1, v.shape[-1]).sum(axis=1)
+
+    def fold(self, c):
+        """The explained output ``c . z`` as one step: c: (units,) or (n, units)."""
+        return Folded(self.name, self.kernel @ c.T, c @ self.bias)
+
+
+class Folded(Matrix):
+    """The last Dense layer with the explained combination of logits folded in:
+    ``y = a @ w + b`` with w: (d,) or (d, n) (one column per sample), b: scalar or (n,).
+    Its bias relevance is ``(n, 1)``."""
+
+    def __init__(self, name, weight, bias):
+        super().__init__(name)
+        self.weight, self.bias = weight, bias
+
+    def forward(self, a):
+        if self.weight.ndim == 1:
+            return a @ self.weight + self.bias
+        return np.einsum("nd,dn->n", a, self.weight) + self.bias
+
+    def transpose(self, v, shape):
+        if self.weight.ndim == 1:
+            return v[:, None] * self.weight
+        return v[:, None] * self.weight.T
+
+    def bias_signal(self, v):
+        return (v * self.bias)[:, None]
+
+
+def _same_padding(size, window, stride):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return out, total // 2, total - total // 2
+
+
+class _Windows:
+    """Sliding windows over axes 1, 2 of (n, H, W, C) arrays, as Keras (TensorFlow) lays
+    them out for 'valid' and 'same' padding."""
+
+    def __init__(self, window, strides, padding):
+        self.window, self.strides, self.padding = tuple(window), tuple(strides), padding
+
+    def geometry(self, shape):
+        (h, w), (kh, kw), (sh, sw) = shape[1:3], self.window, self.strides
+        if self.padding == "same":
+            oh, top, bottom = _same_padding(h, kh, sh)
+            ow, left, right = _same_padding(w, kw, sw)
+        else:
+            oh, ow, top, bottom, left, right = (h - kh) // sh + 1, (w - kw) // sw + 1, 0, 0, 0, 0
+        return oh, ow, (top, bottom), (left, right)
+
+    def extract(self, a, fill):
+        """(n, H, W, C) -> (n, oh, ow, C, kh, kw) (a copy)."""
+        oh, ow, pad_h, pad_w = self.geometry(a.shape)
+        if any(pad_h) or any(pad_w):
+            a = np.pad(a, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=fill)
+        view = np.lib.stride_tricks.sliding_window_view(a, self.window, axis=(1, 2))
+        return view[:, ::self.strides[0], ::self.strides[1]][:, :oh, :ow]
+
+    def scatter(self, parts, shape):
+        """Adjoint of :meth:`extract`: (n, oh, ow, C, kh, kw) summed back to ``shape``."""
+        oh, ow, pad_h, pad_w = self.geometry(shape)
+        n, h, w, c = shape
+        out = np.zeros((n, h + sum(pad_h), w + sum(pad_w), c))
+        (kh, kw), (sh, sw) = self.window, self.strides
+        for i in range(kh):
+            for j in range(kw):
+                out[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += parts[..., i, j]
+        return out[:, pad_h[0]:pad_h[0] + h, pad_w[0]:pad_w[0] + w]
+
+
+class Conv2D(Matrix):
+    """2-D convolution, channels last: kernel (kh, kw, C, F), bias (F,), 'valid' or 'same'
+    padding, any strides. As a matrix multiply its weights are sparse and repeated."""
+
+    def __init__(self, name, kernel, bias=None, strides=(1, 1), padding="valid"):
+        super().__init__(name)
+        self.kernel = np.asarray(kernel, dtype=np.float64)
+        kh, kw, c, f = self.kernel.shape
+        self.bias = np.zeros(f) if bias is None else np.asarray(bias, dtype=np.float64)
+        self.windows = _Windows((kh, kw), strides, padding)
+        self._matrix = self.kernel.reshape(kh * kw * c, f)
+
+    def _patches(self, a):
+        patches = self.windows.extract(a, 0.0)           # (n, oh, ow, C, kh, kw)
+        n, oh, ow = patches.shape[:3]
+        return patches.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
+
+    def forward(self, a):
+        return self._patches(a) @ self._matrix + self.bias
+
+    def transpose(self, v, shape):
+        kh, kw, c, _ = self.kernel.shape
+        cols = (v @ self._matrix.T).reshape(*v.shape[:3], kh, kw, c)
+        return self.windows.scatter(cols.transpose(0, 1, 2, 5, 3, 4), shape)
+
+    def bias_signal(self, v):
+        return (v * self.bias).sum(axis=(1, 2))
+
+
+class Nonlinearity(Step):
+    """``b = f(z)`` element-wise with ``f(0) = 0``; ``f`` and its derivative ``fprime``
+    act on float64 arrays."""
+
+    kind = "nonlinearity"
+
+    def __init__(self, name, function, f, fprime):
+        super().__init__(name)
+        self.function, self.f, self.fprime = function, f, fprime
+
+    def forward(self, z):
+        return self.f(z)
+
+
+class Maximum(Step):
+    """Max pooling, channels last: (n, H, W, C) -> (n, oh, ow, C), or with ``one_d`` a
+    MaxPooling1D (n, L, C) -> (n, oL, C). Windows are padded with -inf for 'same'."""
+
+    kind = "maximum"
+
+    def __init__(self, name, pool, strides, padding, one_d=False):
+        super().__init__(name)
+        self.windows = _Windows(pool, strides, padding)
+        self.one_d = one_d
+
+    def values(self, a):
+        """The windows: (n, *output_shape, k)."""
+        if self.one_d:
+            a = a[:, :, None, :]
+        parts = self.windows.extract(a, -np.inf)
+        parts = parts.reshape(*parts.shape[:4], -1)
+        return parts[:, :, 0] if self.one_d else parts
+
+    def forward(self, a, values=None):
+        return (self.values(a) if values is None else values).max(axis=-1)
+
+    def scatter(self, parts, shape):
+        """Adjoint of :meth:`values`: (n, *output_shape, k) summed back to ``shape``."""
+        if self.one_d:
+            parts, shape = parts[:, :, None], (shape[0], shape[1], 1, shape[2])
+        parts = parts.reshape(*parts.shape[:4], *self.windows.window)
+        out = self.windows.scatter(parts, shape)
+        return out[:, :, 0] if self.one_d else out
+
+
+class Reshape(Step):
+    """Flatten: (n, *shape) -> (n, prod(shape))."""
+
+    kind = "reshape"
+
+    def forward(self, a):
+        return a.reshape(len(a), -1)
+
+
+# --------------------------------------------------------------------------------------
+# Rules: one small object per rule, in a registry by layer type and name
+# --------------------------------------------------------------------------------------
+
+#: ``RULES[layer_type][name]`` is the rule class; see :func:`rule`.
+RULES = {layer_type: {} for layer_type in LAYER_TYPES}
+
+
+def register(cls):
+    """Class decorator: add a rule class to :data:`RULES` under its layer type and name."""
+    RULES[cls.layer_type][cls.name] = cls
+    return cls
+
+
+class Rule:
+    """Base of all rules. ``layer_type`` is one of :data:`LAYER_TYPES`."""
+
+    layer_type = None
+    name = None
+    needs_baseline = False
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class MaximumRule(Rule):
+    """Reverses ``b = max_i a_i`` as ``R(a_i) = s_i R(b)``; subclasses give ``weights``."""
+
+    layer_type = "maximum"
+
+    def weights(self, values):
+        """values: (..., k) float64, the inputs of each maximum -> s: (..., k)."""
+        raise NotImplementedError
+
+
+@register
+class MaximumGradient(MaximumRule):
+    """Winner takes all: ``R(a_i) = R(b)`` if ``a_i = b`` else 0, the derivative of the
+    maximum (ties go to the first maximal input, as TensorFlow's max-pool gradient does).
+    Used by the gradient, deconvnet (Zeiler & Fergus 2014, the "switches") and LRP
+    (Bach et al. 2015) alike."""
+
+    name = "gradient"
+
+    def weights(self, values):
+        winner = np.argmax(values, axis=-1)[..., None]
+        s = np.zeros(values.shape)
+        np.put_along_axis(s, winner, 1.0, axis=-1)
+        return s
+
+
+@register
+class MaximumRadial(MaximumRule):
+    """The essay's radial rule: 0 is a special point, ``R(a_i) = s_i R(b)`` with
+    ``s_i >= 0`` and ``sum_i s_i = 1``:
+
+    * some ``a_i > 0``: ``s_i = a_i / sum_{a_j > 0} a_j`` for positive ``a_i``, else 0;
+    * all ``a_i < 0``: ``s_i = (1 / a_i) / sum_j (1 / a_j)`` (the nearest to 0 gets most);
+    * otherwise (maximum exactly 0): the zeros share equally, the limit of both cases.
+
+    Inputs of ``-inf`` (padding) get 0. From the second essay, §Maximum.
+    """
+
+    name = "radial"
+
+    def weights(self, values):
+        values = np.asarray(values, dtype=np.float64)
+        top = values.max(axis=-1, keepdims=True)
+        positive = np.where(values > 0, values, 0.0)
+        by_size = positive / np.where(top > 0, positive.sum(axis=-1, keepdims=True), 1.0)
+        smallest = np.min(np.abs(values), axis=-1, keepdims=True)
+        inverse = np.where(values < 0, smallest / np.abs(np.where(values < 0, values, -1.0)),
+                           0.0)
+        by_inverse = inverse / np.where(top < 0, inverse.sum(axis=-1, keepdims=True), 1.0)
+        zeros = (values == 0).astype(np.float64)
+        by_zero = zeros / np.maximum(zeros.sum(axis=-1, keepdims=True), 1.0)
+        return np.where(top > 0, by_size, np.where(top < 0, by_inverse, by_zero))
+
+
+class MatrixRule(Rule):
+    """Reverses ``z_j = sum_i a_i w_ij + bias_j``; the bias is the weight of a constant-1
+    input, which gets its share like any other input."""
+
+    layer_type = "matrix"
+
+    def backward(self, step, a, z, signal):
+        """Returns ``(signal at a, signal at the bias inputs: (n, units))``."""
+        raise NotImplementedError
+
+
+@register
+class MatrixGradient(MatrixRule):
+    """``R(a_i) = sum_j w_ij R(z_j)``, the chain rule; the bias input gets
+    ``bias_j R(z_j)``."""
+
+    name = "gradient"
+
+    def backward(self, step, a, z, signal):
+        return step.transpose(signal, a.shape), step.bias_signal(signal)
+
+
+@register
+class MatrixNormalized(MatrixRule):
+    """LRP's rule (LRP-epsilon; LRP-0 when ``epsilon = 0``):
+    ``R(a_i) = sum_j a_i w_ij / blip(z_j) * R(z_j)`` and, for the bias as a constant-1
+    input, ``R(bias_j) = bias_j / blip(z_j) * R(z_j)``; ``blip(z) = z + epsilon sign(z)``.
+    Bach et al. 2015 (PLoS ONE 10(7): e0130140), as written in Samek et al. 2015,
+    arXiv:1509.06321, eq. 6. With ``epsilon = 0`` a ``z_j`` of exactly 0 passes nothing.
+    """
+
+    name = "normalized"
+
+    def __init__(self, epsilon=0.0):
+        self.epsilon = check_float("epsilon", epsilon, low=0)
+
+    def __repr__(self):
+        return f"MatrixNormalized(epsilon={self.epsilon})"
+
+    def backward(self, step, a, z, signal):
+        if self.epsilon > 0:
+            t = signal / (z + np.where(z >= 0, self.epsilon, -self.epsilon))
+        else:
+            t = np.divide(signal, z, out=np.zeros(np.shape(z)), where=z != 0)
+        return a * step.transpose(t, a.shape), step.bias_signal(t)
+
+
+class NonlinearityRule(Rule):
+    """Reverses ``b = f(z)`` element-wise."""
+
+    layer_type = "nonlinearity"
+
+    def backward(self, step, z, b, signal, baseline=None):
+        """``baseline`` is ``(z_bar, b_bar)`` from the baseline's forward pass."""
+        raise NotImplementedError
+
+
+@register
+class Ignore(NonlinearityRule):
+    """``R(z) = R(b)``: the nonlinearity is passed as if it were not there (LRP, Bach et
+    al. 2015)."""
+
+    name = "ignore"
+
+    def backward(self, step, z, b, signal, baseline=None):
+        return signal
+
+
+@register
+class NonlinearityGradient(NonlinearityRule):
+    """``R(z) = f'(z) R(b)``, the chain rule."""
+
+    name = "gradient"
+
+    def backward(self, step, z, b, signal, baseline=None):
+        return step.fprime(z) * signal
+
+
+@register
+class Slope(NonlinearityRule):
+    """``R(z) = (f(z) / z) R(b)``: the slope of the chord from the origin to (z, f(z)),
+    with ``f'(0)`` at ``z = 0``. It is what LRP's Ignore rule becomes for ``Q = R / a``
+    (second essay, §Rephrasing nonlinearity; the essay prints the factor as ``1/f(a)``,
+    a slip: ``Q(z) = R(z)/z = R(b)/z = (f(z)/z) Q(b)``). For ReLU it equals the gradient."""
+
+    name = "slope"
+
+    def backward(self, step, z, b, signal, baseline=None):
+        factor = step.fprime(z)
+        np.divide(b, z, out=factor, where=z != 0)
+        return factor * signal
+
+
+@register
+class Repeat(NonlinearityRule):
+    """``R(z) = f(R(b))``: the nonlinearity applied again on the way back; for ReLU this is
+    the deconvnet of Zeiler & Fergus 2014 (ECCV, "Visualizing and understanding
+    convolutional networks"). Unlike every other rule it is nonlinear in ``R(b)``."""
+
+    name = "repeat"
+
+    def backward(self, step, z, b, signal, baseline=None):
+        return step.f(signal)
+
+
+@register
+class Rescale(NonlinearityRule):
+    """Compare to a baseline: ``R(z) = (f(z) - f(z_bar)) / (z - z_bar) R(b)``, the slope of
+    the chord from the baseline's point to the input's, with ``f'(z)`` where the two
+    coincide. DeepLIFT's rescale rule (Shrikumar et al. 2017, arXiv:1704.02685, §3.5.2),
+    the essay's "Solution 2"; with the baseline 0 it is :class:`Slope`."""
+
+    name = "rescale"
+    needs_baseline = True
+
+    def backward(self, step, z, b, signal, baseline=None):
+        if baseline is None:
+            raise ValueError("the rescale rule needs a baseline; pass baseline=...")
+        z_bar, b_bar = baseline
+        dz = z - z_bar
+        factor = step.fprime(z)
+        np.divide(b - b_bar, dz, out=factor, where=np.abs(dz) > 1e-12)
+        return factor * signal
+
+
+def rule(layer_type, name, **params):
+    """A rule from :data:`RULES`, e.g. ``rule("matrix", "normalized", epsilon=0.01)``."""
+    check_choice("layer_type", layer_type, LAYER_TYPES)
+    check_choice("name", name, RULES[layer_type])
+    return RULES[layer_type][name](**params)
+
+
+# --------------------------------------------------------------------------------------
+# Composites
+# --------------------------------------------------------------------------------------
+
+STARTS = ("one", "output")
+ENDS = ("signal", "times_input", "times_difference")
+
+
+@dataclass(frozen=True)
+class Composite:
+    """One rule per layer type, and the end conditions of the backward pass.
+
+    start : "one" (the signal at the output is 1: the Q form and the gradients) or
+        "output" (it is the explained output itself: LRP's R form).
+    end : "signal" (the input's relevance is the signal reaching it), "times_input" (the
+        signal times the input, R = a Q) or "times_difference" (times input minus
+        baseline). The bias inputs are the constant 1, so they are multiplied by 1, 1 and
+        0 respectively.
+    """
+
+    maximum: MaximumRule
+    matrix: MatrixRule
+    nonlinearity: NonlinearityRule
+    start: str = "one"
+    end: str = "signal"
+    name: str = "custom"
+
+    def __post_init__(self):
+        for layer_type in LAYER_TYPES:
+            value = getattr(self, layer_type)
+            if not isinstance(value, Rule) or value.layer_type != layer_type:
+                raise TypeError(f"{layer_type} must be a {layer_type} rule (one of "
+                                f"{sorted(RULES[layer_type])}), got {_describe(value)}")
+        check_choice("start", self.start, STARTS)
+        check_choice("end", self.end, ENDS)
+
+    @property
+    def needs_baseline(self):
+        return self.end == "times_difference" or any(
+            getattr(self, t).needs_baseline for t in LAYER_TYPES)
+
+    def rule_for(self, kind):
+        return getattr(self, kind)
+
+
+def _gradient(epsilon):
+    return Composite(MaximumGradient(), MatrixGradient(), NonlinearityGradient(), "one",
+                     "signal", "gradient")
+
+
+def _gradient_x_input(epsilon):
+    return Composite(MaximumGradient(), MatrixGradient(), NonlinearityGradient(), "one",
+                     "times_input", "gradient_x_input")
+
+
+def _lrp_0(epsilon):
+    return Composite(MaximumGradient(), MatrixNormalized(0.0), Ignore(), "output", "signal",
+                     "lrp_0")
+
+
+def _lrp_epsilon(epsilon):
+    return Composite(MaximumGradient(), MatrixNormalized(epsilon), Ignore(), "output",
+                     "signal", "lrp_epsilon")
+
+
+def _deconvnet(epsilon):
+    return Composite(MaximumGradient(), MatrixGradient(), Repeat(), "one", "signal",
+                     "deconvnet")
+
+
+def _rescale(epsilon):
+    return Composite(MaximumGradient(), MatrixGradient(), Rescale(), "one",
+                     "times_difference", "rescale")
+
+
+#: Preset composites by name (see :func:`preset`).
+PRESETS = {"gradient": _gradient, "gradient_x_input": _gradient_x_input, "lrp_0": _lrp_0,
+           "lrp_epsilon": _lrp_epsilon, "deconvnet": _deconvnet, "rescale": _rescale}
+
+#: How the book labels the presets.
+PRESET_LABELS = {"gradient": "gradient", "gradient_x_input": "gradient × input",
+                 "lrp_0": "LRP-0", "lrp_epsilon": "LRP-ε", "deconvnet": "deconvnet",
+                 "rescale": "rescale (baseline)"}
+
+
+def preset(name, epsilon=0.01):
+    """The preset composite ``name`` (one of :data:`PRESETS`).
+
+    ========================  =========  ===============  ============  =====  ================
+    name                      maximum    matrix multiply  nonlinearity  start  end
+    ========================  =========  ===============  ============  =====  ================
+    gradient                  gradient   gradient         gradient      1      signal
+    gradient_x_input          gradient   gradient         gradient      1      times input
+    lrp_0                     gradient   normalized ε=0   ignore        y      signal
+    lrp_epsilon               gradient   normalized ε     ignore        y      signal
+    deconvnet                 gradient   gradient         repeat        1      signal
+    rescale                   gradient   gradient         rescale       1      times (x - x̄)
+    ========================  =========  ===============  ============  =====  ================
+
+    ``epsilon`` (>= 0) is used by ``lrp_epsilon`` only.
+    """
+    if isinstance(name, str) and name not in PRESETS:
+        raise ValueError(f"composite must be one of {sorted(PRESETS)} or a Composite, "
+                         f"got {name!r}")
+    check_choice("composite", name, PRESETS)
+    epsilon = check_float("epsilon", epsilon, low=0)
+    return PRESETS[name](epsilon)
+
+
+# --------------------------------------------------------------------------------------
+# Networks: a Keras model as a chain of steps
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Network:
+    """A chain of :class:`Step` objects. ``input_shape`` excludes the batch axis; the last
+    step is the matrix multiply whose outputs (the logits) are explained."""
+
+    steps: list
+    input_shape: tuple
+    n_outputs: int
+
+    def explaining(self, weights):
+        """A copy whose last step computes ``weights . logits``, weights: (n_outputs,) or
+        (n, n_outputs). Its output is (n,)."""
+        return Network(self.steps[:-1] + [self.steps[-1].fold(weights)], self.input_shape, 1)
+
+    def forward(self, x):
+        """All intermediate values: ``[x, step0(x), step1(step0(x)), ...]``, and the
+        max-pool windows by step index."""
+        values, windows = [np.asarray(x, dtype=np.float64)], {}
+        for index, step in enumerate(self.steps):
+            if step.kind == "maximum":
+                windows[index] = step.values(values[-1])
+                values.append(step.forward(values[-1], windows[index]))
+            else:
+                values.append(step.forward(values[-1]))
+        return values, windows
+
+    def __call__(self, x):
+        return self.forward(x)[0][-1]
+
+
+def network_from_model(model):
+    """Read a Keras model into a :class:`Network` (float64 copies of its weights).
+
+    The model must be a chain of layers from one input to one output, made of Dense,
+    Conv2D, MaxPooling1D/2D, Flatten and activations with f(0) = 0 (see
+    :data:`ACTIVATIONS`). Its last matrix multiply must be a Dense layer: its outputs
+    before any final activation (softmax, sigmoid, linear) are the explained logits.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        names = [getattr(t, "name", "?") for t in model.inputs]
+        raise ValueError(
+            f"model must have one input and one output, got {len(model.inputs)} inputs "
+            f"{names} and {len(model.outputs)} outputs; for the masked circle model use "
+            "toyviz.models.unmasked(model)")
+    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    steps, shape = [], input_shape
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    for position, layer in enumerate(layers):
+        last = position == len(layers) - 1
+        for step in _steps_for_layer(layer, shape, last):
+            if step.kind == "matrix":
+                matrix_input_shape = shape
+            shape = _output_shape(step, shape)
+            steps.append(step)
+    while steps and steps[-1].kind == "nonlinearity":
+        steps.pop()
+    if not steps or not isinstance(steps[-1], Dense) or len(matrix_input_shape) != 1:
+        raise ValueError("model must end in a Dense layer (its outputs before the final "
+                         "activation are the logits that get explained), got layers "
+                         f"{[layer.name for layer in layers]}")
+    for step in steps:
+        if step.kind == "nonlinearity" and step.f is None:
+            raise ValueError(
+                f"layer {step.name!r} uses the activation {step.function!r}, which is "
+                "allowed only at the output; inside the network the activation must have "
+                f"f(0) = 0, one of {sorted(ACTIVATIONS)}")
+    return Network(steps, input_shape, int(steps[-1].kernel.shape[1]))
+
+
+def _output_shape(step, shape):
+    if step.kind == "nonlinearity":
+        return shape
+    if step.kind == "reshape":
+        return (int(np.prod(shape)),)
+    if isinstance(step, Dense):
+        return (*shape[:-1], step.kernel.shape[1])
+    if isinstance(step, Conv2D):
+        oh, ow, _, _ = step.windows.geometry((1, *shape))
+        return (oh, ow, step.kernel.shape[3])
+    if step.one_d:
+        oh, _, _, _ = step.windows.geometry((1, shape[0], 1, shape[1]))
+        return (oh, shape[1])
+    oh, ow, _, _ = step.windows.geometry((1, *shape))
+    return (oh, ow, shape[2])
+
+
+def _activation_step(layer_name, function):
+    if function == "linear":
+        return []
+    if function in ACTIVATIONS:
+        return [Nonlinearity(layer_name, function, *ACTIVATIONS[function])]
+    # Kept without f, and rejected by network_from_model unless it is a final one.
+    return [Nonlinearity(layer_name, function, None, None)]
+
+
+def _unsupported(layer, why=""):
+    return ValueError(
+        f"layer {layer.name!r} ({type(layer).__name__}) is not supported{why}; supported "
+        f"layers: {', '.join(SUPPORTED_LAYERS)}, with activations that have f(0) = 0: "
+        f"{', '.join(['linear', *sorted(ACTIVATIONS)])}")
+
+
+def _steps_for_layer(layer, shape, last):
+    kind = type(layer).__name__
+    config = layer.get_config()
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise _unsupported(layer, " with data_format='channels_first'")
+    if kind == "Dense":
+        weights = layer.get_weights()
+        bias = weights[1] if len(weights) > 1 else None
+        return [Dense(layer.name, weights[0], bias),
+                *_activation_step(layer.name, layer.activation.__name__)]
+    if kind == "Conv2D":
+        if tuple(config["dilation_rate"]) != (1, 1) or config.get("groups", 1) != 1:
+            raise _unsupported(layer, " with dilation or groups")
+        weights = layer.get_weights()
+        bias = weights[1] if len(weights) > 1 else None
+        return [Conv2D(layer.name, weights[0], bias, config["strides"], config["padding"]),
+                *_activation_step(layer.name, layer.activation.__name__)]
+    if kind in ("MaxPooling2D", "MaxPooling1D"):
+        one_d = kind == "MaxPooling1D"
+        pool = tuple(config["pool_size"])
+        strides = tuple(config["strides"] or pool)
+        if one_d:
+            pool, strides = (pool[0], 1), (strides[0], 1)
+        return [Maximum(layer.name, pool, strides, config["padding"], one_d)]
+    if kind == "Flatten":
+        return [Reshape(layer.name)]
+    if kind == "Activation":
+        return _activation_step(layer.name, layer.activation.__name__)
+    if kind == "Softmax" and last:
+        return [Nonlinearity(layer.name, "softmax", None, None)]
+    if kind == "ReLU":
+        if config["threshold"] != 0:
+            raise _unsupported(layer, " with threshold != 0 (then f(0) != 0)")
+        slope, top = config["negative_slope"], config["max_value"]
+        top = np.inf if top is None else top
+        return [Nonlinearity(layer.name, "relu",
+                             lambda z: np.where(z > 0, np.minimum(z, top), slope * z),
+                             lambda z: np.where(z > 0, (z < top).astype(float), slope))]
+    if kind == "LeakyReLU":
+        return [Nonlinearity(layer.name, "leaky_relu", *_leaky(config["negative_slope"]))]
+    if kind == "ELU":
+        return [Nonlinearity(layer.name, "elu", *_elu(config["alpha"]))]
+    raise _unsupported(layer)
+
+
+# --------------------------------------------------------------------------------------
+# Propagation
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The result of :func:`propagate`.
+
+    input : (n, *input_shape) float64, the relevance of each input value.
+    bias : dict, layer name -> (n, units) float64 relevance of that layer's biases
+        (``bias="each"``), or ``{"shared": (n,)}`` for one shared constant-1 input.
+    output : (n,) float64, the explained quantity: ``weights . logits`` at x, minus the
+        same at the baseline for composites that compare to one.
+    composite : Composite
+    """
+
+    input: np.ndarray
+    bias: dict
+    output: np.ndarray
+    composite: Composite = field(repr=False)
+
+    @property
+    def input_total(self):
+        """(n,) sum of the input relevance of each sample."""
+        return self.input.reshape(len(self.input), -1).sum(axis=1)
+
+    @property
+    def bias_total(self):
+        """(n,) sum of the bias relevance of each sample."""
+        return sum(value.reshape(len(value), -1).sum(axis=1) for value in self.bias.values())
+
+    @property
+    def conservation_error(self):
+        """(n,) ``output - input_total - bias_total``: 0 up to rounding for conserving
+        composites (LRP-0, gradient × input and rescale on ReLU networks)."""
+        return self.output - self.input_total - self.bias_total
+
+
+def output_weights(output, n_outputs, n):
+    """The weights ``c`` of the explained quantity ``c . logits``.
+
+    output : int k (logit k), a pair (k, m) (logit k minus logit m) or an int array (n,)
+        (one logit per sample).
+    Returns (n_outputs,) or (n, n_outputs) float64.
+    """
+    if isinstance(output, (tuple, list)):
+        if len(output) != 2:
+            raise ValueError(f"output must be an int, a pair (k, m) or an int array of "
+                             f"length {n}, got a sequence of length {len(output)}")
+        k = check_int("output[0]", output[0], low=0, high=n_outputs - 1)
+        m = check_int("output[1]", output[1], low=0, high=n_outputs - 1)
+        if k == m:
+            raise ValueError(f"output must name two different logits, got ({k}, {m})")
+        c = np.zeros(n_outputs)
+        c[k], c[m] = 1.0, -1.0
+        return c
+    if isinstance(output, numbers.Integral) and not isinstance(output, bool):
+        k = check_int("output", output, low=0, high=n_outputs - 1)
+        return np.eye(n_outputs)[k]
+    if isinstance(output, np.ndarray) and np.issubdtype(output.dtype, np.integer):
+        if output.shape != (n,):
+            raise ValueError(f"output must have shape ({n},) as an array of logit indices, "
+                             f"got {_describe(output)}")
+        if n and (output.min() < 0 or output.max() >= n_outputs):
+            raise ValueError(f"output must hold logit indices in [0, {n_outputs}), got "
+                             f"values from {output.min()} to {output.max()}")
+        return np.eye(n_outputs)[output]
+    raise TypeError(f"output must be an int, a pair (k, m) or an int array of length {n}, "
+                    f"got {_describe(output)}")
+
+
+def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
+              epsilon=0.01):
+    """Explain ``weights . logits`` for a batch by one backward pass with ``composite``.
+
+    Parameters
+    ----------
+    model : keras.Model or Network (see :func:`network_from_model` for what is supported)
+    x : (n, *input_shape) float
+    composite : Composite or a preset name from :data:`PRESETS`
+    output : int k (logit k), pair (k, m) (logit k minus logit m) or int array (n,).
+        Logits, not softmax probabilities: see chapter 2, §Why logits.
+    baseline : None, (*input_shape) or (n, *input_shape), for composites that compare to
+        a baseline (``rescale``); then the explained quantity is the difference between
+        the input's and the baseline's.
+    bias : "each" (one constant-1 input per bias) or "shared" (one 1 for all biases)
+    epsilon : float >= 0, for the ``lrp_epsilon`` preset named by string.
+
+    Returns
+    -------
+    Explanation
+    """
+    network = model if isinstance(model, Network) else network_from_model(model)
+    if isinstance(composite, str):
+        composite = preset(composite, epsilon=epsilon)
+    elif not isinstance(composite, Composite):
+        raise TypeError(f"composite must be a Composite or one of {sorted(PRESETS)}, "
+                        f"got {_describe(composite)}")
+    else:
+        check_float("epsilon", epsilon, low=0)
+    check_choice("bias", bias, ("each", "shared"))
+    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
+    n = len(x)
+    weights = output_weights(output, network.n_outputs, n)
+    folded = network.explaining(weights)
+    if composite.needs_baseline:
+        if baseline is None:
+            raise ValueError(f"baseline must be given for composite {composite.name!r}: an "
+                             f"array of shape {network.input_shape} or (n, "
+                             f"*{network.input_shape})")
+    if baseline is not None:
+        baseline = check_array("baseline", baseline, dtype=np.float64)
+        if baseline.shape == network.input_shape:
+            baseline = np.broadcast_to(baseline, x.shape)
+        elif baseline.shape != x.shape:
+            raise ValueError(f"baseline must have shape {network.input_shape} or "
+                             f"{x.shape} (like x), got {_describe(baseline)}")
+    return _backward(folded, x, composite, baseline, bias)
+
+
+def _backward(network, x, composite, baseline, bias):
+    values, windows = network.forward(x)
+    explained = values[-1]
+    base_values = None
+    if composite.needs_baseline:
+        base_values, _ = network.forward(baseline)
+        explained = explained - base_values[-1]
+    signal = np.ones(len(x)) if composite.start == "one" else explained.copy()
+    bias_signals = {}
+    for index in range(len(network.steps) - 1, -1, -1):
+        step, a, b = network.steps[index], values[index], values[index + 1]
+        if step.kind == "matrix":
+            signal, bias_signal = composite.matrix.backward(step, a, b, signal)
+            if step.name in bias_signals:
+                bias_signals[step.name] = bias_signals[step.name] + bias_signal
+            else:
+                bias_signals[step.name] = bias_signal
+        elif step.kind == "nonlinearity":
+            pair = None if base_values is None else (base_values[index],
+                                                     base_values[index + 1])
+            signal = composite.nonlinearity.backward(step, a, b, signal, pair)
+        elif step.kind == "maximum":
+            s = composite.maximum.weights(windows[index])
+            signal = step.scatter(s * signal[..., None], a.shape)
+        else:
+            signal = signal.reshape(a.shape)
+    if composite.end == "times_input":
+        signal = signal * x
+    elif composite.end == "times_difference":
+        signal = signal * (x - baseline)
+        bias_signals = {name: 0.0 * value for name, value in bias_signals.items()}
+    bias_signals = dict(reversed(list(bias_signals.items())))
+    if bias == "shared":
+        bias_signals = {"shared": sum(v.sum(axis=1) for v in bias_signals.values())}
+    return Explanation(signal, bias_signals, explained, composite)
