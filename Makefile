@@ -11,15 +11,15 @@ JB_FLAGS := -W -n --keep-going
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: book test unit nbval build-check browser chromium bench lock clean
+.PHONY: widgets-static book test unit nbval build-check browser chromium bench lock clean
 
 ## book: build the site into _build/html, executing every notebook
-book: $(STAMP)
+book: $(STAMP) widgets-static
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Open _build/html/index.html in a browser."
 
 ## test: unit tests, nbval over book/, the book build with warnings as errors, browser tests
-test: $(STAMP) chromium
+test: $(STAMP) chromium widgets-static
 	$(BIN)/python -m pytest tests -m "not browser"
 	$(BIN)/python -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
@@ -32,6 +32,24 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
+
+## widgets-static: the site serves its own require.js, Jupyter widgets HTML manager and
+## anywidget front end (exact versions in package-lock.json), never a CDN; _config.yml's
+## html_static_path and nb_ipywidgets_js point at these copies
+WIDGETS_STATIC := _build/widgets-static/toyviz-widgets
+widgets-static: node_modules/.package-lock.json
+	mkdir -p $(WIDGETS_STATIC)
+	cp node_modules/requirejs/require.js $(WIDGETS_STATIC)/require.js
+	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(WIDGETS_STATIC)/embed-amd.js
+	for fonts in @jupyter-widgets @jupyter-widgets/html-manager/dist; do \
+	  mkdir -p $(WIDGETS_STATIC)/$$fonts; \
+	  cp node_modules/@jupyter-widgets/html-manager/dist/*.woff* $(WIDGETS_STATIC)/$$fonts/; \
+	done
+	cp node_modules/anywidget/dist/index.js $(WIDGETS_STATIC)/anywidget.js
+	cp toyviz/static/require-paths.js $(WIDGETS_STATIC)/require-paths.js
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
 
 ## chromium: Debian's Chromium for the browser tests (browsers are never downloaded)
 chromium:

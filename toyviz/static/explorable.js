@@ -1,0 +1,393 @@
+// toyviz explorables: the one front-end module behind every interactive figure of the book.
+//
+// toyviz/widgets.py loads this file as the anywidget ESM (`_esm`). The same code runs in
+// JupyterLab with a kernel (control changes sync back to Python) and on the static site,
+// where myst-nb embeds the widget state and everything is computed here, in the browser.
+//
+// Layout of this file: colour map and numbers (pure functions, no DOM), drawing (heatmap
+// panel with colour bar), controls, then one render function per widget kind, picked by the
+// model's `kind` trait. A new explorable adds a kind; it reuses the rest.
+//
+// For tests, each explorable's root element (attribute data-toyviz-explorable) carries a
+// property `toyvizExplorable` with the values last drawn; readers never see it.
+
+// ---------------------------------------------------------------- colour map and numbers
+
+// matplotlib's viridis (perceptually uniform) sampled at 256 levels, as rrggbb hex.
+// tests/test_widgets.py checks it against matplotlib.
+const VIRIDIS_HEX =
+  "44015444025645045745055946075a46085c460a5d460b5e470d60470e6147106347116447136548146748166848176948186a481a6c481b6d481c6e481d6f481f70482071482173482374482475482576482677482878482979472a7a472c7a472d7b472e7c472f7d46307e46327e46337f463480453581453781453882443983443a83443b84433d84433e85423f854240864241864142874144874045884046883f47883f48893e49893e4a893e4c8a3d4d8a3d4e8a3c4f8a3c508b3b518b3b528b3a538b3a548c39558c39568c38588c38598c375a8c375b8d365c8d365d8d355e8d355f8d34608d34618d33628d33638d32648e32658e31668e31678e31688e30698e306a8e2f6b8e2f6c8e2e6d8e2e6e8e2e6f8e2d708e2d718e2c718e2c728e2c738e2b748e2b758e2a768e2a778e2a788e29798e297a8e297b8e287c8e287d8e277e8e277f8e27808e26818e26828e26828e25838e25848e25858e24868e24878e23888e23898e238a8d228b8d228c8d228d8d218e8d218f8d21908d21918c20928c20928c20938c1f948c1f958b1f968b1f978b1f988b1f998a1f9a8a1e9b8a1e9c891e9d891f9e891f9f881fa0881fa1881fa1871fa28720a38620a48621a58521a68522a78522a88423a98324aa8325ab8225ac8226ad8127ad8128ae8029af7f2ab07f2cb17e2db27d2eb37c2fb47c31b57b32b67a34b67935b77937b87838b9773aba763bbb753dbc743fbc7340bd7242be7144bf7046c06f48c16e4ac16d4cc26c4ec36b50c46a52c56954c56856c66758c7655ac8645cc8635ec96260ca6063cb5f65cb5e67cc5c69cd5b6ccd5a6ece5870cf5773d05675d05477d1537ad1517cd2507fd34e81d34d84d44b86d54989d5488bd6468ed64590d74393d74195d84098d83e9bd93c9dd93ba0da39a2da37a5db36a8db34aadc32addc30b0dd2fb2dd2db5de2bb8de29bade28bddf26c0df25c2df23c5e021c8e020cae11fcde11dd0e11cd2e21bd5e21ad8e219dae319dde318dfe318e2e418e5e419e7e419eae51aece51befe51cf1e51df4e61ef6e620f8e621fbe723fde725";
+
+export const VIRIDIS = (() => {
+  const lut = new Uint8Array(256 * 3);
+  for (let k = 0; k < 256 * 3; k++) lut[k] = parseInt(VIRIDIS_HEX.substr(2 * k, 2), 16);
+  return lut;
+})();
+
+/** Squared radius of chapter 1's target circle (toyviz.data.CIRCLE_RADIUS_SQUARED). */
+export const CIRCLE_RADIUS_SQUARED = 2 / Math.PI;
+
+/** Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log. */
+export const EPSILON = 1e-7;
+const LOSS_CEILING = -Math.log(EPSILON);
+const LOSS_FLOOR = -Math.log1p(-EPSILON);
+
+/** n evenly spaced values from lo to hi inclusive (numpy.linspace in float64). */
+export function linspace(lo, hi, n) {
+  const out = new Float64Array(n);
+  const step = (hi - lo) / (n - 1);
+  for (let k = 0; k < n; k++) out[k] = lo + k * step;
+  out[n - 1] = hi;
+  return out;
+}
+
+/**
+ * The masked circle model's output layer, split into one term per hidden node so that a
+ * new mask costs only additions. Two-class softmax depends only on the difference of the
+ * two logits, d = z1 - z0 = sum over nodes u of mask[u] * relu(x @ w1[:, u] + b1[u]) *
+ * (w2[u, 1] - w2[u, 0]) + (b2[1] - b2[0]).
+ *
+ * Point k = i * xs.length + j sits at (xs[j], ys[i]): the first coordinate varies fastest,
+ * as in toyviz.data.grid. Returns { terms: Float64Array (n * points), node-major,
+ * offset: b2[1] - b2[0], inside: Uint8Array (points) circle labels, inData: Uint8Array
+ * (points) 1 inside the data square [-1, 1]^2 }.
+ */
+export function outputTerms(weights, xs, ys) {
+  const n = weights.b1.length, points = xs.length * ys.length;
+  const terms = new Float64Array(n * points);
+  const inside = new Uint8Array(points), inData = new Uint8Array(points);
+  for (let u = 0; u < n; u++) {
+    const wx = weights.w1[0][u], wy = weights.w1[1][u], b = weights.b1[u];
+    const dw = weights.w2[u][1] - weights.w2[u][0];
+    let k = u * points;
+    for (let i = 0; i < ys.length; i++) {
+      const base = ys[i] * wy + b;
+      for (let j = 0; j < xs.length; j++, k++) {
+        const a = xs[j] * wx + base;
+        terms[k] = a > 0 ? a * dw : 0;
+      }
+    }
+  }
+  let k = 0;
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
+    for (let j = 0; j < xs.length; j++, k++) {
+      const x = xs[j];
+      inside[k] = x * x + y * y < CIRCLE_RADIUS_SQUARED ? 1 : 0;
+      inData[k] = x >= -1 && x <= 1 && y >= -1 && y <= 1 ? 1 : 0;
+    }
+  }
+  return { terms, offset: weights.b2[1] - weights.b2[0], inside, inData, points };
+}
+
+/**
+ * P(inside) = softmax(z)[1] and the per-point loss -log(clip(P(true class), EPSILON,
+ * 1 - EPSILON)) against the circle label, for one mask (array of 0/1). Fills
+ * `probability` and `loss` (Float64Array, one value per point) and returns the mean
+ * loss over the points inside the data square [-1, 1]^2.
+ */
+export function maskedOutput(output, mask, probability, loss) {
+  const { terms, offset, inside, inData, points } = output;
+  const d = probability;  // holds the logit difference until overwritten below
+  d.fill(offset);
+  for (let u = 0; u < mask.length; u++) {
+    if (!mask[u]) continue;
+    const base = u * points;
+    for (let k = 0; k < points; k++) d[k] += terms[base + k];
+  }
+  let total = 0, count = 0;
+  for (let k = 0; k < points; k++) {
+    const z = d[k];
+    const e = Math.exp(-Math.abs(z));            // in (0, 1]: never overflows
+    const log1pe = Math.log1p(e);
+    probability[k] = z >= 0 ? 1 / (1 + e) : e / (1 + e);
+    // loss = softplus(-z) if inside else softplus(z); softplus(t) = max(t, 0) + log1p(e)
+    const t = inside[k] ? -z : z;
+    let value = (t > 0 ? t : 0) + log1pe;
+    value = value > LOSS_CEILING ? LOSS_CEILING : value < LOSS_FLOOR ? LOSS_FLOOR : value;
+    loss[k] = value;
+    if (inData[k]) { total += value; count++; }
+  }
+  return count ? total / count : NaN;
+}
+
+// ---------------------------------------------------------------- drawing
+
+const STYLE = `
+.toyviz-explorable { font: 13px/1.4 system-ui, sans-serif; color: #1b1b1b; background: #fff;
+  border: 1px solid #d0d0d0; border-radius: 6px; padding: 8px; max-width: 720px; }
+.toyviz-explorable .tv-panels { display: flex; flex-wrap: wrap; gap: 8px; }
+.toyviz-explorable figure { margin: 0; }
+.toyviz-explorable figcaption { font-weight: 600; text-align: center; }
+.toyviz-explorable canvas { display: block; }
+.toyviz-explorable fieldset { border: 1px solid #d0d0d0; border-radius: 4px; margin: 8px 0 0;
+  display: flex; flex-wrap: wrap; gap: 2px 10px; }
+.toyviz-explorable legend { padding: 0 4px; font-size: inherit; font-weight: 600;
+  width: auto; float: none; margin: 0; }
+.toyviz-explorable label { white-space: nowrap; cursor: pointer; }
+.toyviz-explorable button { margin: 4px 6px 0 0; }
+.toyviz-explorable .tv-status { margin: 6px 0 0; }
+`;
+
+function element(tag, attributes = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function formatTick(value) {
+  return Math.abs(value - Math.round(value)) < 1e-9 ? String(Math.round(value))
+    : String(+value.toFixed(2));
+}
+
+/**
+ * A heatmap panel: a square grid of values drawn with viridis on [vmin, vmax], axes ticks,
+ * an optional circle overlay and a labelled colour bar. The canvas has role="img" and an
+ * aria-label that update() keeps current.
+ */
+export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow = false,
+                               circleRadiusSquared = null, size = 200 }) {
+  const [x0, x1, y0, y1] = extent;
+  const left = 38, top = 8, bottom = 34, barGap = 14, barWidth = 12, barLabels = 58;
+  const width = left + size + barGap + barWidth + barLabels, height = top + size + bottom;
+  const ratio = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
+  const canvas = element("canvas", { role: "img", "aria-label": title,
+                                     width: Math.round(width * ratio),
+                                     height: Math.round(height * ratio) });
+  canvas.style.width = width + "px";
+  canvas.style.height = height + "px";
+  canvas.textContent = title;
+  const figure = element("figure", {}, [element("figcaption", {}, [title]), canvas]);
+  const context = canvas.getContext("2d");
+  context.scale(ratio, ratio);
+  const offscreen = document.createElement("canvas");
+  let image = null;
+
+  // Static parts: background, ticks, axis labels, colour bar.
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, width, height);
+  context.fillStyle = "#1b1b1b";
+  context.strokeStyle = "#1b1b1b";
+  context.font = "11px system-ui, sans-serif";
+  context.textAlign = "center";
+  context.textBaseline = "top";
+  for (const value of [x0, (x0 + x1) / 2, x1]) {
+    const px = left + (value - x0) / (x1 - x0) * size;
+    context.fillRect(px - 0.5, top + size, 1, 4);
+    context.fillText(formatTick(value), px, top + size + 5);
+  }
+  context.fillText("x\u2080", left + size / 2, top + size + 19);
+  context.textAlign = "right";
+  context.textBaseline = "middle";
+  for (const value of [y0, (y0 + y1) / 2, y1]) {
+    const py = top + (y1 - value) / (y1 - y0) * size;
+    context.fillRect(left - 4, py - 0.5, 4, 1);
+    context.fillText(formatTick(value), left - 6, py);
+  }
+  context.save();
+  context.translate(10, top + size / 2);
+  context.rotate(-Math.PI / 2);
+  context.textAlign = "center";
+  context.fillText("x\u2081", 0, 0);
+  context.restore();
+  const barX = left + size + barGap;
+  for (let p = 0; p < size; p++) {
+    const level = Math.round((1 - p / (size - 1)) * 255);
+    context.fillStyle = `rgb(${VIRIDIS[3 * level]},${VIRIDIS[3 * level + 1]},${VIRIDIS[3 * level + 2]})`;
+    context.fillRect(barX, top + p, barWidth, 1);
+  }
+  context.strokeRect(barX + 0.5, top + 0.5, barWidth - 1, size - 1);
+  context.fillStyle = "#1b1b1b";
+  context.textAlign = "left";
+  for (let t = 0; t <= 4; t++) {
+    const value = vmin + (vmax - vmin) * t / 4;
+    const py = top + size - t / 4 * size;
+    context.fillRect(barX + barWidth, py - 0.5, 3, 1);
+    const text = (overflow && t === 4 ? "\u2265 " : "") + formatTick(value);
+    context.fillText(text, barX + barWidth + 5, Math.min(Math.max(py, top + 5), top + size - 5));
+  }
+  context.save();
+  context.translate(width - 8, top + size / 2);
+  context.rotate(-Math.PI / 2);
+  context.textAlign = "center";
+  context.fillText(colourLabel, 0, 0);
+  context.restore();
+
+  function update(values, columns, rows, description) {
+    if (offscreen.width !== columns || offscreen.height !== rows) {
+      offscreen.width = columns;
+      offscreen.height = rows;
+      image = null;
+    }
+    const offContext = offscreen.getContext("2d");
+    if (image === null) image = offContext.createImageData(columns, rows);
+    const pixels = image.data;
+    const scale = 255 / (vmax - vmin);
+    for (let i = 0; i < rows; i++) {
+      // Row i of the values is the i-th y from the bottom; canvas rows run top-down.
+      let source = (rows - 1 - i) * columns, target = i * columns * 4;
+      for (let j = 0; j < columns; j++, source++, target += 4) {
+        let level = Math.round((values[source] - vmin) * scale);
+        level = level < 0 ? 0 : level > 255 ? 255 : level;
+        pixels[target] = VIRIDIS[3 * level];
+        pixels[target + 1] = VIRIDIS[3 * level + 1];
+        pixels[target + 2] = VIRIDIS[3 * level + 2];
+        pixels[target + 3] = 255;
+      }
+    }
+    offContext.putImageData(image, 0, 0);
+    context.imageSmoothingEnabled = false;
+    context.drawImage(offscreen, left, top, size, size);
+    if (circleRadiusSquared !== null) {
+      const radius = Math.sqrt(circleRadiusSquared);
+      context.save();
+      context.beginPath();
+      context.rect(left, top, size, size);
+      context.clip();
+      context.beginPath();
+      context.ellipse(left + (0 - x0) / (x1 - x0) * size, top + (y1 - 0) / (y1 - y0) * size,
+                      radius / (x1 - x0) * size, radius / (y1 - y0) * size, 0, 0, 2 * Math.PI);
+      context.setLineDash([5, 4]);
+      context.strokeStyle = "#fff";
+      context.lineWidth = 1.5;
+      context.stroke();
+      context.restore();
+    }
+    context.strokeStyle = "#1b1b1b";
+    context.lineWidth = 1;
+    context.strokeRect(left + 0.5, top + 0.5, size - 1, size - 1);
+    canvas.setAttribute("aria-label", description);
+    canvas.textContent = description;
+  }
+
+  return { figure, canvas, update };
+}
+
+// ---------------------------------------------------------------- controls
+
+/** One labelled checkbox per node: "node 0", "node 1", ... */
+export function nodeToggles(count, legend, onToggle) {
+  const fieldset = element("fieldset", {}, [element("legend", {}, [legend])]);
+  const boxes = [];
+  for (let u = 0; u < count; u++) {
+    const box = element("input", { type: "checkbox", "aria-label": `node ${u}`,
+                                   "data-node": String(u) });
+    box.addEventListener("change", () => onToggle(u, box.checked));
+    boxes.push(box);
+    fieldset.append(element("label", {}, [box, ` node ${u}`]));
+  }
+  return { fieldset, boxes };
+}
+
+// ---------------------------------------------------------------- widget kinds
+
+function readWeights(model) {
+  const weights = model.get("weights");
+  return { w1: weights.w1, b1: weights.b1, w2: weights.w2, b2: weights.b2 };
+}
+
+/** Chapter 1: toggle hidden nodes, see P(inside) and the per-point loss change. */
+function renderNodeToggleHeatmap({ model, el, root }) {
+  const extent = model.get("extent");
+  const panels = [
+    heatmapPanel({ title: "P(inside the circle)", extent, vmin: 0, vmax: 1,
+                   colourLabel: "probability of class 1",
+                   circleRadiusSquared: CIRCLE_RADIUS_SQUARED }),
+    heatmapPanel({ title: "Loss per point", extent, vmin: 0, vmax: model.get("loss_max"),
+                   overflow: true, colourLabel: "cross-entropy loss",
+                   circleRadiusSquared: CIRCLE_RADIUS_SQUARED }),
+  ];
+  const status = element("p", { class: "tv-status", "aria-live": "polite" });
+  let state = null;
+
+  function setMask(mask) {
+    model.set("mask", mask);
+    model.save_changes();
+  }
+  const n = model.get("weights").b1.length;
+  const toggles = nodeToggles(n, "Hidden nodes (ticked = on)", (u, on) => {
+    const mask = model.get("mask").slice();
+    mask[u] = on ? 1 : 0;
+    setMask(mask);
+  });
+  const allOn = element("button", { type: "button" }, ["All nodes on"]);
+  allOn.addEventListener("click", () => setMask(new Array(n).fill(1)));
+  const allOff = element("button", { type: "button" }, ["All nodes off"]);
+  allOff.addEventListener("click", () => setMask(new Array(n).fill(0)));
+  root.append(element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure)),
+              toggles.fieldset, allOn, allOff, status);
+
+  function prepare() {
+    const resolution = model.get("resolution");
+    const [x0, x1, y0, y1] = model.get("extent");
+    const xs = linspace(x0, x1, resolution), ys = linspace(y0, y1, resolution);
+    state = { xs, ys, output: outputTerms(readWeights(model), xs, ys),
+              probability: new Float64Array(resolution * resolution),
+              loss: new Float64Array(resolution * resolution) };
+  }
+
+  function redraw() {
+    const start = performance.now();
+    const mask = model.get("mask");
+    const { xs, ys, output, probability, loss } = state;
+    const meanLoss = maskedOutput(output, mask, probability, loss);
+    const on = [];
+    mask.forEach((value, u) => { if (value) on.push(u); });
+    const which = on.length === n ? "all nodes on" : on.length === 0 ? "all nodes off"
+      : `nodes on: ${on.join(", ")}`;
+    panels[0].update(probability, xs.length, ys.length,
+      `Heatmap of the network's probability that a point is inside the circle, ${which}. ` +
+      "The dashed white line is the target circle.");
+    panels[1].update(loss, xs.length, ys.length,
+      `Heatmap of the per-point cross-entropy loss, ${which}; mean ${meanLoss.toFixed(3)} ` +
+      "over the data square from -1 to 1.");
+    toggles.boxes.forEach((box, u) => { box.checked = Boolean(mask[u]); });
+    status.textContent = `${on.length} of ${n} nodes on. Mean loss over the data square ` +
+      `[-1, 1]\u00b2: ${meanLoss.toFixed(3)}.`;
+    const hook = root.toyvizExplorable;
+    hook.redraws += 1;
+    hook.mask = Array.from(mask);
+    hook.probability = probability;
+    hook.loss = loss;
+    hook.meanLoss = meanLoss;
+    hook.resolution = xs.length;
+    hook.lastRedrawMs = performance.now() - start;
+    root.setAttribute("data-redraws", String(hook.redraws));
+  }
+
+  const onMask = () => redraw();
+  const onWeights = () => { prepare(); redraw(); };
+  model.on("change:mask", onMask);
+  model.on("change:weights", onWeights);
+  model.on("change:resolution", onWeights);
+  prepare();
+  redraw();
+  return () => {
+    model.off("change:mask", onMask);
+    model.off("change:weights", onWeights);
+    model.off("change:resolution", onWeights);
+  };
+}
+
+const KINDS = {
+  "node-toggle-heatmap": renderNodeToggleHeatmap,
+};
+
+function render({ model, el }) {
+  const kind = model.get("kind");
+  const renderKind = KINDS[kind];
+  if (!renderKind) throw new Error(`toyviz: unknown explorable kind ${JSON.stringify(kind)}`);
+  const root = element("div", { class: "toyviz-explorable", "data-toyviz-explorable": kind,
+                                role: "group", "aria-label": model.get("label") });
+  root.append(element("style", {}, [STYLE]));
+  root.toyvizExplorable = { kind, redraws: 0 };
+  el.append(root);
+  const cleanup = renderKind({ model, el, root });
+  return () => {
+    if (cleanup) cleanup();
+    root.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,243 @@
+"""The book's interactive figures ("explorables"), as anywidgets.
+
+Every explorable keeps its state (weights, mask, settings) in synced traits and leaves the
+drawing to one shared front-end module, ``toyviz/static/explorable.js``. That module
+computes what it shows in the browser, so the same widget works in JupyterLab with a
+kernel (changes made with the controls sync back to Python) and on the static site, where
+the build embeds the widget state and no kernel exists.
+
+This module also holds the Python forward pass the browser's numbers are tested against.
+
+Introduced in chapter 1, §Switching nodes off (the node-toggle heatmap).
+"""
+
+import pathlib
+
+import anywidget
+import numpy as np
+import traitlets
+
+from toyviz._checks import check_array, check_float, check_int
+
+#: The shared front-end module (an ES module) behind every explorable.
+FRONT_END = pathlib.Path(__file__).parent / "static" / "explorable.js"
+
+#: Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log.
+EPSILON = 1e-7
+
+
+
+def check_weights(name, weights):
+    """Return the four weight arrays of a 2 -> n -> 2 network as float32 numpy arrays.
+
+    Parameters
+    ----------
+    weights : dict with ``w1: (2, n)``, ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)``, as
+        returned by :func:`toyviz.models.masked_weights`.
+    """
+    if not isinstance(weights, dict):
+        raise TypeError(f"{name} must be a dict with keys w1, b1, w2, b2, "
+                        f"got {type(weights).__name__}")
+    missing = sorted({"w1", "b1", "w2", "b2"} - set(weights))
+    if missing:
+        raise ValueError(f"{name} must have keys w1, b1, w2, b2, missing {missing}")
+    w1 = check_array(f"{name}['w1']", weights["w1"], shape=(2, None))
+    n = w1.shape[1]
+    if n < 1:
+        raise ValueError(f"{name}['w1'] must have at least one column, got shape {w1.shape}")
+    return {"w1": w1,
+            "b1": check_array(f"{name}['b1']", weights["b1"], shape=(n,)),
+            "w2": check_array(f"{name}['w2']", weights["w2"], shape=(n, 2)),
+            "b2": check_array(f"{name}['b2']", weights["b2"], shape=(2,))}
+
+
+def check_mask(name, mask, n_nodes):
+    """Return ``mask`` as a list of ``n_nodes`` ints, each 0 (node off) or 1 (node on)."""
+    array = check_array(name, mask, shape=(n_nodes,), dtype=None)
+    if not np.all((array == 0) | (array == 1)):
+        raise ValueError(f"{name} must hold only 0 and 1, got {array.tolist()}")
+    return [int(value) for value in array]
+
+
+def _check_extent(extent):
+    if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or len(extent) != 4:
+        raise TypeError(f"extent must be a sequence (x0, x1, y0, y1), got {extent!r}")
+    x0, x1, y0, y1 = (check_float(f"extent[{k}]", value) for k, value in enumerate(extent))
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"extent must have x0 < x1 and y0 < y1, got {tuple(extent)}")
+    return [x0, x1, y0, y1]
+
+
+def grid_axes(extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
+    """The grid an explorable draws: ``xs`` and ``ys``, ``resolution`` evenly spaced
+    float64 values each, end points included (the front end's ``linspace``).
+
+    Value ``k = i * resolution + j`` of a drawn grid belongs to the point
+    ``(xs[j], ys[i])``, so ``values.reshape(resolution, resolution)`` displays with
+    ``imshow(origin="lower")``, as for :func:`toyviz.data.grid`.
+    """
+    x0, x1, y0, y1 = _check_extent(extent)
+    resolution = check_int("resolution", resolution, low=2, high=1000)
+    return np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+
+
+def forward(weights, mask, points):
+    """The masked circle model's forward pass in float64 numpy:
+    ``softmax((relu(points @ w1 + b1) * mask) @ w2 + b2)``.
+
+    Parameters
+    ----------
+    weights : dict, see :func:`check_weights`
+    mask : (n,) 0/1
+    points : (m, 2) float
+
+    Returns
+    -------
+    (m, 2) float64 class probabilities (column 1 = inside the circle).
+    """
+    weights = {k: v.astype(np.float64) for k, v in check_weights("weights", weights).items()}
+    mask = np.asarray(check_mask("mask", mask, weights["b1"].shape[0]), dtype=np.float64)
+    points = check_array("points", points, shape=(None, 2), dtype=np.float64)
+    hidden = np.maximum(points @ weights["w1"] + weights["b1"], 0.0) * mask
+    logits = hidden @ weights["w2"] + weights["b2"]
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def point_loss(probabilities, labels):
+    """Per-point cross-entropy ``-log(clip(p[label], EPSILON, 1 - EPSILON))``, as Keras'
+    sparse categorical cross-entropy on probabilities computes it.
+
+    Parameters
+    ----------
+    probabilities : (m, 2) float
+    labels : (m,) int in {0, 1}
+
+    Returns
+    -------
+    (m,) float64
+    """
+    probabilities = check_array("probabilities", probabilities, shape=(None, 2),
+                                dtype=np.float64)
+    labels = check_array("labels", labels, shape=(len(probabilities),), dtype=None)
+    if not np.issubdtype(labels.dtype, np.integer) or (
+            labels.size and (labels.min() < 0 or labels.max() > 1)):
+        raise ValueError(f"labels must hold the integers 0 and 1, got {labels[:10]!r}...")
+    picked = probabilities[np.arange(len(labels)), labels]
+    return -np.log(np.clip(picked, EPSILON, 1 - EPSILON))
+
+
+def heatmap_values(weights, mask, extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
+    """What :class:`NodeToggleHeatmap` draws, computed in Python.
+
+    Returns
+    -------
+    dict with ``probability: (r, r)`` P(inside), ``loss: (r, r)`` per-point loss against
+    the circle label (inside iff x0**2 + x1**2 < 2/pi), both float64 with row i at
+    ``ys[i]`` (``imshow(origin="lower")``), ``xs, ys: (r,)``, and ``mean_loss``, the mean
+    loss over the grid points inside the data square [-1, 1]^2.
+    """
+    from toyviz.data import CIRCLE_RADIUS_SQUARED
+
+    xs, ys = grid_axes(extent, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    probabilities = forward(weights, mask, points)
+    labels = (np.sum(points**2, axis=1) < CIRCLE_RADIUS_SQUARED).astype(np.int64)
+    loss = point_loss(probabilities, labels)
+    in_data = np.all(np.abs(points) <= 1.0, axis=1)
+    r = len(xs)
+    return {"probability": probabilities[:, 1].reshape(r, r), "loss": loss.reshape(r, r),
+            "xs": xs, "ys": ys,
+            "mean_loss": float(loss[in_data].mean()) if in_data.any() else float("nan")}
+
+
+class Explorable(anywidget.AnyWidget):
+    """Base of the book's explorables: the shared front end, picked by ``kind``."""
+
+    _esm = FRONT_END
+    kind = traitlets.Unicode("").tag(sync=True)
+    label = traitlets.Unicode("").tag(sync=True)
+
+class NodeToggleHeatmap(Explorable):
+    """Chapter 1's explorable: 20 labelled toggles switch hidden nodes of the masked
+    circle model on and off, and two heatmaps over ``extent`` show P(inside) and the
+    per-point loss against the circle label, each with a viridis colour bar and the
+    target circle drawn.
+
+    The browser computes the 2 -> n -> 2 forward pass over the grid itself, so the
+    widget needs no kernel once the page is built. Its state is the data, not the
+    drawing: ``weights`` (lists of the float32 values), ``mask`` (list of 0/1),
+    ``resolution``, ``extent`` and ``loss_max`` (top of the loss colour bar).
+    :meth:`values` computes in Python what the front end draws.
+
+    Introduced in chapter 1, §Switching nodes off.
+
+    Parameters
+    ----------
+    model_or_weights : keras.Model (a masked circle model) or dict of ``w1: (2, n)``,
+        ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)`` (see
+        :func:`toyviz.models.masked_weights`)
+    resolution : int, 2..1000, grid points per side
+    extent : (x0, x1, y0, y1)
+    mask : (n,) 0/1, default all ones
+    loss_max : float > 0, losses at or above it get the top colour
+    """
+
+    weights = traitlets.Dict().tag(sync=True)
+    mask = traitlets.List(traitlets.Int()).tag(sync=True)
+    resolution = traitlets.Int(200).tag(sync=True)
+    extent = traitlets.List(traitlets.Float(), [-2.0, 2.0, -2.0, 2.0]).tag(sync=True)
+    loss_max = traitlets.Float(3.0).tag(sync=True)
+
+    def __init__(self, model_or_weights, resolution=200, extent=(-2.0, 2.0, -2.0, 2.0),
+                 mask=None, loss_max=3.0):
+        if isinstance(model_or_weights, dict):
+            weights = check_weights("model_or_weights", model_or_weights)
+        else:
+            from toyviz.models import masked_weights
+
+            try:
+                weights = masked_weights(model_or_weights)
+            except TypeError as error:
+                raise TypeError(
+                    "model_or_weights must be a masked circle keras.Model or a dict "
+                    f"of weights, got {type(model_or_weights).__name__}") from error
+        n = weights["b1"].shape[0]
+        mask = [1] * n if mask is None else check_mask("mask", mask, n)
+        resolution = check_int("resolution", resolution, low=2, high=1000)
+        extent = _check_extent(extent)
+        loss_max = check_float("loss_max", loss_max, low=0, low_open=True)
+        super().__init__(
+            kind="node-toggle-heatmap",
+            label="Switch hidden nodes on and off and watch the heatmaps change",
+            weights={k: v.tolist() for k, v in weights.items()}, mask=mask,
+            resolution=resolution, extent=extent, loss_max=loss_max)
+
+    @traitlets.validate("mask")
+    def _valid_mask(self, proposal):
+        return check_mask("mask", proposal["value"], len(self.weights["b1"]))
+
+    @traitlets.validate("resolution")
+    def _valid_resolution(self, proposal):
+        return check_int("resolution", proposal["value"], low=2, high=1000)
+
+    @traitlets.validate("weights")
+    def _valid_weights(self, proposal):
+        checked = check_weights("weights", proposal["value"])
+        return {k: v.tolist() for k, v in checked.items()}
+
+    @property
+    def n_nodes(self):
+        """Number of hidden nodes (and toggles)."""
+        return len(self.weights["b1"])
+
+    def weight_arrays(self):
+        """The weights as float32 arrays: dict of ``w1, b1, w2, b2``."""
+        return check_weights("weights", self.weights)
+
+    def values(self, mask=None):
+        """:func:`heatmap_values` for ``mask`` (default: the widget's current mask)."""
+        return heatmap_values(self.weight_arrays(), self.mask if mask is None else mask,
+                              self.extent, self.resolution)
