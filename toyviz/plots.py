@@ -79,3 +79,128 @@ def subplots(nrows=1, ncols=1, width=3.2, height=3.0, **kwargs):
     kwargs.setdefault("dpi", DPI)
     kwargs.setdefault("constrained_layout", True)
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+
+
+# --- Chapter 3: decision surfaces, weight scatters, training animations -------------------
+
+def training_points(ax, x, y, size=4):
+    """Draw two-class training points: class 0 white, class 1 black (both outlined), so
+    they stay visible on any part of the viridis surface.
+
+    Introduced in chapter 3, §The trained network."""
+    x = check_array("x", x, shape=(None, 2))
+    y = np.asarray(y)
+    for label, face, edge in ((0, "white", "black"), (1, "black", "white")):
+        pick = y == label
+        ax.scatter(x[pick, 0], x[pick, 1], s=size, c=face, edgecolors=edge,
+                   linewidths=0.3, label=f"class {label}")
+
+
+def decision_surface(ax, probability, x, y, extent, title=None, colorbar=True):
+    """The network's probability of class 1 over a grid, with the training points on top.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    probability : (r, r) float in [0, 1], from a :func:`toyviz.data.grid` evaluation
+    x : (n, 2) training points; y : (n,) labels in {0, 1}
+    extent : (x0, x1, y0, y1), the grid's extent
+
+    Introduced in chapter 3, §The trained network.
+    """
+    image = heatmap(ax, probability, extent=extent, vmin=0.0, vmax=1.0, title=title,
+                    colorbar=colorbar, label="P(class 1)")
+    training_points(ax, x, y)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("$x_0$")
+    ax.set_ylabel("$x_1$")
+    return image
+
+
+def weight_scatter(ax, a, b, xlabel, ylabel, limits=None, size=3, title=None):
+    """Scatter two equally shaped weight arrays against each other with the diagonal
+    ``y = x`` dashed, and Pearson's r in the title.
+
+    Parameters
+    ----------
+    a, b : arrays of one shape (flattened here)
+    limits : optional ``(x0, x1, y0, y1)`` to zoom in
+    Returns
+    -------
+    float, Pearson's correlation coefficient of a and b.
+
+    Introduced in chapter 3, §Weights against weights.
+    """
+    a = check_array("a", a, dtype=np.float64).ravel()
+    b = check_array("b", b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same size, got {a.size} and {b.size}")
+    r = float(np.corrcoef(a, b)[0, 1])
+    ax.scatter(a, b, s=size, alpha=0.5, linewidths=0, color="#3b528b")
+    lo = min(a.min(), b.min())
+    hi = max(a.max(), b.max())
+    ax.plot([lo, hi], [lo, hi], color="0.4", linestyle="--", linewidth=0.8)
+    if limits is not None:
+        ax.set_xlim(limits[0], limits[1])
+        ax.set_ylim(limits[2], limits[3])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title + ': ' if title else ''}r = {r:.3f}")
+    return r
+
+
+def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
+                      interval=300):
+    """Animate decision surfaces side by side (matplotlib's JavaScript player shows it:
+    ``IPython.display.HTML(anim.to_jshtml())``).
+
+    Parameters
+    ----------
+    frames : (n_frames, n_panels, r, r) float in [0, 1], P(class 1) on a grid
+    x, y : training points drawn on every panel
+    extent : (x0, x1, y0, y1)
+    titles : n_panels str
+    captions : n_frames str shown above the panels (e.g. the step), or None
+    width : inches per panel
+    interval : milliseconds between frames
+
+    Returns
+    -------
+    matplotlib.animation.FuncAnimation (the figure is closed, so it is not also shown
+    as a still).
+
+    Introduced in chapter 3, §Watching the three routes train.
+    """
+    from matplotlib import animation
+
+    plt = _pyplot()
+    frames = check_array("frames", frames, ndim=4, dtype=np.float64)
+    n_frames, n_panels = frames.shape[:2]
+    if len(titles) != n_panels:
+        raise ValueError(f"titles must have {n_panels} entries, got {len(titles)}")
+    fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, width + 0.3), dpi=60,
+                             constrained_layout=True, squeeze=False)
+    images = []
+    for ax, title, values in zip(axes[0], titles, frames[0]):
+        images.append(ax.imshow(values, origin="lower", extent=extent, cmap=SEQUENTIAL,
+                                vmin=0, vmax=1, interpolation="nearest"))
+        training_points(ax, x, y, size=2)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(images[-1], ax=axes[0].tolist(), fraction=0.046, pad=0.02,
+                 label="P(class 1)")
+    heading = fig.suptitle(captions[0] if captions else "", fontsize=9)
+
+    def update(i):
+        for image, values in zip(images, frames[i]):
+            image.set_data(values)
+        if captions:
+            heading.set_text(captions[i])
+        return images
+
+    anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval,
+                                   blit=False)
+    plt.close(fig)
+    return anim

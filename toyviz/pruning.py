@@ -1,0 +1,464 @@
+"""Node deletion with bias compensation, and the criteria that choose which nodes go.
+
+The third essay ("Train first VS prune first in neural networks") writes one layer as
+``y_j = f(sum_i x_i w_ij + b_j)``. Deleting the nodes ``i`` not in the kept set ``I``
+removes row ``i`` of the next layer's kernel; *compensating* also folds their mean
+activation on the data into the next layer's bias:
+
+    b~_j = b_j + sum_{i not in I} mean(x_i) w_ij
+
+so a node whose activation is constant can be removed without changing anything. The
+pruned network is exactly the original one with each removed node's activation replaced
+by that mean (all means are taken in the original network, on the same data).
+
+Introduced in chapter 3, §What pruning means.
+"""
+
+import numpy as np
+
+from toyviz._checks import check_array, check_choice, check_float, check_rng
+
+#: Node-importance criteria, higher score = more worth keeping.
+#: ``random``: uniform random scores. ``std``: standard deviation of the node's
+#: activation on the data (the essay's). ``weight``: Euclidean norm of the node's outgoing
+#: weights. ``variance_weight``: variance of the activation times the squared norm of
+#: the outgoing weights, which is the mean squared change that replacing the node by its
+#: mean makes to the next layer's pre-activations.
+CRITERIA = ("random", "std", "weight", "variance_weight")
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def dense_layers(model):
+    """The Dense layers of ``model`` in order, checking that they form a plain chain
+    (as :func:`toyviz.models.mlp` builds). Returns a list of keras layers."""
+    keras = _keras()
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    layers = [layer for layer in model.layers if layer.weights]
+    if not layers or not all(isinstance(layer, keras.layers.Dense) and layer.use_bias
+                             for layer in layers):
+        raise ValueError("model must be a chain of Dense layers with biases (as built by "
+                         "toyviz.models.mlp), got layers "
+                         f"{[type(layer).__name__ for layer in model.layers]}")
+    for before, after in zip(layers[:-1], layers[1:]):
+        if before.units != after.kernel.shape[0]:
+            raise ValueError("model must be a chain of Dense layers, but layer "
+                             f"{after.name!r} does not take {before.name!r}'s output")
+    return layers
+
+
+def hidden_layer_names(model):
+    """Names of the layers whose nodes can be pruned: every Dense layer but the last."""
+    return [layer.name for layer in dense_layers(model)[:-1]]
+
+
+def _activation(layer):
+    name = getattr(layer.activation, "__name__", str(layer.activation))
+    return name
+
+
+def _apply(name, z):
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "linear":
+        return z
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    raise ValueError(f"activation {name!r} is not supported (relu, linear, tanh, sigmoid, "
+                     "softmax)")
+
+
+def _weights(model):
+    """[(kernel (in, out) float64, bias (out,) float64, activation name)] per Dense layer."""
+    return [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
+             _activation(layer)) for layer in dense_layers(model)]
+
+
+def activations(model, data):
+    """Post-activation outputs of every hidden layer of ``model`` on ``data``, in float64.
+
+    Parameters
+    ----------
+    model : keras.Model, a chain of Dense layers
+    data : (n, n_inputs) float
+
+    Returns
+    -------
+    dict layer name -> (n, width) float64
+    """
+    layers = dense_layers(model)
+    data = _check_data(data, layers[0].kernel.shape[0])
+    out = {}
+    a = data.astype(np.float64)
+    for layer, (kernel, bias, name) in zip(layers[:-1], _weights(model)[:-1]):
+        a = _apply(name, a @ kernel + bias)
+        out[layer.name] = a
+    return out
+
+
+def _check_data(data, n_inputs, name="data"):
+    data = check_array(name, data, ndim=2, dtype=np.float64)
+    if data.shape[1] != n_inputs or data.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (n >= 1, {n_inputs}) to feed the model's "
+                         f"{n_inputs} inputs, got shape {data.shape}")
+    return data
+
+
+def _check_keep(keep, model):
+    """Return ``keep`` as {layer position: sorted int64 array}, validated."""
+    layers = dense_layers(model)
+    hidden = [layer.name for layer in layers[:-1]]
+    if not isinstance(keep, dict):
+        raise TypeError("keep must be a dict mapping hidden layer names (or positions) to "
+                        f"the node indices to keep, got {type(keep).__name__}")
+    out = {}
+    for key, nodes in keep.items():
+        if isinstance(key, str):
+            if key not in hidden:
+                where = "the output layer" if key == layers[-1].name else "not a layer"
+                raise ValueError(f"keep names layer {key!r}, which is {where}; prunable "
+                                 f"(hidden) layers are {hidden}")
+            position = hidden.index(key)
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not 0 <= key < len(hidden):
+                raise ValueError(f"keep names hidden layer position {key}, but the model has "
+                                 f"{len(hidden)} hidden layers {hidden}")
+            position = int(key)
+        else:
+            raise TypeError(f"keep keys must be hidden layer names or positions, "
+                            f"got {type(key).__name__} {key!r}")
+        if position in out:
+            raise ValueError(f"keep names layer {hidden[position]!r} twice")
+        width = layers[position].units
+        array = np.asarray(nodes)
+        if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+            raise TypeError(f"keep[{key!r}] must be a 1-d sequence of int node indices, "
+                            f"got {array.dtype} array of shape {array.shape}")
+        if array.size == 0:
+            raise ValueError(f"keep[{key!r}] is empty: a layer must keep at least one node")
+        if array.min() < 0 or array.max() >= width:
+            raise ValueError(f"keep[{key!r}] must hold node indices in [0, {width}), got "
+                             f"values from {array.min()} to {array.max()}")
+        if len(np.unique(array)) != len(array):
+            raise ValueError(f"keep[{key!r}] holds repeated node indices")
+        out[position] = np.sort(array.astype(np.int64))
+    return out
+
+
+def prune_weights(weights, keep, means=None):
+    """Delete hidden nodes from a chain of dense layers given as arrays.
+
+    Parameters
+    ----------
+    weights : list of ``(kernel (in, out), bias (out,))`` float arrays, one per layer
+    keep : dict hidden-layer position -> sorted int array of the nodes to keep; layers
+        not named keep every node
+    means : None for plain deletion, or a list with one ``(width,)`` array per hidden
+        layer: the mean activation of each node, folded into the next layer's bias.
+
+    Returns
+    -------
+    list of ``(kernel, bias)``, smaller.
+    """
+    n_hidden = len(weights) - 1
+    kept = [keep.get(i, np.arange(weights[i][1].shape[0])) for i in range(n_hidden)]
+    out = []
+    for layer, (kernel, bias) in enumerate(weights):
+        kernel, bias = np.array(kernel), np.array(bias)
+        if layer > 0:
+            rows = kept[layer - 1]
+            if means is not None:
+                removed = np.setdiff1d(np.arange(kernel.shape[0]), rows)
+                bias = bias + means[layer - 1][removed] @ kernel[removed]
+            kernel = kernel[rows]
+        if layer < n_hidden:
+            kernel, bias = kernel[:, kept[layer]], bias[kept[layer]]
+        out.append((kernel, bias))
+    return out
+
+
+def prune(model, keep, data=None, compensate=True):
+    """A new, smaller Keras model with the hidden nodes not in ``keep`` deleted.
+
+    With ``compensate=True`` each removed node's mean activation on ``data`` times its
+    outgoing weights is added to the next layer's bias (the essay's formula), so the
+    result equals the original network with the removed nodes' activations replaced by
+    those means. With ``compensate=False`` the nodes are simply deleted.
+
+    Parameters
+    ----------
+    model : keras.Model, a chain of Dense layers (e.g. :func:`toyviz.models.mlp`)
+    keep : dict mapping a hidden layer's name (e.g. ``"hidden0"``) or position to a
+        non-empty sequence of the node indices to keep; layers not named are kept whole
+    data : (n, n_inputs) float, the points the means are taken over; needed when
+        ``compensate`` is True
+    compensate : bool
+
+    Returns
+    -------
+    keras.Sequential with the same layer names and activations, float32 weights.
+    """
+    keras = _keras()
+    layers = dense_layers(model)
+    if not isinstance(compensate, (bool, np.bool_)):
+        raise TypeError(f"compensate must be a bool, got {type(compensate).__name__}")
+    keep = _check_keep(keep, model)
+    weights = _weights(model)
+    means = None
+    if compensate:
+        if data is None:
+            raise ValueError("data must be given when compensate is True: the removed "
+                             "nodes' means are taken over it")
+        hidden = activations(model, data)
+        means = [hidden[layer.name].mean(axis=0) for layer in layers[:-1]]
+    elif data is not None:
+        _check_data(data, layers[0].kernel.shape[0])
+    pruned = prune_weights([(k, b) for k, b, _ in weights], keep, means)
+    new_layers = [keras.Input(shape=(layers[0].kernel.shape[0],), name="x")]
+    new_layers += [keras.layers.Dense(kernel.shape[1], activation=name, name=layer.name)
+                   for layer, (kernel, _), (_, _, name) in zip(layers, pruned, weights)]
+    smaller = keras.Sequential(new_layers, name=f"{model.name}_pruned")
+    for layer, (kernel, bias) in zip(smaller.layers, pruned):
+        layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return smaller
+
+
+def replace_by_means(model, keep, data, x):
+    """The slow reference for :func:`prune`: run the *original* model on ``x`` with every
+    removed node's activation overwritten by its mean on ``data``. Float64 numpy.
+
+    Returns
+    -------
+    (n, n_outputs) float64, the model's output.
+    """
+    layers = dense_layers(model)
+    keep = _check_keep(keep, model)
+    means = {name: a.mean(axis=0) for name, a in activations(model, data).items()}
+    a = _check_data(x, layers[0].kernel.shape[0], name="x")
+    for position, (layer, (kernel, bias, name)) in enumerate(zip(layers, _weights(model))):
+        a = _apply(name, a @ kernel + bias)
+        if position < len(layers) - 1 and position in keep:
+            removed = np.setdiff1d(np.arange(a.shape[1]), keep[position])
+            a = a.copy()
+            a[:, removed] = means[layer.name][removed]
+    return a
+
+
+def scores(model, criterion, data=None, rng=None):
+    """How much each hidden node is worth keeping under ``criterion`` (see
+    :data:`CRITERIA`); higher is more important.
+
+    Parameters
+    ----------
+    model : keras.Model, a chain of Dense layers
+    criterion : one of CRITERIA
+    data : (n, n_inputs), needed by "std" and "variance_weight"
+    rng : numpy.random.Generator, needed by "random"
+
+    Returns
+    -------
+    dict hidden layer name -> (width,) float64
+    """
+    check_choice("criterion", criterion, CRITERIA)
+    layers = dense_layers(model)
+    return dict(zip([layer.name for layer in layers[:-1]],
+                    _scores([(k, b) for k, b, _ in _weights(model)], criterion,
+                            None if data is None else
+                            list(activations(model, data).values()), rng)))
+
+
+def _scores(weights, criterion, hidden, rng):
+    """Scores from arrays: ``weights`` as in :func:`prune_weights`, ``hidden`` a list of
+    (n, width) activations per hidden layer (or None)."""
+    n_hidden = len(weights) - 1
+    if criterion == "random":
+        rng = check_rng("rng", rng)
+        return [rng.random(weights[i][1].shape[0]) for i in range(n_hidden)]
+    if criterion in ("std", "variance_weight") and hidden is None:
+        raise ValueError(f"data must be given for criterion {criterion!r}")
+    out = []
+    for i in range(n_hidden):
+        outgoing = np.sum(np.asarray(weights[i + 1][0], np.float64) ** 2, axis=1)
+        if criterion == "std":
+            out.append(hidden[i].std(axis=0))
+        elif criterion == "weight":
+            out.append(np.sqrt(outgoing))
+        else:
+            out.append(hidden[i].var(axis=0) * outgoing)
+    return out
+
+
+def keep_top(node_scores, fraction):
+    """The nodes to keep when pruning ``fraction`` of every layer: in each layer the
+    ``width - round(fraction * width)`` highest-scoring nodes (at least one), ties broken
+    by the lower index.
+
+    Parameters
+    ----------
+    node_scores : dict layer -> (width,) scores, as from :func:`scores`
+    fraction : float in [0, 1)
+
+    Returns
+    -------
+    dict layer -> sorted int64 indices, ready for :func:`prune`.
+    """
+    fraction = check_float("fraction", fraction, low=0, high=1)
+    if fraction >= 1:
+        raise ValueError(f"fraction must be < 1 (every layer keeps a node), got {fraction}")
+    if not isinstance(node_scores, dict):
+        raise TypeError(f"node_scores must be a dict of layer -> scores, "
+                        f"got {type(node_scores).__name__}")
+    keep = {}
+    for layer, values in node_scores.items():
+        values = check_array(f"node_scores[{layer!r}]", values, ndim=1, dtype=np.float64)
+        n_keep = max(1, len(values) - int(round(fraction * len(values))))
+        order = np.argsort(-values, kind="stable")
+        keep[layer] = np.sort(order[:n_keep])
+    return keep
+
+
+def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
+                keep=None):
+    """Prune every network of a :mod:`toyviz.training` stack the same way
+    :func:`prune` would, on arrays (fast, for sweeps over seeds).
+
+    Parameters
+    ----------
+    params : stack of ``k`` networks
+    fraction : float in [0, 1), pruned from every hidden layer
+    criterion : one of CRITERIA (ignored when ``keep`` is given)
+    data : (n, n_inputs) or (k, n, n_inputs), for the means and the data-based criteria
+    rng : numpy.random.Generator, for "random"
+    compensate : bool
+    keep : optional list (one per network) of keep dicts by hidden position, to reuse a
+        choice made elsewhere
+
+    Returns
+    -------
+    (pruned stack, list of keep dicts by hidden position)
+    """
+    from toyviz.training import check_stack, forward
+
+    params = check_stack("params", params)
+    check_choice("criterion", criterion, CRITERIA)
+    k = params[0][0].shape[0]
+    _, hidden = forward(params, data)
+    nets, keeps = [], []
+    for net in range(k):
+        weights = [(kernel[net].astype(np.float64), bias[net].astype(np.float64))
+                   for kernel, bias in params]
+        acts = [h[net] for h in hidden]
+        if keep is None:
+            chosen = keep_top(dict(enumerate(_scores(weights, criterion, acts, rng))),
+                              fraction)
+        else:
+            chosen = keep[net]
+        means = [a.mean(axis=0) for a in acts] if compensate else None
+        nets.append(prune_weights(weights, chosen, means))
+        keeps.append(chosen)
+    stacked = [(np.stack([n[j][0] for n in nets]).astype(np.float32),
+                np.stack([n[j][1] for n in nets]).astype(np.float32))
+               for j in range(len(params))]
+    return stacked, keeps
+
+
+def embed(small, full, rows, cols):
+    """Put a pruned layer's kernel back into the full-size frame it came from.
+
+    The essay plots "the main 50x50 weight matrixes" of the two routes against each
+    other, so its pruned networks must still have held the removed nodes' weights, as
+    a masked network does: they never receive a gradient after pruning, so they keep
+    whatever value they had when the nodes were switched off.
+
+    Parameters
+    ----------
+    small : (len(rows), len(cols)) the pruned kernel
+    full : (n_in, n_out) the full kernel at the moment of pruning
+    rows, cols : int indices of the kept input and output nodes
+
+    Returns
+    -------
+    (n_in, n_out) float32: ``full`` with ``small`` written into the kept block.
+    """
+    full = check_array("full", full, ndim=2)
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    small = check_array("small", small, shape=(len(rows), len(cols)))
+    out = full.copy()
+    out[np.ix_(rows, cols)] = small
+    return out
+
+
+def sweep(params, data, x_eval, y_eval, fractions, criteria, rng, compensate=(True, False)):
+    """Accuracy right after pruning, for every network of a stack, fraction, criterion
+    and compensation setting (no fine-tuning).
+
+    Parameters
+    ----------
+    params : stack of ``k`` trained networks
+    data : (n, n_inputs) or (k, n, n_inputs), the data the means and criteria use
+    x_eval, y_eval : (m, n_inputs) / (m,), or per network (k, m, n_inputs) / (k, m)
+    fractions : sequence of floats in [0, 1)
+    criteria : sequence of names from CRITERIA
+    rng : numpy.random.Generator, for "random"
+    compensate : sequence of bools
+
+    Returns
+    -------
+    pandas.DataFrame with columns net, criterion, compensate, fraction, accuracy.
+    """
+    import pandas as pd
+
+    from toyviz.training import accuracy
+
+    rng = check_rng("rng", rng)
+    rows = []
+    for criterion in criteria:
+        check_choice("criteria", criterion, CRITERIA)
+        for fraction in fractions:
+            fraction = check_float("fractions", fraction, low=0, high=1)
+            # One choice of nodes per (criterion, fraction), shared by both settings of
+            # compensate, so that the two curves differ only in the bias.
+            keep = None
+            for comp in compensate:
+                pruned, keep = prune_stack(params, fraction, criterion, data, rng,
+                                           compensate=bool(comp), keep=keep)
+                for net, acc in enumerate(accuracy(pruned, x_eval, y_eval)):
+                    rows.append((net, criterion, bool(comp), fraction, acc))
+    return pd.DataFrame(rows, columns=["net", "criterion", "compensate", "fraction",
+                                       "accuracy"])
+
+
+def summarize(table, by, value="accuracy", confidence=0.95):
+    """Mean of ``value`` per group with a Student-t confidence interval over the rows
+    (networks) of each group: ``mean ± t_{(1+c)/2, n-1} * sd / sqrt(n)``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    by : list of column names to group by
+    value : the column to average
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    pandas.DataFrame with columns ``*by, n, mean, low, high``.
+    """
+    from scipy import stats
+
+    confidence = check_float("confidence", confidence, low=0, high=1, low_open=True)
+    grouped = table.groupby(list(by), sort=False)[value]
+    out = grouped.agg(["count", "mean", "std"]).reset_index()
+    half = stats.t.ppf((1 + confidence) / 2, out["count"] - 1) * out["std"] / np.sqrt(
+        out["count"])
+    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out.rename(columns={"count": "n"}).drop(columns="std")
