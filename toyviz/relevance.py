@@ -163,14 +163,16 @@ class Dense(Matrix):
                      else np.asarray(bias, dtype=np.float64).reshape(units))
 
     def forward(self, a):
-        return a @ self.kernel + self.bias
+        z = a @ self.kernel
+        z += self.bias
+        return z
 
     def transpose(self, v, shape):
         return v @ self.kernel.T
 
     def bias_signal(self, v):
         v = v * self.bias
-        return v.reshape(len(v), -1, v.shape[-1]).sum(axis=1)
+        return v if v.ndim == 2 else v.reshape(len(v), -1, v.shape[-1]).sum(axis=1)
 
     def fold(self, c):
         """The explained output ``c . z`` as one step: c: (units,) or (n, units)."""
@@ -758,8 +760,7 @@ def _unsupported(layer, why=""):
 
 def _steps_for_layer(layer, shape, last):
     kind = type(layer).__name__
-    config = layer.get_config()
-    if config.get("data_format", "channels_last") != "channels_last":
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
         raise _unsupported(layer, " with data_format='channels_first'")
     if kind == "Dense":
         weights = layer.get_weights()
@@ -767,19 +768,19 @@ def _steps_for_layer(layer, shape, last):
         return [Dense(layer.name, weights[0], bias),
                 *_activation_step(layer.name, layer.activation.__name__)]
     if kind == "Conv2D":
-        if tuple(config["dilation_rate"]) != (1, 1) or config.get("groups", 1) != 1:
+        if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
             raise _unsupported(layer, " with dilation or groups")
         weights = layer.get_weights()
         bias = weights[1] if len(weights) > 1 else None
-        return [Conv2D(layer.name, weights[0], bias, config["strides"], config["padding"]),
+        return [Conv2D(layer.name, weights[0], bias, layer.strides, layer.padding),
                 *_activation_step(layer.name, layer.activation.__name__)]
     if kind in ("MaxPooling2D", "MaxPooling1D"):
         one_d = kind == "MaxPooling1D"
-        pool = tuple(config["pool_size"])
-        strides = tuple(config["strides"] or pool)
+        pool = tuple(layer.pool_size)
+        strides = tuple(layer.strides or pool)
         if one_d:
             pool, strides = (pool[0], 1), (strides[0], 1)
-        return [Maximum(layer.name, pool, strides, config["padding"], one_d)]
+        return [Maximum(layer.name, pool, strides, layer.padding, one_d)]
     if kind == "Flatten":
         return [Reshape(layer.name)]
     if kind == "Activation":
@@ -787,17 +788,17 @@ def _steps_for_layer(layer, shape, last):
     if kind == "Softmax" and last:
         return [Nonlinearity(layer.name, "softmax", None, None)]
     if kind == "ReLU":
-        if config["threshold"] != 0:
+        if layer.threshold != 0:
             raise _unsupported(layer, " with threshold != 0 (then f(0) != 0)")
-        slope, top = config["negative_slope"], config["max_value"]
-        top = np.inf if top is None else top
+        slope = float(layer.negative_slope)
+        top = np.inf if layer.max_value is None else float(layer.max_value)
         return [Nonlinearity(layer.name, "relu",
                              lambda z: np.where(z > 0, np.minimum(z, top), slope * z),
                              lambda z: np.where(z > 0, (z < top).astype(float), slope))]
     if kind == "LeakyReLU":
-        return [Nonlinearity(layer.name, "leaky_relu", *_leaky(config["negative_slope"]))]
+        return [Nonlinearity(layer.name, "leaky_relu", *_leaky(float(layer.negative_slope)))]
     if kind == "ELU":
-        return [Nonlinearity(layer.name, "elu", *_elu(config["alpha"]))]
+        return [Nonlinearity(layer.name, "elu", *_elu(float(layer.alpha)))]
     raise _unsupported(layer)
 
 
@@ -906,7 +907,6 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
     n = len(x)
     weights = output_weights(output, network.n_outputs, n)
-    folded = network.explaining(weights)
     if composite.needs_baseline:
         if baseline is None:
             raise ValueError(f"baseline must be given for composite {composite.name!r}: an "
@@ -919,7 +919,28 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
         elif baseline.shape != x.shape:
             raise ValueError(f"baseline must have shape {network.input_shape} or "
                              f"{x.shape} (like x), got {_describe(baseline)}")
-    return _backward(folded, x, composite, baseline, bias)
+    parts = []
+    for rows in _chunks(network, n):
+        folded = network.explaining(weights if weights.ndim == 1 else weights[rows])
+        parts.append(_backward(folded, x[rows], composite,
+                               None if baseline is None else baseline[rows], bias))
+    if len(parts) == 1:
+        return parts[0]
+    return Explanation(np.concatenate([p.input for p in parts]),
+                       {k: np.concatenate([p.bias[k] for p in parts]) for k in parts[0].bias},
+                       np.concatenate([p.output for p in parts]), composite)
+
+
+#: Batches are processed in chunks of about this many values per layer: arrays that stay
+#: in the processor's cache are several times faster than fresh multi-megabyte ones.
+CHUNK_VALUES = 2 ** 15
+
+
+def _chunks(network, n):
+    probe = network.forward(np.zeros((1, *network.input_shape)))[0]
+    widest = max(value.size for value in probe)
+    rows = max(1, CHUNK_VALUES // widest)
+    return [slice(start, start + rows) for start in range(0, max(n, 1), rows)]
 
 
 def _backward(network, x, composite, baseline, bias):
@@ -957,3 +978,313 @@ def _backward(network, x, composite, baseline, bias):
     if bias == "shared":
         bias_signals = {"shared": sum(v.sum(axis=1) for v in bias_signals.values())}
     return Explanation(signal, bias_signals, explained, composite)
+
+
+# --------------------------------------------------------------------------------------
+# The essay's consistency checks, computed
+# --------------------------------------------------------------------------------------
+
+
+def _pandas():
+    import pandas as pd
+
+    return pd
+
+
+def scale_both_ways(matrix_rule, nonlinearity_rule, alpha, a, signal):
+    """Reverse ``b = alpha * a`` twice: as the matrix ``alpha * I`` with ``matrix_rule`` and
+    as the element-wise function ``f(a) = alpha * a`` with ``nonlinearity_rule`` (the
+    rescale rule with the baseline 0).
+
+    Parameters
+    ----------
+    alpha : float, non-zero
+    a, signal : (m,) float, the inputs (non-zero) and the relevance arriving at b.
+
+    Returns
+    -------
+    (as_matrix, as_nonlinearity) : two (m,) float64 arrays, R(a) by each reading.
+    """
+    alpha = check_float("alpha", alpha)
+    if alpha == 0:
+        raise ValueError("alpha must be non-zero, got 0.0")
+    a = check_array("a", a, ndim=1, dtype=np.float64)[None]
+    signal = check_array("signal", signal, shape=(a.shape[1],), dtype=np.float64)[None]
+    matrix = Dense("scale", alpha * np.eye(a.shape[1]))
+    as_matrix, _ = matrix_rule.backward(matrix, a, matrix.forward(a), signal)
+    step = Nonlinearity("scale", "linear", lambda z: alpha * z,
+                        lambda z: np.full(np.shape(z), alpha))
+    zero = np.zeros_like(a)
+    as_nonlinearity = nonlinearity_rule.backward(step, a, alpha * a, signal, (zero, zero))
+    return as_matrix[0], as_nonlinearity[0]
+
+
+def _name_scale(ratios, alpha):
+    if np.allclose(ratios, alpha, rtol=1e-9, atol=0):
+        return "α"
+    if np.allclose(ratios, 1.0, rtol=1e-9, atol=0):
+        return "1"
+    return "other"
+
+
+def scaling_table(rng, alphas=(-2.0, 0.5, 3.0), size=50):
+    """The essay's scaling-equivalence table, computed: for every pair of matrix rule
+    (gradient, normalized with epsilon = 0) and nonlinearity rule, reverse ``b = alpha a``
+    both ways (:func:`scale_both_ways`) on random ``a`` and ``R(b)``, for each alpha.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per pair: the scale ``R(a) / R(b)`` each reading gives
+    ("α", "1" or "other") and whether the two agree for every alpha and every point.
+    """
+    from toyviz._checks import check_rng
+
+    rng = check_rng("rng", rng)
+    size = check_int("size", size, low=1)
+    a = rng.uniform(0.1, 2.0, size) * rng.choice([-1.0, 1.0], size)
+    signal = rng.normal(size=size)
+    rows = []
+    for matrix_rule in (MatrixGradient(), MatrixNormalized(0.0)):
+        for name, cls in RULES["nonlinearity"].items():
+            nonlinearity_rule = cls()
+            scales_m, scales_n, agree = set(), set(), True
+            for alpha in alphas:
+                as_m, as_n = scale_both_ways(matrix_rule, nonlinearity_rule, alpha, a, signal)
+                scales_m.add(_name_scale(as_m / signal, alpha))
+                scales_n.add(_name_scale(as_n / signal, alpha))
+                agree &= bool(np.allclose(as_m, as_n, rtol=1e-12, atol=1e-12))
+            rows.append({"matrix rule": matrix_rule.name, "nonlinearity rule": name,
+                         "scale as matrix": "/".join(sorted(scales_m)),
+                         "scale as nonlinearity": "/".join(sorted(scales_n)),
+                         "agree": agree})
+    return _pandas().DataFrame(rows)
+
+
+def max_with_constant(rule_for_maximum, rule_for_nonlinearity, a, constant, repeats=1):
+    """Reverse ``b = max(a, c)`` (``c <= 0``, so ``f(0) = 0``) both ways: as a maximum of
+    ``a`` and ``repeats`` copies of the constant with ``rule_for_maximum``, and as the
+    nonlinearity ``f(a) = max(a, c)`` with ``rule_for_nonlinearity``.
+
+    Parameters
+    ----------
+    a : (m,) float
+    constant : float <= 0
+    repeats : int >= 1, how often the constant appears: max(a, c) = max(a, c, c).
+
+    Returns
+    -------
+    (as_maximum, as_nonlinearity) : (m,) float64 each, ``R(a) / R(b)``.
+    """
+    a = check_array("a", a, ndim=1, dtype=np.float64)
+    constant = check_float("constant", constant, high=0)
+    repeats = check_int("repeats", repeats, low=1)
+    values = np.concatenate([a[:, None], np.full((len(a), repeats), constant)], axis=1)
+    as_maximum = rule_for_maximum.weights(values)[:, 0]
+    step = Nonlinearity("max_c", "max_c", lambda z: np.maximum(z, constant),
+                        lambda z: (z > constant).astype(np.float64))
+    as_nonlinearity = rule_for_nonlinearity.backward(step, a, np.maximum(a, constant),
+                                                     np.ones_like(a))
+    return as_maximum, as_nonlinearity
+
+
+def max_constants_table(constants=(0.0, -0.5, -1.0), resolution=401):
+    """The essay's max-with-constants check, computed on a grid ``a`` in [-2, 2]: for every
+    maximum rule and nonlinearity rule (but rescale), the share of points where the two
+    readings of ``max(a, c)`` give ``a`` the same relevance, split by region, and whether
+    the maximum rule gives the same for ``max(a, c, c)`` as for ``max(a, c)``.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per (maximum rule, nonlinearity rule).
+    """
+    resolution = check_int("resolution", resolution, low=3)
+    a = np.linspace(-2.0, 2.0, resolution)
+    rows = []
+    for max_name, max_cls in RULES["maximum"].items():
+        for nl_name, nl_cls in RULES["nonlinearity"].items():
+            if nl_cls.needs_baseline:
+                continue
+            counts = {"b > 0": [0, 0], "c < a <= 0": [0, 0], "a < c": [0, 0]}
+            duplicates = True
+            for c in constants:
+                as_max, as_nl = max_with_constant(max_cls(), nl_cls(), a, c)
+                twice, _ = max_with_constant(max_cls(), nl_cls(), a, c, repeats=2)
+                duplicates &= bool(np.allclose(as_max, twice, rtol=1e-12, atol=1e-12))
+                same = np.isclose(as_max, as_nl, rtol=1e-12, atol=1e-12)
+                regions = {"b > 0": a > 0, "c < a <= 0": (a > c) & (a <= 0),
+                           "a < c": a < c}  # ties a = c left out, as the essay does
+                for region, where in regions.items():
+                    counts[region][0] += int(same[where].sum())
+                    counts[region][1] += int(where.sum())
+            row = {"maximum rule": max_name, "nonlinearity rule": nl_name}
+            for region, (hits, total) in counts.items():
+                row[f"agree, {region}"] = round(hits / total, 4) if total else float("nan")
+            row["max(a,c,c) = max(a,c)"] = duplicates
+            rows.append(row)
+    return _pandas().DataFrame(rows)
+
+
+def relu_max_network():
+    """``max(a, b) = a + relu(b - a)`` from the building blocks, as a :class:`Network`
+    with input (a, b): a matrix ``(a, b) -> (a, b - a)``, an element-wise function that is
+    the identity on the first unit and ReLU on the second, and the sum."""
+    def f(z):
+        return np.concatenate([z[:, :1], np.maximum(z[:, 1:], 0.0)], axis=1)
+
+    def fprime(z):
+        return np.concatenate([np.ones_like(z[:, :1]), (z[:, 1:] > 0).astype(float)], axis=1)
+
+    steps = [Dense("difference", [[1.0, -1.0], [0.0, 1.0]]),
+             Nonlinearity("relu", "identity and relu", f, fprime),
+             Dense("sum", [[1.0], [1.0]])]
+    return Network(steps, (2,), 1)
+
+
+def softmax_max_network(softness, n_inputs=2):
+    """The soft maximum ``m = s log(sum_i exp(x_i / s))`` from building blocks with
+    f(0) = 0: ``u = x / s``; ``e = exp(u) - 1``; ``t = sum_i e_i + (n - 1)`` (a bias);
+    ``log(1 + t)``; times ``s``. As ``s -> 0`` it tends to ``max_i x_i``.
+
+    Floating point limits the softness: below about ``|x| / 36`` the ``exp(u) - 1`` of
+    negative inputs rounds to -1 and the log overflows.
+    """
+    softness = check_float("softness", softness, low=0, low_open=True)
+    n_inputs = check_int("n_inputs", n_inputs, low=2)
+    steps = [Dense("scale", np.eye(n_inputs) / softness),
+             Nonlinearity("exp", "expm1", np.expm1, np.exp),
+             Dense("sum", np.ones((n_inputs, 1)), [n_inputs - 1.0]),
+             Nonlinearity("log", "log1p", np.log1p, lambda z: 1.0 / (1.0 + z)),
+             Dense("unscale", [[softness]])]
+    return Network(steps, (n_inputs,), 1)
+
+
+def max_constructions_table(pairs, softness=(0.5, 0.2, 0.1, 0.05), composite="lrp_0"):
+    """Relevance of ``(a, b)`` in ``max(a, b)`` by the two constructions the essay names,
+    with one composite: the soft maximum at decreasing softness, and ``a + relu(b - a)``;
+    beside them the maximum rules applied directly.
+
+    Parameters
+    ----------
+    pairs : (m, 2) float
+    softness : sequence of float > 0
+    composite : Composite or preset name (must not need a baseline)
+
+    Returns
+    -------
+    pandas.DataFrame, one row per pair and construction, with R(a), R(b), R(biases) and
+    their sum next to max(a, b).
+    """
+    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64)
+    rows = []
+    networks = [(f"soft max, s={s:g}", softmax_max_network(s)) for s in softness]
+    networks.append(("a + relu(b - a)", relu_max_network()))
+    for label, network in networks:
+        explanation = propagate(network, pairs, composite, output=0)
+        for (a, b), r, bias in zip(pairs, explanation.input, explanation.bias_total):
+            rows.append({"a": a, "b": b, "construction": label, "R(a)": r[0], "R(b)": r[1],
+                         "R(biases)": bias, "max(a, b)": max(a, b)})
+    for name, cls in RULES["maximum"].items():
+        weights = cls().weights(pairs)
+        top = pairs.max(axis=1)
+        for (a, b), s, m in zip(pairs, weights, top):
+            rows.append({"a": a, "b": b, "construction": f"maximum rule: {name}",
+                         "R(a)": s[0] * m, "R(b)": s[1] * m, "R(biases)": 0.0,
+                         "max(a, b)": m})
+    table = _pandas().DataFrame(rows)
+    return table.sort_values(["a", "b"], kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# Beyond the essay: region perturbation and parameter randomisation
+# --------------------------------------------------------------------------------------
+
+
+def perturbation_curve(model, x, relevance, output, replacement, steps):
+    """Region perturbation (Samek et al. 2015, arXiv:1509.06321, §III): replace the input
+    values most relevant first, one at a time, by ``replacement``, and record how much
+    the explained output drops.
+
+    Parameters
+    ----------
+    model : keras.Model or Network
+    x : (n, *input_shape) float
+    relevance : (n, *input_shape) float, the order (random values give a random order).
+    output : as for :func:`propagate` (int, pair or (n,) int array).
+    replacement : (n, *input_shape) float, e.g. uniform noise drawn once.
+    steps : int >= 1, how many values to replace.
+
+    Returns
+    -------
+    (steps + 1,) float64: mean over samples of ``f(x) - f(x after k replacements)``.
+    """
+    network = model if isinstance(model, Network) else network_from_model(model)
+    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
+    relevance = check_array("relevance", relevance, shape=x.shape, dtype=np.float64)
+    replacement = check_array("replacement", replacement, shape=x.shape, dtype=np.float64)
+    n, size = len(x), int(np.prod(network.input_shape))
+    steps = check_int("steps", steps, low=1, high=size)
+    folded = network.explaining(output_weights(output, network.n_outputs, n))
+    order = np.argsort(-relevance.reshape(n, -1), axis=1, kind="stable")[:, :steps]
+    flat, noise = x.reshape(n, -1), replacement.reshape(n, -1)
+    batch = np.repeat(flat[None], steps + 1, axis=0)           # (steps + 1, n, size)
+    rows = np.arange(n)
+    for k in range(steps):
+        batch[k + 1:, rows, order[:, k]] = noise[rows, order[:, k]]
+    if folded.steps[-1].weight.ndim == 2:
+        folded = Network(folded.steps[:-1] + [Folded(
+            folded.steps[-1].name, np.tile(folded.steps[-1].weight, steps + 1),
+            np.tile(folded.steps[-1].bias, steps + 1))], folded.input_shape, 1)
+    scores = folded(batch.reshape(-1, *network.input_shape)).reshape(steps + 1, n)
+    return (scores[0] - scores).mean(axis=1)
+
+
+def aopc(curve):
+    """Area over the perturbation curve: ``mean_k curve[k]`` over the ``L + 1`` points
+    (Samek et al. 2015, eq. 12). Higher means the order found the important inputs first."""
+    curve = check_array("curve", curve, ndim=1, dtype=np.float64)
+    return float(curve.mean())
+
+
+def randomized_copy(model, n_layers, rng):
+    """A copy of ``model`` whose top ``n_layers`` layers with weights are re-initialised
+    (kernels Glorot-uniform from ``rng``, biases 0, as Keras initialises them): the
+    cascading randomisation of Adebayo et al. 2018 ("Sanity checks for saliency maps")."""
+    import keras
+
+    from toyviz._checks import check_rng
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
+    rng = check_rng("rng", rng)
+    weighted = [layer for layer in model.layers if layer.get_weights()]
+    n_layers = check_int("n_layers", n_layers, low=0, high=len(weighted))
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for layer in [copy.get_layer(layer.name) for layer in weighted[::-1][:n_layers]]:
+        kernel, *rest = layer.get_weights()
+        receptive = int(np.prod(kernel.shape[:-2])) if kernel.ndim > 2 else 1
+        fan_in, fan_out = kernel.shape[-2] * receptive, kernel.shape[-1] * receptive
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        new = rng.uniform(-limit, limit, kernel.shape).astype(kernel.dtype)
+        layer.set_weights([new, *[np.zeros_like(r) for r in rest]])
+    return copy
+
+
+def rank_correlation(first, second, absolute=True):
+    """Spearman rank correlation between two relevance maps of each sample.
+
+    first, second : (n, ...) float; absolute: compare ``|R|`` (Adebayo et al. 2018 show
+    both; the sign flips of a random layer otherwise dominate). Returns (n,) float64
+    (nan for a constant map).
+    """
+    from scipy.stats import rankdata
+
+    first = check_array("first", first, dtype=np.float64)
+    second = check_array("second", second, shape=first.shape, dtype=np.float64)
+    first, second = first.reshape(len(first), -1), second.reshape(len(second), -1)
+    if absolute:
+        first, second = np.abs(first), np.abs(second)
+    ra, rb = rankdata(first, axis=1), rankdata(second, axis=1)
+    ra, rb = ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ra * rb).sum(axis=1) / np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
