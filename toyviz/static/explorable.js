@@ -77,7 +77,46 @@ export function outputTerms(weights, xs, ys) {
       inData[k] = x >= -1 && x <= 1 && y >= -1 && y <= 1 ? 1 : 0;
     }
   }
-  return { terms, offset: weights.b2[1] - weights.b2[0], inside, inData, points };
+  return { terms, offset: weights.b2[1] - weights.b2[0], inside, inData, points,
+           logit: null, logitMask: null, updates: 0 };
+}
+
+/**
+ * Bring output.logit (the logit difference d at every point) up to date for `mask`.
+ * A toggle changes d by one node's term, so when few nodes changed since the last call
+ * only their terms are added or taken away (40,000 additions for a 200 x 200 grid
+ * instead of 800,000); a full sum every FULL_SUM_EVERY updates keeps rounding from
+ * piling up.
+ */
+const FULL_SUM_EVERY = 64;
+function updateLogit(output, mask) {
+  const { terms, offset, points } = output;
+  const n = mask.length;
+  if (!output.logit) {
+    output.logit = new Float64Array(points);
+    output.logitMask = null;
+  }
+  const d = output.logit, previous = output.logitMask;
+  const changed = [];
+  if (previous) for (let u = 0; u < n; u++) if (previous[u] !== (mask[u] ? 1 : 0)) changed.push(u);
+  if (!previous || changed.length > 4 || output.updates >= FULL_SUM_EVERY) {
+    d.fill(offset);
+    for (let u = 0; u < n; u++) {
+      if (!mask[u]) continue;
+      const base = u * points;
+      for (let k = 0; k < points; k++) d[k] += terms[base + k];
+    }
+    output.updates = 0;
+  } else {
+    for (const u of changed) {
+      const base = u * points;
+      if (mask[u]) for (let k = 0; k < points; k++) d[k] += terms[base + k];
+      else for (let k = 0; k < points; k++) d[k] -= terms[base + k];
+    }
+    output.updates += 1;
+  }
+  output.logitMask = Uint8Array.from(mask, (value) => (value ? 1 : 0));
+  return d;
 }
 
 /**
@@ -87,14 +126,8 @@ export function outputTerms(weights, xs, ys) {
  * loss over the points inside the data square [-1, 1]^2.
  */
 export function maskedOutput(output, mask, probability, loss) {
-  const { terms, offset, inside, inData, points } = output;
-  const d = probability;  // holds the logit difference until overwritten below
-  d.fill(offset);
-  for (let u = 0; u < mask.length; u++) {
-    if (!mask[u]) continue;
-    const base = u * points;
-    for (let k = 0; k < points; k++) d[k] += terms[base + k];
-  }
+  const { inside, inData, points } = output;
+  const d = updateLogit(output, mask);
   let total = 0, count = 0;
   for (let k = 0; k < points; k++) {
     const z = d[k];
