@@ -204,3 +204,87 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
                                    blit=False)
     plt.close(fig)
     return anim
+
+
+# --- chapter 2: relevance maps ------------------------------------------------------------
+
+
+def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0),
+                 width=2.6, height=2.3, colorbar_label="relevance"):
+    """A grid of signed heatmaps, one colour scale (symmetric about 0) per row, with one
+    colour bar per row.
+
+    Introduced in chapter 2, §Relevance maps of the circle model.
+
+    Parameters
+    ----------
+    values : (rows, columns, r, r) float, each panel as for :func:`heatmap`.
+    row_labels : sequence of ``rows`` str (written on the left), column_labels: of
+        ``columns`` str (titles of the top row).
+
+    Returns
+    -------
+    The matplotlib Figure.
+    """
+    values = check_array("values", values, ndim=4, dtype=np.float64, finite=False)
+    rows, columns = values.shape[:2]
+    if len(row_labels) != rows or len(column_labels) != columns:
+        raise ValueError(f"row_labels and column_labels must have {rows} and {columns} "
+                         f"entries, got {len(row_labels)} and {len(column_labels)}")
+    fig, axes = subplots(rows, columns, width=width, height=height, squeeze=False)
+    for i in range(rows):
+        limit = float(np.nanmax(np.abs(values[i]))) or 1.0
+        for j in range(columns):
+            image = heatmap(axes[i, j], values[i, j], extent, signed=True, vmax=limit,
+                            colorbar=False)
+            if i == 0:
+                axes[i, j].set_title(column_labels[j])
+            if i < rows - 1:
+                axes[i, j].set_xticklabels([])
+            if j > 0:
+                axes[i, j].set_yticklabels([])
+        axes[i, 0].set_ylabel(row_labels[i])
+        bar = fig.colorbar(image, ax=list(axes[i]), fraction=0.02, pad=0.01)
+        bar.set_label(colorbar_label)
+    return fig
+
+
+def image_relevance_grid(images, maps, column_labels, row_labels=None, width=1.5,
+                         height=1.5):
+    """Small images (first column, grey) beside their relevance maps (one column per
+    method), each map scaled by its own largest absolute value, on the diverging map.
+
+    Introduced in chapter 2, §Digits.
+
+    Parameters
+    ----------
+    images : (n, h, w) float
+    maps : (n, methods, h, w) float
+    column_labels : ``methods`` str; row_labels: ``n`` str or None.
+
+    Returns
+    -------
+    The matplotlib Figure.
+    """
+    images = check_array("images", images, ndim=3, dtype=np.float64)
+    maps = check_array("maps", maps, ndim=4, dtype=np.float64)
+    n, methods = maps.shape[:2]
+    if len(images) != n or len(column_labels) != methods:
+        raise ValueError(f"images and column_labels must have {n} and {methods} entries, "
+                         f"got {len(images)} and {len(column_labels)}")
+    fig, axes = subplots(n, methods + 1, width=width, height=height, squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i])
+        for j in range(methods):
+            limit = float(np.abs(maps[i, j]).max()) or 1.0
+            image = axes[i, j + 1].imshow(maps[i, j] / limit, cmap=DIVERGING, vmin=-1, vmax=1)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for j, label in enumerate(["input", *column_labels]):
+        axes[0, j].set_title(label, fontsize=9)
+    bar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
+    bar.set_label("relevance / max |relevance|")
+    return fig
