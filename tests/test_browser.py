@@ -74,24 +74,15 @@ def ensure_widgets_static():
 
 
 def build_fixture_book(folder):
-    """A one-page book with the same widget settings as the real _config.yml."""
+    """A one-page book with the real _config.yml (theme, widget settings and all)."""
     import nbformat
 
     ensure_widgets_static()
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     sphinx = config["sphinx"]["config"]
-    fixture = {
-        "title": "toyviz explorable fixture",
-        "only_build_toc_files": True,
-        "execute": {"execute_notebooks": "force", "timeout": 300,
-                    "stderr_output": "remove"},
-        "sphinx": {"config": {
-            "nb_execution_raise_on_error": True,
-            "html_static_path": [str(ROOT / path) for path in sphinx["html_static_path"]],
-            "nb_ipywidgets_js": sphinx["nb_ipywidgets_js"],
-        }},
-    }
-    (folder / "_config.yml").write_text(yaml.safe_dump(fixture, sort_keys=False))
+    sphinx["html_static_path"] = [str(ROOT / path) for path in sphinx["html_static_path"]]
+    config["title"] = "toyviz explorable fixture"
+    (folder / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     (folder / "_toc.yml").write_text("format: jb-book\nroot: explorable\n")
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

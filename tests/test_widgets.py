@@ -232,3 +232,18 @@ def test_book_loads_widget_scripts_from_its_own_site():
     makefile = (ROOT / "Makefile").read_text()
     for name in ("require.js", "embed-amd.js", "anywidget.js", "require-paths.js"):
         assert f"$(WIDGETS_STATIC)/{name}" in makefile
+
+
+def test_repr_is_short_and_draw_gives_the_static_picture():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(9)
+    widget = widgets.NodeToggleHeatmap(random_weights(rng), resolution=30, mask=[1, 0] * 10)
+    assert repr(widget) == ("NodeToggleHeatmap(20 nodes, 10 on; P(inside) and loss on a "
+                            "30 x 30 grid over [-2, 2] x [-2, 2])")
+    figure = widget.draw()
+    images = [ax.images[0] for ax in figure.axes if ax.images]
+    assert len(images) == 2
+    np.testing.assert_allclose(images[0].get_array(), widget.values()["probability"])
+    assert images[0].get_cmap().name == images[1].get_cmap().name == "viridis"

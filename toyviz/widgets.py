@@ -237,6 +237,40 @@ class NodeToggleHeatmap(Explorable):
         """The weights as float32 arrays: dict of ``w1, b1, w2, b2``."""
         return check_weights("weights", self.weights)
 
+    def __repr__(self):
+        x0, x1, y0, y1 = (f"{value:g}" for value in self.extent)
+        return (f"NodeToggleHeatmap({self.n_nodes} nodes, {sum(self.mask)} on; P(inside) "
+                f"and loss on a {self.resolution} x {self.resolution} grid over "
+                f"[{x0}, {x1}] x [{y0}, {y1}])")
+
+    def draw(self, axes=None):
+        """A static picture of what the explorable shows for the current mask, with
+        matplotlib (for print, or readers without JavaScript).
+
+        Parameters
+        ----------
+        axes : two matplotlib Axes, or None for a new figure
+
+        Returns
+        -------
+        The matplotlib Figure.
+        """
+        from toyviz import plots
+
+        if axes is None:
+            _, axes = plots.subplots(1, 2, width=3.4, height=3.0)
+        values = self.values()
+        extent = tuple(self.extent)
+        plots.heatmap(axes[0], values["probability"], extent, vmin=0, vmax=1,
+                      title="P(inside the circle)", label="probability of class 1")
+        plots.heatmap(axes[1], values["loss"], extent, vmin=0, vmax=self.loss_max,
+                      title="Loss per point", label="cross-entropy loss")
+        for ax in axes:
+            plots.draw_circle(ax)
+            ax.set_xlabel("$x_0$")
+            ax.set_ylabel("$x_1$")
+        return axes[0].figure
+
     def values(self, mask=None):
         """:func:`heatmap_values` for ``mask`` (default: the widget's current mask)."""
         return heatmap_values(self.weight_arrays(), self.mask if mask is None else mask,
