@@ -462,3 +462,34 @@ def summarize(table, by, value="accuracy", confidence=0.95):
         out["count"])
     out["low"], out["high"] = out["mean"] - half, out["mean"] + half
     return out.rename(columns={"count": "n"}).drop(columns="std")
+
+
+def budget_table(routes, fresh, criteria, x, y, confidence=0.95):
+    """Test accuracy of the equal-budget routes, mean and confidence interval over nets.
+
+    Parameters
+    ----------
+    routes : dict route name -> function(criterion) -> stack of trained networks
+    fresh : stack of freshly initialised networks trained for the same budget
+    criteria : the criteria the routes were pruned with
+    x, y : test data
+
+    Returns
+    -------
+    pandas.DataFrame indexed by (route, criterion) with n, mean, low, high; the fresh
+    networks have criterion "none".
+    """
+    import pandas as pd
+
+    from toyviz.training import accuracy
+
+    frames = []
+    for name, get in routes.items():
+        for criterion in criteria:
+            check_choice("criteria", criterion, CRITERIA)
+            frames.append(pd.DataFrame({"route": name, "criterion": criterion,
+                                        "accuracy": accuracy(get(criterion), x, y)}))
+    frames.append(pd.DataFrame({"route": "fresh small net", "criterion": "none",
+                                "accuracy": accuracy(fresh, x, y)}))
+    return summarize(pd.concat(frames, ignore_index=True), ["route", "criterion"],
+                     confidence=confidence).set_index(["route", "criterion"])

@@ -46,6 +46,11 @@ class TrainResult:
     sign_sum : list of ``(kernel (k, ...), bias (k, ...))`` float32: the sum over steps of
         the sign of each parameter's gradient (+1, 0 or -1).
     nonzero_steps : same shapes, the number of steps on which the gradient was non-zero.
+    co_active : list of ``(k, fan_in, fan_out)`` bool, one per kernel after the first:
+        whether the kernel's input node (a ReLU output) was positive on some training
+        example on which its output node was active too (for the output layer: on which
+        the input node was positive). A weight whose two nodes are never co-active gets
+        zero gradient at every step. Only with ``track=True``.
     """
 
     params: list
@@ -55,6 +60,7 @@ class TrainResult:
     ever_active: list = field(default_factory=list)
     sign_sum: list = field(default_factory=list)
     nonzero_steps: list = field(default_factory=list)
+    co_active: list = field(default_factory=list)
 
 
 def _tf():
@@ -339,6 +345,8 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     moments = (zeros, zeros) if optimizer == "adam" else ((), ())
     active = [tf.zeros((k, kernel.shape[2]), tf.bool) for kernel, _ in params[:-1]]
     signs, nonzero = (zeros, zeros) if track else ((), ())
+    co_active = ([tf.zeros(kernel.shape, tf.bool) for kernel, _ in params[1:]] if track
+                 else ())
     flat_masks = [] if masks is None else [tf.constant(m) for pair in masks for m in pair]
     run = _compiled_loop(len(params) - 1, optimizer, bool(track))
     constants = (tf.constant(x), tf.one_hot(tf.constant(y.astype(np.int32)), n_outputs),
@@ -348,8 +356,8 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     losses = []
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
-        flat, moments, active, signs, nonzero, loss = run(
-            flat, moments, active, signs, nonzero, tf.constant(index[start:stop]),
+        flat, moments, active, signs, nonzero, co_active, loss = run(
+            flat, moments, active, signs, nonzero, co_active, tf.constant(index[start:stop]),
             tf.constant(weight[start:stop]), tf.constant(start, tf.float32), *constants)
         losses.append(loss.numpy())
         if snapshot_every is not None:
@@ -359,7 +367,8 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
         loss=np.concatenate(losses), snapshots=snapshots,
         ever_active=[a.numpy() for a in active],
         sign_sum=_pairs([v.numpy() for v in signs]) if track else [],
-        nonzero_steps=_pairs([v.numpy() for v in nonzero]) if track else [])
+        nonzero_steps=_pairs([v.numpy() for v in nonzero]) if track else [],
+        co_active=[c.numpy() for c in co_active])
 
 
 _LOOPS = {}
@@ -374,13 +383,19 @@ def _compiled_loop(n_hidden, optimizer, track):
     tf = _tf()
     beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
 
-    def step_fn(flat, moments, active, signs, nonzero, xb, yb, wb, t, lr, masks):
+    def step_fn(flat, moments, active, signs, nonzero, co_active, xb, yb, wb, t, lr, masks):
         with tf.GradientTape() as tape:
             tape.watch(flat)
             a = xb
-            new_active = []
+            new_active, new_co_active = [], []
             for layer in range(n_hidden + 1):
                 z = tf.einsum("kni,kio->kno", a, flat[2 * layer]) + flat[2 * layer + 1][:, None]
+                if track and layer > 0:
+                    on_in = tf.cast((a > 0) & (wb[..., None] > 0), tf.float32)
+                    on_out = (tf.cast(z > 0, tf.float32) if layer < n_hidden
+                              else tf.ones_like(z))
+                    both = tf.einsum("kni,kno->kio", on_in, on_out) > 0
+                    new_co_active.append(tf.logical_or(co_active[layer - 1], both))
                 if layer < n_hidden:
                     fired = tf.reduce_any((z > 0) & (wb[..., None] > 0), axis=1)
                     new_active.append(tf.logical_or(active[layer], fired))
@@ -403,22 +418,24 @@ def _compiled_loop(n_hidden, optimizer, track):
             v = [v + (tf.square(g) - v) * (1 - beta_2) for v, g in zip(moments[1], grads)]
             flat = [w - mi * alpha / (tf.sqrt(vi) + epsilon) for w, mi, vi in zip(flat, m, v)]
             moments = (m, v)
-        return flat, moments, new_active, signs, nonzero, loss
+        if track:
+            co_active = new_co_active
+        return flat, moments, new_active, signs, nonzero, co_active, loss
 
-    @tf.function(reduce_retracing=True, jit_compile=True)
-    def run(flat, moments, active, signs, nonzero, index, weight, step0, x, one_hot, lr,
-            masks):
+    @tf.function(reduce_retracing=True, jit_compile=False)
+    def run(flat, moments, active, signs, nonzero, co_active, index, weight, step0, x,
+            one_hot, lr, masks):
         n_steps = tf.shape(index)[0]
         losses = tf.TensorArray(tf.float32, size=n_steps)
         k = tf.cast(tf.shape(x)[0], tf.float32)
         for s in tf.range(n_steps):
             xb = tf.gather(x, index[s], batch_dims=1)
             yb = tf.gather(one_hot, index[s], batch_dims=1)
-            flat, moments, active, signs, nonzero, loss = step_fn(
-                flat, moments, active, signs, nonzero, xb, yb, weight[s],
+            flat, moments, active, signs, nonzero, co_active, loss = step_fn(
+                flat, moments, active, signs, nonzero, co_active, xb, yb, weight[s],
                 step0 + tf.cast(s, tf.float32) + 1.0, lr, masks)
             losses = losses.write(s, loss / k)
-        return flat, moments, active, signs, nonzero, losses.stack()
+        return flat, moments, active, signs, nonzero, co_active, losses.stack()
 
     _LOOPS[key] = run
     return run
@@ -479,3 +496,53 @@ def displacement_study(params, x, y, settings, rng, layer=1, batch_size=32):
                                         "lr_steps", "max_ratio", "q99_ratio", "sign_ratio",
                                         "unchanged"])
     return table, moves
+
+
+def explain_unchanged(before, result, layer=1):
+    """Which weights of one kernel training left exactly where they started, and why.
+
+    A weight ``w_ij`` of kernel ``layer`` (from node i of hidden layer ``layer - 1`` to
+    node j of the next layer) gets the gradient ``sum_n a_i delta_j`` over a batch. It is
+    exactly 0 on every step if node i's ReLU output and node j's ReLU derivative are
+    never non-zero on the same training point, in particular if either node is never
+    active; Adam then keeps its moments at 0 and never moves the weight.
+
+    Parameters
+    ----------
+    before : the stack before training
+    result : the :class:`TrainResult` of training it with ``track=True``
+    layer : int >= 1, a kernel after the first
+
+    Returns
+    -------
+    pandas.DataFrame, one row per network and a last row "all", with columns: weights;
+    unchanged (exactly equal before and after); never co-active (weights whose two nodes
+    were never active on the same training point); unchanged and never co-active;
+    node never active (unchanged weights with a node never active at all); max non-zero
+    gradient steps (over the unchanged weights; 0 means none ever got a non-zero
+    gradient).
+    """
+    import pandas as pd
+
+    before = check_stack("before", before)
+    if not isinstance(result, TrainResult) or not result.co_active:
+        raise TypeError("result must be a TrainResult from train(..., track=True)")
+    layer = check_int("layer", layer, low=1, high=len(before) - 1)
+    rows = []
+    for net in range(before[0][0].shape[0]):
+        same = result.params[layer][0][net] == before[layer][0][net]
+        apart = ~result.co_active[layer - 1][net]
+        dead_in = ~result.ever_active[layer - 1][net]
+        dead_out = (~result.ever_active[layer][net] if layer < len(before) - 1
+                    else np.zeros(same.shape[1], bool))
+        dead = dead_in[:, None] | dead_out[None, :]
+        steps = result.nonzero_steps[layer][0][net][same]
+        rows.append((str(net), same.size, int(same.sum()), int(apart.sum()),
+                     int((same & apart).sum()), int((same & dead).sum()),
+                     int(steps.max()) if steps.size else 0))
+    columns = ["weights", "unchanged", "never co-active", "unchanged and never co-active",
+               "node never active", "max non-zero gradient steps"]
+    table = pd.DataFrame(rows, columns=["net", *columns])
+    total = [int(table[c].max() if c.startswith("max") else table[c].sum()) for c in columns]
+    table.loc[len(table)] = ["all", *total]
+    return table.set_index("net")
