@@ -1,0 +1,376 @@
+"""toyviz.masking: the batched engine against slow, obviously-right references.
+
+The references are the essay's per-mask Keras loop with a GradientTape, float64 loops
+over masks, and brute-force definitions (Shapley values over all orderings, flip
+correlations over all masks and all flip sets).
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toyviz import masking
+from toyviz.models import masked_circle_model
+
+# ----------------------------------------------------------------------------- helpers
+
+_MODELS = {}
+
+
+def keras_model(n_nodes):
+    """One Keras model per width, reused: hypothesis sets new weights on it."""
+    if n_nodes not in _MODELS:
+        _MODELS[n_nodes] = masked_circle_model(n_nodes)
+    return _MODELS[n_nodes]
+
+
+def random_net(seed, n_nodes, n_points=40, scale=1.5):
+    rng = np.random.default_rng(seed)
+    weights = {"w1": rng.uniform(-scale, scale, (2, n_nodes)),
+               "b1": rng.uniform(-scale / 2, scale / 2, n_nodes),
+               "w2": rng.uniform(-scale, scale, (n_nodes, 2)),
+               "b2": rng.uniform(-scale / 2, scale / 2, 2)}
+    weights = {k: v.astype(np.float32) for k, v in weights.items()}
+    x = rng.uniform(-1, 1, (n_points, 2)).astype(np.float32)
+    y = rng.integers(0, 2, n_points)
+    return weights, x, y, rng
+
+
+def with_weights(weights):
+    model = keras_model(weights["w1"].shape[1])
+    model.get_layer("hidden").set_weights([weights["w1"], weights["b1"]])
+    model.get_layer("output").set_weights([weights["w2"], weights["b2"]])
+    return model
+
+
+def loop_losses(weights, x, y, masks):
+    """Slow float64 reference: one mask at a time, the network written out."""
+    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    x = np.asarray(x, dtype=np.float64)
+    losses, gradients = [], []
+    for mask in np.asarray(masks, dtype=np.float64):
+        h = np.maximum(x @ w["w1"] + w["b1"], 0)
+        logits = (h * mask) @ w["w2"] + w["b2"]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        losses.append(-log_p[np.arange(len(y)), y].mean())
+        p = np.exp(log_p)
+        one_hot = np.eye(2)[y]
+        # d loss / d logits = p - one_hot; d logits / d mask_i = h_i w2[i]
+        gradients.append(np.einsum("pk,pi,ik->i", p - one_hot, h, w["w2"]) / len(y))
+    return np.array(losses), np.array(gradients)
+
+
+def all_binary(n_nodes):
+    return masking.masks_from_indices(np.arange(2**n_nodes), n_nodes)
+
+
+nets = st.tuples(st.integers(0, 2**31 - 1), st.integers(1, 6))
+fast = settings(max_examples=25, deadline=None)
+
+# ----------------------------------------------------------------------------- engine
+
+
+@fast
+@given(nets)
+def test_all_ones_mask_equals_the_unmasked_model(net):
+    from toyviz.models import unmasked
+
+    seed, n_nodes = net
+    weights, x, y, _ = random_net(seed, n_nodes)
+    plain = unmasked(with_weights(weights))
+    probabilities = plain(x, training=False).numpy().astype(np.float64)
+    expected = -np.mean(np.log(probabilities[np.arange(len(y)), y]))
+    losses, _ = masking.mask_losses(weights, x, y, np.ones((1, n_nodes)))
+    assert losses[0] == pytest.approx(expected, abs=1e-5)
+    np.testing.assert_allclose(masking.inside_probability(weights, x), probabilities[:, 1],
+                               atol=1e-6)
+
+
+@fast
+@given(nets, st.floats(0, 1))
+def test_engine_matches_the_per_mask_keras_reference(net, p):
+    seed, n_nodes = net
+    weights, x, y, rng = random_net(seed, n_nodes)
+    masks = masking.random_masks(6, p, rng, n_nodes)
+    masks[0] = 1.0
+    ref_losses, ref_gradients = masking.reference_mask_losses(with_weights(weights), x, y,
+                                                              masks)
+    losses, gradients = masking.mask_losses(weights, x, y, masks)
+    np.testing.assert_allclose(losses, ref_losses, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(gradients, ref_gradients, atol=1e-5, rtol=0)
+
+
+@fast
+@given(nets)
+def test_engine_matches_the_float64_loop(net):
+    seed, n_nodes = net
+    weights, x, y, rng = random_net(seed, n_nodes, scale=4.0)
+    masks = rng.uniform(0, 1, (7, n_nodes))
+    losses, gradients = masking.mask_losses(weights, x, y, masks, chunk_size=3)
+    ref_losses, ref_gradients = loop_losses(weights, x, y, masks.astype(np.float32))
+    np.testing.assert_allclose(losses, ref_losses, atol=1e-10, rtol=1e-9)
+    np.testing.assert_allclose(gradients, ref_gradients, atol=1e-10, rtol=1e-9)
+
+
+@fast
+@given(nets)
+def test_mask_gradient_matches_finite_differences_on_continuous_masks(net):
+    seed, n_nodes = net
+    weights, x, y, rng = random_net(seed, n_nodes)
+    mask = rng.uniform(0.1, 0.9, n_nodes)
+    _, gradient = masking.mask_losses(weights, x, y, mask[None, :].astype(np.float32))
+    mask = mask.astype(np.float32).astype(np.float64)
+    step = 1e-4
+    shifted = np.clip(mask + step * np.eye(n_nodes), 0, 1)
+    back = np.clip(mask - step * np.eye(n_nodes), 0, 1)
+    up, _ = loop_losses(weights, x, y, shifted)
+    down, _ = loop_losses(weights, x, y, back)
+    np.testing.assert_allclose(gradient[0], (up - down) / (2 * step), atol=1e-6)
+
+
+@fast
+@given(st.integers(0, 2**31 - 1), st.integers(1, 9))
+def test_full_sweep_matches_the_engine_on_every_mask(seed, n_nodes):
+    weights, x, y, _ = random_net(seed, n_nodes, n_points=30, scale=3.0)
+    losses, gradients = masking.sweep_all_masks(weights, x, y, workers=2, block=5)
+    ref_losses, ref_gradients = masking.mask_losses(weights, x, y, all_binary(n_nodes))
+    np.testing.assert_allclose(losses, ref_losses, atol=2e-6, rtol=0)
+    np.testing.assert_allclose(gradients, ref_gradients, atol=2e-6, rtol=0)
+
+
+def test_full_sweep_falls_back_to_direct_evaluation_for_huge_logits():
+    weights, x, y, _ = random_net(3, 6, n_points=25, scale=40.0)
+    a, c = masking.signed_contributions(weights, x, y)
+    assert np.abs(c).sum(axis=1).max() > 160      # some points cannot use the split
+    losses, gradients = masking.sweep_all_masks(weights, x, y)
+    ref_losses, ref_gradients = masking.mask_losses(weights, x, y, all_binary(6))
+    np.testing.assert_allclose(losses, ref_losses, atol=1e-5, rtol=1e-6)
+    np.testing.assert_allclose(gradients, ref_gradients, atol=1e-5, rtol=1e-6)
+
+
+def test_full_sweep_does_not_depend_on_threads():
+    weights, x, y, _ = random_net(11, 8, n_points=50)
+    first = masking.sweep_all_masks(weights, x, y, workers=1, block=7)
+    second = masking.sweep_all_masks(weights, x, y, workers=3, block=7)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    # Another block size changes the float32 summation order, not the answer.
+    third = masking.sweep_all_masks(weights, x, y, workers=2, block=256)
+    np.testing.assert_allclose(third[0], first[0], atol=1e-6, rtol=0)
+
+
+def test_point_losses_average_to_the_mask_loss():
+    weights, x, y, rng = random_net(5, 5)
+    mask = rng.uniform(0, 1, 5)
+    point_loss, point_gradient = masking.point_losses(weights, x, y, mask)
+    loss, gradient = masking.mask_losses(weights, x, y, mask[None, :])
+    assert point_loss.mean() == pytest.approx(loss[0], abs=1e-12)
+    np.testing.assert_allclose(point_gradient.mean(axis=0), gradient[0], atol=1e-12)
+
+
+def test_engine_accepts_a_keras_model_and_empty_batches():
+    weights, x, y, _ = random_net(2, 4)
+    model = with_weights(weights)
+    losses, gradients = masking.mask_losses(model, x, y, np.zeros((0, 4)))
+    assert losses.shape == (0,) and gradients.shape == (0, 4)
+    from_model = masking.mask_losses(model, x, y, np.ones((2, 4), dtype=bool))
+    from_dict = masking.mask_losses(weights, x, y, np.ones((2, 4)))
+    np.testing.assert_allclose(from_model[0], from_dict[0])
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+def test_indices_and_masks_round_trip():
+    masks = all_binary(5)
+    assert masks.shape == (32, 5)
+    assert masks[1].tolist() == [1, 0, 0, 0, 0]          # bit i is node i
+    np.testing.assert_array_equal(masking.mask_indices(masks), np.arange(32))
+    np.testing.assert_array_equal(masking.popcount(np.arange(32)), masks.sum(axis=1))
+
+
+def test_mask_probabilities_are_binomial():
+    probabilities = masking.mask_probabilities(6, 0.3)
+    assert probabilities.sum() == pytest.approx(1.0)
+    sizes = masking.popcount(np.arange(64))
+    assert probabilities[sizes == 2].sum() == pytest.approx(math.comb(6, 2) * 0.3**2 * 0.7**4)
+
+
+def test_random_masks_are_bernoulli():
+    masks = masking.random_masks(20000, 0.25, np.random.default_rng(0), n_nodes=3)
+    assert masks.dtype == np.float32 and set(np.unique(masks)) == {0.0, 1.0}
+    assert masks.mean() == pytest.approx(0.25, abs=0.01)
+
+
+def test_hypercube_paths_flip_each_node_once():
+    paths = masking.hypercube_paths(50, np.random.default_rng(1), n_nodes=7)
+    assert paths.shape == (50, 8, 7)
+    steps = np.abs(np.diff(paths, axis=1)).sum(axis=2)
+    np.testing.assert_array_equal(steps, 1)
+    np.testing.assert_array_equal(paths[:, -1], 1 - paths[:, 0])
+    flipped = np.abs(np.diff(paths, axis=1)).argmax(axis=2)
+    assert all(sorted(row) == list(range(7)) for row in flipped)
+
+
+# ----------------------------------------------------------------------------- exact analysis
+
+
+def brute_shapley(values, n_nodes):
+    result = np.zeros(n_nodes)
+    for order in itertools.permutations(range(n_nodes)):
+        index = 0
+        for node in order:
+            result[node] += values[index | (1 << node)] - values[index]
+            index |= 1 << node
+    return result / math.factorial(n_nodes)
+
+
+@fast
+@given(st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_shapley_values_match_the_definition_and_sum_to_the_total(n_nodes, seed):
+    values = np.random.default_rng(seed).normal(size=2**n_nodes)
+    shapley = masking.shapley_values(values)
+    np.testing.assert_allclose(shapley, brute_shapley(values, n_nodes), atol=1e-12)
+    assert shapley.sum() == pytest.approx(values[-1] - values[0], abs=1e-12)
+
+
+@fast
+@given(nets)
+def test_shapley_values_of_a_network_sum_to_full_minus_empty(net):
+    seed, n_nodes = net
+    weights, x, y, _ = random_net(seed, n_nodes)
+    losses, _ = masking.sweep_all_masks(weights, x, y)
+    shapley = masking.shapley_values(losses)
+    assert shapley.sum() == pytest.approx(losses[-1] - losses[0], abs=1e-9)
+
+
+def test_banzhaf_values_match_the_definition():
+    values = np.random.default_rng(4).normal(size=16)
+    expected = [np.mean([values[s | (1 << i)] - values[s] for s in range(16)
+                         if not s >> i & 1]) for i in range(4)]
+    np.testing.assert_allclose(masking.banzhaf_values(values), expected, atol=1e-12)
+
+
+def test_additive_values_have_equal_shapley_and_banzhaf_values():
+    contribution = np.array([0.5, -1.0, 2.0, 0.25])
+    values = all_binary(4).astype(np.float64) @ contribution + 3.0
+    np.testing.assert_allclose(masking.shapley_values(values), contribution, atol=1e-12)
+    np.testing.assert_allclose(masking.banzhaf_values(values), contribution, atol=1e-12)
+    power = masking.walsh_power_by_degree(values)
+    assert power[1] == pytest.approx(values.var()) and power[2:].sum() == pytest.approx(0)
+
+
+@pytest.mark.parametrize("n_nodes", [1, 2, 5])
+def test_flip_correlations_match_brute_force(n_nodes):
+    values = np.random.default_rng(n_nodes).normal(size=2**n_nodes) ** 2
+    indices = np.arange(2**n_nodes)
+    expected = []
+    for d in range(n_nodes + 1):
+        flips = [sum(1 << i for i in subset)
+                 for subset in itertools.combinations(range(n_nodes), d)]
+        first = np.concatenate([values for _ in flips])
+        second = np.concatenate([values[indices ^ f] for f in flips])
+        expected.append(np.corrcoef(first, second)[0, 1])
+    correlations = masking.flip_correlations(values)
+    np.testing.assert_allclose(correlations, expected, atol=1e-10)
+    assert correlations[-1] == pytest.approx(masking.complement_correlation(values))
+
+
+def test_best_and_worst_by_size_match_brute_force():
+    values = np.random.default_rng(7).normal(size=2**6)
+    table = masking.best_and_worst_by_size(values)
+    sizes = masking.popcount(np.arange(64))
+    for k in range(7):
+        assert table["best"][k] == values[sizes == k].min()
+        assert table["worst"][k] == values[sizes == k].max()
+        assert table["mean"][k] == pytest.approx(values[sizes == k].mean())
+        assert sizes[table["best_index"][k]] == k
+    assert table["n_masks"].tolist() == [math.comb(6, k) for k in range(7)]
+
+
+def test_gaussian_density_binned_matches_direct():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=30000)
+    weights = rng.uniform(size=30000)
+    grid = np.linspace(-4, 4, 201)
+    binned = masking.gaussian_density(values, grid, 0.1, weights=weights)
+    z = (grid[:, None] - values[None, :]) / 0.1
+    direct = np.exp(-0.5 * z**2) @ (weights / weights.sum()) / (0.1 * math.sqrt(2 * math.pi))
+    np.testing.assert_allclose(binned, direct, atol=1e-3 * direct.max())
+    assert np.trapezoid(binned, grid) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_node_roles_find_a_node_that_never_switches_off():
+    weights = {"w1": np.array([[0.1, 1.0], [0.0, 0.0]]), "b1": np.array([5.0, 0.0]),
+               "w2": np.array([[0.0, 1.0], [1.0, 0.0]]), "b2": np.zeros(2)}
+    roles = masking.node_roles(weights)
+    assert roles["bias_like"].tolist() == [True, False]
+    assert roles["active_fraction"][1] == pytest.approx(0.5, abs=0.01)
+    assert roles["direction"].tolist() == [1.0, -1.0]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+GOOD = random_net(0, 3)
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones((2, 4))), ValueError,
+     "masks"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones(3)), ValueError, "masks"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], 2 * np.ones((1, 3))), ValueError,
+     "masks"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], np.full((1, 3), np.nan)),
+     ValueError, "masks"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], [["a", "b", "c"]]), TypeError,
+     "masks"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones((1, 3)), chunk_size=0),
+     ValueError, "chunk_size"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1][:, :1], GOOD[2], np.ones((1, 3))),
+     ValueError, "x"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2] + 2, np.ones((1, 3))), ValueError,
+     "y"),
+    (lambda: masking.mask_losses("model", GOOD[1], GOOD[2], np.ones((1, 3))), TypeError,
+     "model"),
+    (lambda: masking.mask_losses({"w1": np.ones((2, 3))}, GOOD[1], GOOD[2], np.ones((1, 3))),
+     ValueError, "model"),
+    (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones((1, 3)), progress=1),
+     TypeError, "progress"),
+    (lambda: masking.random_masks(3, 1.5, np.random.default_rng(0)), ValueError, "p"),
+    (lambda: masking.random_masks(3, -0.1, np.random.default_rng(0)), ValueError, "p"),
+    (lambda: masking.random_masks(3, "half", np.random.default_rng(0)), TypeError, "p"),
+    (lambda: masking.random_masks(-1, 0.5, np.random.default_rng(0)), ValueError, "n_masks"),
+    (lambda: masking.random_masks(3, 0.5, 0), TypeError, "rng"),
+    (lambda: masking.hypercube_paths(0, np.random.default_rng(0)), ValueError, "n_paths"),
+    (lambda: masking.masks_from_indices(np.array([8]), 3), ValueError, "indices"),
+    (lambda: masking.masks_from_indices(np.array([0.5]), 3), TypeError, "indices"),
+    (lambda: masking.mask_indices(np.array([[0, 0.5]])), ValueError, "masks"),
+    (lambda: masking.mask_probabilities(4, 2.0), ValueError, "p"),
+    (lambda: masking.shapley_values(np.ones(6)), ValueError, "values"),
+    (lambda: masking.banzhaf_values(np.ones((4, 2))), ValueError, "values"),
+    (lambda: masking.sweep_all_masks(GOOD[0], GOOD[1], GOOD[2], workers=0), ValueError,
+     "workers"),
+    (lambda: masking.sweep_all_masks(GOOD[0], GOOD[1], GOOD[2], block=0), ValueError, "block"),
+    (lambda: masking.gaussian_density(np.ones(3), np.ones(3), 0.1), ValueError, "grid"),
+    (lambda: masking.gaussian_density(np.ones(3), np.arange(3.0), 0.0), ValueError,
+     "bandwidth"),
+    (lambda: masking.point_losses(GOOD[0], GOOD[1], GOOD[2], np.ones(4)), ValueError, "mask"),
+    (lambda: masking.node_roles(GOOD[0], threshold=0), ValueError, "threshold"),
+    (lambda: masking.reference_mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones((1, 3))),
+     TypeError, "model"),
+])
+def test_bad_input_names_the_parameter(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+def test_sweep_refuses_too_many_nodes():
+    weights, x, y, _ = random_net(0, masking.MAX_SWEEP_NODES + 1, n_points=3)
+    with pytest.raises(ValueError, match="model"):
+        masking.sweep_all_masks(weights, x, y)
