@@ -1,0 +1,119 @@
+"""toyviz.models: the masked circle model, training, the unmasked copy, saving."""
+
+import numpy as np
+import pytest
+
+import toyviz
+from toyviz import data, models
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = toyviz.set_seed(3)
+    x, y = data.circle(200, rng)
+    return models.train_circle_model(x, y, n_nodes=6, epochs=2), x, y
+
+
+def test_masked_circle_model_layout():
+    model = models.masked_circle_model(7)
+    assert [t.shape for t in model.inputs] == [(None, 2), (None, 7)]
+    assert model.output.shape == (None, 2)
+    assert {"hidden", "masked", "output"} <= {layer.name for layer in model.layers}
+    weights = models.masked_weights(model)
+    assert {k: v.shape for k, v in weights.items()} == {
+        "w1": (2, 7), "b1": (7,), "w2": (7, 2), "b2": (2,)}
+    assert all(v.dtype == np.float32 for v in weights.values())
+
+
+def test_mask_multiplies_the_hidden_nodes(trained):
+    model, x, _ = trained
+    weights = models.masked_weights(model)
+    mask = np.array([1, 0, 1, 0, 0.5, 1], dtype=np.float32)
+    h = np.maximum(x @ weights["w1"] + weights["b1"], 0)
+    logits = (h * mask) @ weights["w2"] + weights["b2"]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    got = model([x, np.tile(mask, (len(x), 1))], training=False).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    # No node at all: the output is softmax(b2) for every point.
+    empty = model([x, np.zeros((len(x), 6), np.float32)], training=False).numpy()
+    b2 = weights["b2"]
+    np.testing.assert_allclose(empty, np.tile(np.exp(b2) / np.exp(b2).sum(), (len(x), 1)),
+                               atol=1e-6)
+
+
+def test_unmasked_equals_the_masked_model_with_every_node_on(trained):
+    model, x, _ = trained
+    plain = models.unmasked(model)
+    assert [layer.name for layer in plain.layers] == ["hidden0", "output"]
+    ones = np.ones((len(x), 6), np.float32)
+    np.testing.assert_allclose(plain(x, training=False).numpy(),
+                               model([x, ones], training=False).numpy(), atol=1e-6)
+
+
+def test_training_learns_something(trained):
+    model, x, y = trained
+    ones = np.ones((len(x), 6), np.float32)
+    predicted = model([x, ones], training=False).numpy().argmax(axis=1)
+    assert np.mean(predicted == y) > 0.6
+
+
+def test_save_and_load_round_trip(trained, tmp_path):
+    model, x, _ = trained
+    path = models.save_model(model, tmp_path / "circle.keras")
+    assert path.endswith(".keras")
+    loaded = models.load_model(path)
+    ones = np.ones((len(x), 6), np.float32)
+    np.testing.assert_array_equal(loaded([x, ones], training=False).numpy(),
+                                  model([x, ones], training=False).numpy())
+    for key, value in models.masked_weights(loaded).items():
+        np.testing.assert_array_equal(value, models.masked_weights(model)[key])
+
+
+def test_mlp_layout():
+    model = models.mlp(3, (4, 5), 2, "softmax")
+    assert [layer.name for layer in model.layers] == ["hidden0", "hidden1", "output"]
+    assert model.output_shape == (None, 2)
+    assert model.get_layer("hidden1").get_weights()[0].shape == (4, 5)
+
+
+def test_compile_classifier_uses_adam_and_cross_entropy():
+    model = models.compile_classifier(models.masked_circle_model(3), learning_rate=0.02)
+    assert model.optimizer.__class__.__name__ == "Adam"
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+    assert model.loss.__class__.__name__ == "SparseCategoricalCrossentropy"
+
+
+def test_check_labels():
+    np.testing.assert_array_equal(models.check_labels("y", [0, 1, 1], 3, 2), [0, 1, 1])
+    with pytest.raises(ValueError, match="y"):
+        models.check_labels("y", [0, 2], 2, 2)
+    with pytest.raises(TypeError, match="y"):
+        models.check_labels("y", [0.0, 1.0], 2, 2)
+    with pytest.raises(ValueError, match="y"):
+        models.check_labels("y", [0, 1], 3, 2)
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: models.masked_circle_model(0), ValueError, "n_nodes"),
+    (lambda: models.masked_circle_model(2.5), TypeError, "n_nodes"),
+    (lambda: models.compile_classifier("model"), TypeError, "model"),
+    (lambda: models.compile_classifier(models.masked_circle_model(2), 0.0), ValueError,
+     "learning_rate"),
+    (lambda: models.train_circle_model(np.zeros((3, 3)), [0, 1, 0]), ValueError, "x"),
+    (lambda: models.train_circle_model(np.zeros((3, 2)), [0, 1]), ValueError, "y"),
+    (lambda: models.train_circle_model(np.zeros((3, 2)), [0, 1, 0], epochs=0), ValueError,
+     "epochs"),
+    (lambda: models.mlp(2, "50"), TypeError, "widths"),
+    (lambda: models.mlp(2, (3, 0)), ValueError, "widths"),
+    (lambda: models.mlp(2, (3,), 2, "gelu"), ValueError, "output_activation"),
+    (lambda: models.unmasked(models.mlp(2, (3,))), ValueError, "model"),
+    (lambda: models.masked_weights(None), TypeError, "model"),
+    (lambda: models.save_model(models.masked_circle_model(2), "/tmp/x.h5"), ValueError,
+     "path"),
+    (lambda: models.save_model("model", "/tmp/x.keras"), TypeError, "model"),
+    (lambda: models.load_model("/nonexistent/toyviz-model.keras"), ValueError, "path"),
+    (lambda: models.load_model(3), TypeError, "path"),
+])
+def test_bad_input_names_the_parameter(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
