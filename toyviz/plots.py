@@ -209,6 +209,12 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
 # --- chapter 2: relevance maps ------------------------------------------------------------
 
 
+def _register_seaborn_colour_maps():
+    """``vlag`` (DIVERGING) is a seaborn colour map, known to matplotlib only once seaborn
+    has been imported."""
+    import seaborn  # noqa: F401
+
+
 def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0),
                  width=2.6, height=2.3, colorbar_label="relevance"):
     """A grid of signed heatmaps, one colour scale (symmetric about 0) per row, with one
@@ -227,6 +233,7 @@ def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0
     The matplotlib Figure.
     """
     values = check_array("values", values, ndim=4, dtype=np.float64, finite=False)
+    _register_seaborn_colour_maps()
     rows, columns = values.shape[:2]
     if len(row_labels) != rows or len(column_labels) != columns:
         raise ValueError(f"row_labels and column_labels must have {rows} and {columns} "
@@ -268,6 +275,7 @@ def image_relevance_grid(images, maps, column_labels, row_labels=None, width=1.5
     """
     images = check_array("images", images, ndim=3, dtype=np.float64)
     maps = check_array("maps", maps, ndim=4, dtype=np.float64)
+    _register_seaborn_colour_maps()
     n, methods = maps.shape[:2]
     if len(images) != n or len(column_labels) != methods:
         raise ValueError(f"images and column_labels must have {n} and {methods} entries, "
@@ -287,4 +295,160 @@ def image_relevance_grid(images, maps, column_labels, row_labels=None, width=1.5
         axes[0, j].set_title(label, fontsize=9)
     bar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
     bar.set_label("relevance / max |relevance|")
+    return fig
+
+
+# --- chapter 1: node removal -------------------------------------------------------------
+
+
+def mask_maps(probabilities, losses, row_labels, extent=(-2.0, 2.0, -2.0, 2.0),
+              width=2.9, height=2.4, loss_max=None):
+    """One row per mask: P(inside) (viridis, 0 to 1) and the per-point loss (viridis,
+    0 to ``loss_max``), with the target circle on both, one colour bar per column.
+
+    Introduced in chapter 1, §Toggle the nodes.
+
+    Parameters
+    ----------
+    probabilities, losses : (rows, r, r) float, as for :func:`heatmap`.
+    row_labels : ``rows`` str, written on the left.
+    loss_max : float or None (the largest loss shown).
+
+    Returns
+    -------
+    The matplotlib Figure.
+    """
+    probabilities = check_array("probabilities", probabilities, ndim=3, dtype=np.float64)
+    losses = check_array("losses", losses, shape=probabilities.shape, dtype=np.float64)
+    rows = len(probabilities)
+    if len(row_labels) != rows:
+        raise ValueError(f"row_labels must have {rows} entries, got {len(row_labels)}")
+    if loss_max is None:
+        loss_max = float(losses.max()) or 1.0
+    fig, axes = subplots(rows, 2, width=width, height=height, squeeze=False)
+    for i in range(rows):
+        for j, (values, vmax) in enumerate([(probabilities[i], 1.0), (losses[i], loss_max)]):
+            image = heatmap(axes[i, j], values, extent, vmin=0, vmax=vmax, colorbar=False)
+            draw_circle(axes[i, j])
+            if i < rows - 1:
+                axes[i, j].set_xticklabels([])
+            if i == 0:
+                axes[i, j].set_title(["P(inside)", "loss of each point"][j])
+            if i == rows - 1:
+                bar = fig.colorbar(image, ax=axes[:, j], fraction=0.04, pad=0.02,
+                                   location="bottom")
+                bar.set_label(["P(inside)", "cross-entropy"][j])
+        axes[i, 0].set_ylabel(row_labels[i])
+    return fig
+
+
+def density_lines(ax, grid, densities, reference=None, reference_label=None, normals=None,
+                  xlabel="loss"):
+    """Smoothed densities as lines, one per label, optionally with a vertical reference
+    line and dashed normal curves of best fit.
+
+    Introduced in chapter 1, §Loss under random masks.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    grid : (g,) float
+    densities : dict label -> (g,) float
+    reference : float or None, drawn as a grey vertical line
+    normals : dict label -> (mean, std) or None, drawn dashed in the same colour
+    """
+    grid = check_array("grid", grid, ndim=1, dtype=np.float64)
+    from scipy.stats import norm
+
+    for index, (label, density) in enumerate(densities.items()):
+        density = check_array(f"densities[{label!r}]", density, shape=grid.shape,
+                              dtype=np.float64)
+        colour = f"C{index}"
+        ax.plot(grid, density, color=colour, label=label)
+        if normals is not None and label in normals:
+            mean, std = normals[label]
+            ax.plot(grid, norm.pdf(grid, mean, std), color=colour, linestyle=":",
+                    linewidth=1.2)
+    if reference is not None:
+        ax.axvline(reference, color="grey", linewidth=1.5, label=reference_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8, frameon=False)
+
+
+def node_densities(grid, densities, labels, ncols=5, width=2.0, height=1.5,
+                   xlabel="d log loss / d mask"):
+    """Small multiples: one panel per node, each with a few density lines.
+
+    Introduced in chapter 1, §Gradients with respect to the mask.
+
+    Parameters
+    ----------
+    grid : (g,) float
+    densities : (n_nodes, lines, g) float
+    labels : ``lines`` str, the legend (shown once).
+
+    Returns
+    -------
+    The matplotlib Figure.
+    """
+    grid = check_array("grid", grid, ndim=1, dtype=np.float64)
+    densities = check_array("densities", densities, ndim=3, dtype=np.float64)
+    n_nodes, lines = densities.shape[:2]
+    if len(labels) != lines or densities.shape[2] != len(grid):
+        raise ValueError(f"densities must have shape (n_nodes, {len(labels)}, {len(grid)}), "
+                         f"got {densities.shape}")
+    nrows = -(-n_nodes // ncols)
+    fig, axes = subplots(nrows, ncols, width=width, height=height, squeeze=False,
+                         sharex=True)
+    for node, ax in enumerate(axes.flat):
+        if node >= n_nodes:
+            ax.set_visible(False)
+            continue
+        for line in range(lines):
+            ax.plot(grid, densities[node, line], color=f"C{line}", label=labels[line])
+        ax.set_title(f"node {node}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        if node // ncols == nrows - 1:
+            ax.set_xlabel(xlabel, fontsize=8)
+    axes.flat[0].legend(fontsize=7, frameon=False)
+    return fig
+
+
+def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, height=1.8,
+                  label="d loss / d mask", highlight=None):
+    """One small signed heatmap per node on a shared colour scale (symmetric about 0),
+    with the target circle and one colour bar. Titles of ``highlight`` nodes are bold.
+
+    Introduced in chapter 1, §Per-point heatmaps.
+
+    Parameters
+    ----------
+    values : (n_nodes, r, r) float
+    highlight : (n_nodes,) bool or None
+
+    Returns
+    -------
+    The matplotlib Figure.
+    """
+    import seaborn  # noqa: F401  (registers the "vlag" colour map)
+
+    values = check_array("values", values, ndim=3, dtype=np.float64)
+    n_nodes = len(values)
+    limit = float(np.abs(values).max()) or 1.0
+    nrows = -(-n_nodes // ncols)
+    fig, axes = subplots(nrows, ncols, width=width, height=height, squeeze=False)
+    for node, ax in enumerate(axes.flat):
+        if node >= n_nodes:
+            ax.set_visible(False)
+            continue
+        image = heatmap(ax, values[node], extent, signed=True, vmax=limit, colorbar=False)
+        draw_circle(ax, color="black", linewidth=0.7)
+        bold = highlight is not None and bool(highlight[node])
+        ax.set_title(f"node {node}" + (" (bias-like)" if bold else ""), fontsize=8,
+                     fontweight="bold" if bold else "normal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    bar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
+    bar.set_label(label)
     return fig

@@ -1223,18 +1223,18 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     replacement = check_array("replacement", replacement, shape=x.shape, dtype=np.float64)
     n, size = len(x), int(np.prod(network.input_shape))
     steps = check_int("steps", steps, low=1, high=size)
-    folded = network.explaining(output_weights(output, network.n_outputs, n))
+    weights = output_weights(output, network.n_outputs, n)
     order = np.argsort(-relevance.reshape(n, -1), axis=1, kind="stable")[:, :steps]
     flat, noise = x.reshape(n, -1), replacement.reshape(n, -1)
     batch = np.repeat(flat[None], steps + 1, axis=0)           # (steps + 1, n, size)
     rows = np.arange(n)
     for k in range(steps):
         batch[k + 1:, rows, order[:, k]] = noise[rows, order[:, k]]
-    if folded.steps[-1].weight.ndim == 2:
-        folded = Network(folded.steps[:-1] + [Folded(
-            folded.steps[-1].name, np.tile(folded.steps[-1].weight, steps + 1),
-            np.tile(folded.steps[-1].bias, steps + 1))], folded.input_shape, 1)
-    scores = folded(batch.reshape(-1, *network.input_shape)).reshape(steps + 1, n)
+    batch = batch.reshape(-1, *network.input_shape)
+    logits = np.concatenate([network(batch[chunk]) for chunk in _chunks(network, len(batch))])
+    if weights.ndim == 2:
+        weights = np.tile(weights, (steps + 1, 1))
+    scores = (logits * weights).sum(axis=1).reshape(steps + 1, n)
     return (scores[0] - scores).mean(axis=1)
 
 
