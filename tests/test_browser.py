@@ -58,6 +58,23 @@ weights = {"w1": rng.normal(size=(2, 20)), "b1": rng.normal(size=20),
 toyviz.widgets.NodeToggleHeatmap(weights)
 """
 
+FIXTURE_GRID_CELL = """\
+xs = np.linspace(-2, 2, 60)
+gx, gy = np.meshgrid(xs, xs)
+values = np.stack([[[np.sin((a + 1) * gx) * gy * (b + 1),
+                     1 / (1 + np.exp(-(a + 1) * gx - b * gy))] for b in range(5)]
+                   for a in range(3)])
+toyviz.widgets.GridExplorer(
+    values,
+    controls=[{"name": "rule", "label": "Rule", "options": ["first", "second", "third"]},
+              {"name": "fraction", "label": "Fraction pruned", "kind": "slider",
+               "options": ["0%", "25%", "50%", "75%", "100%"]}],
+    panels=[{"title": "Relevance", "colour_label": "relevance", "signed": True},
+            {"title": "P(class 1)", "colour_label": "probability", "vmin": 0, "vmax": 1}],
+    readouts=[f"accuracy {k / 15:.3f}" for k in range(15)],
+    points=(rng.uniform(-1, 1, size=(40, 2)), rng.integers(0, 2, size=40)))
+"""
+
 
 def missing(reason):
     if IN_CI:
@@ -89,7 +106,8 @@ def build_fixture_book(folder):
                                        "language": "python"}
     notebook.cells = [
         nbformat.v4.new_markdown_cell("# Explorable fixture\n\nRandom weights, 20 nodes."),
-        nbformat.v4.new_code_cell(FIXTURE_CELL)]
+        nbformat.v4.new_code_cell(FIXTURE_CELL),
+        nbformat.v4.new_code_cell(FIXTURE_GRID_CELL)]
     nbformat.write(notebook, folder / "explorable.ipynb")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
@@ -361,3 +379,61 @@ def test_controls_are_labelled_and_figures_described(site, visit):
         assert "nodes on" in root.locator("[aria-live]").inner_text()
         for image in page.page.locator("img").all():
             assert image.get_attribute("alt") is not None, f"{path}: an <img> has no alt"
+
+
+def grid_pickers(site):
+    html, base = site
+    found = [(page, index, state) for page, views in explorable_pages(html).items()
+             for index, (_, state) in enumerate(views) if state["kind"] == "grid-picker"]
+    if not found:
+        pytest.skip("no grid-picker explorable on this site yet")
+    return base, found
+
+
+def test_grid_picker_controls_redraw_with_pythons_grids(site, visit):
+    base, found = grid_pickers(site)
+    for path, index, state in found:
+        page = visit(base, path)
+        page.page.wait_for_selector("[data-toyviz-explorable]", timeout=20000)
+        root = page.page.locator("[data-toyviz-explorable]").nth(index)
+
+        def drawn():
+            return page.page.evaluate("""(index) => {
+                const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
+                const hook = root.toyvizExplorable;
+                return {selection: hook.selection, redraws: hook.redraws,
+                        values: hook.values.map((v) => Array.from(v)),
+                        status: root.querySelector('[aria-live]').textContent,
+                        images: Array.from(root.querySelectorAll('canvas'),
+                                           (c) => c.toDataURL())};
+            }""", index)
+
+        def check(result, selection):
+            assert result["selection"] == list(selection)
+            python = widgets.decode_grids(state, selection)
+            got = np.array(result["values"]).reshape(python.shape)
+            assert np.max(np.abs(got - python)) <= 1e-9
+            counts = [len(control["options"]) for control in state["controls"]]
+            if state["readouts"]:
+                combination = int(np.ravel_multi_index(tuple(selection), counts))
+                assert result["status"] == state["readouts"][combination]
+
+        selection = list(state["selection"])
+        before = drawn()
+        check(before, selection)
+        for c, control in enumerate(state["controls"]):
+            new = (selection[c] + 1) % len(control["options"])
+            if new == selection[c]:
+                continue
+            box = root.get_by_label(control["label"], exact=True)
+            if control["kind"] == "slider":
+                box.focus()
+                page.page.keyboard.press("ArrowRight" if new > selection[c] else "Home")
+            else:
+                box.select_option(str(new))
+            selection[c] = new
+            after = drawn()
+            check(after, selection)
+            assert after["images"] != before["images"], f"{control['label']}: no redraw"
+            before = after
+        assert page.unexpected_errors() == []

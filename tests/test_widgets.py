@@ -162,13 +162,19 @@ def test_bad_input_names_the_parameter():
         widgets.point_loss(np.full((2, 2), 0.5), np.array([0, 2]))
 
 
-def test_front_end_colour_map_is_matplotlibs_viridis():
+@pytest.mark.parametrize("name", ["viridis", "vlag"])
+def test_front_end_colour_maps_are_the_books(name):
     import matplotlib
+    import seaborn  # noqa: F401  (importing it registers vlag with matplotlib)
+
+    from toyviz import plots
+
+    assert name in (plots.SEQUENTIAL, plots.DIVERGING)
 
     text = widgets.FRONT_END.read_text()
-    hex_string = re.search(r'const VIRIDIS_HEX =\s*"([0-9a-f]+)"', text).group(1)
+    hex_string = re.search(rf'const {name.upper()}_HEX =\s*"([0-9a-f]+)"', text).group(1)
     lut = np.frombuffer(bytes.fromhex(hex_string), dtype=np.uint8).reshape(256, 3)
-    expected = matplotlib.colormaps["viridis"].resampled(256)(np.arange(256))[:, :3]
+    expected = matplotlib.colormaps[name].resampled(256)(np.arange(256))[:, :3]
     np.testing.assert_array_equal(lut, np.round(expected * 255).astype(np.uint8))
 
 
@@ -247,3 +253,60 @@ def test_repr_is_short_and_draw_gives_the_static_picture():
     assert len(images) == 2
     np.testing.assert_allclose(images[0].get_array(), widget.values()["probability"])
     assert images[0].get_cmap().name == images[1].get_cmap().name == "viridis"
+
+
+def grid_explorer(**changes):
+    xs = np.linspace(-2, 2, 12)
+    gx, gy = np.meshgrid(xs, xs)
+    values = np.stack([[[gx * (a + 1) - gy * b, np.tanh(gy + a - b)] for b in range(4)]
+                       for a in range(3)])
+    arguments = dict(
+        values=values,
+        controls=[{"name": "rule", "label": "Rule", "options": ["a", "b", "c"]},
+                  {"name": "fraction", "label": "Fraction", "kind": "slider",
+                   "options": ["0", "0.25", "0.5", "0.75"]}],
+        panels=[{"title": "R", "colour_label": "relevance", "signed": True},
+                {"title": "P", "colour_label": "p", "vmin": -1, "vmax": 1}],
+        readouts=[f"accuracy {k}" for k in range(12)])
+    arguments.update(changes)
+    return values, widgets.GridExplorer(**arguments)
+
+
+def test_grid_explorer_decodes_within_half_a_colour_level():
+    values, widget = grid_explorer()
+    state = widget.get_state()
+    assert state["kind"] == "grid-picker" and state["selection"] == [0, 0]
+    assert [panel["colour_map"] for panel in state["panels"]] == ["vlag", "viridis"]
+    limit = np.max(np.abs(values[..., 0, :, :]))
+    assert state["panels"][0]["vmin"] == -limit and state["panels"][0]["vmax"] == limit
+    for selection in [(0, 0), (2, 3), (1, 2)]:
+        widget.selection = list(selection)
+        decoded = widget.grid_values()
+        for p, panel in enumerate(state["panels"]):
+            half_level = (panel["vmax"] - panel["vmin"]) / 255 / 2
+            assert np.max(np.abs(decoded[p] - values[selection][p])) <= half_level + 1e-12
+        np.testing.assert_array_equal(decoded, widgets.decode_grids(state, selection))
+    json.dumps(state)
+    assert repr(widget) == "GridExplorer(2 panels, 3 x 4 options, 12 x 12 grids)"
+
+
+def test_grid_explorer_bad_input_names_the_parameter():
+    values, _ = grid_explorer()
+    with pytest.raises(ValueError, match="values must have shape"):
+        grid_explorer(values=values[:2])
+    with pytest.raises(ValueError, match=r"controls\[1\]\['kind'\]"):
+        grid_explorer(controls=[{"name": "r", "label": "R", "options": ["a", "b", "c"]},
+                                {"name": "f", "label": "F", "options": list("abcd"),
+                                 "kind": "knob"}])
+    with pytest.raises(ValueError, match=r"controls\[0\]\['options'\]"):
+        grid_explorer(controls=[{"name": "r", "label": "R", "options": "abc"},
+                                {"name": "f", "label": "F", "options": list("abcd")}])
+    with pytest.raises(ValueError, match="panels must be a list of 2"):
+        grid_explorer(panels=[{"title": "R", "colour_label": "r"}])
+    with pytest.raises(ValueError, match="readouts"):
+        grid_explorer(readouts=["one"])
+    with pytest.raises(TypeError, match="points"):
+        grid_explorer(points=np.zeros((3, 2)))
+    _, widget = grid_explorer()
+    with pytest.raises(ValueError, match="selection"):
+        widget.selection = [3, 0]

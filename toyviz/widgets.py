@@ -275,3 +275,195 @@ class NodeToggleHeatmap(Explorable):
         """:func:`heatmap_values` for ``mask`` (default: the widget's current mask)."""
         return heatmap_values(self.weight_arrays(), self.mask if mask is None else mask,
                               self.extent, self.resolution)
+
+
+CONTROL_KINDS = ("select", "slider")
+
+
+class GridExplorer(Explorable):
+    """Grids precomputed in Python for every combination of a few controls' options,
+    picked in the browser: a select per choice (a rule, a criterion) or a slider over
+    ordered options (a fraction). Every panel redraws at once when an option changes,
+    and a status line shows the combination's readout (an accuracy, say).
+
+    The grids travel as 256 colour levels each (uint8, base64) between the panel's
+    ``vmin`` and ``vmax``, which is all a colour map can show: 100 x 100 grids cost
+    about 13 kB per panel and combination in the page.
+
+    Introduced in chapters 2 (rules per layer type -> relevance map) and 3 (fraction
+    pruned and criterion -> decision surface and accuracy).
+
+    Parameters
+    ----------
+    values : float array of shape ``(*option_counts, n_panels, r, r)``; row i of a grid
+        is the i-th y value (``imshow(origin="lower")``, as from :func:`toyviz.data.grid`)
+    controls : list of dicts ``{"name": str, "label": str, "options": [str, ...],
+        "kind": "select" | "slider"}``, one per leading axis of ``values``
+    panels : list of dicts ``{"title": str, "colour_label": str}`` plus optionally
+        ``"signed": bool`` (diverging vlag, limits symmetric about 0), ``"vmin"``,
+        ``"vmax"`` (default: the range over all combinations)
+    extent : (x0, x1, y0, y1)
+    readouts : list of str, one per combination in row-major order of the controls, or
+        None to show the picked options
+    selection : list of option indices, default all 0
+    circle_radius_squared : float or None, draw chapter 1's target circle
+    points : (m, 2) float and labels (m,) int as a pair ``(x, y)``, drawn on every panel
+    label : str, the accessible name of the whole explorable
+    """
+
+    controls = traitlets.List().tag(sync=True)
+    selection = traitlets.List(traitlets.Int()).tag(sync=True)
+    panels = traitlets.List().tag(sync=True)
+    resolution = traitlets.Int().tag(sync=True)
+    extent = traitlets.List(traitlets.Float()).tag(sync=True)
+    grids = traitlets.Unicode().tag(sync=True)
+    readouts = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    overlay = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, values, controls, panels, extent=(-2.0, 2.0, -2.0, 2.0),
+                 readouts=None, selection=None, circle_radius_squared=None, points=None,
+                 label="Pick options and watch the heatmaps change"):
+        import base64
+
+        controls = _check_controls(controls)
+        counts = tuple(len(control["options"]) for control in controls)
+        values = check_array("values", values, ndim=len(counts) + 3, dtype=np.float64)
+        if values.shape[:len(counts)] != counts:
+            raise ValueError(f"values must have shape (*option counts {counts}, n_panels, "
+                             f"r, r), got shape {values.shape}")
+        n_panels, rows, columns = values.shape[len(counts):]
+        if rows != columns or rows < 2:
+            raise ValueError(f"values must hold square grids of side >= 2, got {rows} x "
+                             f"{columns}")
+        panels = _check_panels(panels, n_panels)
+        combinations = int(np.prod(counts))
+        values = values.reshape(combinations, n_panels, rows, rows)
+        specs, levels = [], np.empty(values.shape, dtype=np.uint8)
+        for p, panel in enumerate(panels):
+            spec, levels[:, p] = _quantise(panel, values[:, p], f"panels[{p}]")
+            specs.append(spec)
+        if readouts is None:
+            readouts = []
+        elif isinstance(readouts, (str, bytes)) or len(readouts) != combinations or not all(
+                isinstance(text, str) for text in readouts):
+            raise ValueError(f"readouts must be a list of {combinations} str (one per "
+                             f"combination) or None, got {readouts!r:.80}")
+        selection = [0] * len(controls) if selection is None else list(selection)
+        overlay = {"circle_radius_squared": None if circle_radius_squared is None else
+                   check_float("circle_radius_squared", circle_radius_squared, low=0,
+                               low_open=True),
+                   "points": _check_points(points)}
+        super().__init__(
+            kind="grid-picker", label=str(label), controls=controls, panels=specs,
+            resolution=rows, extent=_check_extent(extent), readouts=list(readouts),
+            grids=base64.b64encode(levels.tobytes()).decode("ascii"), overlay=overlay,
+            selection=selection)
+
+    @traitlets.validate("selection")
+    def _valid_selection(self, proposal):
+        selection = list(proposal["value"])
+        counts = [len(control["options"]) for control in self.controls]
+        if len(selection) != len(counts) or any(
+                not 0 <= index < count for index, count in zip(selection, counts)):
+            raise ValueError(f"selection must hold one option index per control, each "
+                             f"below {counts}, got {selection}")
+        return selection
+
+    def grid_values(self, selection=None):
+        """The grids drawn for ``selection`` (default: the current one): see
+        :func:`decode_grids`. Returns ``(n_panels, r, r)`` float64."""
+        return decode_grids(self.get_state(), self.selection if selection is None
+                            else selection)
+
+    def __repr__(self):
+        options = " x ".join(str(len(control["options"])) for control in self.controls)
+        return (f"GridExplorer({len(self.panels)} panels, {options} options, "
+                f"{self.resolution} x {self.resolution} grids)")
+
+
+def decode_grids(state, selection):
+    """The grids a :class:`GridExplorer` with widget ``state`` (a dict, as embedded in a
+    built page) draws for ``selection``, decoded as the browser decodes them:
+    ``vmin + level * (vmax - vmin) / 255``. Returns ``(n_panels, r, r)`` float64."""
+    import base64
+
+    counts = tuple(len(control["options"]) for control in state["controls"])
+    combination = int(np.ravel_multi_index(tuple(selection), counts))
+    r, panels = state["resolution"], state["panels"]
+    levels = np.frombuffer(base64.b64decode(state["grids"]), dtype=np.uint8).reshape(
+        -1, len(panels), r, r)[combination]
+    return np.stack([panel["vmin"] + levels[p] * ((panel["vmax"] - panel["vmin"]) / 255)
+                     for p, panel in enumerate(panels)])
+
+
+def _check_controls(controls):
+    if isinstance(controls, dict) or not isinstance(controls, (list, tuple)) or not controls:
+        raise TypeError(f"controls must be a non-empty list of dicts, got {controls!r:.80}")
+    checked = []
+    for c, control in enumerate(controls):
+        name = f"controls[{c}]"
+        if not isinstance(control, dict):
+            raise TypeError(f"{name} must be a dict, got {type(control).__name__}")
+        options = control.get("options")
+        if isinstance(options, (str, bytes)) or not isinstance(options, (list, tuple)) \
+                or not options or not all(isinstance(o, str) for o in options):
+            raise ValueError(f"{name}['options'] must be a non-empty list of str, "
+                             f"got {options!r:.80}")
+        kind = control.get("kind", "select")
+        if kind not in CONTROL_KINDS:
+            raise ValueError(f"{name}['kind'] must be one of {list(CONTROL_KINDS)}, "
+                             f"got {kind!r}")
+        for key in ("name", "label"):
+            if not isinstance(control.get(key), str) or not control[key]:
+                raise ValueError(f"{name}['{key}'] must be a non-empty str, "
+                                 f"got {control.get(key)!r}")
+        checked.append({"name": control["name"], "label": control["label"],
+                        "options": list(options), "kind": kind})
+    return checked
+
+
+def _check_panels(panels, n_panels):
+    if isinstance(panels, dict) or not isinstance(panels, (list, tuple)) \
+            or len(panels) != n_panels:
+        raise ValueError(f"panels must be a list of {n_panels} dicts (one per panel axis "
+                         f"of values), got {panels!r:.80}")
+    for p, panel in enumerate(panels):
+        if not isinstance(panel, dict) or not all(
+                isinstance(panel.get(key), str) for key in ("title", "colour_label")):
+            raise ValueError(f"panels[{p}] must be a dict with str 'title' and "
+                             f"'colour_label', got {panel!r:.80}")
+    return panels
+
+
+def _quantise(panel, values, name):
+    """A panel's colour range and its grids as 256 levels: (spec, uint8 levels)."""
+    finite = values[np.isfinite(values)]
+    if panel.get("signed", False):
+        limit = panel.get("vmax")
+        limit = float(np.max(np.abs(finite))) if limit is None and finite.size else limit
+        limit = check_float(f"{name}['vmax']", limit or 1.0, low=0, low_open=True)
+        vmin, vmax, colour_map = -limit, limit, "vlag"
+    else:
+        vmin = panel.get("vmin", float(finite.min()) if finite.size else 0.0)
+        vmax = panel.get("vmax", float(finite.max()) if finite.size else 1.0)
+        vmin = check_float(f"{name}['vmin']", vmin)
+        vmax = check_float(f"{name}['vmax']", vmax)
+        if vmax <= vmin:
+            vmax = vmin + 1.0
+        colour_map = "viridis"
+    levels = np.rint((np.nan_to_num(values, nan=vmin) - vmin) / (vmax - vmin) * 255)
+    spec = {"title": panel["title"], "colour_label": panel["colour_label"],
+            "colour_map": colour_map, "vmin": float(vmin), "vmax": float(vmax)}
+    return spec, np.clip(levels, 0, 255).astype(np.uint8)
+
+
+def _check_points(points):
+    if points is None:
+        return []
+    if not isinstance(points, (tuple, list)) or len(points) != 2:
+        raise TypeError("points must be a pair (x: (m, 2) float, y: (m,) int) or None, "
+                        f"got {type(points).__name__}")
+    x = check_array("points[0]", points[0], shape=(None, 2), dtype=np.float64)
+    y = check_array("points[1]", points[1], shape=(len(x),), dtype=None)
+    return [[round(float(a), 4), round(float(b), 4), int(label)]
+            for (a, b), label in zip(x, y)]

@@ -18,11 +18,20 @@
 const VIRIDIS_HEX =
   "44015444025645045745055946075a46085c460a5d460b5e470d60470e6147106347116447136548146748166848176948186a481a6c481b6d481c6e481d6f481f70482071482173482374482475482576482677482878482979472a7a472c7a472d7b472e7c472f7d46307e46327e46337f463480453581453781453882443983443a83443b84433d84433e85423f854240864241864142874144874045884046883f47883f48893e49893e4a893e4c8a3d4d8a3d4e8a3c4f8a3c508b3b518b3b528b3a538b3a548c39558c39568c38588c38598c375a8c375b8d365c8d365d8d355e8d355f8d34608d34618d33628d33638d32648e32658e31668e31678e31688e30698e306a8e2f6b8e2f6c8e2e6d8e2e6e8e2e6f8e2d708e2d718e2c718e2c728e2c738e2b748e2b758e2a768e2a778e2a788e29798e297a8e297b8e287c8e287d8e277e8e277f8e27808e26818e26828e26828e25838e25848e25858e24868e24878e23888e23898e238a8d228b8d228c8d228d8d218e8d218f8d21908d21918c20928c20928c20938c1f948c1f958b1f968b1f978b1f988b1f998a1f9a8a1e9b8a1e9c891e9d891f9e891f9f881fa0881fa1881fa1871fa28720a38620a48621a58521a68522a78522a88423a98324aa8325ab8225ac8226ad8127ad8128ae8029af7f2ab07f2cb17e2db27d2eb37c2fb47c31b57b32b67a34b67935b77937b87838b9773aba763bbb753dbc743fbc7340bd7242be7144bf7046c06f48c16e4ac16d4cc26c4ec36b50c46a52c56954c56856c66758c7655ac8645cc8635ec96260ca6063cb5f65cb5e67cc5c69cd5b6ccd5a6ece5870cf5773d05675d05477d1537ad1517cd2507fd34e81d34d84d44b86d54989d5488bd6468ed64590d74393d74195d84098d83e9bd93c9dd93ba0da39a2da37a5db36a8db34aadc32addc30b0dd2fb2dd2db5de2bb8de29bade28bddf26c0df25c2df23c5e021c8e020cae11fcde11dd0e11cd2e21bd5e21ad8e219dae319dde318dfe318e2e418e5e419e7e419eae51aece51befe51cf1e51df4e61ef6e620f8e621fbe723fde725";
 
-export const VIRIDIS = (() => {
+// seaborn's vlag (diverging, for signed values centred on zero), the same way.
+const VLAG_HEX =
+  "2369bd266abd296cbc2c6dbc2f6ebc316fbc3470bc3671bc3972bc3b73bc3d74bc3f75bc4276bc4477bc4678bc4879bc4a7bbc4c7cbc4e7dbc507ebc517fbc5380bc5581bc5782bc5983bd5b84bd5c85bd5e86bd6087bd6288bd6489be658abe678bbe698cbe6a8dbf6c8ebf6e90bf6f91bf7192c07393c07594c07695c17896c17997c17b98c27d99c27e9ac2809bc3829cc3839dc4859ec487a0c488a1c58aa2c58ba3c68da4c68fa5c790a6c792a7c893a8c895a9c897abc998acc99aadca9baecb9dafcb9fb0cca0b1cca2b2cda3b4cda5b5cea7b6cea8b7cfaab8d0abb9d0adbbd1afbcd1b0bdd2b2bed3b3bfd3b5c0d4b7c2d5b8c3d5bac4d6bbc5d7bdc6d7bfc8d8c0c9d9c2cadac3cbdac5cddbc7cedcc8cfddcad0ddcbd1decdd3dfcfd4e0d0d5e0d2d7e1d4d8e2d5d9e3d7dae4d9dce5dadde5dcdee6dde0e7dfe1e8e1e2e9e2e3eae4e5ebe6e6ece7e7ece9e9edebeaeeecebefeeedf0efeef1f1eff2f2f0f2f3f1f3f5f2f4f6f3f4f7f4f4f8f4f5f9f5f5f9f5f5faf5f5faf5f5faf5f4faf5f4faf4f3faf3f3faf3f2faf2f1faf0eff9efeef9eeedf8edebf7ebeaf7eae8f6e8e7f5e7e5f5e5e4f4e3e2f3e2e0f2e0dff2dfddf1dddbf0dbdaefdad8efd8d6eed7d5edd5d3ecd3d2ecd2d0ebd0ceeacfcdeacdcbe9cbc9e8cac8e7c8c6e7c7c5e6c5c3e5c3c1e5c2c0e4c0bee3bfbde3bdbbe2bcb9e1bab8e1b9b6e0b7b5dfb5b3dfb4b2deb2b0deb1aeddafaddcaeabdcacaadbaba8daa9a7daa8a5d9a6a4d9a5a2d8a3a0d7a29fd7a09dd69f9cd59d9ad59c99d49a97d49896d39794d29593d29491d19290d1918ed08f8dcf8e8bcf8c8ace8b88cd8987cd8885cc8784cc8582cb8481ca827fca817ec97f7dc87e7bc87c7ac77b78c77977c67875c57674c57572c47371c3726fc3706ec26f6dc16d6bc16c6ac06a68c06967bf6765be6664be6463bd6361bc6160bc605ebb5e5dba5d5cb95b5ab95a59b85857b75756b75555b65453b55252b55151b44f4fb34d4eb24c4cb24a4bb1494ab04748af4647af4446ae4244ad4143ac3f42ac3e40ab3c3faa3a3ea9393ca9373b";
+
+function decodeColourMap(hex) {
   const lut = new Uint8Array(256 * 3);
-  for (let k = 0; k < 256 * 3; k++) lut[k] = parseInt(VIRIDIS_HEX.substr(2 * k, 2), 16);
+  for (let k = 0; k < 256 * 3; k++) lut[k] = parseInt(hex.substr(2 * k, 2), 16);
   return lut;
-})();
+}
+
+export const VIRIDIS = decodeColourMap(VIRIDIS_HEX);
+export const VLAG = decodeColourMap(VLAG_HEX);
+/** Colour maps by the names toyviz.plots uses (SEQUENTIAL, DIVERGING). */
+export const COLOUR_MAPS = { viridis: VIRIDIS, vlag: VLAG };
 
 /** Squared radius of chapter 1's target circle (toyviz.data.CIRCLE_RADIUS_SQUARED). */
 export const CIRCLE_RADIUS_SQUARED = 2 / Math.PI;
@@ -160,6 +169,8 @@ const STYLE = `
 .toyviz-explorable label { white-space: nowrap; cursor: pointer; }
 .toyviz-explorable button { margin: 4px 6px 0 0; }
 .toyviz-explorable .tv-status { margin: 6px 0 0; }
+.toyviz-explorable .tv-control { margin: 6px 0 0; }
+.toyviz-explorable .tv-control label { font-weight: 600; }
 `;
 
 function element(tag, attributes = {}, children = []) {
@@ -180,7 +191,8 @@ function formatTick(value) {
  * aria-label that update() keeps current.
  */
 export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow = false,
-                               circleRadiusSquared = null, size = 200 }) {
+                               circleRadiusSquared = null, points = null, lut = VIRIDIS,
+                               size = 200 }) {
   const [x0, x1, y0, y1] = extent;
   const left = 38, top = 8, bottom = 34, barGap = 14, barWidth = 12, barLabels = 58;
   const width = left + size + barGap + barWidth + barLabels, height = top + size + bottom;
@@ -227,7 +239,7 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
   const barX = left + size + barGap;
   for (let p = 0; p < size; p++) {
     const level = Math.round((1 - p / (size - 1)) * 255);
-    context.fillStyle = `rgb(${VIRIDIS[3 * level]},${VIRIDIS[3 * level + 1]},${VIRIDIS[3 * level + 2]})`;
+    context.fillStyle = `rgb(${lut[3 * level]},${lut[3 * level + 1]},${lut[3 * level + 2]})`;
     context.fillRect(barX, top + p, barWidth, 1);
   }
   context.strokeRect(barX + 0.5, top + 0.5, barWidth - 1, size - 1);
@@ -263,9 +275,9 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
       for (let j = 0; j < columns; j++, source++, target += 4) {
         let level = Math.round((values[source] - vmin) * scale);
         level = level < 0 ? 0 : level > 255 ? 255 : level;
-        pixels[target] = VIRIDIS[3 * level];
-        pixels[target + 1] = VIRIDIS[3 * level + 1];
-        pixels[target + 2] = VIRIDIS[3 * level + 2];
+        pixels[target] = lut[3 * level];
+        pixels[target + 1] = lut[3 * level + 1];
+        pixels[target + 2] = lut[3 * level + 2];
         pixels[target + 3] = 255;
       }
     }
@@ -286,6 +298,21 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
       context.lineWidth = 1.5;
       context.stroke();
       context.restore();
+    }
+    if (points) {
+      // Two-class points as in toyviz.plots.training_points: class 0 white, class 1
+      // black, each outlined in the other colour.
+      context.lineWidth = 0.6;
+      for (const [x, y, label] of points) {
+        if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+        context.beginPath();
+        context.arc(left + (x - x0) / (x1 - x0) * size, top + (y1 - y) / (y1 - y0) * size,
+                    1.8, 0, 2 * Math.PI);
+        context.fillStyle = label ? "#000" : "#fff";
+        context.strokeStyle = label ? "#fff" : "#000";
+        context.fill();
+        context.stroke();
+      }
     }
     context.strokeStyle = "#1b1b1b";
     context.lineWidth = 1;
@@ -403,8 +430,115 @@ function renderNodeToggleHeatmap({ model, el, root }) {
   };
 }
 
+/** Decode base64 text into bytes. */
+function decodeBase64(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let k = 0; k < binary.length; k++) bytes[k] = binary.charCodeAt(k);
+  return bytes;
+}
+
+/**
+ * Chapters 2 and 3: grids precomputed in Python for every combination of the controls'
+ * options (toyviz.widgets.GridExplorer). Each grid arrives as 256 colour levels between
+ * its panel's vmin and vmax; picking an option redraws every panel from those levels.
+ *
+ * State: controls [{name, label, kind: "select" | "slider", options: [text]}],
+ * selection [option index per control], panels [{title, colour_map, vmin, vmax,
+ * colour_label}], resolution r, extent, grids (base64 of uint8, shape (combinations,
+ * panels, r, r), combinations in row-major order of the controls), readouts [text per
+ * combination], overlay {circle_radius_squared, points: [[x0, x1, class]]}.
+ */
+function renderGridPicker({ model, root }) {
+  const extent = model.get("extent");
+  const resolution = model.get("resolution");
+  const controls = model.get("controls");
+  const overlay = model.get("overlay") || {};
+  const panelSpecs = model.get("panels");
+  const panels = panelSpecs.map((spec) => heatmapPanel({
+    title: spec.title, extent, vmin: spec.vmin, vmax: spec.vmax,
+    colourLabel: spec.colour_label, lut: COLOUR_MAPS[spec.colour_map] || VIRIDIS,
+    circleRadiusSquared: overlay.circle_radius_squared ?? null,
+    points: overlay.points || null }));
+  const status = element("p", { class: "tv-status", "aria-live": "polite" });
+  let levels = decodeBase64(model.get("grids"));
+  const perGrid = resolution * resolution;
+
+  function select(c, index) {
+    const selection = model.get("selection").slice();
+    selection[c] = index;
+    model.set("selection", selection);
+    model.save_changes();
+  }
+  const inputs = controls.map((control, c) => {
+    const id = `tv-${Math.random().toString(36).slice(2)}`;
+    let input;
+    if (control.kind === "slider") {
+      input = element("input", { type: "range", id, min: "0",
+                                 max: String(control.options.length - 1), step: "1" });
+      input.addEventListener("input", () => select(c, Number(input.value)));
+    } else {
+      input = element("select", { id }, control.options.map((text, k) =>
+        element("option", { value: String(k) }, [text])));
+      input.addEventListener("change", () => select(c, Number(input.value)));
+    }
+    input.setAttribute("data-control", control.name);
+    const shown = element("output", { for: id });
+    root.append(element("div", { class: "tv-control" }, [
+      element("label", { for: id }, [control.label + " "]), input, " ", shown]));
+    return { input, shown };
+  });
+  root.prepend(element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure)));
+  root.append(status);
+
+  function redraw() {
+    const start = performance.now();
+    const selection = model.get("selection");
+    let combination = 0;
+    controls.forEach((control, c) => { combination = combination * control.options.length
+                                                     + selection[c]; });
+    const picked = controls.map((control, c) => `${control.label}: ${control.options[selection[c]]}`)
+      .join("; ");
+    const values = panelSpecs.map((spec, p) => {
+      const offset = (combination * panelSpecs.length + p) * perGrid;
+      const out = new Float64Array(perGrid);
+      const step = (spec.vmax - spec.vmin) / 255;
+      for (let k = 0; k < perGrid; k++) out[k] = spec.vmin + levels[offset + k] * step;
+      panels[p].update(out, resolution, resolution,
+        `Heatmap of ${spec.title} (${spec.colour_label}) for ${picked}.`);
+      return out;
+    });
+    inputs.forEach(({ input, shown }, c) => {
+      input.value = String(selection[c]);
+      shown.textContent = controls[c].kind === "slider" ? controls[c].options[selection[c]] : "";
+      if (controls[c].kind === "slider") {
+        input.setAttribute("aria-valuetext", controls[c].options[selection[c]]);
+      }
+    });
+    const readouts = model.get("readouts");
+    status.textContent = readouts && readouts.length ? readouts[combination] : picked;
+    const hook = root.toyvizExplorable;
+    hook.redraws += 1;
+    hook.selection = Array.from(selection);
+    hook.values = values;
+    hook.lastRedrawMs = performance.now() - start;
+    root.setAttribute("data-redraws", String(hook.redraws));
+  }
+
+  const onSelection = () => redraw();
+  const onGrids = () => { levels = decodeBase64(model.get("grids")); redraw(); };
+  model.on("change:selection", onSelection);
+  model.on("change:grids", onGrids);
+  redraw();
+  return () => {
+    model.off("change:selection", onSelection);
+    model.off("change:grids", onGrids);
+  };
+}
+
 const KINDS = {
   "node-toggle-heatmap": renderNodeToggleHeatmap,
+  "grid-picker": renderGridPicker,
 };
 
 function render({ model, el }) {
