@@ -348,7 +348,7 @@ function readWeights(model) {
 }
 
 /** Chapter 1: toggle hidden nodes, see P(inside) and the per-point loss change. */
-function renderNodeToggleHeatmap({ model, el, root }) {
+function renderNodeToggleHeatmap({ model, root }) {
   const extent = model.get("extent");
   const panels = [
     heatmapPanel({ title: "P(inside the circle)", extent, vmin: 0, vmax: 1,
@@ -541,17 +541,31 @@ const KINDS = {
   "grid-picker": renderGridPicker,
 };
 
+// Traits that change a kind's layout (axes, controls): a change rebuilds the view. The
+// kinds redraw by themselves on every other change (mask, weights, selection, grids).
+const REBUILD_ON = {
+  "node-toggle-heatmap": ["extent", "loss_max"],
+  "grid-picker": ["controls", "panels", "resolution", "extent", "overlay", "readouts"],
+};
+
 function render({ model, el }) {
   const kind = model.get("kind");
   const renderKind = KINDS[kind];
   if (!renderKind) throw new Error(`toyviz: unknown explorable kind ${JSON.stringify(kind)}`);
   const root = element("div", { class: "toyviz-explorable", "data-toyviz-explorable": kind,
                                 role: "group", "aria-label": model.get("label") });
-  root.append(element("style", {}, [STYLE]));
   root.toyvizExplorable = { kind, redraws: 0 };
   el.append(root);
-  const cleanup = renderKind({ model, el, root });
+  let cleanup = null;
+  function build() {
+    if (cleanup) cleanup();
+    root.replaceChildren(element("style", {}, [STYLE]));
+    cleanup = renderKind({ model, root });
+  }
+  build();
+  for (const name of REBUILD_ON[kind]) model.on(`change:${name}`, build);
   return () => {
+    for (const name of REBUILD_ON[kind]) model.off(`change:${name}`, build);
     if (cleanup) cleanup();
     root.remove();
   };
