@@ -1,0 +1,339 @@
+"""Pruning (toyviz.pruning) and the batched trainer (toyviz.training): properties of node
+deletion with bias compensation over random small networks, slow references, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toyviz import models, pruning, training
+
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def random_mlp(rng, widths, n_inputs=2, n_outputs=2, output_activation="softmax"):
+    """A toyviz.models.mlp with random weights and biases (biases non-zero so the
+    compensation and the ReLU cut-offs both matter)."""
+    model = models.mlp(n_inputs, widths, n_outputs, output_activation)
+    for layer in model.layers:
+        kernel, bias = layer.get_weights()
+        layer.set_weights([rng.normal(0, 1, kernel.shape).astype(np.float32),
+                           rng.normal(0, 0.5, bias.shape).astype(np.float32)])
+    return model
+
+
+@st.composite
+def net_specs(draw):
+    """A random 1- or 2-hidden-layer net: seed, widths, which layers are pruned and how
+    many nodes they keep, and how many data points the means use."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    widths = draw(st.lists(st.integers(1, 6), min_size=1, max_size=2))
+    n_keep = [draw(st.integers(1, w)) if draw(st.booleans()) else None for w in widths]
+    return seed, widths, n_keep, draw(st.integers(1, 20))
+
+
+def build(spec):
+    """(model, keep, data, x) from a spec (Keras is kept out of the strategy: building a
+    model draws from Python's random module)."""
+    seed, widths, n_keep, n_data = spec
+    rng = np.random.default_rng(seed)
+    model = random_mlp(rng, widths, output_activation="linear")
+    keep = {f"hidden{p}": np.sort(rng.choice(w, k, replace=False))
+            for p, (w, k) in enumerate(zip(widths, n_keep)) if k is not None}
+    data = rng.normal(0, 1, (n_data, 2)).astype(np.float32)
+    x = rng.normal(0, 1, (7, 2)).astype(np.float32)
+    return model, keep, data, x
+
+
+def predict(model, x):
+    return np.asarray(model(x), dtype=np.float64)
+
+
+def plain_deletion_reference(model, keep):
+    """Slow, obviously right: copy the kept rows and columns one entry at a time."""
+    layers = pruning.dense_layers(model)
+    kept = [keep.get(layer.name, np.arange(layer.units)) for layer in layers[:-1]]
+    out = []
+    for position, layer in enumerate(layers):
+        kernel, bias = (np.asarray(w, np.float64) for w in layer.get_weights())
+        rows = np.arange(kernel.shape[0]) if position == 0 else kept[position - 1]
+        cols = kept[position] if position < len(layers) - 1 else np.arange(kernel.shape[1])
+        small = np.zeros((len(rows), len(cols)))
+        for a, i in enumerate(rows):
+            for b, j in enumerate(cols):
+                small[a, b] = kernel[i, j]
+        out.append((small, np.array([bias[j] for j in cols])))
+    return out
+
+
+@SETTINGS
+@given(net_specs())
+def test_pruned_output_equals_original_with_removed_nodes_replaced_by_means(spec):
+    model, keep, data, x = build(spec)
+    smaller = pruning.prune(model, keep=keep, data=data, compensate=True)
+    reference = pruning.replace_by_means(model, keep, data, x)
+    np.testing.assert_allclose(predict(smaller, x), reference, rtol=1e-4, atol=1e-4)
+
+
+@SETTINGS
+@given(net_specs())
+def test_compensate_false_is_plain_deletion(spec):
+    model, keep, data, x = build(spec)
+    smaller = pruning.prune(model, keep=keep, data=data, compensate=False)
+    for layer, (kernel, bias) in zip(smaller.layers, plain_deletion_reference(model, keep)):
+        np.testing.assert_array_equal(layer.get_weights()[0], kernel.astype(np.float32))
+        np.testing.assert_array_equal(layer.get_weights()[1], bias.astype(np.float32))
+    # and data is not needed for it
+    again = pruning.prune(model, keep=keep, compensate=False)
+    np.testing.assert_array_equal(predict(again, x), predict(smaller, x))
+
+
+@SETTINGS
+@given(net_specs())
+def test_keeping_every_node_gives_an_equivalent_model(spec):
+    model, _, data, x = build(spec)
+    everything = {name: np.arange(model.get_layer(name).units)
+                  for name in pruning.hidden_layer_names(model)}
+    for compensate in (True, False):
+        same = pruning.prune(model, keep=everything, data=data, compensate=compensate)
+        np.testing.assert_allclose(predict(same, x), predict(model, x), rtol=1e-6, atol=1e-6)
+        assert [w.shape for w in same.get_weights()] == [w.shape for w in model.get_weights()]
+
+
+@SETTINGS
+@given(st.integers(0, 2**31 - 1), st.integers(2, 6), st.integers(1, 2),
+       st.floats(0.1, 3.0))
+def test_removing_a_constant_node_changes_nothing(seed, width, depth, constant):
+    rng = np.random.default_rng(seed)
+    model = random_mlp(rng, [width] * depth)
+    layer = model.get_layer(f"hidden{rng.integers(depth)}")
+    node = int(rng.integers(width))
+    kernel, bias = layer.get_weights()
+    kernel[:, node], bias[node] = 0.0, constant  # relu(0 * x + c) = c for every input
+    layer.set_weights([kernel, bias])
+    keep = {layer.name: np.delete(np.arange(width), node)}
+    data = rng.normal(0, 1, (5, 2)).astype(np.float32)
+    x = rng.normal(0, 2, (50, 2)).astype(np.float32)
+    smaller = pruning.prune(model, keep=keep, data=data)
+    assert smaller.get_layer(layer.name).units == width - 1
+    np.testing.assert_allclose(predict(smaller, x), predict(model, x), rtol=1e-5, atol=1e-6)
+    # Without compensation the constant's contribution is lost.
+    plain = pruning.prune(model, keep=keep, compensate=False)
+    assert not np.allclose(predict(plain, x), predict(model, x), atol=1e-6)
+
+
+def test_prune_really_deletes_and_keeps_names_and_activations():
+    model = random_mlp(np.random.default_rng(0), [5, 4])
+    smaller = pruning.prune(model, keep={"hidden0": [0, 3], 1: [2]},
+                            data=np.zeros((3, 2), np.float32))
+    assert [layer.name for layer in smaller.layers] == ["hidden0", "hidden1", "output"]
+    assert [w.shape for w in smaller.get_weights()] == [(2, 2), (2,), (2, 1), (1,), (1, 2),
+                                                        (2,)]
+    assert smaller.get_layer("output").activation.__name__ == "softmax"
+    assert model.get_layer("hidden0").units == 5  # the original is untouched
+
+
+@SETTINGS
+@given(st.integers(0, 2**31 - 1), st.sampled_from(pruning.CRITERIA), st.booleans(),
+       st.sampled_from([0.0, 0.3, 0.5, 0.8]))
+def test_prune_stack_matches_prune_per_network(seed, criterion, compensate, fraction):
+    rng = np.random.default_rng(seed)
+    params = training.init_stack(2, [6, 5], rng)
+    params = [(k, rng.normal(0, 0.3, b.shape).astype(np.float32)) for k, b in params]
+    data = rng.normal(0, 1, (2, 9, 2)).astype(np.float32)
+    stacked, keeps = pruning.prune_stack(params, fraction, criterion, data,
+                                         np.random.default_rng(seed), compensate=compensate)
+    for net, model in enumerate(training.to_models(params)):
+        keep = {f"hidden{p}": nodes for p, nodes in keeps[net].items()}
+        if criterion != "random":
+            chosen = pruning.keep_top(pruning.scores(model, criterion, data=data[net]),
+                                      fraction)
+            for name in chosen:
+                np.testing.assert_array_equal(chosen[name], keep[name])
+        smaller = pruning.prune(model, keep=keep, data=data[net], compensate=compensate)
+        for (kernel, bias), layer in zip(stacked, smaller.layers):
+            np.testing.assert_allclose(kernel[net], layer.get_weights()[0], atol=1e-6)
+            np.testing.assert_allclose(bias[net], layer.get_weights()[1], atol=1e-6)
+
+
+def test_criteria_scores_by_hand():
+    model = models.mlp(1, [3], 1, "linear")
+    model.get_layer("hidden0").set_weights([np.array([[1.0, 2.0, 0.0]], np.float32),
+                                            np.array([0.0, 0.0, 1.0], np.float32)])
+    model.get_layer("output").set_weights([np.array([[3.0], [1.0], [5.0]], np.float32),
+                                           np.zeros(1, np.float32)])
+    data = np.array([[0.0], [1.0], [2.0], [3.0]], np.float32)  # all activations >= 0
+    std = pruning.scores(model, "std", data=data)["hidden0"]
+    np.testing.assert_allclose(std, [np.std([0, 1, 2, 3]), np.std([0, 2, 4, 6]), 0.0])
+    np.testing.assert_allclose(pruning.scores(model, "weight")["hidden0"], [3.0, 1.0, 5.0])
+    vw = pruning.scores(model, "variance_weight", data=data)["hidden0"]
+    np.testing.assert_allclose(vw, [np.var([0, 1, 2, 3]) * 9, np.var([0, 2, 4, 6]) * 1, 0.0])
+    random = pruning.scores(model, "random", rng=np.random.default_rng(0))["hidden0"]
+    assert random.shape == (3,)
+    assert pruning.keep_top({"hidden0": vw}, 1 / 3)["hidden0"].tolist() == [0, 1]
+    assert pruning.keep_top({"hidden0": std}, 0.9)["hidden0"].tolist() == [1]
+
+
+# --- bad input -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_model():
+    return random_mlp(np.random.default_rng(1), [4, 3])
+
+
+DATA = np.zeros((5, 2), np.float32)
+
+
+@pytest.mark.parametrize("keep, error, words", [
+    ({"output": [0]}, ValueError, "output layer"),
+    ({"nope": [0]}, ValueError, "not a layer"),
+    ({5: [0]}, ValueError, "position 5"),
+    ({1.5: [0]}, TypeError, "keep keys"),
+    ({"hidden0": []}, ValueError, "empty"),
+    ({"hidden0": [0, 4]}, ValueError, r"\[0, 4\)"),
+    ({"hidden0": [-1]}, ValueError, r"\[0, 4\)"),
+    ({"hidden0": [1, 1]}, ValueError, "repeated"),
+    ({"hidden0": [0.0, 1.0]}, TypeError, "int node indices"),
+    ({"hidden0": [[0, 1]]}, TypeError, "1-d"),
+    ({"hidden0": [0], 0: [1]}, ValueError, "twice"),
+    ([0, 1], TypeError, "dict"),
+])
+def test_bad_keep_is_rejected_naming_keep(small_model, keep, error, words):
+    with pytest.raises(error, match="keep") as info:
+        pruning.prune(small_model, keep=keep, data=DATA)
+    assert info.match(words)
+
+
+@pytest.mark.parametrize("data, error", [
+    (np.zeros((5, 3), np.float32), ValueError),
+    (np.zeros((5,), np.float32), ValueError),
+    (np.zeros((0, 2), np.float32), ValueError),
+    (np.full((5, 2), np.nan, np.float32), ValueError),
+    ("points", TypeError),
+])
+def test_bad_data_is_rejected_naming_data(small_model, data, error):
+    with pytest.raises(error, match="data"):
+        pruning.prune(small_model, keep={"hidden0": [0]}, data=data)
+
+
+def test_other_bad_arguments(small_model):
+    with pytest.raises(ValueError, match="data must be given"):
+        pruning.prune(small_model, keep={"hidden0": [0]})
+    with pytest.raises(TypeError, match="compensate"):
+        pruning.prune(small_model, keep={"hidden0": [0]}, data=DATA, compensate="yes")
+    with pytest.raises(TypeError, match="model"):
+        pruning.prune("model", keep={"hidden0": [0]}, data=DATA)
+    with pytest.raises(ValueError, match="criterion"):
+        pruning.scores(small_model, "loudest", data=DATA)
+    with pytest.raises(ValueError, match="data must be given"):
+        pruning.scores(small_model, "std")
+    with pytest.raises(TypeError, match="rng"):
+        pruning.scores(small_model, "random")
+    with pytest.raises(ValueError, match="fraction"):
+        pruning.keep_top({"hidden0": np.ones(3)}, 1.0)
+    with pytest.raises(ValueError, match="fraction"):
+        pruning.keep_top({"hidden0": np.ones(3)}, -0.1)
+
+
+# --- the batched trainer ---------------------------------------------------------------
+
+def test_stack_training_matches_keras_fit():
+    """Slow reference: Keras' own Adam and fit loop, batches in order."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (70, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    params = training.init_stack(1, [6, 5], rng)
+    model = models.compile_classifier(training.to_models(params)[0], learning_rate=0.01)
+    keras.utils.set_random_seed(0)
+    model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    result = training.train(params, x, y, 3, rng, learning_rate=0.01, batch_size=32,
+                            shuffle=False)
+    assert result.steps == 9
+    for (kernel, bias), layer in zip(result.params, model.layers):
+        np.testing.assert_allclose(kernel[0], layer.get_weights()[0], atol=2e-5)
+        np.testing.assert_allclose(bias[0], layer.get_weights()[1], atol=2e-5)
+
+
+def test_networks_in_a_stack_train_independently():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    params = training.init_stack(3, [5, 4], rng)
+    together = training.train(params, x, y, 2, np.random.default_rng(7), batch_size=8,
+                              shuffle=False, optimizer="sgd", learning_rate=0.1)
+    alone = training.train(training.take(params, [1]), x, y, 2, np.random.default_rng(7),
+                           batch_size=8, shuffle=False, optimizer="sgd", learning_rate=0.1)
+    for (kernel, bias), (k1, b1) in zip(together.params, alone.params):
+        np.testing.assert_allclose(kernel[1], k1[0], atol=1e-6)
+        np.testing.assert_allclose(bias[1], b1[0], atol=1e-6)
+
+
+def test_adam_never_moves_weights_of_a_node_that_never_fires():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (64, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    params = training.init_stack(1, [4, 3], rng)
+    (k0, b0), (k1, b1), last = params
+    k1[:, :, 2], b1[:, 2] = -np.abs(k1[:, :, 2]) - 0.1, -5.0  # node 2 of layer 2 is dead
+    result = training.train([(k0, b0), (k1, b1), last], x, y, 3, rng, learning_rate=0.05,
+                            track=True)
+    np.testing.assert_array_equal(result.params[1][0][0][:, 2], k1[0][:, 2])
+    np.testing.assert_array_equal(result.params[2][0][0][2], last[0][0][2])
+    assert not result.ever_active[1][0][2] and result.ever_active[1][0][[0, 1]].all()
+    table = training.explain_unchanged([(k0, b0), (k1, b1), last], result)
+    row = table.loc["all"]
+    assert row["unchanged"] == row["unchanged and never co-active"] >= 4
+    assert row["max non-zero gradient steps"] == 0
+
+
+def test_models_round_trip_and_accuracy():
+    rng = np.random.default_rng(3)
+    params = training.init_stack(2, [3], rng, n_inputs=2, n_outputs=2)
+    back = training.from_models(training.to_models(params))
+    for (k, b), (k2, b2) in zip(params, back):
+        np.testing.assert_array_equal(k, k2)
+        np.testing.assert_array_equal(b, b2)
+    x = rng.normal(0, 1, (10, 2)).astype(np.float32)
+    probabilities, hidden = training.forward(params, x)
+    keras_out = training.to_models(params)[1](x)
+    np.testing.assert_allclose(probabilities[1], keras_out, atol=1e-5)
+    assert hidden[0].shape == (2, 10, 3)
+    y = probabilities.argmax(-1)[0]
+    assert training.accuracy(params, x, y)[0] == 1.0
+
+
+def test_displacement_study_and_sweep_shapes():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    params = training.init_stack(2, [5, 5], rng)
+    table, moves = training.displacement_study(
+        params, x, y, [("adam", 0.01, 2), ("sgd", 0.1, 2)], rng, batch_size=8)
+    assert list(table["steps"]) == [10, 10]
+    adam = table.iloc[0]
+    assert 0 < adam["max_ratio"] <= 3.2  # Adam's step is at most about 3.2 lr
+    assert moves[("adam", 0.01, 2)][0].shape == (50,)
+    sweep = pruning.sweep(params, x, x, y, [0.0, 0.4], ["random", "std"], rng)
+    assert len(sweep) == 2 * 2 * 2 * 2
+    summary = pruning.summarize(sweep, ["criterion", "compensate", "fraction"])
+    assert (summary["low"] <= summary["mean"]).all() and (summary["n"] == 2).all()
+
+
+def test_trainer_rejects_bad_input():
+    rng = np.random.default_rng(5)
+    params = training.init_stack(1, [3], rng)
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match="y must hold"):
+        training.train(params, x, np.array([0, 1, 2, 0]), 1, rng)
+    with pytest.raises(ValueError, match="x must have shape"):
+        training.train(params, np.zeros((4, 3), np.float32), np.zeros(4, int), 1, rng)
+    with pytest.raises(ValueError, match="optimizer"):
+        training.train(params, x, np.zeros(4, int), 1, rng, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="epochs"):
+        training.train(params, x, np.zeros(4, int), 0, rng)
+    with pytest.raises(TypeError, match="params"):
+        training.train("params", x, np.zeros(4, int), 1, rng)
+    with pytest.raises(ValueError, match=r"params\[1\]\[0\]"):
+        training.check_stack("params", [params[0], (np.zeros((1, 4, 2)), np.zeros((1, 2)))])
