@@ -40,13 +40,11 @@ IN_CI = os.environ.get("CI") == "true"
 FRAME_MS = 16.0
 
 # Console errors raised by the theme on every page of any jupyter-book 1.0.4 site, with or
-# without widgets. They are listed exactly, so that any other error fails the tests.
+# without widgets (_config.yml's html_context.default_mode removes a second one). They are
+# listed exactly, so that any other error fails the tests.
 KNOWN_THEME_ERRORS = {
     # sphinx-thebe's inline configuration script ends up twice in each page's <head>.
     "Identifier 'THEBE_JS_URL' has already been declared",
-    # pydata-sphinx-theme 0.15 on a reader's first visit (empty localStorage); it then
-    # resets itself to "auto".
-    "Got invalid theme mode: . Resetting to auto.",
 }
 
 FIXTURE_CELL = """\
