@@ -1288,3 +1288,50 @@ def rank_correlation(first, second, absolute=True):
     ra, rb = ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (ra * rb).sum(axis=1) / np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
+
+
+def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "times_input"),
+               output=0):
+    """Every mix of a matrix rule, a nonlinearity rule and an end condition (with the
+    gradient maximum rule), explained on the same inputs; the backward pass starts from
+    the output for the normalized matrix rule (R form) and from 1 otherwise. Biases share
+    one constant-1 input.
+
+    Introduced in chapter 2, §Mix your own rules (the explorable).
+
+    Parameters
+    ----------
+    model : keras.Model or Network
+    x : (n, *input_shape) float
+    matrix_rules, nonlinearity_rules : sequences of rule objects
+    ends : sequence of end conditions (see :class:`Composite`)
+    output : as for :func:`propagate`
+
+    Returns
+    -------
+    input : (len(matrix_rules), len(nonlinearity_rules), len(ends), n, *input_shape) float64
+    bias : the same without the input axes: the shared bias relevance.
+    conservation : (len(matrix_rules), len(nonlinearity_rules), len(ends)) float64, the
+        largest ``|output - sum(input) - bias|`` over the inputs.
+    """
+    network = model if isinstance(model, Network) else network_from_model(model)
+    for name, rules, cls in (("matrix_rules", matrix_rules, MatrixRule),
+                             ("nonlinearity_rules", nonlinearity_rules, NonlinearityRule)):
+        if not rules or not all(isinstance(r, cls) for r in rules):
+            raise TypeError(f"{name} must be a non-empty sequence of {cls.__name__} "
+                            f"objects, got {rules!r:.80}")
+    ends = [check_choice("ends", end, ENDS[:2]) for end in ends]
+    shape = (len(matrix_rules), len(nonlinearity_rules), len(ends))
+    inputs, biases, conservation = [], [], np.zeros(shape)
+    for i, matrix in enumerate(matrix_rules):
+        start = "output" if isinstance(matrix, MatrixNormalized) else "one"
+        for j, nonlinearity in enumerate(nonlinearity_rules):
+            for k, end in enumerate(ends):
+                composite = Composite(MaximumGradient(), matrix, nonlinearity, start, end,
+                                      f"{matrix.name}/{nonlinearity.name}/{end}")
+                explanation = propagate(network, x, composite, output=output, bias="shared")
+                inputs.append(explanation.input)
+                biases.append(explanation.bias["shared"])
+                conservation[i, j, k] = np.abs(explanation.conservation_error).max()
+    return (np.stack(inputs).reshape(*shape, *inputs[0].shape),
+            np.stack(biases).reshape(*shape, -1), conservation)
