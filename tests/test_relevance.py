@@ -597,3 +597,32 @@ def test_digits():
     np.testing.assert_array_equal(labels, y[order])
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         data.digits(0)
+
+
+def test_every_activation_matches_keras_forward_and_tensorflow_gradient():
+    import tensorflow as tf
+
+    keras = _keras()
+    keras.utils.set_random_seed(9)
+    layers = [keras.Input((3,))]
+    for name in sorted(rel.ACTIVATIONS):
+        layers.append(keras.layers.Dense(4, activation=name))
+    layers += [keras.layers.Dense(4), keras.layers.ReLU(max_value=1.5, negative_slope=0.1),
+               keras.layers.Dense(4), keras.layers.LeakyReLU(negative_slope=0.3),
+               keras.layers.Dense(4), keras.layers.ELU(alpha=0.7),
+               keras.layers.Dense(4), keras.layers.Activation("tanh"),
+               keras.layers.Dense(2), keras.layers.Activation("softmax")]
+    model = keras.Sequential(layers)
+    x = np.random.default_rng(9).normal(scale=3.0, size=(16, 3)).astype(np.float32)
+    logits_model = keras.Sequential(model.layers[:-1])
+    network = rel.network_from_model(model)
+    np.testing.assert_allclose(network(x), logits_model(x).numpy(), rtol=1e-4, atol=1e-5)
+    tensor = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        logits = logits_model(tensor)
+        difference = logits[:, 0] - logits[:, 1]
+    expected = tape.gradient(difference, tensor).numpy()
+    assert np.abs(expected).max() > 1e-3  # the test would be empty if every unit saturated
+    ours = rel.propagate(network, x, "gradient", output=(0, 1)).input
+    np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-5)
