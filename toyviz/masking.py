@@ -41,6 +41,7 @@ every node).
 
 import math
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -290,8 +291,11 @@ def _progress(total, progress, desc):
 
     if not (progress is None or progress is True or progress is False):
         raise TypeError(f"progress must be True, False or None, got {_describe(progress)}")
-    disable = None if progress is None else not progress
-    return tqdm(total=total, desc=desc, disable=disable, leave=False)
+    if progress is None:
+        # tqdm's own "None" rule does not apply to its notebook bar, so decide here.
+        stream = sys.stderr
+        progress = bool(getattr(stream, "isatty", lambda: False)())
+    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
 
 
 def _softplus_sigmoid(e):
@@ -303,7 +307,7 @@ def _softplus_sigmoid(e):
     return softplus, sigmoid
 
 
-def mask_losses(model, x, y, masks, chunk_size=2048, progress=False):
+def mask_losses(model, x, y, masks, chunk_size=256, progress=False):
     """Mean loss and its gradient with respect to the mask, for a batch of masks.
 
     One pass per chunk of masks: ``e = a + masks @ c.T`` (float64), then a stable
@@ -476,20 +480,27 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
     A = a[None, :] + high_masks @ c[:, n_low:].T       # (2**n_high, n_points)
     B = low_masks @ c[:, :n_low].T                     # (2**n_low, n_points)
     # Shift per point so that -A - t and B - t share one interval centred on zero.
-    lo = np.minimum((-A).min(axis=0), B.min(axis=0))
-    hi = np.maximum((-A).max(axis=0), B.max(axis=0))
+    lo = np.minimum(-A.max(axis=0), B.min(axis=0))
+    hi = np.maximum(-A.min(axis=0), B.max(axis=0))
     shift = 0.5 * (lo + hi)
     fits = (hi - lo) <= 2 * _EXP_LIMIT
     split_points = np.flatnonzero(fits)
     direct_points = np.flatnonzero(~fits)
     n_points = len(a)
-
-    X = np.ascontiguousarray(np.exp(-A[:, split_points] - shift[split_points]), np.float32)
-    Y = np.ascontiguousarray(np.exp(B[:, split_points] - shift[split_points]), np.float32)
+    if len(direct_points):
+        A, B, shift = A[:, split_points], B[:, split_points], shift[split_points]
+    # In place, to keep the peak memory low: A + t -> offset, then X = exp(-(A + t)).
+    A += shift
+    offset = A.sum(axis=1)                             # (2**n_high,) float64
+    np.negative(A, out=A)
+    X = np.ascontiguousarray(np.exp(A, out=A), dtype=np.float32)
+    del A
+    B -= shift
+    Y = np.ascontiguousarray(np.exp(B, out=B), dtype=np.float32)
+    del B
     c_split = np.ascontiguousarray(c[split_points], np.float32)
     ones = np.ones(len(split_points), dtype=np.float32)
-    offset = (A[:, split_points] + shift[split_points]).sum(axis=1)   # (2**n_high,) float64
-    column_sums = c[split_points].sum(axis=0)                          # (n_nodes,) float64
+    column_sums = c[split_points].sum(axis=0)          # (n_nodes,) float64
 
     losses = np.empty(2**n_nodes)
     gradients = np.empty((2**n_nodes, n_nodes), dtype=np.float32)
@@ -607,18 +618,21 @@ def best_and_worst_by_size(values):
     ``worst_index``, ``worst``, ``mean``.
     """
     values, n_nodes = _check_table(values)
-    indices = np.arange(2**n_nodes, dtype=np.int64)
-    sizes = popcount(indices)
-    order = np.lexsort((values, sizes))          # by size, then by value
+    sizes = popcount(np.arange(2**n_nodes, dtype=np.int64)).astype(np.int8)
     counts = np.bincount(sizes, minlength=n_nodes + 1)
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    last = first + counts - 1
-    best_index, worst_index = order[first], order[last]
-    sums = np.bincount(sizes, weights=values, minlength=n_nodes + 1)
+    best_index = np.empty(n_nodes + 1, dtype=np.int64)
+    worst_index = np.empty(n_nodes + 1, dtype=np.int64)
+    means = np.empty(n_nodes + 1)
+    for size in range(n_nodes + 1):
+        members = np.flatnonzero(sizes == size)
+        chosen = values[members]
+        best_index[size] = members[np.argmin(chosen)]     # first index among ties
+        worst_index[size] = members[np.argmax(chosen)]
+        means[size] = chosen.mean()
     return {"size": np.arange(n_nodes + 1), "n_masks": counts,
             "best_index": best_index, "best": values[best_index],
             "worst_index": worst_index, "worst": values[worst_index],
-            "mean": sums / counts}
+            "mean": means}
 
 
 def complement_correlation(values):
@@ -725,18 +739,26 @@ def gaussian_density(values, grid, bandwidth, weights=None):
         raise ValueError("weights must be non-negative with a positive sum")
     weights = weights / weights.sum()
     if len(values) <= 20000:
-        z = (grid[:, None] - values[None, :]) / bandwidth
-        return np.exp(-0.5 * z**2) @ weights / (bandwidth * math.sqrt(2 * math.pi))
+        density = np.zeros(len(grid))
+        step = max(1, 2**18 // len(grid))          # bounded temporaries: ~2 MB
+        for start in range(0, len(values), step):
+            z = (grid[:, None] - values[None, start:start + step]) / bandwidth
+            density += np.exp(-0.5 * z * z) @ weights[start:start + step]
+        return density / (bandwidth * math.sqrt(2 * math.pi))
     step = bandwidth / 20
     lo, hi = grid[0] - 6 * bandwidth, grid[-1] + 6 * bandwidth
     fine = np.arange(lo, hi + step, step)
-    inside = (values >= lo) & (values < fine[-1])
-    position = (values[inside] - lo) / step
-    left = np.floor(position).astype(np.int64)
-    frac = position - left
-    mass = np.bincount(left, weights=weights[inside] * (1 - frac), minlength=len(fine))
-    mass += np.bincount(np.minimum(left + 1, len(fine) - 1), weights=weights[inside] * frac,
-                        minlength=len(fine))
+    mass = np.zeros(len(fine))
+    for start in range(0, len(values), 2**16):      # bounded temporaries
+        chunk = values[start:start + 2**16]
+        inside = (chunk >= lo) & (chunk < fine[-1])
+        position = (chunk[inside] - lo) / step
+        left = np.floor(position).astype(np.int64)
+        frac = position - left
+        mass_here = weights[start:start + 2**16][inside]
+        mass += np.bincount(left, weights=mass_here * (1 - frac), minlength=len(fine))
+        mass += np.bincount(np.minimum(left + 1, len(fine) - 1), weights=mass_here * frac,
+                            minlength=len(fine))
     offsets = np.arange(-int(6 * 20), int(6 * 20) + 1) * step
     kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
     smooth = np.convolve(mass, kernel, mode="same")
@@ -776,3 +798,46 @@ def node_roles(model, lo=-1.0, hi=1.0, resolution=101, threshold=0.99):
     spread = np.where(mean > 0, h.std(axis=0) / np.where(mean > 0, mean, 1.0), np.inf)
     return {"active_fraction": active, "relative_spread": spread,
             "direction": node_directions(model), "bias_like": active >= threshold}
+
+
+def path_correlations(values, alpha=0.05):
+    """How fast a value forgets its start along hypercube paths.
+
+    Parameters
+    ----------
+    values : (n_paths, n_nodes + 1) float, e.g. the log loss at each step of
+        :func:`hypercube_paths`
+    alpha : float in (0, 1), the significance level
+
+    Returns
+    -------
+    dict with
+    ``covariance`` : (n + 1, n + 1), covariance between steps over the paths;
+    ``with_start`` : (n + 1,), covariance of step 0 with step d, d = 0 .. n;
+    ``with_end`` : (n + 1,), covariance of step n with step n - d (reversal symmetry
+    says this equals ``with_start`` up to sampling error);
+    ``correlation`` : (n + 1,), Pearson correlation of step 0 with step d;
+    ``p_value`` : (n + 1,), two-sided p-value of Pearson's test of zero correlation
+    (``scipy.stats.pearsonr``), one test per d;
+    ``flips_to_insignificant`` : the smallest d whose p-value exceeds ``alpha``
+    (None if there is none).
+
+    Introduced in chapter 1, §Hypercube paths.
+    """
+    from scipy import stats
+
+    values = check_array("values", values, ndim=2, dtype=np.float64)
+    if values.shape[0] < 3 or values.shape[1] < 2:
+        raise ValueError(f"values must have at least 3 paths and 2 steps, got {_describe(values)}")
+    alpha = check_float("alpha", alpha, low=0, high=1, low_open=True)
+    n = values.shape[1] - 1
+    covariance = np.cov(values, rowvar=False)
+    tests = [stats.pearsonr(values[:, 0], values[:, d]) for d in range(n + 1)]
+    p_value = np.array([float(t.pvalue) for t in tests])
+    above = np.flatnonzero(p_value > alpha)
+    return {"covariance": covariance,
+            "with_start": covariance[0],
+            "with_end": covariance[n, ::-1],
+            "correlation": np.array([float(t.statistic) for t in tests]),
+            "p_value": p_value,
+            "flips_to_insignificant": int(above[0]) if len(above) else None}
