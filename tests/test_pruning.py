@@ -337,3 +337,19 @@ def test_trainer_rejects_bad_input():
         training.train("params", x, np.zeros(4, int), 1, rng)
     with pytest.raises(ValueError, match=r"params\[1\]\[0\]"):
         training.check_stack("params", [params[0], (np.zeros((1, 4, 2)), np.zeros((1, 2)))])
+
+
+def test_deleting_silent_nodes_changes_nothing():
+    rng = np.random.default_rng(6)
+    params = training.init_stack(2, [4, 3], rng)
+    params[0][0][0, :, 1], params[0][1][0, 1] = 0.0, -1.0  # net 0, layer 0, node 1: silent
+    data = rng.normal(0, 1, (30, 2)).astype(np.float32)
+    table, keeps = pruning.silent_nodes(params, data)
+    assert 1 not in keeps[0][0] and table.loc[0, "silent (max)"] >= 1
+    for net in range(2):
+        one = training.take(params, [net])
+        for compensate in (True, False):
+            smaller, _ = pruning.prune_stack(one, 0.0, "std", data, keep=[keeps[net]],
+                                             compensate=compensate)
+            np.testing.assert_allclose(training.forward(smaller, data)[0],
+                                       training.forward(one, data)[0], atol=1e-6)

@@ -493,3 +493,38 @@ def budget_table(routes, fresh, criteria, x, y, confidence=0.95):
                                 "accuracy": accuracy(fresh, x, y)}))
     return summarize(pd.concat(frames, ignore_index=True), ["route", "criterion"],
                      confidence=confidence).set_index(["route", "criterion"])
+
+
+def silent_nodes(params, data):
+    """The hidden nodes of each network of a stack that are silent on ``data``: a ReLU
+    node whose output is 0 on every point (so its standard deviation and its mean are
+    both 0). Deleting such a node changes nothing, with or without compensation.
+
+    Parameters
+    ----------
+    params : stack of ``k`` networks
+    data : (n, n_inputs) or (k, n, n_inputs)
+
+    Returns
+    -------
+    table : pandas.DataFrame indexed by hidden layer position, with columns width and
+        the min, mean and max over the networks of the number of silent nodes
+    keeps : list of ``k`` keep dicts (by hidden position) holding every node that is not
+        silent (at least one per layer), ready for :func:`prune_stack`
+    """
+    import pandas as pd
+
+    from toyviz.training import forward
+
+    _, hidden = forward(params, data)
+    rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
+    for position, h in enumerate(hidden):
+        silent = h.max(axis=1) <= 0  # (k, width)
+        counts = silent.sum(axis=1)
+        rows.append((position, h.shape[2], counts.min(), counts.mean(), counts.max()))
+        for net in range(h.shape[0]):
+            alive = np.flatnonzero(~silent[net])
+            keeps[net][position] = alive if len(alive) else np.array([0])
+    table = pd.DataFrame(rows, columns=["hidden layer", "width", "silent (min)",
+                                        "silent (mean)", "silent (max)"])
+    return table.set_index("hidden layer"), keeps
