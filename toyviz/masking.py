@@ -307,7 +307,7 @@ def _softplus_sigmoid(e):
     return softplus, sigmoid
 
 
-def mask_losses(model, x, y, masks, chunk_size=256, progress=False):
+def mask_losses(model, x, y, masks, chunk_size=256, progress=None):
     """Mean loss and its gradient with respect to the mask, for a batch of masks.
 
     One pass per chunk of masks: ``e = a + masks @ c.T`` (float64), then a stable
@@ -387,7 +387,7 @@ def inside_probability(model, x, mask=None):
     return 0.5 * (1.0 + np.tanh(0.5 * d))
 
 
-def reference_mask_losses(model, x, y, masks, progress=False):
+def reference_mask_losses(model, x, y, masks, progress=None):
     """The essay's way, kept as the slow reference: one Keras call per mask, with the
     mask repeated for every point and a ``GradientTape`` watching it.
 
@@ -461,6 +461,11 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
     -------
     losses : (2**n_nodes,) float64
     gradients : (2**n_nodes, n_nodes) float32
+
+    The sums over points are float32 matrix products, so the results differ from the
+    float64 engine :func:`mask_losses` by about 1e-6 (on chapter 1's model, at most
+    1.3e-6 on losses and 1.5e-6 on gradients over all 2**20 masks); the tests hold it
+    to 2e-6 on random small networks.
 
     Introduced in chapter 1, §The exact landscape.
     """
