@@ -374,3 +374,20 @@ def test_sweep_refuses_too_many_nodes():
     weights, x, y, _ = random_net(0, masking.MAX_SWEEP_NODES + 1, n_points=3)
     with pytest.raises(ValueError, match="model"):
         masking.sweep_all_masks(weights, x, y)
+
+
+def test_path_correlations_on_independent_and_dependent_steps():
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(2000, 1))
+    noise = rng.normal(size=(2000, 5))
+    values = np.hstack([start, start + 0.1 * noise[:, :2], noise[:, 2:]])
+    result = masking.path_correlations(values)
+    assert result["covariance"].shape == (6, 6)
+    assert result["correlation"][0] == pytest.approx(1.0)
+    assert result["correlation"][1] > 0.9 and result["p_value"][1] < 1e-10
+    assert result["flips_to_insignificant"] in (3, 4, 5)
+    np.testing.assert_allclose(result["with_end"], result["covariance"][5, ::-1])
+    with pytest.raises(ValueError, match="alpha"):
+        masking.path_correlations(values, alpha=0)
+    with pytest.raises(ValueError, match="values"):
+        masking.path_correlations(values[:2])
