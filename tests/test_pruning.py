@@ -117,9 +117,20 @@ def test_removing_a_constant_node_changes_nothing(seed, width, depth, constant):
     smaller = pruning.prune(model, keep=keep, data=data)
     assert smaller.get_layer(layer.name).units == width - 1
     np.testing.assert_allclose(predict(smaller, x), predict(model, x), rtol=1e-5, atol=1e-6)
-    # Without compensation the constant's contribution is lost.
-    plain = pruning.prune(model, keep=keep, compensate=False)
-    assert not np.allclose(predict(plain, x), predict(model, x), atol=1e-6)
+
+
+def test_plain_deletion_of_a_constant_node_loses_its_contribution():
+    model = models.mlp(1, [2], 1, "linear")
+    model.get_layer("hidden0").set_weights([np.array([[1.0, 0.0]], np.float32),
+                                            np.array([0.0, 2.0], np.float32)])
+    model.get_layer("output").set_weights([np.array([[1.0], [3.0]], np.float32),
+                                           np.zeros(1, np.float32)])
+    x = np.array([[0.5], [1.5]], np.float32)  # output = relu(x) + 3 * 2
+    keep = {"hidden0": [0]}
+    np.testing.assert_allclose(predict(pruning.prune(model, keep=keep, data=x), x),
+                               [[6.5], [7.5]], rtol=1e-6)
+    np.testing.assert_allclose(predict(pruning.prune(model, keep=keep, compensate=False), x),
+                               [[0.5], [1.5]], rtol=1e-6)
 
 
 def test_prune_really_deletes_and_keeps_names_and_activations():
@@ -353,3 +364,16 @@ def test_deleting_silent_nodes_changes_nothing():
                                              compensate=compensate)
             np.testing.assert_allclose(training.forward(smaller, data)[0],
                                        training.forward(one, data)[0], atol=1e-6)
+
+
+def test_budget_table():
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1, (20, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    stacks = {("a", "random"): training.init_stack(3, [4], rng),
+              ("b", "none"): training.init_stack(3, [2], rng)}
+    table = pruning.budget_table(stacks, x, y)
+    assert list(table.index) == [("a", "random"), ("b", "none")]
+    assert (table["n"] == 3).all() and (table["low"] <= table["high"]).all()
+    with pytest.raises(TypeError, match="stacks"):
+        pruning.budget_table([], x, y)

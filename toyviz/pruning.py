@@ -464,33 +464,29 @@ def summarize(table, by, value="accuracy", confidence=0.95):
     return out.rename(columns={"count": "n"}).drop(columns="std")
 
 
-def budget_table(routes, fresh, criteria, x, y, confidence=0.95):
-    """Test accuracy of the equal-budget routes, mean and confidence interval over nets.
+def budget_table(stacks, x, y, confidence=0.95):
+    """Test accuracy of trained stacks, mean and confidence interval over their networks
+    (for the equal-budget comparison of chapter 3).
 
     Parameters
     ----------
-    routes : dict route name -> function(criterion) -> stack of trained networks
-    fresh : stack of freshly initialised networks trained for the same budget
-    criteria : the criteria the routes were pruned with
-    x, y : test data
+    stacks : dict ``(route, criterion) -> stack`` of trained networks
+    x, y : test data, (m, n_inputs) and (m,)
 
     Returns
     -------
-    pandas.DataFrame indexed by (route, criterion) with n, mean, low, high; the fresh
-    networks have criterion "none".
+    pandas.DataFrame indexed by (route, criterion) with columns n, mean, low, high.
     """
     import pandas as pd
 
     from toyviz.training import accuracy
 
-    frames = []
-    for name, get in routes.items():
-        for criterion in criteria:
-            check_choice("criteria", criterion, CRITERIA)
-            frames.append(pd.DataFrame({"route": name, "criterion": criterion,
-                                        "accuracy": accuracy(get(criterion), x, y)}))
-    frames.append(pd.DataFrame({"route": "fresh small net", "criterion": "none",
-                                "accuracy": accuracy(fresh, x, y)}))
+    if not isinstance(stacks, dict) or not stacks:
+        raise TypeError("stacks must be a non-empty dict (route, criterion) -> stack, "
+                        f"got {type(stacks).__name__}")
+    frames = [pd.DataFrame({"route": route, "criterion": criterion,
+                            "accuracy": accuracy(stack, x, y)})
+              for (route, criterion), stack in stacks.items()]
     return summarize(pd.concat(frames, ignore_index=True), ["route", "criterion"],
                      confidence=confidence).set_index(["route", "criterion"])
 
