@@ -21,7 +21,7 @@ book: $(STAMP) widgets-static
 ## test: unit tests, nbval over book/, the book build with warnings as errors, browser tests
 test: $(STAMP) chromium widgets-static
 	$(BIN)/python -m pytest tests -m "not browser"
-	$(BIN)/python -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest --nbval book --nbval-sanitize-with tests/nbval_sanitize.cfg
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	$(BIN)/python -m pytest tests -m browser
 
