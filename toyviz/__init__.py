@@ -11,8 +11,8 @@ import importlib
 from toyviz._checks import check_int
 from toyviz._version import __version__
 
-_SUBMODULES = ("data", "models", "masking", "relevance", "pruning", "plots", "widgets",
-               "reproducibility")
+_SUBMODULES = ("data", "models", "masking", "relevance", "pruning", "training", "plots",
+               "widgets", "reproducibility")
 
 __all__ = ["__version__", "set_seed", *_SUBMODULES]
 
