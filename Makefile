@@ -11,7 +11,7 @@ JB_FLAGS := -W -n --keep-going
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: widgets-static book test unit nbval build-check browser chromium bench lock clean
+.PHONY: book test widgets-static chromium bench lock clean
 
 ## book: build the site into _build/html, executing every notebook
 book: $(STAMP) widgets-static
