@@ -33,10 +33,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
-## widgets-static: the site serves its own require.js, Jupyter widgets HTML manager and
-## anywidget front end (exact versions in package-lock.json), never a CDN; _config.yml's
+## widgets-static: the site serves its own require.js, Jupyter widgets HTML manager,
+## anywidget front end and MathJax (exact versions in package-lock.json), never a CDN; _config.yml's
 ## html_static_path and nb_ipywidgets_js point at these copies
 WIDGETS_STATIC := _build/widgets-static/toyviz-widgets
+MATHJAX_STATIC := _build/widgets-static/mathjax
 widgets-static: node_modules/.package-lock.json
 	mkdir -p $(WIDGETS_STATIC)
 	cp node_modules/requirejs/require.js $(WIDGETS_STATIC)/require.js
@@ -47,6 +48,9 @@ widgets-static: node_modules/.package-lock.json
 	done
 	cp node_modules/anywidget/dist/index.js $(WIDGETS_STATIC)/anywidget.js
 	cp toyviz/static/require-paths.js $(WIDGETS_STATIC)/require-paths.js
+	mkdir -p $(MATHJAX_STATIC)/output/chtml
+	cp node_modules/mathjax/es5/tex-mml-chtml.js $(MATHJAX_STATIC)/
+	cp -r node_modules/mathjax/es5/output/chtml/fonts $(MATHJAX_STATIC)/output/chtml/
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
