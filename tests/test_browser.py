@@ -1,13 +1,18 @@
 """The built site in a real browser: headless Chromium (Debian's, driven by Playwright)
 opens every page from a server on 127.0.0.1 with every other request blocked.
 
-Two sites are checked: a small fixture book built here (one NodeToggleHeatmap with random
-weights, so these tests work before and apart from the chapters), and the real book in
-_build/html that `make test` builds before running this file. Both must load without
-console errors; each explorable must render, redraw when a node toggle is clicked,
-show the numbers toyviz computes in Python, and redraw within one frame.
+Two sites are checked: a small fixture book built here (a NodeToggleHeatmap with random
+weights and a GridExplorer, so these tests work before and apart from the chapters), and
+the real book in _build/html that `make test` builds before running this file. Both must
+load without console errors or requests to other hosts, and every explorable must render.
+A node toggle must redraw within one frame with the numbers toyviz computes in Python;
+every control of a grid picker must change its canvas (and its readout, where the readouts
+differ) to the grids Python encoded. On the real book, each chapter's explorable must be
+there (chapter 1: node toggles; chapter 2: rules per layer type; chapter 3: criterion and
+fraction pruned), and chapter 3's is checked control by control.
 
-Under CI=true a missing browser or a missing built book is a failure, not a skip.
+Under CI=true a missing browser, a missing built book or a missing chapter is a failure,
+not a skip.
 """
 
 import functools
@@ -24,7 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
-from toyviz import widgets
+from toyviz import pruning, widgets
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +43,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 IN_CI = os.environ.get("CI") == "true"
 FRAME_MS = 16.0
+
+# Each chapter's page on the built book: (its notebook, the kind of explorable it shows).
+CHAPTER_EXPLORABLES = {
+    "book/node_removal.html": ("node_removal.ipynb", "node-toggle-heatmap"),
+    "book/relevance.html": ("relevance.ipynb", "grid-picker"),
+    "book/pruning.html": ("pruning.ipynb", "grid-picker"),
+}
 
 # Console errors raised by the theme on every page of any jupyter-book 1.0.4 site, with or
 # without widgets (_config.yml's html_context.default_mode removes a second one). They are
@@ -151,6 +163,14 @@ def site(request, tmp_path_factory, serve):
 
 
 @pytest.fixture(scope="session")
+def book(serve):
+    """(html folder, base URL) of the real book only, for the chapters' own checks."""
+    if not (SITE / "index.html").exists():
+        missing(f"the book is not built ({SITE} is missing): run `make book` first")
+    return SITE, serve(SITE)
+
+
+@pytest.fixture(scope="session")
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
         missing(f"no Chromium at {CHROMIUM}: run `make chromium`")
@@ -235,6 +255,17 @@ def explorable_pages(html):
     return {page: views for page, views in found.items() if views}
 
 
+def wait_until_drawn(page, count, timeout=20000):
+    """Wait until ``count`` explorables are on the page and each has drawn once (a grid
+    picker unpacks its grids asynchronously and draws after that)."""
+    page.wait_for_function(
+        """(count) => {
+            const roots = document.querySelectorAll('[data-toyviz-explorable]');
+            return roots.length === count
+                && Array.from(roots).every((root) => root.hasAttribute('data-redraws'));
+        }""", arg=count, timeout=timeout)
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_page_loads_without_console_errors_or_outside_requests(site, visit):
@@ -242,21 +273,25 @@ def test_every_page_loads_without_console_errors_or_outside_requests(site, visit
     assert pages(html), f"no pages in {html}"
     for path in pages(html):
         page = visit(base, path)
-        if embedded_explorables(html / path):
-            page.page.wait_for_selector("[data-toyviz-explorable]", timeout=20000)
+        embedded = embedded_explorables(html / path)
+        if embedded:
+            wait_until_drawn(page.page, len(embedded))
         page.page.wait_for_timeout(300)
         assert page.unexpected_errors() == [], f"{path}: console errors"
         assert page.blocked == [], f"{path}: requests to other hosts"
         page.close()
 
 
-def test_the_chapter_with_the_explorable_embeds_it(site):
+def test_each_chapter_embeds_its_explorable(site):
     html, _ = site
     found = explorable_pages(html)
     if html == SITE:
-        notebook = ROOT / "book" / "node_removal.ipynb"
-        if notebook.exists() and "NodeToggleHeatmap" in notebook.read_text():
-            assert "book/node_removal.html" in found, "chapter 1's explorable is not embedded"
+        for path, (notebook, kind) in CHAPTER_EXPLORABLES.items():
+            if not (ROOT / "book" / notebook).exists():
+                missing(f"book/{notebook} does not exist yet")
+            assert (html / path).exists(), f"{path} is missing from the built book"
+            kinds = [state["kind"] for _, state in found.get(path, [])]
+            assert kind in kinds, f"{path}: no {kind} explorable embedded (found {kinds})"
     else:
         assert list(found) == ["explorable.html"]
     for page, views in found.items():
@@ -266,7 +301,8 @@ def test_the_chapter_with_the_explorable_embeds_it(site):
 
 def node_toggle_explorables(site):
     html, base = site
-    found = [(page, index, state) for page, views in explorable_pages(html).items()
+    found = [(page, index, state, len(views))
+             for page, views in explorable_pages(html).items()
              for index, (_, state) in enumerate(views)
              if state["kind"] == "node-toggle-heatmap"]
     if not found:
@@ -312,9 +348,9 @@ def most_visible_node(state, mask):
 
 def test_clicking_a_node_toggle_redraws_with_pythons_numbers(site, visit):
     base, found = node_toggle_explorables(site)
-    for path, index, state in found:
+    for path, index, state, count in found:
         page = visit(base, path)
-        page.page.wait_for_selector("[data-toyviz-explorable]", timeout=20000)
+        wait_until_drawn(page.page, count)
         root = page.page.locator("[data-toyviz-explorable]").nth(index)
         before = read_drawn(page.page, index)
         assert_matches_python(before, state, state["mask"])
@@ -334,9 +370,9 @@ def test_clicking_a_node_toggle_redraws_with_pythons_numbers(site, visit):
 
 def test_a_toggle_redraws_within_one_frame(site, visit):
     base, found = node_toggle_explorables(site)
-    for path, index, state in found:
+    for path, index, state, count in found:
         page = visit(base, path)
-        page.page.wait_for_selector("[data-toyviz-explorable]", timeout=20000)
+        wait_until_drawn(page.page, count)
         times = page.page.evaluate("""(index) => {
             const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
             const box = root.querySelector('input[data-node="0"]');
@@ -357,9 +393,9 @@ def test_a_toggle_redraws_within_one_frame(site, visit):
 
 def test_controls_are_labelled_and_figures_described(site, visit):
     base, found = node_toggle_explorables(site)
-    for path, index, state in found:
+    for path, index, state, count in found:
         page = visit(base, path)
-        page.page.wait_for_selector("[data-toyviz-explorable]", timeout=20000)
+        wait_until_drawn(page.page, count)
         root = page.page.locator("[data-toyviz-explorable]").nth(index)
         n = len(state["mask"])
         for node in range(n):
@@ -380,59 +416,257 @@ def test_controls_are_labelled_and_figures_described(site, visit):
             assert image.get_attribute("alt") is not None, f"{path}: an <img> has no alt"
 
 
-def grid_pickers(site):
-    html, base = site
-    found = [(page, index, state) for page, views in explorable_pages(html).items()
+def grid_pickers(html):
+    found = [(page, index, state, len(views))
+             for page, views in explorable_pages(html).items()
              for index, (_, state) in enumerate(views) if state["kind"] == "grid-picker"]
     if not found:
         pytest.skip("no grid-picker explorable on this site yet")
-    return base, found
+    return found
+
+
+def combination(state, selection):
+    counts = [len(control["options"]) for control in state["controls"]]
+    return int(np.ravel_multi_index(tuple(selection), counts))
+
+
+def expected_readout(state, selection):
+    """What the status line shows: the combination's readout, else the picked options."""
+    if state["readouts"]:
+        return state["readouts"][combination(state, selection)]
+    return "; ".join(f"{control['label']}: {control['options'][k]}"
+                     for control, k in zip(state["controls"], selection))
+
+
+# heatmapPanel's layout in explorable.js (CSS pixels): the grid fills a size x size square
+# whose top-left corner is at (left, top).
+PANEL_LEFT, PANEL_TOP, PANEL_SIZE = 38, 8, 200
+
+
+def colour_map(name):
+    """The front end's 256-colour table (test_widgets.py checks it against matplotlib)."""
+    text = widgets.FRONT_END.read_text()
+    hex_string = re.search(rf'const {name.upper()}_HEX =\s*"([0-9a-f]+)"', text).group(1)
+    return np.frombuffer(bytes.fromhex(hex_string), dtype=np.uint8).reshape(256, 3)
+
+
+def cell_centres(state):
+    """(r * r, 2) CSS-pixel centres of the grid cells on a panel, in the grids' order
+    (row i is the i-th y from the bottom), and a (r * r,) mask of the cells that nothing
+    is drawn over (no training point, no circle, not on the frame)."""
+    r = state["resolution"]
+    x0, x1, y0, y1 = state["extent"]
+    step = PANEL_SIZE / r
+    j, i = np.meshgrid(np.arange(r), np.arange(r))
+    centres = np.stack([PANEL_LEFT + (j.ravel() + 0.5) * step,
+                        PANEL_TOP + (r - 1 - i.ravel() + 0.5) * step], axis=1)
+    clear = (i.ravel() > 0) & (i.ravel() < r - 1) & (j.ravel() > 0) & (j.ravel() < r - 1)
+    overlay = state.get("overlay") or {}
+    points = np.array([[x, y] for x, y, _ in overlay.get("points") or []]).reshape(-1, 2)
+    if len(points):
+        pixels = np.stack([PANEL_LEFT + (points[:, 0] - x0) / (x1 - x0) * PANEL_SIZE,
+                           PANEL_TOP + (y1 - points[:, 1]) / (y1 - y0) * PANEL_SIZE], axis=1)
+        for start in range(0, len(centres), 2000):  # a point is a 1.8 px disc + outline
+            block = centres[start:start + 2000]
+            distance = np.sqrt(((block[:, None] - pixels[None]) ** 2).sum(-1)).min(1)
+            clear[start:start + 2000] &= distance > 3.5
+    if overlay.get("circle_radius_squared"):
+        radius = np.sqrt(overlay["circle_radius_squared"]) / (x1 - x0) * PANEL_SIZE
+        middle = np.array([PANEL_LEFT + (0 - x0) / (x1 - x0) * PANEL_SIZE,
+                           PANEL_TOP + (y1 - 0) / (y1 - y0) * PANEL_SIZE])
+        clear &= np.abs(np.sqrt(((centres - middle) ** 2).sum(1)) - radius) > 2.5
+    return centres, clear
+
+
+def assert_canvases_show(page, index, state, grids):
+    """Each panel's canvas shows Python's grid: every grid cell that nothing is drawn
+    over has the colour-map colour of the cell's value."""
+    centres, clear = cell_centres(state)
+    colours = page.evaluate("""([index, samples]) => {
+        const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
+        return Array.from(root.querySelectorAll('canvas'), (canvas) => {
+            const ratio = canvas.width / parseFloat(canvas.style.width);
+            const data = canvas.getContext('2d')
+                .getImageData(0, 0, canvas.width, canvas.height).data;
+            return samples.map(([x, y]) => {
+                const k = (Math.floor(y * ratio) * canvas.width + Math.floor(x * ratio)) * 4;
+                return [data[k], data[k + 1], data[k + 2]];
+            });
+        });
+    }""", [index, centres.tolist()])
+    assert len(colours) == len(state["panels"])
+    assert clear.mean() > 0.3, "too few grid cells are free of overlays to check"
+    for panel, grid, drawn in zip(state["panels"], grids, colours):
+        levels = np.clip(np.rint((grid.ravel() - panel["vmin"])
+                                 / (panel["vmax"] - panel["vmin"]) * 255), 0, 255)
+        expected = colour_map(panel["colour_map"])[levels.astype(int)].astype(int)
+        wrong = np.abs(np.array(drawn) - expected).max(axis=1) > 1
+        share = wrong[clear].mean()
+        assert share <= 0.002, (f"{panel['title']}: {share:.1%} of the grid cells on the "
+                                "canvas do not show Python's value")
+
+
+class GridPicker:
+    """One grid picker on an open page: read what it drew, drive its controls as a
+    reader does (choose in a select, arrow keys on a slider), check against Python."""
+
+    def __init__(self, page, index, state):
+        self.page, self.index, self.state = page, index, state
+        self.root = page.locator("[data-toyviz-explorable]").nth(index)
+
+    def drawn(self):
+        return self.page.evaluate("""(index) => {
+            const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
+            const hook = root.toyvizExplorable;
+            return {selection: hook.selection, redraws: hook.redraws,
+                    values: hook.values.map((v) => Array.from(v)),
+                    status: root.querySelector('[aria-live]').textContent,
+                    shown: Array.from(root.querySelectorAll('output'),
+                                      (output) => output.textContent),
+                    images: Array.from(root.querySelectorAll('canvas'),
+                                       (c) => c.toDataURL())};
+        }""", self.index)
+
+    def check(self, result, selection):
+        """The browser drew Python's grids and shows the readout for ``selection``."""
+        assert result["selection"] == list(selection)
+        python = widgets.decode_grids(self.state, selection)
+        got = np.array(result["values"]).reshape(python.shape)
+        assert np.max(np.abs(got - python)) <= 1e-9, "grids differ from Python's"
+        assert_canvases_show(self.page, self.index, self.state, python)
+        assert result["status"] == expected_readout(self.state, selection)
+        for c, control in enumerate(self.state["controls"]):
+            if control["kind"] == "slider":
+                assert result["shown"][c] == control["options"][selection[c]]
+
+    def choose(self, c, current, new):
+        """Set control ``c`` from option ``current`` to ``new`` through the page."""
+        control = self.state["controls"][c]
+        box = self.root.get_by_label(control["label"], exact=True)
+        assert box.count() == 1, f"no control labelled {control['label']!r}"
+        if control["kind"] == "slider":
+            box.focus()
+            if new == 0:
+                self.page.keyboard.press("Home")
+            elif new == len(control["options"]) - 1:
+                self.page.keyboard.press("End")
+            else:
+                key = "ArrowRight" if new > current else "ArrowLeft"
+                for _ in range(abs(new - current)):
+                    self.page.keyboard.press(key)
+        else:
+            box.select_option(str(new))
+
+
+def changing_option(state, selection, c):
+    """An option of control ``c`` that changes the grids, preferring one that also changes
+    the readout; None if no option changes the grids."""
+    python = widgets.decode_grids(state, selection)
+    candidates = []
+    count = len(state["controls"][c]["options"])
+    for step in range(1, count):
+        trial = list(selection)
+        trial[c] = (selection[c] + step) % count
+        if not np.array_equal(widgets.decode_grids(state, trial), python):
+            candidates.append((expected_readout(state, trial)
+                               == expected_readout(state, selection), trial[c]))
+    return min(candidates)[1] if candidates else None
 
 
 def test_grid_picker_controls_redraw_with_pythons_grids(site, visit):
-    base, found = grid_pickers(site)
-    for path, index, state in found:
+    """Every control of every grid picker changes the canvas to the grids Python encoded,
+    and the readout where the readouts differ; on the real book this covers chapters 2
+    and 3."""
+    html, base = site
+    if html == SITE:
+        pickers = {page for page, views in explorable_pages(html).items()
+                   if any(state["kind"] == "grid-picker" for _, state in views)}
+        for path, (notebook, kind) in CHAPTER_EXPLORABLES.items():
+            if kind == "grid-picker" and (ROOT / "book" / notebook).exists():
+                assert path in pickers, f"{path}: no grid picker"
+    found = grid_pickers(html)
+    for path, index, state, count in found:
         page = visit(base, path)
-        page.page.wait_for_selector("[data-toyviz-explorable]", timeout=20000)
-        root = page.page.locator("[data-toyviz-explorable]").nth(index)
-
-        def drawn():
-            return page.page.evaluate("""(index) => {
-                const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
-                const hook = root.toyvizExplorable;
-                return {selection: hook.selection, redraws: hook.redraws,
-                        values: hook.values.map((v) => Array.from(v)),
-                        status: root.querySelector('[aria-live]').textContent,
-                        images: Array.from(root.querySelectorAll('canvas'),
-                                           (c) => c.toDataURL())};
-            }""", index)
-
-        def check(result, selection):
-            assert result["selection"] == list(selection)
-            python = widgets.decode_grids(state, selection)
-            got = np.array(result["values"]).reshape(python.shape)
-            assert np.max(np.abs(got - python)) <= 1e-9
-            counts = [len(control["options"]) for control in state["controls"]]
-            if state["readouts"]:
-                combination = int(np.ravel_multi_index(tuple(selection), counts))
-                assert result["status"] == state["readouts"][combination]
-
+        wait_until_drawn(page.page, count)
+        picker = GridPicker(page.page, index, state)
         selection = list(state["selection"])
-        before = drawn()
-        check(before, selection)
+        before = picker.drawn()
+        picker.check(before, selection)
+        readout_changed = False
         for c, control in enumerate(state["controls"]):
-            new = (selection[c] + 1) % len(control["options"])
-            if new == selection[c]:
-                continue
-            box = root.get_by_label(control["label"], exact=True)
-            if control["kind"] == "slider":
-                box.focus()
-                page.page.keyboard.press("ArrowRight" if new > selection[c] else "Home")
-            else:
-                box.select_option(str(new))
+            new = changing_option(state, selection, c)
+            assert new is not None, f"{path}: {control['label']!r} changes nothing"
+            picker.choose(c, selection[c], new)
             selection[c] = new
-            after = drawn()
-            check(after, selection)
+            after = picker.drawn()
+            picker.check(after, selection)
+            assert after["redraws"] > before["redraws"]
             assert after["images"] != before["images"], f"{control['label']}: no redraw"
+            if expected_readout(state, selection) != before["status"]:
+                assert after["status"] != before["status"]
+                readout_changed = True
             before = after
+        assert readout_changed, f"{path}: no control changed the readout"
         assert page.unexpected_errors() == []
+
+
+def test_pruning_explorable_criterion_and_fraction(book, visit):
+    """Chapter 3: a criterion picker over toyviz.pruning's four criteria, bias compensation
+    on/off and a fraction-pruned slider from 0 to 90 %. At 0 % every criterion shows the
+    same, unpruned network; sliding to 90 % changes the surface and the test accuracy."""
+    html, base = book
+    path = "book/pruning.html"
+    if not (ROOT / "book" / "pruning.ipynb").exists():
+        missing("book/pruning.ipynb does not exist yet")
+    assert (html / path).exists(), f"{path} is missing from the built book"
+    views = [state for _, state in embedded_explorables(html / path)]
+    assert [state["kind"] for state in views] == ["grid-picker"], f"{path}: {views!r:.200}"
+    state = views[0]
+    controls = state["controls"]
+    assert [(control["name"], control["kind"]) for control in controls] == [
+        ("criterion", "select"), ("compensate", "select"), ("fraction", "slider")]
+    assert controls[0]["options"] == [pruning.CRITERION_NAMES[name]
+                                      for name in pruning.CRITERIA]
+    assert len(controls[1]["options"]) == 2
+    assert controls[2]["options"] == [f"{percent}%" for percent in range(0, 91, 10)]
+    assert [panel["title"] for panel in state["panels"]] == ["P(class 1)"]
+    assert len(state["overlay"]["points"]) > 0, "training points are not drawn"
+    unpruned = widgets.decode_grids(state, (0, 0, 0))
+    for criterion in range(4):
+        for compensate in range(2):
+            assert np.array_equal(widgets.decode_grids(state, (criterion, compensate, 0)),
+                                  unpruned)
+            assert expected_readout(state, (criterion, compensate, 0)) \
+                == expected_readout(state, (0, 0, 0))
+
+    page = visit(base, path)
+    wait_until_drawn(page.page, 1)
+    picker = GridPicker(page.page, 0, state)
+    selection = list(state["selection"])
+    picker.check(picker.drawn(), selection)
+    picker.choose(2, selection[2], 0)  # slide to 0 %
+    selection[2] = 0
+    start = picker.drawn()
+    picker.check(start, selection)
+    assert "accuracy" in start["status"]
+    for criterion in range(1, 4):  # at 0 % every criterion shows the unpruned network
+        picker.choose(0, selection[0], criterion)
+        selection[0] = criterion
+        same = picker.drawn()
+        picker.check(same, selection)
+        assert same["images"] == start["images"] and same["status"] == start["status"]
+    picker.choose(2, 0, 9)  # slide to 90 %
+    selection[2] = 9
+    end = picker.drawn()
+    picker.check(end, selection)
+    assert end["images"] != start["images"], "sliding to 90 % did not change the canvas"
+    assert end["status"] != start["status"], "sliding to 90 % did not change the accuracy"
+    slider = picker.root.get_by_label(controls[2]["label"], exact=True)
+    assert slider.get_attribute("aria-valuetext") == "90%"
+    picker.choose(1, 0, 1)  # compensation off
+    selection[1] = 1
+    picker.check(picker.drawn(), selection)
+    canvas = picker.root.locator("canvas")
+    assert canvas.count() == 1 and canvas.get_attribute("role") == "img"
+    assert "90%" in canvas.get_attribute("aria-label")
+    assert page.unexpected_errors() == []

@@ -377,3 +377,75 @@ def test_budget_table():
     assert (table["n"] == 3).all() and (table["low"] <= table["high"]).all()
     with pytest.raises(TypeError, match="stacks"):
         pruning.budget_table([], x, y)
+
+
+def test_surfaces_match_keras_pruning_with_nested_node_sets():
+    """pruning.surfaces against pruning.prune on the Keras model, node set by node set:
+    scores are drawn once per criterion, so larger fractions prune supersets."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 1, (60, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    params = [(kernel * 2, bias + rng.normal(0, 0.3, bias.shape).astype(np.float32))
+              for kernel, bias in training.init_stack(2, [6, 5], rng)]
+    points = rng.uniform(-1.5, 1.5, (9, 2))
+    fractions = [0.0, 0.3, 0.6]
+    probability, accuracy = pruning.surfaces(params, x, x, y, points, fractions,
+                                             pruning.CRITERIA, np.random.default_rng(1),
+                                             net=1)
+    assert probability.shape == (4, 2, 3, 9) and accuracy.shape == (4, 2, 3)
+    model = training.to_models(training.take(params, [1]))[0]
+    unpruned = predict(model, points)[:, 1]
+    np.testing.assert_allclose(probability[:, :, 0], np.broadcast_to(unpruned, (4, 2, 9)),
+                               atol=1e-5)
+    score_rng = np.random.default_rng(1)  # "random" comes first, so it draws the same
+    for c, criterion in enumerate(pruning.CRITERIA):
+        node_scores = pruning.scores(model, criterion, data=x, rng=score_rng)
+        previous = None
+        for f, fraction in enumerate(fractions):
+            keep = pruning.keep_top(node_scores, fraction)
+            if previous is not None:
+                assert all(set(keep[name]) <= set(previous[name]) for name in keep)
+            previous = keep
+            for b, compensate in enumerate((True, False)):
+                smaller = pruning.prune(model, keep, data=x, compensate=compensate)
+                np.testing.assert_allclose(probability[c, b, f],
+                                           predict(smaller, points)[:, 1], atol=1e-5)
+                right = np.mean(predict(smaller, x).argmax(axis=1) == y)
+                assert abs(accuracy[c, b, f] - right) <= 1 / len(x)
+
+
+def test_surfaces_bad_input_names_the_parameter():
+    rng = np.random.default_rng(7)
+    params = training.init_stack(1, [3], rng)
+    x = rng.normal(0, 1, (5, 2)).astype(np.float32)
+    y = np.zeros(5, np.int64)
+    arguments = (params, x, x, y, x, [0.0, 0.5], ["std"], rng)
+    with pytest.raises(ValueError, match="net"):
+        pruning.surfaces(*arguments, net=1)
+    with pytest.raises(TypeError, match=r"compensate\[0\]"):
+        pruning.surfaces(*arguments, compensate=[1])
+    with pytest.raises(ValueError, match=r"criteria\[0\]"):
+        pruning.surfaces(params, x, x, y, x, [0.0], ["largest"], rng)
+    with pytest.raises(ValueError, match="fraction"):
+        pruning.surfaces(params, x, x, y, x, [1.0], ["std"], rng)
+
+
+def test_animation_html_asks_no_other_host():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from toyviz import plots
+
+    rng = np.random.default_rng(8)
+    frames = rng.uniform(0, 1, (3, 2, 6, 6))
+    x, y = rng.uniform(-1, 1, (10, 2)), rng.integers(0, 2, 10)
+    anim = plots.surface_animation(frames, x, y, (-1, 1, -1, 1), ["a", "b"],
+                                   captions=["0", "1", "2"])
+    html = plots.animation_html(anim)
+    assert "font-awesome" in anim.to_jshtml()
+    assert "http://" not in html and "https://" not in html
+    assert 'aria-label="Play"' in html and html.count("data:image/png;base64") == 3
+    with pytest.raises(ValueError, match="default_mode"):
+        plots.animation_html(anim, default_mode="twice")
+    with pytest.raises(TypeError, match="animation"):
+        plots.animation_html("not an animation")

@@ -310,3 +310,18 @@ def test_grid_explorer_bad_input_names_the_parameter():
     _, widget = grid_explorer()
     with pytest.raises(ValueError, match="selection"):
         widget.selection = [3, 0]
+
+
+def test_grid_explorer_compressed_and_plain_grids_decode_alike():
+    values, packed = grid_explorer()
+    _, plain = grid_explorer(compress=False)
+    assert packed.encoding == "deflate" and plain.encoding == "uint8"
+    assert len(packed.grids) < len(plain.grids)
+    for selection in [(0, 0), (2, 3)]:
+        np.testing.assert_array_equal(packed.grid_values(selection),
+                                      plain.grid_values(selection))
+    legacy = {key: value for key, value in plain.get_state().items() if key != "encoding"}
+    np.testing.assert_array_equal(widgets.decode_grids(legacy, (1, 2)),
+                                  plain.grid_values((1, 2)))
+    with pytest.raises(TypeError, match="compress must be a bool"):
+        grid_explorer(compress="yes")

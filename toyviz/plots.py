@@ -7,7 +7,7 @@ relevance), and every heatmap carries a colour bar.
 
 import numpy as np
 
-from toyviz._checks import check_array, check_float
+from toyviz._checks import check_array, check_choice, check_float
 
 #: Colour map for probabilities and other non-negative quantities.
 SEQUENTIAL = "viridis"
@@ -452,3 +452,34 @@ def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, hei
     bar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
     bar.set_label(label)
     return fig
+
+
+def animation_html(animation, default_mode="once"):
+    """matplotlib's JavaScript player for ``animation`` (``to_jshtml``), as an HTML
+    string, without the Font Awesome 4 stylesheet that matplotlib links from a public
+    CDN: the book's theme ships Font Awesome itself, which draws the player's buttons, so
+    the built site asks no other host for anything. (Each button also keeps its
+    ``aria-label`` and ``title``.)
+
+    Parameters
+    ----------
+    animation : matplotlib.animation.Animation, e.g. from :func:`surface_animation`
+    default_mode : "once", "loop" or "reflect"
+
+    Returns
+    -------
+    str, for ``IPython.display.HTML``.
+
+    Introduced in chapter 3, §Watching the three routes train.
+    """
+    import re
+
+    from matplotlib import animation as matplotlib_animation
+
+    if not isinstance(animation, matplotlib_animation.Animation):
+        raise TypeError("animation must be a matplotlib.animation.Animation, "
+                        f"got {type(animation).__name__}")
+    check_choice("default_mode", default_mode, ("once", "loop", "reflect"))
+    html = animation.to_jshtml(default_mode=default_mode)
+    return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*',
+                  "", html)

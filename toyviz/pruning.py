@@ -16,7 +16,7 @@ Introduced in chapter 3, §What pruning means.
 
 import numpy as np
 
-from toyviz._checks import check_array, check_choice, check_float, check_rng
+from toyviz._checks import check_array, check_choice, check_float, check_int, check_rng
 
 #: Node-importance criteria, higher score = more worth keeping.
 #: ``random``: uniform random scores. ``std``: standard deviation of the node's
@@ -25,6 +25,12 @@ from toyviz._checks import check_array, check_choice, check_float, check_rng
 #: the outgoing weights, which is the mean squared change that replacing the node by its
 #: mean makes to the next layer's pre-activations.
 CRITERIA = ("random", "std", "weight", "variance_weight")
+
+#: What each criterion removes first, in words (for legends and controls).
+CRITERION_NAMES = {"random": "random",
+                   "std": "smallest activation std (the essay's)",
+                   "weight": "smallest outgoing weights",
+                   "variance_weight": "smallest variance × squared weight norm"}
 
 
 def _keras():
@@ -524,3 +530,67 @@ def silent_nodes(params, data):
     table = pd.DataFrame(rows, columns=["hidden layer", "width", "silent (min)",
                                         "silent (mean)", "silent (max)"])
     return table.set_index("hidden layer"), keeps
+
+
+def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
+             compensate=(True, False), net=0):
+    """What one network looks like pruned every way an explorable offers: its
+    probability of class 1 at ``points`` and its accuracy on ``(x_eval, y_eval)`` for
+    every criterion, compensation setting and fraction (no fine-tuning).
+
+    Each criterion scores the nodes once (one draw for "random"), so the nodes pruned at
+    one fraction are pruned at every larger one too, and a slider over ``fractions``
+    removes nodes group by group; both compensation settings delete the same nodes.
+    (:func:`sweep` instead draws fresh random scores at every fraction.)
+
+    Introduced in chapter 3, §Beyond the essay (the pruning explorable).
+
+    Parameters
+    ----------
+    params : stack of trained networks
+    data : (n, n_inputs), the data the means and the data-based criteria use
+    x_eval, y_eval : (m, n_inputs) / (m,) test data
+    points : (p, n_inputs) where to evaluate the network, e.g. a grid from
+        :func:`toyviz.data.grid`
+    fractions : sequence of floats in [0, 1), pruned from every hidden layer
+    criteria : sequence of names from CRITERIA
+    rng : numpy.random.Generator, for "random"
+    compensate : sequence of bools
+    net : int, which network of the stack
+
+    Returns
+    -------
+    probability : (len(criteria), len(compensate), len(fractions), p) float64
+    accuracy : (len(criteria), len(compensate), len(fractions)) float64
+    """
+    from toyviz.training import accuracy, check_stack, forward, take
+
+    params = check_stack("params", params)
+    net = check_int("net", net, low=0, high=params[0][0].shape[0] - 1)
+    single = take(params, [net])
+    rng = check_rng("rng", rng)
+    fractions = [check_float(f"fractions[{i}]", fraction, low=0, high=1)
+                 for i, fraction in enumerate(fractions)]
+    criteria = [check_choice(f"criteria[{i}]", criterion, CRITERIA)
+                for i, criterion in enumerate(criteria)]
+    compensate = list(compensate)
+    for i, comp in enumerate(compensate):
+        if not isinstance(comp, (bool, np.bool_)):
+            raise TypeError(f"compensate[{i}] must be a bool, got {type(comp).__name__}")
+    points = check_array("points", points, ndim=2, dtype=np.float64)
+    _, hidden = forward(single, data)
+    weights = [(kernel[0].astype(np.float64), bias[0].astype(np.float64))
+               for kernel, bias in single]
+    shape = (len(criteria), len(compensate), len(fractions))
+    probability = np.empty((*shape, len(points)))
+    accuracies = np.empty(shape)
+    for c, criterion in enumerate(criteria):
+        node_scores = dict(enumerate(_scores(weights, criterion, [h[0] for h in hidden], rng)))
+        for f, fraction in enumerate(fractions):
+            keep = [keep_top(node_scores, fraction)]
+            for b, comp in enumerate(compensate):
+                pruned, _ = prune_stack(single, fraction, criterion, data,
+                                        compensate=bool(comp), keep=keep)
+                probability[c, b, f] = forward(pruned, points)[0][0, :, 1]
+                accuracies[c, b, f] = accuracy(pruned, x_eval, y_eval)[0]
+    return probability, accuracies

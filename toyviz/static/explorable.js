@@ -439,15 +439,36 @@ function decodeBase64(text) {
 }
 
 /**
+ * The colour levels in a grid picker's `grids` trait: base64 of the uint8 levels
+ * (encoding "uint8") or of their zlib stream (encoding "deflate", unpacked by the
+ * browser's DecompressionStream). Returns a Promise of a Uint8Array.
+ */
+export async function decodeLevels(text, encoding = "uint8") {
+  const bytes = decodeBase64(text);
+  if (encoding === "uint8") return bytes;
+  if (encoding !== "deflate") {
+    throw new Error(`toyviz: unknown grid encoding ${JSON.stringify(encoding)}`);
+  }
+  if (typeof DecompressionStream === "undefined") {
+    throw new Error("toyviz: this browser cannot unpack the explorable's grids " +
+                    "(it has no DecompressionStream)");
+  }
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/**
  * Chapters 2 and 3: grids precomputed in Python for every combination of the controls'
  * options (toyviz.widgets.GridExplorer). Each grid arrives as 256 colour levels between
  * its panel's vmin and vmax; picking an option redraws every panel from those levels.
  *
  * State: controls [{name, label, kind: "select" | "slider", options: [text]}],
  * selection [option index per control], panels [{title, colour_map, vmin, vmax,
- * colour_label}], resolution r, extent, grids (base64 of uint8, shape (combinations,
- * panels, r, r), combinations in row-major order of the controls), readouts [text per
- * combination], overlay {circle_radius_squared, points: [[x0, x1, class]]}.
+ * colour_label}], resolution r, extent, grids (base64 of uint8, zlib-compressed when
+ * encoding is "deflate", shape (combinations, panels, r, r), combinations in row-major
+ * order of the controls), readouts [text per combination], overlay
+ * {circle_radius_squared, points: [[x0, x1, class]]}. Unpacking is asynchronous: the
+ * first redraw follows it (the root's data-redraws attribute appears then).
  */
 function renderGridPicker({ model, root }) {
   const extent = model.get("extent");
@@ -460,9 +481,29 @@ function renderGridPicker({ model, root }) {
     colourLabel: spec.colour_label, lut: COLOUR_MAPS[spec.colour_map] || VIRIDIS,
     circleRadiusSquared: overlay.circle_radius_squared ?? null,
     points: overlay.points || null }));
-  const status = element("p", { class: "tv-status", "aria-live": "polite" });
-  let levels = decodeBase64(model.get("grids"));
+  const status = element("p", { class: "tv-status", "aria-live": "polite" },
+                         ["Loading the grids\u2026"]);
   const perGrid = resolution * resolution;
+  const expected = perGrid * panelSpecs.length *
+    controls.reduce((product, control) => product * control.options.length, 1);
+  let levels = null, loads = 0;
+
+  function load() {
+    const ticket = ++loads;  // a newer load (or the cleanup) makes this one stale
+    decodeLevels(model.get("grids"), model.get("encoding") || "uint8").then((decoded) => {
+      if (ticket !== loads) return;
+      if (decoded.length !== expected) {
+        throw new Error(`toyviz: the grids hold ${decoded.length} levels, expected ` +
+                        `${expected}`);
+      }
+      levels = decoded;
+      redraw();
+    }).catch((error) => {
+      if (ticket !== loads) return;
+      status.textContent = error.message;
+      console.error(error);
+    });
+  }
 
   function select(c, index) {
     const selection = model.get("selection").slice();
@@ -492,6 +533,7 @@ function renderGridPicker({ model, root }) {
   root.append(status);
 
   function redraw() {
+    if (levels === null) return;  // still unpacking; load() redraws when done
     const start = performance.now();
     const selection = model.get("selection");
     let combination = 0;
@@ -526,13 +568,16 @@ function renderGridPicker({ model, root }) {
   }
 
   const onSelection = () => redraw();
-  const onGrids = () => { levels = decodeBase64(model.get("grids")); redraw(); };
+  const onGrids = () => load();
   model.on("change:selection", onSelection);
   model.on("change:grids", onGrids);
-  redraw();
+  model.on("change:encoding", onGrids);
+  load();
   return () => {
+    loads += 1;
     model.off("change:selection", onSelection);
     model.off("change:grids", onGrids);
+    model.off("change:encoding", onGrids);
   };
 }
 
