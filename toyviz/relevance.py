@@ -29,6 +29,7 @@ the positions where the bias is added).
 Introduced in chapter 2.
 """
 
+import abc
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling1D", "MaxPooling2D", "Flatten"
 # --------------------------------------------------------------------------------------
 
 
-class Step:
+class Step(abc.ABC):
     """One operation of a :class:`Network`. ``kind`` is a layer type or ``"reshape"``;
     ``name`` is the Keras layer it comes from."""
 
@@ -137,8 +138,9 @@ class Step:
     def __init__(self, name):
         self.name = name
 
+    @abc.abstractmethod
     def forward(self, a):
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
 
 class Matrix(Step):
@@ -341,7 +343,7 @@ def register(cls):
     return cls
 
 
-class Rule:
+class Rule(abc.ABC):
     """Base of all rules. ``layer_type`` is one of :data:`LAYER_TYPES`."""
 
     layer_type = None
@@ -357,9 +359,9 @@ class MaximumRule(Rule):
 
     layer_type = "maximum"
 
+    @abc.abstractmethod
     def weights(self, values):
         """values: (..., k) float64, the inputs of each maximum -> s: (..., k)."""
-        raise NotImplementedError
 
 
 @register
@@ -412,9 +414,9 @@ class MatrixRule(Rule):
 
     layer_type = "matrix"
 
+    @abc.abstractmethod
     def backward(self, step, a, z, signal):
         """Returns ``(signal at a, signal at the bias inputs: (n, units))``."""
-        raise NotImplementedError
 
 
 @register
@@ -458,9 +460,9 @@ class NonlinearityRule(Rule):
 
     layer_type = "nonlinearity"
 
+    @abc.abstractmethod
     def backward(self, step, z, b, signal, baseline=None):
         """``baseline`` is ``(z_bar, b_bar)`` from the baseline's forward pass."""
-        raise NotImplementedError
 
 
 @register
