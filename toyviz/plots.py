@@ -17,6 +17,12 @@ DIVERGING = "vlag"
 DPI = 80
 
 
+def _register_seaborn_colour_maps():
+    """``vlag`` (DIVERGING) is a seaborn colour map, known to matplotlib only once seaborn
+    has been imported."""
+    import seaborn  # noqa: F401
+
+
 def _pyplot():
     import matplotlib.pyplot as plt
 
@@ -43,6 +49,7 @@ def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, 
     """
     values = check_array("values", values, ndim=2, dtype=np.float64, finite=False)
     if signed:
+        _register_seaborn_colour_maps()
         limit = vmax if vmax is not None else float(np.nanmax(np.abs(values))) or 1.0
         vmin, vmax, cmap = -limit, limit, DIVERGING
     else:
@@ -207,12 +214,6 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
 
 
 # --- chapter 2: relevance maps ------------------------------------------------------------
-
-
-def _register_seaborn_colour_maps():
-    """``vlag`` (DIVERGING) is a seaborn colour map, known to matplotlib only once seaborn
-    has been imported."""
-    import seaborn  # noqa: F401
 
 
 def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0),
@@ -431,8 +432,7 @@ def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, hei
     -------
     The matplotlib Figure.
     """
-    import seaborn  # noqa: F401  (registers the "vlag" colour map)
-
+    _register_seaborn_colour_maps()
     values = check_array("values", values, ndim=3, dtype=np.float64)
     n_nodes = len(values)
     limit = float(np.abs(values).max()) or 1.0
