@@ -4,8 +4,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """\
-# Binder environment. The pip pins are requirements.lock, copied; tests/test_environment.py
-# fails if the two disagree. Regenerate both with `make lock`.
+# Binder environment. The pip pins are requirements.lock, copied; tests/test_foundation.py
+# fails if the two disagree. Regenerate both with `make lock`. Binder installs toyviz itself
+# in postBuild, once the repository is in place.
 name: toyviz
 channels:
   - conda-forge
@@ -19,7 +20,7 @@ dependencies:
 def main():
     lines = (ROOT / "requirements.lock").read_text().splitlines()
     pins = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    body = "".join(f"      - {pin}\n" for pin in pins) + "      - -e .\n"
+    body = "".join(f"      - {pin}\n" for pin in pins)
     (ROOT / "environment.yml").write_text(HEADER + body)
 
 

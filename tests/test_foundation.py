@@ -138,6 +138,10 @@ def test_environment_yml_agrees_with_the_lock():
                          "only in requirements.lock": sorted(lock - env)}
     assert re.search(r"^\s*-\s*python=3\.11\s*$", env_text, re.M), "Binder must use 3.11"
     assert "conda-forge" in env_text
+    # toyviz itself comes from postBuild, which Binder runs once the repository is copied.
+    post_build = ROOT / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    assert "pip install --no-deps -e ." in post_build.read_text()
 
 
 def test_lock_pins_one_tensorflow_wheel_and_jupyter_book_1():
