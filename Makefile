@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
-JB_FLAGS := -W -n --keep-going
+# --all: re-read, and so re-execute, every page, also when only toyviz changed
+JB_FLAGS := -W -n --keep-going --all
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
