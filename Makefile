@@ -12,19 +12,19 @@ JB_FLAGS := -W -n --keep-going --all
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: book test widgets-static chromium bench lock clean
+.PHONY: book test widgets-static chromium bench lock clean outputs spreads
 
 ## book: build the site into _build/html, executing every notebook
 book: $(STAMP) widgets-static
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Open _build/html/index.html in a browser."
 
-## test: unit tests, nbval over book/, the book build with warnings as errors, browser tests
+## test: unit tests, the book build with warnings as errors (it executes every notebook,
+## once), the checks of those executions against the committed outputs, browser tests
 test: $(STAMP) chromium widgets-static
-	$(BIN)/python -m pytest tests -m "not browser"
-	$(BIN)/python -m pytest --nbval book --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests -m "not browser and not notebooks"
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
-	$(BIN)/python -m pytest tests -m browser
+	$(BIN)/python -m pytest tests -m "notebooks or browser" --executed-notebooks _build/jupyter_execute
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,14 @@ lock:
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^toyviz' > requirements.lock
 	.lock-venv/bin/python scripts/sync_environment.py
 	rm -rf .lock-venv
+
+## outputs: re-execute the book notebooks in place: their outputs are what the checks compare with
+outputs: $(STAMP)
+	$(BIN)/python scripts/execute_notebook.py book/*.ipynb
+
+## spreads: measure each chapter's numbers across seeds, for the checks' Seeds tolerances
+spreads: $(STAMP)
+	$(BIN)/python scripts/measure_spread.py book/node_removal.ipynb book/relevance.ipynb book/pruning.ipynb
 
 clean:
 	rm -rf _build

@@ -1,38 +1,36 @@
-"""Re-execute book notebooks in place, so that their committed outputs are the ones nbval
-compares against.
+"""Re-execute book notebooks in place, so that their committed outputs are the reference
+that ``tests/test_notebooks.py`` compares fresh executions with.
 
     .venv/bin/python scripts/execute_notebook.py book/node_removal.ipynb [...]
 
-Runs each notebook top to bottom in its own folder with the ``python3`` kernel, then drops
-execution timestamps and stderr streams (TensorFlow's start-up notices, which the built book removes too and
-nbval's kernel does not always print).
+Each notebook runs top to bottom in its own folder (``toyviz.checks.execute``), without
+execution timestamps and stderr streams. ``--seed N`` runs it with its ``SEED = ...`` line
+set to N instead, and ``--output PATH`` writes the result elsewhere.
 """
 
-import os
-import sys
+import argparse
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from toyviz import checks
 
 
-def execute(path):
-    path = Path(path).resolve()
-    notebook = nbformat.read(path, as_version=4)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    for cell in notebook.cells:
-        cell.metadata.pop("execution", None)  # timestamps: noise in every diff
-        if cell.cell_type == "code":
-            cell.outputs = [output for output in cell.outputs
-                            if not (output.output_type == "stream" and output.name == "stderr")]
-    nbformat.write(notebook, path)
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--seed", type=int, help="run with SEED set to this instead")
+    parser.add_argument("--output", type=Path, help="write here instead of in place "
+                        "(one notebook only)")
+    args = parser.parse_args()
+    if args.output and len(args.notebooks) > 1:
+        parser.error("--output takes one notebook")
+    for path in args.notebooks:
+        notebook = checks.execute(path, seed=args.seed)
+        nbformat.write(notebook, args.output or path)
+        print(f"executed {path}" + (f" with SEED = {args.seed}" if args.seed is not None
+                                    else "") + (f" into {args.output}" if args.output else ""))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    for name in sys.argv[1:]:
-        execute(name)
-        print(f"executed {name}")
+    main()

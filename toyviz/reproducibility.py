@@ -7,6 +7,9 @@ import platform
 import resource
 import time
 
+from toyviz import checks
+from toyviz._checks import check_float
+
 #: Packages whose versions the reproducibility page lists.
 PACKAGES = ("toyviz", "tensorflow-cpu", "keras", "numpy", "scipy", "matplotlib", "seaborn",
             "scikit-learn", "ipywidgets", "anywidget", "jupyter-book", "myst-nb", "nbval")
@@ -48,23 +51,23 @@ def run_stats():
 BINDER_MEMORY_MB = 1024
 
 
-def glue_run_stats(limit_mb=BINDER_MEMORY_MB):
+def glue_run_stats(record, limit_mb=BINDER_MEMORY_MB):
     """Glue ``run_seconds`` and ``peak_rss_mb`` (see :func:`run_stats`) without
-    displaying them, for the reproducibility page to paste. Call it in a chapter's last
-    cell.
+    displaying them, for the reproducibility page to paste, and put them in the chapter's
+    ``record`` (a :class:`toyviz.checks.Record`) as values that vary from run to run. Call
+    it in a chapter's last cell, before displaying the record.
 
     Raises ``RuntimeError`` when the peak memory exceeds ``limit_mb``, so that a chapter
     that would not fit in Binder's guarantee fails the build. Returns the stats.
     """
-    from myst_nb import glue
-
-    from toyviz._checks import check_float
-
+    if not isinstance(record, checks.Record):
+        raise TypeError(f"record must be a toyviz.checks.Record, got {type(record).__name__}")
     limit_mb = check_float("limit_mb", limit_mb, low=0, low_open=True)
     stats = run_stats()
     if stats["peak_rss_mb"] > limit_mb:
         raise RuntimeError(f"peak memory {stats['peak_rss_mb']:.0f} MiB exceeds the "
                            f"{limit_mb:.0f} MiB limit (mybinder.org guarantees 1 GB)")
+    why = "run time and memory differ from run to run and machine to machine"
     for key, value in stats.items():
-        glue(key, round(value, 1), display=False)
+        record.number(key, value, checks.Varies(why), digits=1)
     return stats

@@ -1,0 +1,82 @@
+"""Measure how much each recorded number of a chapter moves from seed to seed, for the
+``Seeds`` tolerances of ``toyviz.checks``.
+
+    .venv/bin/python scripts/measure_spread.py book/node_removal.ipynb [...] [--seeds 101 102 103]
+
+Executes each notebook once per extra seed (its ``SEED = ...`` line changed, errors
+allowed: an assertion about the chapter's own seed may fail under another), reads the
+record of each run, adds the committed run at the chapter's own seed, and writes the
+standard deviation of every number and table cell across those runs to
+``tests/spreads/<notebook>.json``. Run it after adding numbers to a chapter, and commit the
+result with the refreshed notebook.
+"""
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from toyviz import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flatten(entries):
+    """Name -> value for every number, and every table cell as ``table[row, column]``."""
+    values = {}
+    for name, entry in entries.items():
+        if entry["type"] == "number":
+            values[name] = entry["value"]
+        elif entry["type"] == "table":
+            for row, cells in zip(entry["index"], entry["cells"]):
+                for column, value in zip(entry["columns"], cells):
+                    values[f"{name}[{row}, {column}]"] = value
+    return values
+
+
+def spread_of(samples):
+    numbers = [float(v) for v in samples
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return float(np.std(numbers, ddof=1)) if len(numbers) >= 2 else None
+
+
+def measure(path, seeds):
+    notebook = nbformat.read(path, as_version=4)
+    own_seed = int(checks.SEED_LINE.search("\n".join(c.source for c in notebook.cells
+                                              if c.cell_type == "code")).group(0).split()[-1])
+    runs = {own_seed: checks.record_of(notebook)}
+    if runs[own_seed] is None:
+        raise SystemExit(f"{path}: the committed notebook has no record; execute it first")
+    for seed in seeds:
+        executed = checks.execute(path, seed=seed, allow_errors=True)
+        runs[seed] = checks.record_of(executed) or {}
+        print(f"{path.name}: seed {seed}: {len(runs[seed])} entries", flush=True)
+    flat = {seed: flatten(entries) for seed, entries in runs.items()}
+    names = flat[own_seed]
+    values = {name: [flat[seed].get(name) for seed in runs] for name in names}
+    return {"notebook": str(path.relative_to(ROOT)), "seeds": list(runs),
+            "std": {name: spread_of(samples) for name, samples in values.items()},
+            "values": values}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[101, 102, 103])
+    args = parser.parse_args()
+    folder = ROOT / "tests" / "spreads"
+    folder.mkdir(exist_ok=True)
+    for path in args.notebooks:
+        result = measure(path.resolve(), args.seeds)
+        target = folder / f"{path.stem}.json"
+        target.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
+        unmeasured = [name for name, std in result["std"].items() if std is None]
+        print(f"wrote {target.relative_to(ROOT)}: {len(result['std'])} values"
+              + (f", {len(unmeasured)} without a spread" if unmeasured else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""A fresh execution of each book notebook agrees with its committed outputs: every
+recorded number, table cell and verdict within the tolerance the chapter gives it (see
+``toyviz.checks``), and every figure, table, widget and animation still there. Nothing is
+compared byte for byte, so a CPU that rounds differently passes and a changed result fails.
+
+``make test`` passes ``--executed-notebooks _build/jupyter_execute``: the executions the
+book build has just done, so each chapter runs once per ``make test``. Without the option,
+each notebook is executed here.
+"""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from toyviz import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def executed_folder(request):
+    folder = request.config.getoption("--executed-notebooks")
+    return None if folder is None else Path(folder).resolve()
+
+
+def fresh_execution(path, folder):
+    """The build's execution of ``path`` when a folder is given, else a new one."""
+    if folder is None:
+        return checks.execute(path)
+    executed = folder / path.relative_to(ROOT)
+    if not executed.is_file():
+        pytest.fail(f"{executed} does not exist: build the book first (make book), or run "
+                    "without --executed-notebooks to execute the notebooks here")
+    return nbformat.read(executed, as_version=4)
+
+
+def glued(notebook):
+    """Glue name -> the MIME types of its data, for every glued value."""
+    names = {}
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            scrapbook = output.get("metadata", {}).get("scrapbook")
+            if scrapbook:
+                names[scrapbook["name"]] = sorted(output["data"])
+    return names
+
+
+def output_kinds(cell):
+    """What a code cell shows, without the content: an output's type and MIME types, or
+    its glue name. Streams are left out (their text is rounding-dependent)."""
+    kinds = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            continue
+        if output["output_type"] == "error":
+            kinds.append(("error", output.get("ename")))
+            continue
+        scrapbook = output.get("metadata", {}).get("scrapbook")
+        kinds.append((output["output_type"], scrapbook["name"] if scrapbook else None,
+                      tuple(sorted(output.get("data", {})))))
+    return kinds
+
+
+def load_spreads(path):
+    stored = ROOT / "tests" / "spreads" / f"{path.stem}.json"
+    return json.loads(stored.read_text())["std"] if stored.is_file() else {}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_fresh_execution_matches_committed_outputs(path, executed_folder):
+    committed = nbformat.read(path, as_version=4)
+    fresh = fresh_execution(path, executed_folder)
+    where = path.relative_to(ROOT)
+    stale = [index for index, (a, b) in enumerate(zip(committed.cells, fresh.cells))
+             if a.source != b.source]
+    assert len(committed.cells) == len(fresh.cells) and not stale, (
+        f"{where}: the executed notebook's cells differ from the committed one's (cells "
+        f"{stale}); the build's copy is stale, or the source changed")
+
+    failures = []
+    old_record, new_record = checks.record_of(committed), checks.record_of(fresh)
+    if old_record is None or new_record is None:
+        failures.append("no record displayed (the chapter's last cell shows `record`); "
+                        "refresh the outputs with scripts/execute_notebook.py")
+    else:
+        failures += checks.compare(old_record, new_record, load_spreads(path))
+        figures = {name for name, mimes in glued(fresh).items()
+                   if any(mime.startswith("application/papermill.record/image/")
+                          for mime in mimes)}
+        unrecorded = sorted(set(glued(fresh)) - set(new_record) - figures)
+        if unrecorded:
+            failures.append(f"glued but not recorded with a tolerance: {', '.join(unrecorded)}")
+    for index, (a, b) in enumerate(zip(committed.cells, fresh.cells)):
+        if a.cell_type == "code" and output_kinds(a) != output_kinds(b):
+            failures.append(f"cell {index}: shows {output_kinds(b)}, committed "
+                            f"{output_kinds(a)}")
+    assert not failures, (f"{where}: {len(failures)} difference(s) from the committed "
+                          "outputs:\n  " + "\n  ".join(failures))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_every_seed_tolerance_has_a_measured_spread(path):
+    """A Seeds tolerance without a measured spread would fail every comparison; this says
+    why, before the slow test does."""
+    record = checks.record_of(nbformat.read(path, as_version=4))
+    spreads = load_spreads(path)
+    unmeasured = []
+    for name, entry in (record or {}).items():
+        if entry["type"] == "table":
+            for column, stored in entry["tolerance"].items():
+                if stored["kind"] == "seeds":
+                    for row, cells in zip(entry["index"], entry["cells"]):
+                        value = cells[entry["columns"].index(column)]
+                        key = f"{name}[{row}, {column}]"
+                        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                                and spreads.get(key) is None:
+                            unmeasured.append(key)
+        elif entry["tolerance"]["kind"] == "seeds" and spreads.get(name) is None:
+            unmeasured.append(name)
+    assert not unmeasured, (f"{path.name}: no measured seed spread for {unmeasured}; run "
+                            f"scripts/measure_spread.py {path.relative_to(ROOT)}")
