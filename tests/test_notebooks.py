@@ -26,15 +26,27 @@ def executed_folder(request):
     return None if folder is None else Path(folder).resolve()
 
 
+PREFIX = "application/papermill.record/"
+
+
 def fresh_execution(path, folder):
-    """The build's execution of ``path`` when a folder is given, else a new one."""
+    """The build's execution of ``path`` and the values it glued, when a folder is given,
+    else a new execution."""
     if folder is None:
-        return checks.execute(path)
+        notebook = checks.execute(path)
+        return notebook, glued(notebook)
     executed = folder / path.relative_to(ROOT)
     if not executed.is_file():
         pytest.fail(f"{executed} does not exist: build the book first (make book), or run "
                     "without --executed-notebooks to execute the notebooks here")
-    return nbformat.read(executed, as_version=4)
+    notebook = nbformat.read(executed, as_version=4)
+    names = glued(notebook)
+    # myst-nb moves glued values out of the executed notebook, into a file beside it
+    sidecar = executed.with_suffix(".glue.json")
+    if sidecar.is_file():
+        names.update({name: sorted(mime.removeprefix(PREFIX) for mime in output["data"])
+                      for name, output in json.loads(sidecar.read_text()).items()})
+    return notebook, names
 
 
 def glued(notebook):
@@ -44,23 +56,23 @@ def glued(notebook):
         for output in cell.get("outputs", []):
             scrapbook = output.get("metadata", {}).get("scrapbook")
             if scrapbook:
-                names[scrapbook["name"]] = sorted(output["data"])
+                names[scrapbook["name"]] = sorted(mime.removeprefix(PREFIX)
+                                                  for mime in output["data"])
     return names
 
 
 def output_kinds(cell):
-    """What a code cell shows, without the content: an output's type and MIME types, or
-    its glue name. Streams are left out (their text is rounding-dependent)."""
+    """What a code cell shows, without the content: each output's type and MIME types.
+    Streams are left out (their text is rounding-dependent), and so are glued values
+    (compared by name, see ``glued``)."""
     kinds = []
     for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
+        if output["output_type"] == "stream" or output.get("metadata", {}).get("scrapbook"):
             continue
         if output["output_type"] == "error":
             kinds.append(("error", output.get("ename")))
             continue
-        scrapbook = output.get("metadata", {}).get("scrapbook")
-        kinds.append((output["output_type"], scrapbook["name"] if scrapbook else None,
-                      tuple(sorted(output.get("data", {})))))
+        kinds.append((output["output_type"], tuple(sorted(output.get("data", {})))))
     return kinds
 
 
@@ -73,7 +85,7 @@ def load_spreads(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_fresh_execution_matches_committed_outputs(path, executed_folder):
     committed = nbformat.read(path, as_version=4)
-    fresh = fresh_execution(path, executed_folder)
+    fresh, fresh_glued = fresh_execution(path, executed_folder)
     where = path.relative_to(ROOT)
     stale = [index for index, (a, b) in enumerate(zip(committed.cells, fresh.cells))
              if a.source != b.source]
@@ -88,12 +100,16 @@ def test_fresh_execution_matches_committed_outputs(path, executed_folder):
                         "refresh the outputs with scripts/execute_notebook.py")
     else:
         failures += checks.compare(old_record, new_record, load_spreads(path))
-        figures = {name for name, mimes in glued(fresh).items()
-                   if any(mime.startswith("application/papermill.record/image/")
-                          for mime in mimes)}
-        unrecorded = sorted(set(glued(fresh)) - set(new_record) - figures)
+        figures = {name for name, mimes in fresh_glued.items()
+                   if any(mime.startswith("image/") for mime in mimes)}
+        unrecorded = sorted(set(fresh_glued) - set(new_record) - figures)
         if unrecorded:
             failures.append(f"glued but not recorded with a tolerance: {', '.join(unrecorded)}")
+    old_glued = glued(committed)
+    for name in sorted(set(old_glued) | set(fresh_glued)):
+        if old_glued.get(name) != fresh_glued.get(name):
+            failures.append(f"glued {name}: committed as {old_glued.get(name)}, now "
+                            f"{fresh_glued.get(name)}")
     for index, (a, b) in enumerate(zip(committed.cells, fresh.cells)):
         if a.cell_type == "code" and output_kinds(a) != output_kinds(b):
             failures.append(f"cell {index}: shows {output_kinds(b)}, committed "

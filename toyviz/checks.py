@@ -426,8 +426,8 @@ def compare(committed, fresh, spreads=None):
 def _compare_value(name, committed, fresh, stored_tolerance, spread):
     tolerance = tolerance_from_json(stored_tolerance)
     committed, fresh = _unplain(committed), _unplain(fresh)
-    if isinstance(tolerance, Seeds) and not _is_number(committed):
-        tolerance = Exact()
+    if not isinstance(tolerance, Varies) and not _is_number(committed):
+        tolerance = Exact()  # a label or flag in a table of numbers
     if tolerance.accepts(committed, fresh, spread):
         return []
     return [f"{name}: committed {committed!r}, now {fresh!r}; tolerance "
