@@ -156,3 +156,14 @@ def test_execute_rejects_bad_paths(tmp_path):
         checks.execute(3)
     with pytest.raises(ValueError, match="path must be an existing .ipynb file"):
         checks.execute(tmp_path / "missing.ipynb")
+
+
+def test_a_rounded_number_may_flip_its_last_digit_and_no_more():
+    def recorded(value):
+        record = checks.Record()
+        record.number("r", value, checks.Seeds(), digits=3, glue=False)
+        return entries(record)
+
+    spreads = {"r": 0.0012}  # allows 0.0003 on its own
+    assert checks.compare(recorded(0.9084), recorded(0.9086), spreads) == []  # 0.908 vs 0.909
+    assert checks.compare(recorded(0.908), recorded(0.911), spreads) != []

@@ -295,8 +295,11 @@ class Record:
             digits = check_int("digits", digits, low=0, high=17)
             value = round(float(value), digits)
         value = int(value) if isinstance(value, numbers.Integral) else float(value)
-        self._add(name, {"type": "number", "value": _plain(value, "value"),
-                         "tolerance": tolerance.to_json()})
+        entry = {"type": "number", "value": _plain(value, "value"),
+                 "tolerance": tolerance.to_json()}
+        if digits is not None:
+            entry["rounded"] = 10.0 ** -digits  # a flip of the last kept digit is allowed
+        self._add(name, entry)
         if glue:
             _glue(name, value)
         return value
@@ -313,12 +316,14 @@ class Record:
             _glue(name, Markdown(value) if markdown else value)
         return value
 
-    def table(self, name, frame, tolerance, columns=None):
-        """Record a key table (a pandas DataFrame or Series) cell by cell.
+    def table(self, name, frame, tolerance, columns=None, digits=None):
+        """Record a key table (a pandas DataFrame or Series) cell by cell, unrounded.
 
         ``tolerance`` applies to every column, unless ``columns`` maps a column's name to
-        its own. Returns ``frame``, so the cell can still display it.
+        its own. Returns ``frame`` for the cell to display, rounded to ``digits`` decimals
+        when given.
         """
+        shown = frame if digits is None else frame.round(check_int("digits", digits, low=0))
         _check_tolerance("tolerance", tolerance)
         if isinstance(frame, pd.Series):
             frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
@@ -342,7 +347,7 @@ class Record:
             "type": "table", "index": labels, "columns": names, "cells": cells,
             "tolerance": {str(column): columns.get(column, tolerance).to_json()
                           for column in frame.columns}})
-        return frame
+        return shown
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         counts = {}
@@ -409,7 +414,7 @@ def compare(committed, fresh, spreads=None):
             continue
         if new["type"] != "table":
             failures += _compare_value(name, old["value"], new["value"], new["tolerance"],
-                                       spreads.get(name))
+                                       spreads.get(name), new.get("rounded", 0.0))
             continue
         if old["index"] != new["index"] or old["columns"] != new["columns"]:
             failures.append(f"table {name}: rows or columns changed: rows {old['index']} → "
@@ -423,13 +428,19 @@ def compare(committed, fresh, spreads=None):
     return failures
 
 
-def _compare_value(name, committed, fresh, stored_tolerance, spread):
+def _compare_value(name, committed, fresh, stored_tolerance, spread, rounded=0.0):
     tolerance = tolerance_from_json(stored_tolerance)
     committed, fresh = _unplain(committed), _unplain(fresh)
     if not isinstance(tolerance, Varies) and not _is_number(committed):
         tolerance = Exact()  # a label or flag in a table of numbers
     if tolerance.accepts(committed, fresh, spread):
         return []
+    if rounded and isinstance(tolerance, (Relative, Seeds)) and _is_number(fresh):
+        # a value rounded to its last kept digit may flip that digit: compare the centres
+        # of the two rounding intervals, moved towards each other by one step
+        step = math.copysign(min(rounded, abs(fresh - committed)), committed - fresh)
+        if tolerance.accepts(committed, fresh + step, spread):
+            return []
     return [f"{name}: committed {committed!r}, now {fresh!r}; tolerance "
             f"{tolerance.describe(spread)}"]
 
