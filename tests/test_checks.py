@@ -167,3 +167,14 @@ def test_a_rounded_number_may_flip_its_last_digit_and_no_more():
     spreads = {"r": 0.0012}  # allows 0.0003 on its own
     assert checks.compare(recorded(0.9084), recorded(0.9086), spreads) == []  # 0.908 vs 0.909
     assert checks.compare(recorded(0.908), recorded(0.911), spreads) != []
+
+
+def test_seeds_widen_to_the_measured_kernel_drift():
+    tolerance = checks.Seeds(share=0.25, drift_factor=3.0, rtol=0.0)
+    assert tolerance.allowed(0.47, 0.04, drift=0.029) == pytest.approx(0.087)
+    assert tolerance.accepts(0.47, 0.445, 0.04, drift=0.029)
+    assert not tolerance.accepts(0.47, 0.445, 0.04, drift=0.0)
+    assert "3 × kernel drift 0.029 (seed std 0.04)" in tolerance.describe(0.04, drift=0.029)
+    committed, fresh = make_record(mean=0.5), make_record(mean=0.52)
+    assert checks.compare(committed, fresh, SPREADS) != []
+    assert checks.compare(committed, fresh, SPREADS, {"mean": 0.01}) == []

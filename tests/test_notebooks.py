@@ -77,8 +77,12 @@ def output_kinds(cell):
 
 
 def load_spreads(path):
+    """The measured seed standard deviation and kernel drift of each value of a chapter."""
     stored = ROOT / "tests" / "spreads" / f"{path.stem}.json"
-    return json.loads(stored.read_text())["std"] if stored.is_file() else {}
+    if not stored.is_file():
+        return {}, {}
+    measured = json.loads(stored.read_text())
+    return measured["std"], measured["drift"]
 
 
 @pytest.mark.notebooks
@@ -99,7 +103,7 @@ def test_fresh_execution_matches_committed_outputs(path, executed_folder):
         failures.append("no record displayed (the chapter's last cell shows `record`); "
                         "refresh the outputs with scripts/execute_notebook.py")
     else:
-        failures += checks.compare(old_record, new_record, load_spreads(path))
+        failures += checks.compare(old_record, new_record, *load_spreads(path))
         figures = {name for name, mimes in fresh_glued.items()
                    if any(mime.startswith("image/") for mime in mimes)}
         unrecorded = sorted(set(fresh_glued) - set(new_record) - figures)
@@ -123,7 +127,7 @@ def test_every_seed_tolerance_has_a_measured_spread(path):
     """A Seeds tolerance without a measured spread would fail every comparison; this says
     why, before the slow test does."""
     record = checks.record_of(nbformat.read(path, as_version=4))
-    spreads = load_spreads(path)
+    spreads, _ = load_spreads(path)
     unmeasured = []
     for name, entry in (record or {}).items():
         if entry["type"] == "table":
