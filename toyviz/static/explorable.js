@@ -169,8 +169,10 @@ const STYLE = `
 .toyviz-explorable label { white-space: nowrap; cursor: pointer; }
 .toyviz-explorable button { margin: 4px 6px 0 0; }
 .toyviz-explorable .tv-status { margin: 6px 0 0; }
-.toyviz-explorable .tv-control { margin: 6px 0 0; }
+.toyviz-explorable .tv-control { margin: 6px 0 0; display: flex; flex-wrap: wrap;
+  align-items: center; gap: 4px 10px; }
 .toyviz-explorable .tv-control label { font-weight: 600; }
+.toyviz-explorable .tv-note { margin: 2px 0 0; color: #4a4a4a; }
 `;
 
 function element(tag, attributes = {}, children = []) {
@@ -526,7 +528,7 @@ function renderGridPicker({ model, root }) {
     input.setAttribute("data-control", control.name);
     const shown = element("output", { for: id });
     root.append(element("div", { class: "tv-control" }, [
-      element("label", { for: id }, [control.label + " "]), input, " ", shown]));
+      element("label", { for: id }, [control.label]), input, shown]));
     return { input, shown };
   });
   root.prepend(element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure)));
@@ -600,6 +602,9 @@ function render({ model, el }) {
   const root = element("div", { class: "toyviz-explorable", "data-toyviz-explorable": kind,
                                 role: "group", "aria-label": model.get("label") });
   root.toyvizExplorable = { kind, redraws: 0 };
+  // In JupyterLab the notebook's shortcuts listen for keys that bubble up: arrow keys on a
+  // focused select or slider would move to the next cell instead of changing the value.
+  root.addEventListener("keydown", (event) => event.stopPropagation());
   el.append(root);
   let cleanup = null;
   function build() {
