@@ -101,6 +101,8 @@ def build_fixture_book(folder):
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     sphinx = config["sphinx"]["config"]
     sphinx["html_static_path"] = [str(ROOT / path) for path in sphinx["html_static_path"]]
+    config["sphinx"]["local_extensions"] = {
+        name: str(ROOT / path) for name, path in config["sphinx"]["local_extensions"].items()}
     config["title"] = "toyviz explorable fixture"
     (folder / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     (folder / "_toc.yml").write_text("format: jb-book\nroot: explorable\n")

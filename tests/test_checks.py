@@ -178,3 +178,19 @@ def test_seeds_widen_to_the_measured_kernel_drift():
     committed, fresh = make_record(mean=0.5), make_record(mean=0.52)
     assert checks.compare(committed, fresh, SPREADS) != []
     assert checks.compare(committed, fresh, SPREADS, {"mean": 0.01}) == []
+
+
+def test_format_quotes_exactly_the_recorded_value():
+    record = checks.Record()
+    record.number("loss", 0.0867481, checks.Seeds(), digits=6, glue=False)
+    record.text("nodes", "1, 11, 12", glue=False)
+    record.table("t", pd.DataFrame({"x": [1.0]}), checks.Exact())
+    assert record.format("loss", ".3f") == "0.087"
+    assert record.format("loss") == "0.086748"
+    assert record.format("nodes") == "1, 11, 12"
+    with pytest.raises(ValueError, match="name must be a recorded number or text, got 'nope'"):
+        record.format("nope")
+    with pytest.raises(ValueError, match="is a table"):
+        record.format("t")
+    with pytest.raises(TypeError, match="spec must be a format spec"):
+        record.format("loss", 3)

@@ -26,3 +26,16 @@ def test_heatmap_rejects_a_flat_array():
     fig, ax = plots.subplots()
     with pytest.raises(ValueError, match="^values must have 2 dimensions"):
         plots.heatmap(ax, np.zeros(4))
+
+
+def test_show_displays_the_figure_once_and_closes_it(monkeypatch):
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    fig, _ = plots.subplots()
+    plots.show(fig)
+    assert shown == [fig] and not plt.fignum_exists(fig.number)
+    with pytest.raises(TypeError, match="figure must be a matplotlib Figure, got ndarray"):
+        plots.show(np.zeros((3, 3)))

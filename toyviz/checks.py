@@ -359,6 +359,20 @@ class Record:
                           for column in frame.columns}})
         return shown
 
+    def format(self, name, spec=""):
+        """The recorded value of ``name`` as text, formatted with ``spec`` (as in
+        ``format(value, spec)``): what the prose quotes through ``{eval}``, so that the
+        number a reader sees is the number the checks compare."""
+        if not isinstance(name, str) or name not in self.entries:
+            raise ValueError(f"name must be a recorded number or text, got {name!r}; "
+                             f"recorded: {', '.join(self.entries) or 'nothing'}")
+        if not isinstance(spec, str):
+            raise TypeError(f"spec must be a format spec (str), got {_describe(spec)}")
+        entry = self.entries[name]
+        if entry["type"] == "table":
+            raise ValueError(f"name {name!r} is a table; the prose quotes numbers and texts")
+        return format(_unplain(entry["value"]), spec)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         counts = {}
         for entry in self.entries.values():

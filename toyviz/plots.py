@@ -483,3 +483,19 @@ def animation_html(animation, default_mode="once"):
     html = animation.to_jshtml(default_mode=default_mode)
     return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*',
                   "", html)
+
+
+def show(figure):
+    """Display ``figure`` as its cell's output, then close it so that it is not shown twice.
+
+    A chapter's figure is the output of its own cell: the cell's ``mystnb.figure`` metadata
+    gives it a number, a name and a caption in the book, and JupyterLab shows it under the
+    cell, where a glued figure would show nowhere.
+    """
+    from IPython.display import display
+    from matplotlib.figure import Figure
+
+    if not isinstance(figure, Figure):
+        raise TypeError(f"figure must be a matplotlib Figure, got {type(figure).__name__}")
+    display(figure)
+    _pyplot().close(figure)

@@ -1,16 +1,19 @@
 """A Sphinx hook for the book: keep one copy of each inline script in a page's head.
 
-sphinx-thebe adds its inline configuration (``const THEBE_JS_URL = ...``) once per
-``env-before-read-docs``, and under jupyter-book 1.0.4 that event fires twice, so every
-page declared the same constants twice and logged "Identifier 'THEBE_JS_URL' has already
-been declared". Loaded through ``_config.yml``'s ``sphinx.local_extensions``.
+sphinx-thebe registers its inline configuration (``const THEBE_JS_URL = ...``) as a script
+without a file name. Sphinx 7.4's HTML builder adds the registered scripts once as
+``_JavaScript(None, body=...)`` and again, for assets registered after its init, as
+``_JavaScript('', body=...)``; the two do not compare equal, so every page declared the same
+constants twice and logged "Identifier 'THEBE_JS_URL' has already been declared". Loaded
+through ``_config.yml``'s ``sphinx.local_extensions``.
 """
 
 
 def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), tuple(sorted(getattr(script, "attributes", {}).items())))
+        key = (str(getattr(script, "filename", script) or ""),
+               tuple(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)
