@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
+from browser_harness import missing
 from toyviz import pruning, widgets
 
 pytestmark = pytest.mark.browser
@@ -37,11 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # The built book; TOYVIZ_SITE points these tests at a book built elsewhere.
 SITE = Path(os.environ.get("TOYVIZ_SITE", ROOT / "_build" / "html"))
 WIDGETS_STATIC = ROOT / "_build" / "widgets-static"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-IN_CI = os.environ.get("CI") == "true"
 FRAME_MS = 16.0
 
 # Each chapter's page on the built book: (its notebook, the kind of explorable it shows).
@@ -77,12 +73,6 @@ toyviz.widgets.GridExplorer(
     readouts=[f"accuracy {k / 15:.3f}" for k in range(15)],
     points=(rng.uniform(-1, 1, size=(40, 2)), rng.integers(0, 2, size=40)))
 """
-
-
-def missing(reason):
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 # ------------------------------------------------------------------ sites and browser
@@ -162,18 +152,6 @@ def book(serve):
     if not (SITE / "index.html").exists():
         missing(f"the book is not built ({SITE} is missing): run `make book` first")
     return SITE, serve(SITE)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        missing(f"no Chromium at {CHROMIUM}: run `make chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Visit:

@@ -78,16 +78,16 @@ def test_exceeds_refuses_a_verdict_that_rounding_could_flip():
 def test_record_rejects_bad_input_naming_the_parameter():
     record = checks.Record()
     with pytest.raises(TypeError, match="tolerance must be a toyviz.checks tolerance"):
-        record.number("a", 1.0, 12, glue=False)
+        record.number("a", 1.0, 12)
     with pytest.raises(TypeError, match="value of 'a' must be a real number"):
-        record.number("a", "1.0", checks.Exact(), glue=False)
+        record.number("a", "1.0", checks.Exact())
     with pytest.raises(TypeError, match="value of 'a' must be a real number"):
-        record.number("a", 1 + 2j, checks.Exact(), glue=False)
+        record.number("a", 1 + 2j, checks.Exact())
     with pytest.raises(TypeError, match="name must be a non-empty str"):
-        record.number("", 1.0, checks.Exact(), glue=False)
-    record.number("a", 1.0, checks.Exact(), glue=False)
+        record.number("", 1.0, checks.Exact())
+    record.number("a", 1.0, checks.Exact())
     with pytest.raises(ValueError, match="'a' is already in the record"):
-        record.number("a", 2.0, checks.Exact(), glue=False)
+        record.number("a", 2.0, checks.Exact())
     with pytest.raises(ValueError, match="columns names 'nope'"):
         record.table("t", pd.DataFrame({"x": [1.0]}), checks.Exact(), columns={"nope": checks.Exact()})
     with pytest.raises(TypeError, match="frame must be a pandas DataFrame"):
@@ -100,11 +100,11 @@ def test_record_rejects_bad_input_naming_the_parameter():
 
 def make_record(mean=0.5, count=192, verdict="holds", error=1e-14, cell=0.25):
     record = checks.Record()
-    record.number("mean", mean, checks.Seeds(), glue=False)
-    record.number("count", count, checks.Count(1), glue=False)
-    record.text("verdict", verdict, glue=False)
-    record.number("conservation", error, checks.Bound(1e-10), glue=False)
-    record.number("seconds", 30.0 + mean, checks.Varies("timing"), glue=False)
+    record.number("mean", mean, checks.Seeds())
+    record.number("count", count, checks.Count(1))
+    record.text("verdict", verdict)
+    record.number("conservation", error, checks.Bound(1e-10))
+    record.number("seconds", 30.0 + mean, checks.Varies("timing"))
     record.table("table", pd.DataFrame({"value": [cell, 1.0], "name": ["a", "b"]},
                                        index=["first", "second"]),
                  checks.Seeds(), columns={"name": checks.Exact()})
@@ -140,7 +140,7 @@ def test_compare_reports_names_that_appear_or_vanish():
 
 def test_record_of_reads_what_a_notebook_displayed():
     record = checks.Record()
-    record.number("x", 0.1, checks.Exact(), glue=False)
+    record.number("x", 0.1, checks.Exact())
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("record")
     cell.outputs = [nbformat.v4.new_output("display_data", data=record._repr_mimebundle_())]
@@ -161,7 +161,7 @@ def test_execute_rejects_bad_paths(tmp_path):
 def test_a_rounded_number_may_flip_its_last_digit_and_no_more():
     def recorded(value):
         record = checks.Record()
-        record.number("r", value, checks.Seeds(), digits=3, glue=False)
+        record.number("r", value, checks.Seeds(), digits=3)
         return entries(record)
 
     spreads = {"r": 0.0012}  # allows 0.0003 on its own
@@ -182,8 +182,8 @@ def test_seeds_widen_to_the_measured_kernel_drift():
 
 def test_format_quotes_exactly_the_recorded_value():
     record = checks.Record()
-    record.number("loss", 0.0867481, checks.Seeds(), digits=6, glue=False)
-    record.text("nodes", "1, 11, 12", glue=False)
+    record.number("loss", 0.0867481, checks.Seeds(), digits=6)
+    record.text("nodes", "1, 11, 12")
     record.table("t", pd.DataFrame({"x": [1.0]}), checks.Exact())
     assert record.format("loss", ".3f") == "0.087"
     assert record.format("loss") == "0.086748"

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
 
 from toyviz._checks import _describe, check_float, check_int
 
@@ -280,9 +279,10 @@ def exceeds(value, threshold, margin, name="value"):
 class Record:
     """The values a chapter's prose and verdicts rest on, with their tolerances.
 
-    ``number``, ``text`` and ``table`` add to it (``number`` and ``text`` also glue the
-    value for the prose, unless ``glue=False``); display the record in the chapter's last
-    cell. Names are unique within a record.
+    ``number``, ``text`` and ``table`` add to it; the prose quotes a number or text with
+    ``{eval}`record.format("name", ".3f")```, which the book and JupyterLab both render, so
+    the reader sees exactly what the checks compare. Display the record in the chapter's
+    last cell. Names are unique within a record.
     """
 
     def __init__(self):
@@ -294,9 +294,10 @@ class Record:
             raise ValueError(f"name {name!r} is already in the record")
         self.entries[name] = entry
 
-    def number(self, name, value, tolerance, digits=None, glue=True):
-        """Record a number; glue it under ``name`` (rounded to ``digits`` decimals when
-        given, so the stored text is stable). Returns the value as recorded."""
+    def number(self, name, value, tolerance, digits=None, glue=False):
+        """Record a number, rounded to ``digits`` decimals when given; also glue it under
+        ``name`` when ``glue`` (for another page of the book to paste). Returns the value as
+        recorded."""
         _check_tolerance("tolerance", tolerance)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"value of {name!r} must be a real number, got "
@@ -314,16 +315,14 @@ class Record:
             _glue(name, value)
         return value
 
-    def text(self, name, value, tolerance=None, glue=True, markdown=False):
+    def text(self, name, value, tolerance=None):
         """Record a verdict or label, compared exactly unless ``tolerance`` says otherwise
         (a sentence formatted from values recorded on their own is recorded as
-        :class:`Varies`); glue it (as Markdown when ``markdown``). Returns the text."""
+        :class:`Varies`). Returns the text."""
         tolerance = Exact() if tolerance is None else _check_tolerance("tolerance", tolerance)
         if not isinstance(value, str):
             raise TypeError(f"value of {name!r} must be a str, got {_describe(value)}")
         self._add(name, {"type": "text", "value": value, "tolerance": tolerance.to_json()})
-        if glue:
-            _glue(name, Markdown(value) if markdown else value)
         return value
 
     def table(self, name, frame, tolerance, columns=None, digits=None):
@@ -478,13 +477,20 @@ def _compare_value(name, committed, fresh, stored_tolerance, spread, drift=None,
 SEED_LINE = re.compile(r"^SEED = \d+", flags=re.MULTILINE)
 
 
+#: An inline expression in a Markdown cell, as jupyterlab-myst and myst-nb read it.
+INLINE_EXPRESSION = re.compile(r"\{eval\}`([^`]+)`")
+
+
 def execute(path, seed=None, allow_errors=False, timeout=600):
     """Execute the notebook at ``path`` top to bottom in its own folder with the
     ``python3`` kernel and return it (an ``nbformat`` node), without writing it.
 
-    ``seed`` replaces the value on the chapter's ``SEED = ...`` line. Execution timestamps
-    and stderr streams (TensorFlow's start-up notices, which the built book removes too)
-    are dropped from the result.
+    Each Markdown cell's inline expressions (``{eval}`...```) are evaluated when the cell is
+    reached, as the book's inline execution does, and stored in the cell's
+    ``user_expressions`` metadata, where JupyterLab's MyST renderer finds them: a reader who
+    opens the notebook sees the numbers before running anything. ``seed`` replaces the value
+    on the chapter's ``SEED = ...`` line. Execution timestamps and stderr streams
+    (TensorFlow's start-up notices, which the built book removes too) are dropped.
     """
     import nbformat  # the book's extras, not dependencies of the library
     from nbclient import NotebookClient
@@ -504,9 +510,15 @@ def execute(path, seed=None, allow_errors=False, timeout=600):
                              f"{path.name}, found {len(cells)}")
         cells[0].source = SEED_LINE.sub(f"SEED = {seed}", cells[0].source)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    NotebookClient(notebook, timeout=check_int("timeout", timeout, low=1),
-                   kernel_name="python3", allow_errors=bool(allow_errors),
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(notebook, timeout=check_int("timeout", timeout, low=1),
+                            kernel_name="python3", allow_errors=bool(allow_errors),
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+            elif cell.cell_type == "markdown":
+                _evaluate_inline_expressions(client, cell)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code":
@@ -514,3 +526,25 @@ def execute(path, seed=None, allow_errors=False, timeout=600):
                             if not (output.output_type == "stream"
                                     and output.name == "stderr")]
     return notebook
+
+
+def _evaluate_inline_expressions(client, cell):
+    """Evaluate a Markdown cell's inline expressions in the client's kernel and store the
+    results as jupyterlab-myst does, in ``cell.metadata.user_expressions``."""
+    expressions = INLINE_EXPRESSION.findall(cell.source)
+    cell.metadata.pop("user_expressions", None)
+    if not expressions:
+        return
+    message = client.kc.execute("", silent=True, store_history=False,
+                                user_expressions={str(index): expression
+                                                  for index, expression in enumerate(expressions)})
+    reply = client.wait_for_reply(message)
+    results = reply["content"]["user_expressions"]
+    cell.metadata["user_expressions"] = [
+        {"expression": expression, "result": results[str(index)]}
+        for index, expression in enumerate(expressions)]
+    failed = [(item["expression"], item["result"].get("evalue"))
+              for item in cell.metadata["user_expressions"]
+              if item["result"].get("status") != "ok"]
+    if failed and not client.allow_errors:
+        raise RuntimeError(f"inline expressions failed: {failed}")

@@ -69,5 +69,5 @@ def glue_run_stats(record, limit_mb=BINDER_MEMORY_MB):
                            f"{limit_mb:.0f} MiB limit (mybinder.org guarantees 1 GB)")
     why = "run time and memory differ from run to run and machine to machine"
     for key, value in stats.items():
-        record.number(key, value, checks.Varies(why), digits=1)
+        record.number(key, value, checks.Varies(why), digits=1, glue=True)
     return stats

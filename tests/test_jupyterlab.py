@@ -1,0 +1,220 @@
+"""The chapters as a Binder reader gets them: a live JupyterLab (with jupyterlab-myst, from
+the project's environment) on 127.0.0.1, each chapter opened at the Binder link's path and
+run from top to bottom in headless Chromium.
+
+For each chapter: no cell fails; the prose shows numbers, not roles or unevaluated
+expressions; every figure is shown; the kernel plus the server stay within the memory
+budget. In chapter 1 a click on a node toggle reaches the kernel's ``explorer.mask``; in
+chapter 2 an arrow key on a select changes the rule and keeps the focus. Screenshots go to
+``_build/jupyterlab/``. The server is stopped by its process id at the end.
+"""
+
+import json
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from browser_harness import missing
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "_build" / "jupyterlab"
+CHAPTERS = ["node_removal", "relevance", "pruning"]
+#: The kernel plus the Jupyter server, at their peak: mybinder.org guarantees 1 GB, and
+#: the browser's own tab and JupyterLab's front end need some of it too.
+MEMORY_BUDGET_MB = 900
+RUN_ALL_TIMEOUT_MS = 300_000
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """(base URL, token, server process) of a JupyterLab serving the repository."""
+    jupyter = Path(sys.executable).parent / "jupyter-lab"
+    if not jupyter.exists():
+        missing("JupyterLab is not installed: run `make test`, which installs the lock")
+    port, token = free_port(), secrets.token_hex(16)
+    log = (ROOT / "_build").joinpath("jupyterlab-server.log")
+    log.parent.mkdir(exist_ok=True)
+    server = subprocess.Popen(
+        [str(jupyter), "--no-browser", "--expose-app-in-browser",
+         f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate", "--ServerApp.open_browser=False"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start; see {log}")
+            time.sleep(0.5)
+    yield base, token, server
+    server.send_signal(signal.SIGTERM)  # stopped by its process id
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+class MemoryWatch:
+    """Samples the server's and its kernels' resident memory, summed, every 0.2 s."""
+
+    def __init__(self, server):
+        self.process = psutil.Process(server.pid)
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                processes = [self.process, *self.process.children(recursive=True)]
+                total = sum(p.memory_info().rss for p in processes if p.is_running())
+                self.peak_mb = max(self.peak_mb, total / 2**20)
+            except psutil.Error:
+                pass
+            self._stop.wait(0.2)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
+RUN_IN_KERNEL = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, store_history: false});
+  let text = "";
+  future.onIOPub = (message) => {
+    if (message.header.msg_type === "stream") text += message.content.text;
+  };
+  await future.done;
+  return text;
+}"""
+
+NOTEBOOK_STATE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = [];
+  for (const cell of panel.content.widgets) {
+    const model = cell.model;
+    const outputs = model.type === "code" ? model.outputs.toJSON() : [];
+    cells.push({type: model.type, errors: outputs.filter((o) => o.output_type === "error")
+                  .map((o) => `${o.ename}: ${o.evalue}`),
+                figure: Boolean((model.getMetadata("mystnb") || {}).figure),
+                images: cell.node.querySelectorAll(".jp-OutputArea-output img").length,
+                text: model.type === "markdown" ? cell.node.innerText : ""});
+  }
+  return cells;
+}"""
+
+
+def open_and_run(page, base, token, chapter):
+    page.goto(f"{base}/lab/tree/book/{chapter}.ipynb?token={token}")
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+        timeout=60_000)
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.ready")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # run-all resolves when every cell has run; the MyST renderer then fills in the
+    # inline expressions of each Markdown cell
+    page.wait_for_function(
+        "() => !document.body.innerText.includes('record.format(')", timeout=60_000)
+
+
+def kernel_peak_mb(page):
+    code = ("import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss"
+            " / 1024)")
+    return float(page.evaluate(RUN_IN_KERNEL, code))
+
+
+@pytest.fixture(scope="module")
+def results():
+    measured = {}
+    yield measured
+    if measured:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "memory.json").write_text(json.dumps(measured, indent=1) + "\n")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_reads_and_runs_in_jupyterlab(chapter, lab, browser, results):
+    base, token, server = lab
+    watch = MemoryWatch(server)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(RUN_ALL_TIMEOUT_MS)
+    try:
+        open_and_run(page, base, token, chapter)
+        cells = page.evaluate(NOTEBOOK_STATE)
+        errors = [(index, cell["errors"]) for index, cell in enumerate(cells) if cell["errors"]]
+        assert not errors, f"{chapter}: cells failed: {errors}"
+        raw = [(index, cell["text"][:120]) for index, cell in enumerate(cells)
+               if any(mark in cell["text"] for mark in ("{glue", "{eval", "record.format("))]
+        assert not raw, f"{chapter}: Markdown shows roles instead of numbers: {raw}"
+        missing_figures = [index for index, cell in enumerate(cells)
+                           if cell["figure"] and cell["images"] == 0]
+        assert any(cell["figure"] for cell in cells), f"{chapter}: no figure cells"
+        assert not missing_figures, f"{chapter}: figure cells without a figure: {missing_figures}"
+
+        if chapter == "node_removal":
+            before = page.evaluate(RUN_IN_KERNEL, "print(list(map(int, explorer.mask)))")
+            toggle = page.locator('input[aria-label="node 3"]')
+            toggle.scroll_into_view_if_needed()
+            toggle.click()
+            page.wait_for_timeout(500)
+            after = page.evaluate(RUN_IN_KERNEL, "print(list(map(int, explorer.mask)))")
+            assert json.loads(before)[3] == 1 and json.loads(after)[3] == 0, (before, after)
+        if chapter == "relevance":
+            select = page.locator('select[data-control="nonlinearity"]')
+            select.scroll_into_view_if_needed()
+            select.focus()
+            before = select.input_value()
+            page.keyboard.press("ArrowDown")
+            page.wait_for_timeout(300)
+            assert select.input_value() != before, "ArrowDown did not change the rule"
+            assert page.evaluate("() => document.activeElement.dataset.control") == \
+                "nonlinearity", "ArrowDown moved the focus away from the select"
+
+        kernel_mb = kernel_peak_mb(page)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{chapter}.png"))
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:shutdown')") \
+            if not page.is_closed() else None
+        total_mb = watch.stop()
+        context.close()
+    server_mb = psutil.Process(server.pid).memory_info().rss / 2**20
+    results[chapter] = {"kernel_peak_mb": round(kernel_mb, 1),
+                        "server_mb": round(server_mb, 1),
+                        "kernel_plus_server_peak_mb": round(total_mb, 1)}
+    assert total_mb <= MEMORY_BUDGET_MB, (
+        f"{chapter}: kernel plus server peaked at {total_mb:.0f} MiB "
+        f"(kernel {kernel_mb:.0f} MiB), over the {MEMORY_BUDGET_MB} MiB budget")
