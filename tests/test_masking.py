@@ -143,6 +143,33 @@ def test_full_sweep_matches_the_engine_on_every_mask(seed, n_nodes):
     np.testing.assert_allclose(gradients, ref_gradients, atol=2e-6, rtol=0)
 
 
+@fast
+@given(st.integers(0, 2**31 - 1), st.integers(1, 9), st.integers(1, 3), st.booleans())
+def test_projected_sweep_and_node_means_match_the_engine(seed, n_nodes, k, huge):
+    weights, x, y, rng = random_net(seed, n_nodes, n_points=30, scale=40.0 if huge else 3.0)
+    project = rng.normal(size=(n_nodes, k))
+    losses, projected, node_means = masking.sweep_all_masks(
+        weights, x, y, workers=2, block=5, project=project, node_means=True)
+    ref_losses, ref_gradients = masking.mask_losses(weights, x, y, all_binary(n_nodes))
+    scale = 1 + np.abs(ref_gradients).max()
+    np.testing.assert_allclose(losses, ref_losses, atol=1e-5, rtol=1e-6)
+    np.testing.assert_allclose(projected, ref_gradients @ project,
+                               atol=4e-6 * scale * np.abs(project).sum(axis=0).max(), rtol=0)
+    np.testing.assert_allclose(node_means, ref_gradients.mean(axis=0), atol=2e-6 * scale,
+                               rtol=0)
+
+
+def test_node_means_do_not_depend_on_threads_and_bad_projections_are_refused():
+    weights, x, y, _ = random_net(11, 8, n_points=50)
+    first = masking.sweep_all_masks(weights, x, y, workers=1, block=7, node_means=True)
+    second = masking.sweep_all_masks(weights, x, y, workers=3, block=7, node_means=True)
+    np.testing.assert_array_equal(first[2], second[2])
+    with pytest.raises(ValueError, match=r"^project must have shape \(8, any\)"):
+        masking.sweep_all_masks(weights, x, y, project=np.ones((7, 1)))
+    with pytest.raises(TypeError, match="^node_means must be a bool"):
+        masking.sweep_all_masks(weights, x, y, node_means="yes")
+
+
 def test_full_sweep_falls_back_to_direct_evaluation_for_huge_logits():
     weights, x, y, _ = random_net(3, 6, n_points=25, scale=40.0)
     a, c = masking.signed_contributions(weights, x, y)
@@ -391,3 +418,17 @@ def test_path_correlations_on_independent_and_dependent_steps():
         masking.path_correlations(values, alpha=0)
     with pytest.raises(ValueError, match="values"):
         masking.path_correlations(values[:2])
+
+
+@fast
+@given(st.integers(0, 2**31 - 1), st.integers(1, 12), st.floats(0.05, 0.95))
+def test_mask_moments_match_the_weighted_moments_of_the_whole_table(seed, n_nodes, p):
+    values = np.random.default_rng(seed).normal(size=2**n_nodes)
+    weight = masking.mask_probabilities(n_nodes, p)
+    mean = weight @ values
+    std = np.sqrt(weight @ (values - mean) ** 2)
+    skewness = weight @ ((values - mean) / std) ** 3
+    np.testing.assert_allclose(masking.mask_moments(values, p), (mean, std, skewness),
+                               rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="^p must be <= 1"):
+        masking.mask_moments(values, 1.5)

@@ -235,6 +235,15 @@ def mask_indices(masks):
     return (masks.astype(np.int64) << np.arange(masks.shape[1], dtype=np.int64)).sum(axis=1)
 
 
+def _sizes(n_nodes):
+    """(2**n_nodes,) uint8: the number of nodes on in every mask index, 1 byte a mask,
+    built by doubling (node i's bit adds one to the upper half) without an index table."""
+    sizes = np.zeros(1, dtype=np.uint8)
+    for _ in range(n_nodes):
+        sizes = np.concatenate([sizes, sizes + np.uint8(1)])
+    return sizes
+
+
 def popcount(indices):
     """Number of nodes on in each mask index. (k,) int -> (k,) int64."""
     indices = check_array("indices", indices, ndim=1, dtype=None)
@@ -253,9 +262,39 @@ def mask_probabilities(n_nodes, p):
     """
     n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_SWEEP_NODES)
     p = check_float("p", p, low=0, high=1)
-    sizes = popcount(np.arange(2**n_nodes, dtype=np.int64))
     per_size = np.array([p**k * (1 - p) ** (n_nodes - k) for k in range(n_nodes + 1)])
-    return per_size[sizes]
+    return per_size[_sizes(n_nodes)]
+
+
+def mask_moments(values, p):
+    """Mean, standard deviation and skewness of a table of mask values when every node is
+    on independently with probability ``p`` (each mask weighted by
+    :func:`mask_probabilities`), in blocks of 2**16 masks: no table-sized temporaries.
+
+    Parameters
+    ----------
+    values : (2**n_nodes,) float, ``values[index]`` = v(mask with that index)
+    p : float in [0, 1]
+
+    Returns
+    -------
+    (mean, std, skewness) floats
+
+    Introduced in chapter 1, §The exact landscape.
+    """
+    values, n_nodes = _check_table(values)
+    p = check_float("p", p, low=0, high=1)
+    sizes = _sizes(n_nodes)
+    per_size = np.array([p**k * (1 - p) ** (n_nodes - k) for k in range(n_nodes + 1)])
+    blocks = [slice(start, start + 2**16) for start in range(0, len(values), 2**16)]
+    mean = sum(per_size[sizes[b]] @ values[b] for b in blocks)
+    second = third = 0.0
+    for b in blocks:
+        weight, centred = per_size[sizes[b]], values[b] - mean
+        second += weight @ (centred * centred)
+        third += weight @ (centred * centred * centred)
+    std = math.sqrt(second)
+    return float(mean), std, float(third / std**3) if std > 0 else math.nan
 
 
 def hypercube_paths(n_paths, rng, n_nodes=20):
@@ -436,7 +475,8 @@ def reference_mask_losses(model, x, y, masks, progress=None):
 # --------------------------------------------------------------------------- full sweep
 
 
-def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
+def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project=None,
+                    node_means=False):
     """Loss and mask-gradient of every one of the ``2**n_nodes`` binary masks.
 
     Splits each mask index into a high half ``j`` and a low half ``k`` (``index = j *
@@ -457,11 +497,19 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
     workers : int >= 1 or None (None: the number of CPUs, at most 4)
     block : int >= 1, low halves per block (sets the memory per thread:
         ``block * n_points`` float32 numbers, times three)
+    project : (n_nodes, k) float or None. When given, the gradients come back as
+        ``gradients @ project``, (2**n_nodes, k), computed without ever holding the
+        (2**n_nodes, n_nodes) table: with ``np.full((n, 1), 1 / n)``, each mask's mean
+        gradient over the nodes in 4 MB instead of 80 MB for n = 20.
+    node_means : bool. When true, also return every node's gradient averaged over all
+        ``2**n_nodes`` masks, accumulated block by block (in a fixed order, so that it does
+        not depend on the number of threads either).
 
     Returns
     -------
     losses : (2**n_nodes,) float64
-    gradients : (2**n_nodes, n_nodes) float32
+    gradients : (2**n_nodes, n_nodes) float32, or (2**n_nodes, k) with ``project``
+    node_mean_gradients : (n_nodes,) float64, only with ``node_means=True``
 
     The sums over points are float32 matrix products, so the results differ from the
     float64 engine :func:`mask_losses` by about 1e-6 (on chapter 1's model, at most
@@ -479,6 +527,15 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
         workers = min(os.cpu_count() or 1, 4)
     workers = check_int("workers", workers, low=1)
     block = check_int("block", block, low=1)
+    if not isinstance(node_means, (bool, np.bool_)):
+        raise TypeError(f"node_means must be a bool, got {_describe(node_means)}")
+    if project is None:
+        project = np.eye(n_nodes)
+    else:
+        project = check_array("project", project, ndim=2, shape=(n_nodes, None),
+                              dtype=np.float64)
+        if project.shape[1] < 1:
+            raise ValueError(f"project must have at least one column, got {_describe(project)}")
     n_low = n_nodes // 2
     n_high = n_nodes - n_low
     low_masks = _bits(np.arange(2**n_low), n_low)
@@ -504,26 +561,33 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
     B -= shift
     Y = np.ascontiguousarray(np.exp(B, out=B), dtype=np.float32)
     del B
-    c_split = np.ascontiguousarray(c[split_points], np.float32)
+    c_split = np.ascontiguousarray(c[split_points] @ project, np.float32)  # (n_split, k)
     ones = np.ones(len(split_points), dtype=np.float32)
-    column_sums = c[split_points].sum(axis=0)          # (n_nodes,) float64
+    column_sums = c[split_points].sum(axis=0) @ project   # (k,) float64
+    k_out = project.shape[1]
 
     losses = np.empty(2**n_nodes)
-    gradients = np.empty((2**n_nodes, n_nodes), dtype=np.float32)
+    gradients = np.empty((2**n_nodes, k_out), dtype=np.float32)
     n_k = 2**n_low
 
     buffers = threading.local()     # per thread, allocated once: no page faults per block
     group = 8                       # high halves per task, sharing each block of Y in cache
+    # Per task, the sum over its masks of every node's gradient (in a fixed order below).
+    task_node_sums = np.zeros((-(-2**n_high // group), n_nodes))
+    c_nodes = c[split_points]
 
     def run(first):
         js = range(first, min(first + group, 2**n_high))
         if not hasattr(buffers, "total"):
             buffers.total = np.empty((min(block, n_k), len(split_points)), dtype=np.float32)
             buffers.work = np.empty_like(buffers.total)
-            buffers.scaled = np.empty((group, len(split_points), n_nodes), dtype=np.float32)
+            buffers.scaled = np.empty((group, len(split_points), k_out), dtype=np.float32)
+            buffers.reciprocal_sums = np.empty((group, len(split_points)))
         total, work, scaled = buffers.total, buffers.work, buffers.scaled
+        reciprocal_sums = buffers.reciprocal_sums
+        reciprocal_sums[:] = 0.0
         for slot, j in enumerate(js):
-            np.multiply(X[j][:, None], c_split, out=scaled[slot])   # X_j c, (n_split, n_nodes)
+            np.multiply(X[j][:, None], c_split, out=scaled[slot])   # X_j c, (n_split, k)
         for k0 in range(0, n_k, block):
             k1 = min(k0 + block, n_k)
             t = total[:k1 - k0]
@@ -535,16 +599,24 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
                 losses[rows] = w @ ones                     # sum_p log(X + Y)
                 np.reciprocal(t, out=t)
                 gradients[rows] = t @ scaled[slot]          # sum_p X_j c_p / (X + Y)
-        for j in js:
+                if node_means:
+                    reciprocal_sums[slot] += t.sum(axis=0, dtype=np.float64)
+        node_sums = task_node_sums[first // group]
+        for slot, j in enumerate(js):
             out_loss = losses[j * n_k:(j + 1) * n_k]
             out_grad = gradients[j * n_k:(j + 1) * n_k]
             out_loss += offset[j]
             out_grad[:] = (column_sums[None, :] - out_grad) / n_points
+            if node_means:  # sum over this j's masks of (column sums - sum_p X_j c_p / T)
+                node_sums += (n_k * c_nodes.sum(axis=0)
+                              - (reciprocal_sums[slot] * X[j]) @ c_nodes) / n_points
             if len(direct_points):
                 masks = masks_from_indices(np.arange(j * n_k, (j + 1) * n_k), n_nodes)
                 extra_loss, extra_grad = _direct_sums(a[direct_points], c[direct_points], masks)
                 out_loss += extra_loss
-                out_grad += (extra_grad / n_points).astype(np.float32)
+                out_grad += ((extra_grad @ project) / n_points).astype(np.float32)
+                if node_means:
+                    node_sums += extra_grad.sum(axis=0) / n_points
             out_loss /= n_points
         return len(js)
 
@@ -555,6 +627,8 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256):
             ThreadPoolExecutor(max_workers=workers) as pool:
         for done in pool.map(run, range(0, 2**n_high, group)):
             bar.update(done)
+    if node_means:
+        return losses, gradients, task_node_sums.sum(axis=0) / 2**n_nodes
     return losses, gradients
 
 
@@ -599,16 +673,25 @@ def shapley_values(values):
     Introduced in chapter 1, §The exact landscape.
     """
     values, n_nodes = _check_table(values)
-    indices = np.arange(2**n_nodes, dtype=np.int64)
-    sizes = popcount(indices)
+    sizes = _sizes(n_nodes)
     weight_of_size = np.array([math.factorial(s) * math.factorial(n_nodes - s - 1)
                                / math.factorial(n_nodes) for s in range(n_nodes)])
     result = np.empty(n_nodes)
     for node in range(n_nodes):
-        without = indices[(indices >> node) & 1 == 0]
-        result[node] = np.sum(weight_of_size[sizes[without]]
-                              * (values[without | (1 << node)] - values[without]))
+        # index = high * 2**(node + 1) + bit * 2**node + low: the bit is the middle axis,
+        # so "without node" and "with node" are views, not copies of the table
+        without, with_node = _split_on_node(values, node)
+        sizes_without, _ = _split_on_node(sizes, node)
+        result[node] = np.dot(weight_of_size[sizes_without].ravel(),
+                              (with_node - without).ravel())
     return result
+
+
+def _split_on_node(table, node):
+    """Views of a (2**n,) table at the masks without and with ``node``, each
+    (2**(n - node - 1), 2**node)."""
+    halves = table.reshape(-1, 2, 2**node)
+    return halves[:, 0, :], halves[:, 1, :]
 
 
 def banzhaf_values(values):
@@ -618,11 +701,10 @@ def banzhaf_values(values):
     Introduced in chapter 1, §The exact landscape.
     """
     values, n_nodes = _check_table(values)
-    indices = np.arange(2**n_nodes, dtype=np.int64)
     result = np.empty(n_nodes)
     for node in range(n_nodes):
-        without = indices[(indices >> node) & 1 == 0]
-        result[node] = np.mean(values[without | (1 << node)] - values[without])
+        without, with_node = _split_on_node(values, node)
+        result[node] = np.mean(with_node - without)
     return result
 
 
@@ -658,8 +740,10 @@ def complement_correlation(values):
     (every complementary pair counted in both orders, so the start and the end of a
     pair play the same role). (2**n,) float -> float."""
     values, n_nodes = _check_table(values)
-    complement = values[::-1]          # index ^ (2**n - 1) == 2**n - 1 - index
-    return float(np.corrcoef(values, complement)[0, 1])
+    # A mask and its complement run over the same table (index ^ (2**n - 1) == 2**n - 1 -
+    # index), so both have its mean and variance, and Pearson's r needs one centred copy.
+    centred = values - values.mean()
+    return float(centred @ centred[::-1] / (centred @ centred))
 
 
 def walsh_hadamard(values):
@@ -667,14 +751,17 @@ def walsh_hadamard(values):
     (2**n,) float -> (2**n,) float64."""
     values, n_nodes = _check_table(values)
     out = values.copy()
+    top = np.empty(len(out) // 2)      # one buffer for every stage: no table-sized temporaries
     half = 1
     while half < len(out):
         view = out.reshape(-1, 2, half)
-        top = view[:, 0, :].copy()
+        upper = top.reshape(view.shape[0], half)
+        np.copyto(upper, view[:, 0, :])
         view[:, 0, :] += view[:, 1, :]
-        view[:, 1, :] = top - view[:, 1, :]
+        np.subtract(upper, view[:, 1, :], out=view[:, 1, :])
         half *= 2
-    return out / len(out)
+    out /= len(out)
+    return out
 
 
 def flip_correlations(values):
@@ -718,8 +805,8 @@ def walsh_power_by_degree(values):
     """
     values, n_nodes = _check_table(values)
     spectrum = walsh_hadamard(values)
-    power = np.bincount(popcount(np.arange(len(values), dtype=np.int64)),
-                        weights=spectrum**2, minlength=n_nodes + 1)
+    power = np.bincount(_sizes(n_nodes), weights=np.square(spectrum, out=spectrum),
+                        minlength=n_nodes + 1)
     power[0] = 0.0
     return power
 
@@ -753,16 +840,16 @@ def gaussian_density(values, grid, bandwidth, weights=None):
     if weights is None:
         weights = np.ones_like(values)
     weights = check_array("weights", weights, shape=values.shape, dtype=np.float64)
-    if np.any(weights < 0) or weights.sum() <= 0:
+    total = weights.sum()
+    if weights.min() < 0 or total <= 0:
         raise ValueError("weights must be non-negative with a positive sum")
-    weights = weights / weights.sum()
     if len(values) <= 20000:
         density = np.zeros(len(grid))
         step = max(1, 2**18 // len(grid))          # bounded temporaries: ~2 MB
         for start in range(0, len(values), step):
             z = (grid[:, None] - values[None, start:start + step]) / bandwidth
             density += np.exp(-0.5 * z * z) @ weights[start:start + step]
-        return density / (bandwidth * math.sqrt(2 * math.pi))
+        return density / (total * bandwidth * math.sqrt(2 * math.pi))
     step = bandwidth / 20
     lo, hi = grid[0] - 6 * bandwidth, grid[-1] + 6 * bandwidth
     fine = np.arange(lo, hi + step, step)
@@ -780,7 +867,7 @@ def gaussian_density(values, grid, bandwidth, weights=None):
     offsets = np.arange(-int(6 * 20), int(6 * 20) + 1) * step
     kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
     smooth = np.convolve(mass, kernel, mode="same")
-    return np.interp(grid, fine, smooth)
+    return np.interp(grid, fine, smooth) / total
 
 
 def node_roles(model, lo=-1.0, hi=1.0, resolution=101, threshold=0.99):
