@@ -296,8 +296,8 @@ class Record:
 
     def number(self, name, value, tolerance, digits=None, glue=False):
         """Record a number, rounded to ``digits`` decimals when given; also glue it under
-        ``name`` when ``glue`` (for another page of the book to paste). Returns the value as
-        recorded."""
+        ``name`` when ``glue`` (for another page of the book to paste). Returns nothing, so
+        that a cell ending with it shows no stray output."""
         _check_tolerance("tolerance", tolerance)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"value of {name!r} must be a real number, got "
@@ -313,17 +313,15 @@ class Record:
         self._add(name, entry)
         if glue:
             _glue(name, value)
-        return value
 
     def text(self, name, value, tolerance=None):
         """Record a verdict or label, compared exactly unless ``tolerance`` says otherwise
         (a sentence formatted from values recorded on their own is recorded as
-        :class:`Varies`). Returns the text."""
+        :class:`Varies`). Returns nothing, like :meth:`number`."""
         tolerance = Exact() if tolerance is None else _check_tolerance("tolerance", tolerance)
         if not isinstance(value, str):
             raise TypeError(f"value of {name!r} must be a str, got {_describe(value)}")
         self._add(name, {"type": "text", "value": value, "tolerance": tolerance.to_json()})
-        return value
 
     def table(self, name, frame, tolerance, columns=None, digits=None):
         """Record a key table (a pandas DataFrame or Series) cell by cell, unrounded.
