@@ -32,16 +32,8 @@ DRIFT_ENVIRONMENT = {"OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE
 
 
 def flatten(entries):
-    """Name -> value for every number, and every table cell as ``table[row, column]``."""
-    values = {}
-    for name, entry in entries.items():
-        if entry["type"] == "number":
-            values[name] = entry["value"]
-        elif entry["type"] == "table":
-            for row, cells in zip(entry["index"], entry["cells"]):
-                for column, value in zip(entry["columns"], cells):
-                    values[f"{name}[{row}, {column}]"] = value
-    return values
+    """Key -> value for every value of a record (see ``toyviz.checks.values_of``)."""
+    return {key: value for key, value, _, _ in checks.values_of(entries)}
 
 
 def is_number(value):

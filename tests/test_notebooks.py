@@ -121,18 +121,8 @@ def test_every_seed_tolerance_has_a_measured_spread(path):
     why, before the slow test does."""
     record = checks.record_of(nbformat.read(path, as_version=4))
     spreads, _ = load_spreads(path)
-    unmeasured = []
-    for name, entry in (record or {}).items():
-        if entry["type"] == "table":
-            for column, stored in entry["tolerance"].items():
-                if stored["kind"] == "seeds":
-                    for row, cells in zip(entry["index"], entry["cells"]):
-                        value = cells[entry["columns"].index(column)]
-                        key = f"{name}[{row}, {column}]"
-                        if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                                and spreads.get(key) is None:
-                            unmeasured.append(key)
-        elif entry["tolerance"]["kind"] == "seeds" and spreads.get(name) is None:
-            unmeasured.append(name)
+    unmeasured = [key for key, value, tolerance, _ in checks.values_of(record or {})
+                  if tolerance["kind"] == "seeds" and isinstance(value, (int, float))
+                  and not isinstance(value, bool) and spreads.get(key) is None]
     assert not unmeasured, (f"{path.name}: no measured seed spread for {unmeasured}; run "
                             f"scripts/measure_spread.py {path.relative_to(ROOT)}")

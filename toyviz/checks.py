@@ -50,12 +50,13 @@ class Tolerance(ABC):
     kind = None
 
     @abstractmethod
-    def accepts(self, committed, fresh, spread=None):
+    def accepts(self, committed, fresh, spread=None, drift=0.0):
         """Whether ``fresh`` is close enough to ``committed``. ``spread`` is the measured
-        seed-to-seed standard deviation (only :class:`Seeds` uses it)."""
+        seed-to-seed standard deviation and ``drift`` the measured move under other kernels
+        (only :class:`Seeds` uses them)."""
 
     @abstractmethod
-    def describe(self, spread=None):
+    def describe(self, spread=None, drift=0.0):
         """The tolerance in words, for a failure message."""
 
     def to_json(self):
@@ -90,10 +91,10 @@ class Bound(Tolerance):
     def __init__(self, upper):
         self.upper = check_float("upper", upper)
 
-    def accepts(self, committed, fresh, spread=None):
+    def accepts(self, committed, fresh, spread=None, drift=0.0):
         return _is_number(fresh) and not math.isnan(fresh) and fresh <= self.upper
 
-    def describe(self, spread=None):
+    def describe(self, spread=None, drift=0.0):
         return f"must be <= {self.upper:g}"
 
 
@@ -107,12 +108,12 @@ class Relative(Tolerance):
         self.rtol = check_float("rtol", rtol, low=0)
         self.atol = check_float("atol", atol, low=0)
 
-    def accepts(self, committed, fresh, spread=None):
+    def accepts(self, committed, fresh, spread=None, drift=0.0):
         if not _is_number(committed):
             return False
         return _distance(committed, fresh) <= self.rtol * abs(committed) + self.atol
 
-    def describe(self, spread=None):
+    def describe(self, spread=None, drift=0.0):
         text = f"relative {self.rtol:g}"
         return text + (f" + absolute {self.atol:g}" if self.atol else "")
 
@@ -126,10 +127,10 @@ class Count(Tolerance):
     def __init__(self, slack=0):
         self.slack = check_int("slack", slack, low=0)
 
-    def accepts(self, committed, fresh, spread=None):
+    def accepts(self, committed, fresh, spread=None, drift=0.0):
         return _distance(committed, fresh) <= self.slack
 
-    def describe(self, spread=None):
+    def describe(self, spread=None, drift=0.0):
         return f"± {self.slack}" if self.slack else "exactly"
 
 
@@ -139,12 +140,12 @@ class Exact(Tolerance):
 
     kind = "exact"
 
-    def accepts(self, committed, fresh, spread=None):
+    def accepts(self, committed, fresh, spread=None, drift=0.0):
         if _is_number(committed) and _is_number(fresh):
             return _distance(committed, fresh) == 0.0
         return committed == fresh
 
-    def describe(self, spread=None):
+    def describe(self, spread=None, drift=0.0):
         return "exactly"
 
 
@@ -205,10 +206,10 @@ class Varies(Tolerance):
             raise TypeError(f"why must be a non-empty str, got {_describe(why)}")
         self.why = why
 
-    def accepts(self, committed, fresh, spread=None):
+    def accepts(self, committed, fresh, spread=None, drift=0.0):
         return True
 
-    def describe(self, spread=None):
+    def describe(self, spread=None, drift=0.0):
         return f"not compared: {self.why}"
 
 
@@ -255,7 +256,7 @@ def _check_name(name):
 def _check_tolerance(name, tolerance):
     if not isinstance(tolerance, Tolerance):
         raise TypeError(f"{name} must be a toyviz.checks tolerance (Bound, Relative, Count, "
-                        f"Exact or Seeds), got {_describe(tolerance)}")
+                        f"Exact, Seeds or Varies), got {_describe(tolerance)}")
     return tolerance
 
 
@@ -330,8 +331,11 @@ class Record:
         its own. Returns ``frame`` for the cell to display, rounded to ``digits`` decimals
         when given.
         """
-        shown = frame if digits is None else frame.round(check_int("digits", digits, low=0))
         _check_tolerance("tolerance", tolerance)
+        if isinstance(frame, (pd.Series, pd.DataFrame)) and digits is not None:
+            shown = frame.round(check_int("digits", digits, low=0))
+        else:
+            shown = frame
         if isinstance(frame, pd.Series):
             frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
         if not isinstance(frame, pd.DataFrame):
@@ -409,6 +413,19 @@ def record_of(notebook):
     return found
 
 
+def values_of(entries):
+    """Every value of a record (as :func:`record_of` returns it), one at a time: yields
+    ``(key, value, stored tolerance, rounding step)``, a table cell keyed as
+    ``"table[row, column]"``, the name that ``tests/spreads/`` uses too."""
+    for name, entry in entries.items():
+        if entry["type"] != "table":
+            yield name, entry["value"], entry["tolerance"], entry.get("rounded", 0.0)
+            continue
+        for row, cells in zip(entry["index"], entry["cells"]):
+            for column, value in zip(entry["columns"], cells):
+                yield f"{name}[{row}, {column}]", value, entry["tolerance"][column], 0.0
+
+
 def compare(committed, fresh, spreads=None, drifts=None):
     """Compare two records (as :func:`record_of` returns them) and list what moved.
 
@@ -428,47 +445,44 @@ def compare(committed, fresh, spreads=None, drifts=None):
     if added:
         failures.append(f"recorded now but not in the committed outputs: {', '.join(added)} "
                         "(refresh the outputs with scripts/execute_notebook.py)")
+    comparable = {}
     for name in committed:
         if name not in fresh:
             continue
         old, new = committed[name], fresh[name]
         if old["type"] != new["type"]:
             failures.append(f"{name}: was a {old['type']}, is now a {new['type']}")
-            continue
-        if new["type"] != "table":
-            failures += _compare_value(name, old["value"], new["value"], new["tolerance"],
-                                       spreads.get(name), drifts.get(name),
-                                       new.get("rounded", 0.0))
-            continue
-        if old["index"] != new["index"] or old["columns"] != new["columns"]:
+        elif new["type"] == "table" and (old["index"] != new["index"]
+                                         or old["columns"] != new["columns"]):
             failures.append(f"table {name}: rows or columns changed: rows {old['index']} → "
                             f"{new['index']}, columns {old['columns']} → {new['columns']}")
-            continue
-        for row, old_cells, new_cells in zip(new["index"], old["cells"], new["cells"]):
-            for column, a, b in zip(new["columns"], old_cells, new_cells):
-                cell = f"{name}[{row}, {column}]"
-                failures += _compare_value(cell, a, b, new["tolerance"][column],
-                                           spreads.get(cell), drifts.get(cell))
+        else:
+            comparable[name] = (old, new)
+    old_values = {key: value for key, value, _, _ in
+                  values_of({name: old for name, (old, _) in comparable.items()})}
+    for key, value, tolerance, rounded in values_of(
+            {name: new for name, (_, new) in comparable.items()}):
+        failures += _compare_value(key, old_values[key], value, tolerance,
+                                   spreads.get(key), drifts.get(key), rounded)
     return failures
 
 
 def _compare_value(name, committed, fresh, stored_tolerance, spread, drift=None,
                    rounded=0.0):
     tolerance = tolerance_from_json(stored_tolerance)
-    committed, fresh = _unplain(committed), _unplain(fresh)
+    committed, fresh, drift = _unplain(committed), _unplain(fresh), drift or 0.0
     if not isinstance(tolerance, Varies) and not _is_number(committed):
         tolerance = Exact()  # a label or flag in a table of numbers
-    measured = {"drift": drift or 0.0} if isinstance(tolerance, Seeds) else {}
-    if tolerance.accepts(committed, fresh, spread, **measured):
+    if tolerance.accepts(committed, fresh, spread, drift):
         return []
     if rounded and isinstance(tolerance, (Relative, Seeds)) and _is_number(fresh):
         # a value rounded to its last kept digit may flip that digit: compare the centres
         # of the two rounding intervals, moved towards each other by one step
         step = math.copysign(min(rounded, abs(fresh - committed)), committed - fresh)
-        if tolerance.accepts(committed, fresh + step, spread, **measured):
+        if tolerance.accepts(committed, fresh + step, spread, drift):
             return []
     return [f"{name}: committed {committed!r}, now {fresh!r}; tolerance "
-            f"{tolerance.describe(spread, **measured)}"]
+            f"{tolerance.describe(spread, drift)}"]
 
 
 #: The line of a chapter that sets its seed, which :func:`execute` can change.

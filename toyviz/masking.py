@@ -262,8 +262,13 @@ def mask_probabilities(n_nodes, p):
     """
     n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_SWEEP_NODES)
     p = check_float("p", p, low=0, high=1)
-    per_size = np.array([p**k * (1 - p) ** (n_nodes - k) for k in range(n_nodes + 1)])
-    return per_size[_sizes(n_nodes)]
+    return _size_probabilities(n_nodes, p)[_sizes(n_nodes)]
+
+
+def _size_probabilities(n_nodes, p):
+    """(n_nodes + 1,) float64: ``p**k (1 - p)**(n_nodes - k)``, one mask's probability by
+    its number of nodes on ``k``."""
+    return np.array([p**k * (1 - p) ** (n_nodes - k) for k in range(n_nodes + 1)])
 
 
 def mask_moments(values, p):
@@ -285,7 +290,7 @@ def mask_moments(values, p):
     values, n_nodes = _check_table(values)
     p = check_float("p", p, low=0, high=1)
     sizes = _sizes(n_nodes)
-    per_size = np.array([p**k * (1 - p) ** (n_nodes - k) for k in range(n_nodes + 1)])
+    per_size = _size_probabilities(n_nodes, p)
     blocks = [slice(start, start + 2**16) for start in range(0, len(values), 2**16)]
     mean = sum(per_size[sizes[b]] @ values[b] for b in blocks)
     second = third = 0.0
@@ -561,9 +566,10 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     B -= shift
     Y = np.ascontiguousarray(np.exp(B, out=B), dtype=np.float32)
     del B
-    c_split = np.ascontiguousarray(c[split_points] @ project, np.float32)  # (n_split, k)
+    c_nodes = c[split_points]                                        # (n_split, n_nodes)
+    c_split = np.ascontiguousarray(c_nodes @ project, np.float32)   # (n_split, k)
     ones = np.ones(len(split_points), dtype=np.float32)
-    column_sums = c[split_points].sum(axis=0) @ project   # (k,) float64
+    column_sums = c_nodes.sum(axis=0) @ project                     # (k,) float64
     k_out = project.shape[1]
 
     losses = np.empty(2**n_nodes)
@@ -574,7 +580,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     group = 8                       # high halves per task, sharing each block of Y in cache
     # Per task, the sum over its masks of every node's gradient (in a fixed order below).
     task_node_sums = np.zeros((-(-2**n_high // group), n_nodes))
-    c_nodes = c[split_points]
+    node_column_sums = n_k * c_nodes.sum(axis=0)   # the first term, for every high half j
 
     def run(first):
         js = range(first, min(first + group, 2**n_high))
@@ -608,7 +614,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
             out_loss += offset[j]
             out_grad[:] = (column_sums[None, :] - out_grad) / n_points
             if node_means:  # sum over this j's masks of (column sums - sum_p X_j c_p / T)
-                node_sums += (n_k * c_nodes.sum(axis=0)
+                node_sums += (node_column_sums
                               - (reciprocal_sums[slot] * X[j]) @ c_nodes) / n_points
             if len(direct_points):
                 masks = masks_from_indices(np.arange(j * n_k, (j + 1) * n_k), n_nodes)
@@ -718,7 +724,7 @@ def best_and_worst_by_size(values):
     ``worst_index``, ``worst``, ``mean``.
     """
     values, n_nodes = _check_table(values)
-    sizes = popcount(np.arange(2**n_nodes, dtype=np.int64)).astype(np.int8)
+    sizes = _sizes(n_nodes)
     counts = np.bincount(sizes, minlength=n_nodes + 1)
     best_index = np.empty(n_nodes + 1, dtype=np.int64)
     worst_index = np.empty(n_nodes + 1, dtype=np.int64)
