@@ -432,3 +432,62 @@ def test_mask_moments_match_the_weighted_moments_of_the_whole_table(seed, n_node
                                rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="^p must be <= 1"):
         masking.mask_moments(values, 1.5)
+
+
+# ------------------------------------------------------ chapter 1's claims, checked here
+
+
+@fast
+@given(nets)
+def test_mask_before_relu_is_the_same_function_with_zero_gradient_at_off_nodes(net):
+    weights, x, y, rng = random_net(*net)
+    masks = rng.integers(0, 2, (6, weights["w1"].shape[1])).astype(np.float32)
+    masks = np.concatenate([masks, rng.uniform(0.05, 1, (3, masks.shape[1]))])
+    after_loss, after_gradient = masking.mask_losses(weights, x, y, masks)
+    before_loss, before_gradient = masking.mask_losses_before_relu(weights, x, y, masks)
+    np.testing.assert_allclose(before_loss, after_loss, rtol=1e-9, atol=1e-12)
+    on = masks > 0
+    np.testing.assert_allclose(before_gradient[on], after_gradient[on], rtol=1e-7, atol=1e-9)
+    assert np.all(before_gradient[~on] == 0)
+    # the after-ReLU gradient at an off node is the one-sided derivative into the cube
+    row, node = np.argwhere(~on)[0] if (~on).any() else (None, None)
+    if row is not None:
+        nudged_mask = masks[row].astype(np.float64)
+        nudged_mask[node] = 1e-6
+        nudged, _ = masking.mask_losses(weights, x, y, nudged_mask[None])
+        np.testing.assert_allclose((nudged[0] - after_loss[row]) / 1e-6,
+                                   after_gradient[row, node], rtol=1e-3, atol=1e-6)
+
+
+def test_normal_fit_matches_scipy_and_weights_act_as_repeats():
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    values = rng.gamma(2.0, size=500)
+    fit = masking.normal_fit(values)
+    reference = stats.kstest(values, "norm", args=(values.mean(), values.std())).statistic
+    assert fit["ks"] == pytest.approx(reference, rel=1e-9)
+    assert fit["skewness"] == pytest.approx(stats.skew(values), rel=1e-9)
+    counts = rng.integers(1, 4, size=500)
+    weighted = masking.normal_fit(values, counts.astype(float))
+    repeated = masking.normal_fit(np.repeat(values, counts))
+    assert weighted["ks"] == pytest.approx(repeated["ks"], rel=1e-9)
+    assert weighted["skewness"] == pytest.approx(repeated["skewness"], rel=1e-9)
+    np.testing.assert_allclose(weighted["tail_errors"], repeated["tail_errors"], rtol=1e-9)
+    normal = masking.normal_fit(rng.normal(size=20000))
+    assert normal["ks"] < 0.015 and abs(normal["skewness"]) < 0.1
+    with pytest.raises(ValueError, match="tails"):
+        masking.normal_fit(values, tails=(0.0, 0.5))
+    with pytest.raises(ValueError, match="weights"):
+        masking.normal_fit(values, -np.ones(500))
+
+
+@fast
+@given(st.integers(0, 2**31 - 1), st.integers(1, 8))
+def test_removal_costs_match_the_engine(seed, n_nodes):
+    weights, x, y, _ = random_net(seed, n_nodes)
+    table, _ = masking.sweep_all_masks(weights, x, y, progress=False)
+    masks = np.ones((n_nodes, n_nodes)) - np.eye(n_nodes)
+    losses, _ = masking.mask_losses(weights, x, y, np.concatenate([masks, np.ones((1, n_nodes))]))
+    np.testing.assert_allclose(masking.removal_costs(table), losses[:-1] - losses[-1],
+                               rtol=1e-5, atol=1e-6)

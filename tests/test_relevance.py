@@ -626,3 +626,95 @@ def test_every_activation_matches_keras_forward_and_tensorflow_gradient():
     assert np.abs(expected).max() > 1e-3  # the test would be empty if every unit saturated
     ours = rel.propagate(network, x, "gradient", output=(0, 1)).input
     np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 2's claims, checked here
+# --------------------------------------------------------------------------------------
+
+Q_FORM = rel.Composite(rel.MaximumGradient(), rel.MatrixGradient(), rel.Slope(), "one",
+                       "times_input")
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=network_seeds, pooled=st.booleans())
+def test_conserved_total_is_the_output_at_every_layer(seed, pooled):
+    network, rng = random_relu_network(seed, pooled)
+    x = rng.normal(size=(5, *network.input_shape))
+    for composite in ("lrp_0", Q_FORM, "gradient_x_input"):
+        totals = rel.layer_totals(network, x, composite, output=(2, 1))
+        assert totals.shape[1] == len(network.steps) + 1
+        scale = 1.0 + np.abs(totals["output"].to_numpy())[:, None]
+        assert np.all(np.abs(totals.to_numpy() - totals[["output"]].to_numpy()) <= 1e-11 * scale)
+    if not pooled:
+        totals = rel.layer_totals(network, x, "rescale", output=1,
+                                  baseline=rng.normal(size=network.input_shape))
+        output = np.broadcast_to(totals[["output"]].to_numpy(), totals.shape)
+        np.testing.assert_allclose(totals.to_numpy(), output, rtol=1e-9, atol=1e-11)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=network_seeds, pooled=st.booleans())
+def test_input_relevance_of_lrp_0_is_gradient_times_input_whatever_the_biases_get(seed, pooled):
+    # the input relevance does not depend on whether the bias relevance is kept
+    network, rng = random_relu_network(seed, pooled)
+    x = rng.normal(size=(5, *network.input_shape))
+    for bias in ("each", "shared"):
+        lrp = rel.propagate(network, x, "lrp_0", output=0, bias=bias)
+        gxi = rel.propagate(network, x, "gradient_x_input", output=0, bias=bias)
+        np.testing.assert_allclose(lrp.input, gxi.input, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=network_seeds, pooled=st.booleans())
+def test_rescale_is_antisymmetric_in_input_and_baseline(seed, pooled):
+    network, rng = random_relu_network(seed, pooled)
+    x = rng.normal(size=(4, *network.input_shape))
+    x_bar = rng.normal(size=(4, *network.input_shape))
+    forward = rel.propagate(network, x, "rescale", output=1, baseline=x_bar)
+    backward = rel.propagate(network, x_bar, "rescale", output=1, baseline=x)
+    np.testing.assert_allclose(forward.output, -backward.output, rtol=1e-12, atol=1e-12)
+    if not pooled:  # with max pooling the two passes may follow different winners
+        np.testing.assert_allclose(forward.input, -backward.input, rtol=1e-9, atol=1e-12)
+
+
+def test_rescale_through_a_maximum_loses_the_baseline_winners_gap():
+    # y = max(x1..x4): rescale passes x_w - x_bar_w for the input's winner w, while y moved
+    # by x_w - x_bar_v (v the baseline's winner): the error is exactly x_bar_w - x_bar_v.
+    network = rel.Network([rel.Maximum("pool", (1, 4), (1, 4), "valid"), rel.Reshape("flat"),
+                           rel.Dense("out", [[1.0]])], (1, 4, 1), 1)
+    x = np.array([3.0, 1.0, 0.0, 2.0]).reshape(1, 1, 4, 1)
+    same_winner = np.array([1.0, 0.5, 0.0, 0.2]).reshape(1, 1, 4, 1)
+    other_winner = np.array([0.0, 0.5, 0.0, 2.5]).reshape(1, 1, 4, 1)
+    kept = rel.propagate(network, x, "rescale", baseline=same_winner)
+    assert abs(kept.conservation_error[0]) < 1e-12
+    lost = rel.propagate(network, x, "rescale", baseline=other_winner)
+    assert lost.conservation_error[0] == pytest.approx(0.0 - 2.5)
+    assert lost.input[0].ravel().tolist() == [3.0, 0.0, 0.0, 0.0]
+
+
+def test_inputs_only_rule_conserves_without_bias_relevance_and_blows_up_near_zero():
+    network = rel.Network([rel.Dense("layer", [[1.0], [1.0]], [2.0])], (2,), 1)
+    composite = rel.Composite(rel.MaximumGradient(), rel.MatrixInputsOnly(0.0), rel.Ignore(),
+                              "output", "signal")
+    x = np.array([[1.0, -0.999], [0.5, 0.25]])
+    explanation = rel.propagate(network, x, composite)
+    np.testing.assert_allclose(explanation.input_total, explanation.output, rtol=1e-9)
+    assert np.all(explanation.bias_total == 0)
+    assert np.abs(explanation.input[0]).max() > 1000   # 2.001 / 0.001, times the inputs
+    blamed = rel.propagate(network, x, "lrp_0")
+    assert np.abs(blamed.input[0]).max() < 2
+    with pytest.raises(ValueError, match="epsilon"):
+        rel.MatrixInputsOnly(-1.0)
+
+
+def test_the_two_maximum_constructions_agree_in_the_limit_unless_all_inputs_are_negative():
+    pairs = np.array([[0.5, 0.4], [2.0, -1.0], [-1.0, 0.3], [-1.0, -2.0], [-0.5, -0.4]])
+    floor = rel.softness_floor(pairs)
+    assert np.all(np.isfinite(floor)) and np.all(floor > 0)
+    gap = rel.max_constructions_gap(pairs, floor)
+    assert np.all(gap[:3] < 1e-9) and np.all(gap[3:] > 0.1)
+    # at a fixed softness, a near tie still splits: the gap falls like exp(-|a - b| / s)
+    assert rel.max_constructions_gap(pairs[:1], 0.05)[0] > 0.05
+    with pytest.raises(ValueError, match="softness"):
+        rel.max_constructions_gap(pairs, 0.0)

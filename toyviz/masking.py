@@ -477,6 +477,121 @@ def reference_mask_losses(model, x, y, masks, progress=None):
     return losses, gradients
 
 
+def mask_losses_before_relu(model, x, y, masks, chunk_size=64):
+    """Mean loss and mask-gradient when the mask multiplies the pre-activation instead:
+    ``h = relu(m * (x @ w1 + b1))``, differentiated by TensorFlow (whose ReLU has
+    derivative 0 at 0).
+
+    For masks in [0, 1] this is the same function as the chapter's
+    ``h = m * relu(x @ w1 + b1)``, so the losses agree; the gradients agree wherever
+    ``m_i > 0``. At ``m_i = 0`` automatic differentiation gives 0 here, where the
+    after-ReLU mask gives the one-sided derivative ``mean sigmoid(.) c_i``.
+
+    Parameters
+    ----------
+    model : masked circle model or weight dict (see :func:`network_weights`)
+    x, y, masks : as in :func:`mask_losses`
+    chunk_size : int >= 1, masks per TensorFlow call
+
+    Returns
+    -------
+    losses : (n_masks,) float64, gradients : (n_masks, n_nodes) float64
+
+    Introduced in chapter 1, §Mask before or after the ReLU.
+    """
+    import tensorflow as tf
+
+    from toyviz.models import check_labels
+
+    weights = network_weights(model)
+    x = check_array("x", x, shape=(None, 2), dtype=np.float64)
+    y = check_labels("y", y, len(x), n_classes=2)
+    masks = check_masks(masks, weights["w1"].shape[1])
+    chunk_size = check_int("chunk_size", chunk_size, low=1)
+    z = tf.constant(x @ weights["w1"] + weights["b1"])                  # (points, n)
+    v = tf.constant(weights["w2"][:, 1] - weights["w2"][:, 0])
+    sign = tf.constant(1.0 - 2.0 * y)
+    offset = float(weights["b2"][1] - weights["b2"][0])
+    losses = np.empty(len(masks))
+    gradients = np.empty(masks.shape, dtype=np.float64)
+    for start in range(0, len(masks), chunk_size):
+        chunk = tf.constant(masks[start:start + chunk_size].astype(np.float64))
+        with tf.GradientTape() as tape:
+            tape.watch(chunk)
+            hidden = tf.nn.relu(chunk[:, None, :] * z[None])               # (k, points, n)
+            d = offset + tf.linalg.matvec(hidden, v)
+            loss = tf.reduce_mean(tf.math.softplus(sign * d), axis=1)
+        losses[start:start + len(chunk)] = loss.numpy()
+        gradients[start:start + len(chunk)] = tape.gradient(loss, chunk).numpy()
+    return losses, gradients
+
+
+def normal_fit(values, weights=None, tails=(0.01, 0.99)):
+    """How far ``values`` are from the normal distribution with their mean and standard
+    deviation: effect sizes, not a test.
+
+    Parameters
+    ----------
+    values : (n,) float
+    weights : None or (n,) float >= 0, e.g. :func:`mask_probabilities` for the exact
+        distribution over all masks
+    tails : quantile levels in (0, 1) at which to compare the quantiles
+
+    Returns
+    -------
+    dict with ``ks`` (the Kolmogorov-Smirnov distance: the largest gap between the
+    distribution function and the fitted normal's), ``skewness`` (0 for a normal) and
+    ``tail_errors`` ((len(tails),) float64: the quantile minus the fitted normal's, in
+    standard deviations).
+
+    Introduced in chapter 1, §Is the loss log-normal?
+    """
+    from scipy import stats
+
+    values = check_array("values", values, ndim=1, dtype=np.float64)
+    if len(values) < 3:
+        raise ValueError(f"values must have at least 3 entries, got {_describe(values)}")
+    if weights is None:
+        weights = np.full(len(values), 1.0 / len(values))
+    else:
+        weights = check_array("weights", weights, shape=values.shape, dtype=np.float64)
+        if np.any(weights < 0) or not weights.sum() > 0:
+            raise ValueError("weights must be >= 0 with a positive sum")
+        weights = weights / weights.sum()
+    tails = check_array("tails", tails, ndim=1, dtype=np.float64)
+    if np.any((tails <= 0) | (tails >= 1)):
+        raise ValueError(f"tails must lie in (0, 1), got {tails}")
+    order = np.argsort(values, kind="stable")
+    ordered, sorted_weights = values[order], weights[order]
+    del order
+    cumulative = np.cumsum(sorted_weights)
+    mean = float(np.dot(weights, values))
+    std = float(np.sqrt(np.dot(weights, (values - mean) ** 2)))
+    skewness = float(np.dot(weights, ((values - mean) / std) ** 3))
+    normal = stats.norm.cdf(ordered, mean, std)
+    # the distribution function jumps at each value: compare just after and just before
+    ks = float(max(np.max(np.abs(cumulative - normal)),
+                   np.max(np.abs(cumulative - sorted_weights - normal))))
+    positions = np.minimum(np.searchsorted(cumulative, tails), len(ordered) - 1)
+    tail_errors = (ordered[positions] - (mean + std * stats.norm.ppf(tails))) / std
+    return {"ks": ks, "skewness": skewness, "tail_errors": tail_errors}
+
+
+def removal_costs(values):
+    """What removing one node from the full network costs: ``values[full without i] -
+    values[full]`` for each node ``i``.
+
+    values : (2**n,) float, e.g. the losses of :func:`sweep_all_masks`.
+    Returns (n,) float64.
+
+    Introduced in chapter 1, §All 2^20 subnetworks.
+    """
+    values, n = _check_table(values)
+    full = len(values) - 1
+    return np.array([values[full ^ (1 << i)] - values[full] for i in range(n)],
+                    dtype=np.float64)
+
+
 # --------------------------------------------------------------------------- full sweep
 
 

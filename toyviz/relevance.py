@@ -518,7 +518,15 @@ class Rescale(NonlinearityRule):
     """Compare to a baseline: ``R(z) = (f(z) - f(z_bar)) / (z - z_bar) R(b)``, the slope of
     the chord from the baseline's point to the input's, with ``f'(z)`` where the two
     coincide. DeepLIFT's rescale rule (Shrikumar et al. 2017, arXiv:1704.02685, §3.5.2),
-    the essay's "Solution 2"; with the baseline 0 it is :class:`Slope`."""
+    the essay's "Solution 2"; with the baseline 0 it is :class:`Slope`.
+
+    In the ``rescale`` preset the relevance conserves the difference of the outputs,
+    ``sum R = y(x) - y(x_bar)``, on networks of matrix multiplies and element-wise
+    nonlinearities. A max pooling layer breaks this wherever a window's winner at ``x``
+    differs from its winner at ``x_bar``: the gradient maximum rule passes on
+    ``x_w - x_bar_w`` for the input's winner ``w``, while the maximum changed by
+    ``x_w - x_bar_v`` (``v`` the baseline's winner). Chapter 2, §Rescale and max
+    pooling, measures how much this costs on the digits network."""
 
     name = "rescale"
     needs_baseline = True
@@ -531,6 +539,35 @@ class Rescale(NonlinearityRule):
         factor = step.fprime(z)
         np.divide(b - b_bar, dz, out=factor, where=np.abs(dz) > 1e-12)
         return factor * signal
+
+
+class MatrixInputsOnly(MatrixRule):
+    """The variant that "blame the bias" replaces: the inputs alone must account for the
+    whole output, bias included,
+    ``R(a_i) = sum_j a_i w_ij / blip(z_j - bias_j) * R(z_j)``, and the biases get nothing.
+    It conserves ``sum_i R(a_i) = sum_j R(z_j)`` without any bias relevance, but it divides
+    by the bias-free part ``z_j - bias_j``, which can be close to 0 where ``z_j`` is not
+    (the second essay, §What the actual problem was); where it is exactly 0 nothing passes.
+    Not in :data:`RULES`: it is shown in
+    chapter 2, §Blame the bias, as the contrast, not offered as a rule to mix.
+    """
+
+    name = "inputs only"
+
+    def __init__(self, epsilon=0.0):
+        self.epsilon = check_float("epsilon", epsilon, low=0)
+
+    def __repr__(self):
+        return f"MatrixInputsOnly(epsilon={self.epsilon})"
+
+    def backward(self, step, a, z, signal):
+        inputs_part = z - step.bias
+        if self.epsilon > 0:
+            t = signal / (inputs_part + np.where(inputs_part >= 0, self.epsilon, -self.epsilon))
+        else:
+            t = np.divide(signal, inputs_part, out=np.zeros(np.shape(z)),
+                          where=inputs_part != 0)
+        return a * step.transpose(t, a.shape), 0.0 * step.bias_signal(t)
 
 
 def rule(layer_type, name, **params):
@@ -839,7 +876,8 @@ class Explanation:
     @property
     def conservation_error(self):
         """(n,) ``output - input_total - bias_total``: 0 up to rounding for conserving
-        composites (LRP-0, gradient × input and rescale on ReLU networks)."""
+        composites (LRP-0 and gradient × input on ReLU networks, with or without max
+        pooling; rescale on ReLU networks without max pooling, see :class:`Rescale`)."""
         return self.output - self.input_total - self.bias_total
 
 
@@ -945,7 +983,7 @@ def _chunks(network, n):
     return [slice(start, start + rows) for start in range(0, max(n, 1), rows)]
 
 
-def _backward(network, x, composite, baseline, bias):
+def _backward(network, x, composite, baseline, bias, trace=None):
     values, windows = network.forward(x)
     explained = values[-1]
     base_values = None
@@ -971,6 +1009,10 @@ def _backward(network, x, composite, baseline, bias):
             signal = step.scatter(s * signal[..., None], a.shape)
         else:
             signal = signal.reshape(a.shape)
+        if trace is not None:
+            trace.append((step.name, step.kind, _layer_total(
+                composite, signal, a, None if base_values is None else base_values[index],
+                bias_signals)))
     if composite.end == "times_input":
         signal = signal * x
     elif composite.end == "times_difference":
@@ -980,6 +1022,109 @@ def _backward(network, x, composite, baseline, bias):
     if bias == "shared":
         bias_signals = {"shared": sum(v.sum(axis=1) for v in bias_signals.values())}
     return Explanation(signal, bias_signals, explained, composite)
+
+
+def _layer_total(composite, signal, a, a_bar, bias_signals):
+    """The conserved total at the input of one step: the layer's relevance (``signal``,
+    ``a * signal`` or ``(a - a_bar) * signal`` as the composite ends) summed, plus the
+    relevance the biases above it have taken."""
+    if composite.end == "times_input":
+        relevance = a * signal
+    elif composite.end == "times_difference":
+        relevance = (a - a_bar) * signal
+    else:
+        relevance = signal
+    total = relevance.reshape(len(relevance), -1).sum(axis=1)
+    if composite.end != "times_difference":
+        for value in bias_signals.values():
+            total = total + value.reshape(len(value), -1).sum(axis=1)
+    return total
+
+
+def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
+    """The essay's conserved quantity at every layer of the backward pass.
+
+    At the input of each step the relevance of that layer is summed and the relevance the
+    biases above it have taken is added: ``sum_i R(a_i)`` in LRP's R form, ``sum_i a_i
+    Q(a_i)`` in the Q form (composites ending ``times_input``, the second essay's
+    §Rephrasing conservation), ``sum_i (a_i - a_bar_i) Q(a_i)`` for composites that compare
+    to a baseline (their biases cancel). For a conserving composite every column equals
+    the explained output.
+
+    Parameters
+    ----------
+    model, x, composite, output, baseline : as for :func:`propagate` (biases "each").
+
+    Returns
+    -------
+    pandas.DataFrame (n, n_steps): one column per step, from the output layer down,
+    named ``"into <kind> <layer name>"`` (the total at that step's input); and the
+    explained output in column ``"output"``.
+
+    Introduced in chapter 2, §Blame the bias.
+    """
+    network = model if isinstance(model, Network) else network_from_model(model)
+    if isinstance(composite, str):
+        composite = preset(composite)
+    elif not isinstance(composite, Composite):
+        raise TypeError(f"composite must be a Composite or one of {sorted(PRESETS)}, "
+                        f"got {_describe(composite)}")
+    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
+    if composite.needs_baseline:
+        if baseline is None:
+            raise ValueError(f"baseline must be given for composite {composite.name!r}")
+        baseline = np.broadcast_to(check_array("baseline", baseline, dtype=np.float64),
+                                   x.shape)
+    weights = output_weights(output, network.n_outputs, len(x))
+    trace = []
+    explanation = _backward(network.explaining(weights), x, composite, baseline, "each",
+                            trace)
+    columns = {"output": explanation.output}
+    for number, (name, kind, total) in enumerate(trace):
+        columns[f"into {kind} {name}"] = total
+    return _pandas().DataFrame(columns)
+
+
+def softness_floor(pairs, ladder=None):
+    """The smallest softness of the soft maximum (:func:`softmax_max_network`) that
+    float64 can run for each pair, from a ladder of softness values (default ``2**-k``,
+    k = 0 .. 40): the output and LRP-0's relevance are finite and conserve to 1e-9.
+
+    pairs : (m, 2) float. Returns (m,) float64 (nan where no softness on the ladder runs).
+    """
+    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64)
+    ladder = 2.0 ** -np.arange(41) if ladder is None else check_array(
+        "ladder", ladder, ndim=1, dtype=np.float64)
+    floor = np.full(len(pairs), np.nan)
+    with np.errstate(all="ignore"):
+        for s in sorted(ladder, reverse=True):
+            e = propagate(softmax_max_network(float(s)), pairs, "lrp_0", output=0)
+            fine = (np.isfinite(e.input).all(axis=1) & np.isfinite(e.output)
+                    & (np.abs(e.conservation_error) <= 1e-9 * (1 + np.abs(e.output))))
+            floor = np.where(fine, s, floor)
+    return floor
+
+
+def max_constructions_gap(pairs, softness):
+    """How far apart the two constructions of ``max(a, b)`` put the relevance, under LRP-0
+    with biases blamed: the soft maximum at ``softness`` (one value per pair) against
+    ``a + relu(b - a)``.
+
+    pairs : (m, 2) float; softness : float or (m,) float > 0.
+    Returns (m,) float64: ``max(|R_soft(a) - R_relu(a)|, |R_soft(b) - R_relu(b)|)``.
+    """
+    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64)
+    softness = np.broadcast_to(check_array("softness", softness, dtype=np.float64),
+                               (len(pairs),))
+    if not np.all(softness > 0):
+        raise ValueError("softness must be > 0")
+    relu = propagate(relu_max_network(), pairs, "lrp_0", output=0).input
+    gap = np.full(len(pairs), np.nan)
+    for s in np.unique(softness):
+        rows = softness == s
+        soft = propagate(softmax_max_network(float(s)), pairs[rows], "lrp_0", output=0).input
+        gap[rows] = np.abs(soft - relu[rows]).max(axis=1)
+    return gap
 
 
 # --------------------------------------------------------------------------------------
