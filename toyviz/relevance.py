@@ -448,11 +448,15 @@ class MatrixNormalized(MatrixRule):
         return f"MatrixNormalized(epsilon={self.epsilon})"
 
     def backward(self, step, a, z, signal):
-        if self.epsilon > 0:
-            t = signal / (z + np.where(z >= 0, self.epsilon, -self.epsilon))
-        else:
-            t = np.divide(signal, z, out=np.zeros(np.shape(z)), where=z != 0)
+        t = _divide_by_blip(signal, z, self.epsilon)
         return a * step.transpose(t, a.shape), step.bias_signal(t)
+
+
+def _divide_by_blip(signal, z, epsilon):
+    """``signal / blip(z)``; with ``epsilon = 0`` a ``z`` of exactly 0 passes nothing."""
+    if epsilon > 0:
+        return signal / (z + np.where(z >= 0, epsilon, -epsilon))
+    return np.divide(signal, z, out=np.zeros(np.shape(z)), where=z != 0)
 
 
 class NonlinearityRule(Rule):
@@ -541,7 +545,7 @@ class Rescale(NonlinearityRule):
         return factor * signal
 
 
-class MatrixInputsOnly(MatrixRule):
+class MatrixInputsOnly(MatrixNormalized):
     """The variant that "blame the bias" replaces: the inputs alone must account for the
     whole output, bias included,
     ``R(a_i) = sum_j a_i w_ij / blip(z_j - bias_j) * R(z_j)``, and the biases get nothing.
@@ -554,19 +558,11 @@ class MatrixInputsOnly(MatrixRule):
 
     name = "inputs only"
 
-    def __init__(self, epsilon=0.0):
-        self.epsilon = check_float("epsilon", epsilon, low=0)
-
     def __repr__(self):
         return f"MatrixInputsOnly(epsilon={self.epsilon})"
 
     def backward(self, step, a, z, signal):
-        inputs_part = z - step.bias
-        if self.epsilon > 0:
-            t = signal / (inputs_part + np.where(inputs_part >= 0, self.epsilon, -self.epsilon))
-        else:
-            t = np.divide(signal, inputs_part, out=np.zeros(np.shape(z)),
-                          where=inputs_part != 0)
+        t = _divide_by_blip(signal, z - step.bias, self.epsilon)
         return a * step.transpose(t, a.shape), 0.0 * step.bias_signal(t)
 
 
