@@ -315,17 +315,11 @@ def test_models_round_trip_and_accuracy():
     assert training.accuracy(params, x, y)[0] == 1.0
 
 
-def test_displacement_study_and_sweep_shapes():
+def test_sweep_shapes():
     rng = np.random.default_rng(4)
     x = rng.normal(0, 1, (40, 2)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
     params = training.init_stack(2, [5, 5], rng)
-    table, moves = training.displacement_study(
-        params, x, y, [("adam", 0.01, 2), ("sgd", 0.1, 2)], rng, batch_size=8)
-    assert list(table["steps"]) == [10, 10]
-    adam = table.iloc[0]
-    assert 0 < adam["max_ratio"] <= 3.2  # Adam's step is at most about 3.2 lr
-    assert moves[("adam", 0.01, 2)][0].shape == (50,)
     sweep = pruning.sweep(params, x, x, y, [0.0, 0.4], ["random", "std"], rng)
     assert len(sweep) == 2 * 2 * 2 * 2
     summary = pruning.summarize(sweep, ["criterion", "compensate", "fraction"])

@@ -341,7 +341,8 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
     Parameters
     ----------
     params : stack of ``k`` networks
-    fraction : float in [0, 1), pruned from every hidden layer
+    fraction : float in [0, 1), pruned from every hidden layer, or a sequence of them,
+        one per hidden layer (0 leaves a layer whole)
     criterion : one of CRITERIA (ignored when ``keep`` is given)
     data : (n, n_inputs) or (k, n, n_inputs), for the means and the data-based criteria
     rng : numpy.random.Generator, for "random"
@@ -358,6 +359,7 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
     params = check_stack("params", params)
     check_choice("criterion", criterion, CRITERIA)
     k = params[0][0].shape[0]
+    fractions = _layer_fractions(fraction, len(params) - 1)
     _, hidden = forward(params, data)
     nets, keeps = [], []
     for net in range(k):
@@ -365,8 +367,9 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
                    for kernel, bias in params]
         acts = [h[net] for h in hidden]
         if keep is None:
-            chosen = keep_top(dict(enumerate(_scores(weights, criterion, acts, rng))),
-                              fraction)
+            node_scores = _scores(weights, criterion, acts, rng)
+            chosen = {position: keep_top({position: values}, share)[position]
+                      for position, (values, share) in enumerate(zip(node_scores, fractions))}
         else:
             chosen = keep[net]
         means = [a.mean(axis=0) for a in acts] if compensate else None
@@ -376,6 +379,16 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
                 np.stack([n[j][1] for n in nets]).astype(np.float32))
                for j in range(len(params))]
     return stacked, keeps
+
+
+def _layer_fractions(fraction, n_hidden):
+    if isinstance(fraction, (str, bytes)) or not hasattr(fraction, "__len__"):
+        return [check_float("fraction", fraction, low=0, high=1)] * n_hidden
+    if len(fraction) != n_hidden:
+        raise ValueError(f"fraction must hold {n_hidden} values, one per hidden layer, "
+                         f"got {len(fraction)}")
+    return [check_float(f"fraction[{i}]", value, low=0, high=1)
+            for i, value in enumerate(fraction)]
 
 
 def embed(small, full, rows, cols):
@@ -594,3 +607,83 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
                 probability[c, b, f] = forward(pruned, points)[0][0, :, 1]
                 accuracies[c, b, f] = accuracy(pruned, x_eval, y_eval)[0]
     return probability, accuracies
+
+
+def layer_sweep(params, data, x_eval, y_eval, fractions, layer_sets, criterion="std",
+                rng=None):
+    """Accuracy right after pruning (compensated, no fine-tuning) when only some hidden
+    layers are pruned, for every network of a stack.
+
+    Parameters
+    ----------
+    params : stack of ``k`` trained networks
+    data : (n, n_inputs), the data the means and criteria use
+    x_eval, y_eval : evaluation points and labels
+    fractions : sequence of floats in [0, 1), the share pruned from each chosen layer
+    layer_sets : sequence of tuples of hidden positions (0-based) pruned together
+    criterion : one of CRITERIA
+    rng : numpy.random.Generator, for "random"
+
+    Returns
+    -------
+    pandas.DataFrame with columns net, layers (the 1-based positions joined by "+"),
+    fraction, accuracy.
+
+    Introduced in chapter 3, §Quiet nodes, layer by layer.
+    """
+    import pandas as pd
+
+    from toyviz.training import accuracy, check_stack
+
+    params = check_stack("params", params)
+    n_hidden = len(params) - 1
+    rows = []
+    for chosen in layer_sets:
+        positions = [check_int("layer_sets", p, low=0, high=n_hidden - 1) for p in chosen]
+        label = "+".join(str(p + 1) for p in positions)
+        for fraction in fractions:
+            fraction = check_float("fractions", fraction, low=0, high=1)
+            shares = [fraction if p in positions else 0.0 for p in range(n_hidden)]
+            pruned, _ = prune_stack(params, shares, criterion, data, rng)
+            for net, acc in enumerate(accuracy(pruned, x_eval, y_eval)):
+                rows.append((net, label, fraction, acc))
+    return pd.DataFrame(rows, columns=["net", "layers", "fraction", "accuracy"])
+
+
+def near_constant_nodes(params, data, relative=0.01):
+    """The hidden nodes whose activation on ``data`` is near constant: standard deviation
+    at most ``relative`` times the largest standard deviation in their layer (silent
+    nodes, which output 0 everywhere, are among them). This is the essay's hypothesis
+    made exact: nodes that "aren't doing much".
+
+    Parameters
+    ----------
+    params : stack of ``k`` networks
+    data : (n, n_inputs)
+    relative : float in [0, 1)
+
+    Returns
+    -------
+    counts : pandas.DataFrame, one row per (network, hidden layer), with columns net,
+        layer (1-based), width, silent, near_constant
+    keeps : list of ``k`` keep dicts (by hidden position) of the nodes that are not near
+        constant (at least one per layer), ready for :func:`prune_stack`
+    """
+    import pandas as pd
+
+    from toyviz.training import forward
+
+    relative = check_float("relative", relative, low=0, high=1)
+    _, hidden = forward(params, data)
+    rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
+    for position, h in enumerate(hidden):
+        spread = h.std(axis=1)  # (k, width)
+        quiet = spread <= relative * spread.max(axis=1, keepdims=True)
+        silent = h.max(axis=1) <= 0
+        for net in range(h.shape[0]):
+            rows.append((net, position + 1, h.shape[2], int(silent[net].sum()),
+                         int(quiet[net].sum())))
+            alive = np.flatnonzero(~quiet[net])
+            keeps[net][position] = alive if len(alive) else np.array([0])
+    return pd.DataFrame(rows, columns=["net", "layer", "width", "silent",
+                                       "near_constant"]), keeps

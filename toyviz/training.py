@@ -449,55 +449,6 @@ def _copy(params):
     return [(kernel.copy(), bias.copy()) for kernel, bias in params]
 
 
-def displacement_study(params, x, y, settings, rng, layer=1, batch_size=32):
-    """How far training moves each weight, against ``lr * steps``.
-
-    For each ``(optimizer, learning_rate, epochs)`` in ``settings`` the same starting
-    stack is trained (with gradient-sign tracking) and the move ``d = w_end - w_start``
-    of every weight of layer ``layer``'s kernel is compared with two yardsticks:
-    ``lr * steps`` (the most a weight can move under Adam if its gradient keeps one
-    sign) and ``lr * |sum of gradient signs|`` (the net number of steps it was pushed
-    one way).
-
-    Parameters
-    ----------
-    params : the starting stack
-    x, y : training data as for :func:`train`
-    settings : sequence of ``(optimizer, learning_rate, epochs)``
-    rng : numpy.random.Generator
-    layer : int, which kernel to study (1 = hidden-to-hidden in a 2-hidden-layer MLP)
-
-    Returns
-    -------
-    table : pandas.DataFrame, one row per setting: optimizer, learning_rate, epochs,
-        steps, lr_steps, max_ratio (max |d| / (lr steps)), q99_ratio, sign_ratio (median
-        of |d| / (lr |sum of signs|) over weights with a non-zero sign sum) and
-        unchanged (fraction of weights with d exactly 0).
-    moves : dict setting -> (d / (lr steps), sign_sum / steps), each flattened float64.
-    """
-    import pandas as pd
-
-    params = check_stack("params", params)
-    rng = check_rng("rng", rng)
-    rows, moves = [], {}
-    for optimizer, learning_rate, epochs in settings:
-        result = train(params, x, y, epochs, rng, learning_rate=learning_rate,
-                       batch_size=batch_size, optimizer=optimizer, track=True)
-        d = (result.params[layer][0] - params[layer][0]).astype(np.float64).ravel()
-        signs = result.sign_sum[layer][0].astype(np.float64).ravel()
-        lr_steps = learning_rate * result.steps
-        pushed = np.abs(signs) > 0
-        rows.append((optimizer, learning_rate, epochs, result.steps, lr_steps,
-                     np.abs(d).max() / lr_steps, np.quantile(np.abs(d), 0.99) / lr_steps,
-                     np.median(np.abs(d[pushed]) / (learning_rate * np.abs(signs[pushed]))),
-                     np.mean(d == 0)))
-        moves[(optimizer, learning_rate, epochs)] = (d / lr_steps, signs / result.steps)
-    table = pd.DataFrame(rows, columns=["optimizer", "learning_rate", "epochs", "steps",
-                                        "lr_steps", "max_ratio", "q99_ratio", "sign_ratio",
-                                        "unchanged"])
-    return table, moves
-
-
 def explain_unchanged(before, result, layer=1):
     """Which weights of one kernel training left exactly where they started, and why.
 
