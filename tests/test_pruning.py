@@ -443,3 +443,20 @@ def test_animation_html_asks_no_other_host():
         plots.animation_html(anim, default_mode="twice")
     with pytest.raises(TypeError, match="animation"):
         plots.animation_html("not an animation")
+
+
+def test_training_in_chunks_is_one_run():
+    """train hands the compiled loop a chunk of steps at a time; Adam's moments and step
+    count carry over, so any chunking gives the same weights."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+    y = (x[:, 0] > x[:, 1]).astype(np.int64)
+    params = training.init_stack(2, [4, 3], rng)
+    runs = [training.train(params, x, y, 30, np.random.default_rng(0), learning_rate=0.01,
+                           batch_size=8, snapshot_every=every)
+            for every in (None, 150, 7)]
+    assert runs[0].steps == 150 > training._CHUNK_STEPS
+    for run in runs[1:]:
+        assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                   for a, b in zip(runs[0].params, run.params))
+        assert np.array_equal(runs[0].loss, run.loss)

@@ -351,7 +351,9 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     run = _compiled_loop(len(params) - 1, optimizer, bool(track))
     constants = (tf.constant(x), tf.one_hot(tf.constant(y.astype(np.int32)), n_outputs),
                  tf.constant(learning_rate, tf.float32), flat_masks)
-    chunk = steps if snapshot_every is None else snapshot_every
+    # The compiled loop takes the batch indices a chunk of steps at a time, so that a long
+    # full-batch schedule is not copied into TensorFlow all at once (the moments carry over).
+    chunk = min(steps, _CHUNK_STEPS) if snapshot_every is None else snapshot_every
     snapshots = [] if snapshot_every is None else [(0, _copy(params))]
     losses = []
     for start in range(0, steps, chunk):
@@ -372,6 +374,9 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
 
 
 _LOOPS = {}
+
+#: The most steps one call of the compiled loop runs when no snapshots are asked for.
+_CHUNK_STEPS = 128
 
 
 def _compiled_loop(n_hidden, optimizer, track):
