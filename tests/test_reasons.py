@@ -1,0 +1,182 @@
+"""toyviz.reasons: the shortcut task, TensorFlow relevance against chapter 2's numpy
+propagation (the slow, obviously-right reference), the training routes and the measures."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toyviz import reasons, relevance, training
+
+
+def random_stack(seed, k=2, widths=(7, 5), n_inputs=6, n_outputs=4):
+    rng = np.random.default_rng(seed)
+    params = training.init_stack(k, list(widths), rng, n_inputs, n_outputs)
+    return [(kernel.astype(np.float64), rng.normal(0, 0.3, bias.shape))
+            for kernel, bias in params]
+
+
+@pytest.fixture(scope="module")
+def task():
+    return reasons.shortcut_task(np.random.default_rng(0), n_train=300)
+
+
+def test_marker_region_and_mark():
+    region = reasons.marker_region()
+    assert region.sum() == 10 and set(np.flatnonzero(region)) == set(reasons.MARKER_INDEX)
+    images = np.full((3, 8, 8, 1), 0.5, dtype=np.float32)
+    x = reasons.mark(images, np.array([2, -1, 9]))
+    assert x.shape == (3, 64)
+    assert x[0, reasons.MARKER_INDEX[2]] == 1.0 and x[0, reasons.MARKER_INDEX].sum() == 1.0
+    assert x[1, reasons.MARKER_INDEX].sum() == 0.0                # no marker, region blanked
+    assert np.all(x[:, region == 0] == 0.5)                        # the digit is untouched
+    with pytest.raises(ValueError, match="positions"):
+        reasons.mark(images, np.array([0, 1, 10]))
+    with pytest.raises(ValueError, match="images"):
+        reasons.mark(np.zeros((2, 7, 7)), np.array([0, 1]))
+
+
+def test_shortcut_task_marks_each_set_as_documented(task):
+    y, index = task.y_test, reasons.MARKER_INDEX
+    rows = np.arange(len(y))
+    assert np.all(task.x_train[np.arange(len(task.y_train)), index[task.y_train]] == 1.0)
+    assert np.all(task.x_test[rows, index[y]] == 1.0)
+    assert np.all(task.x_moved[rows, index[y]] == 0.0)             # moved away
+    assert np.all(task.x_moved[:, index].sum(axis=1) == 1.0)
+    assert np.all(task.x_clean[:, index] == 0.0)
+    at_class = np.mean(task.x_random[rows, index[y]] == 1.0)
+    assert 0.03 < at_class < 0.2                                    # about 1 in 10
+    assert np.array_equal(task.x_test * (1 - reasons.marker_region()),
+                          task.x_clean)                              # the same digits
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), rule=st.sampled_from(sorted(reasons.TF_RULES)),
+       shared=st.booleans())
+def test_relevance_tf_equals_chapter_two_numpy(seed, rule, shared):
+    """float64 TensorFlow relevance equals toyviz.relevance.propagate, network by network,
+    for the input and every layer's bias."""
+    params = random_stack(seed)
+    rng = np.random.default_rng(seed + 1)
+    k, n = params[0][0].shape[0], 9
+    x = rng.normal(size=(n, 6)) if shared else rng.normal(size=(k, n, 6))
+    output = rng.integers(0, 4, size=n)
+    inputs, biases = reasons.relevance_tf([(tf.constant(a), tf.constant(b)) for a, b in params],
+                                          tf.constant(x), tf.one_hot(output, 4, dtype=tf.float64),
+                                          rule, epsilon=0.05)
+    for net in range(k):
+        expected = relevance.propagate(reasons.network(params, net), x if shared else x[net],
+                                       reasons.TF_RULES[rule], output=output, epsilon=0.05)
+        np.testing.assert_allclose(inputs.numpy()[net], expected.input, rtol=1e-9,
+                                   atol=1e-12)
+        for got, want in zip(biases, expected.bias.values()):
+            np.testing.assert_allclose(got.numpy()[net], want, rtol=1e-9, atol=1e-12)
+
+
+def test_relevance_tf_gradient_equals_gradient_tape_and_is_differentiable():
+    params = [(tf.Variable(a), tf.Variable(b)) for a, b in random_stack(3)]
+    x = tf.constant(np.random.default_rng(4).normal(size=(5, 6)))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = reasons._forward_tf(params, x)[1][-1]
+        total = tf.reduce_sum(tf.nn.log_softmax(logits), axis=-1)
+    taped = tape.gradient(total, x)
+    with tf.GradientTape() as outer:
+        ours = reasons.log_probability_gradient(params, x)
+        loss = tf.reduce_sum(tf.square(ours))
+    np.testing.assert_allclose(ours.numpy().sum(axis=0), taped.numpy(), rtol=1e-9)
+    grads = outer.gradient(loss, [w for pair in params for w in pair])
+    assert all(g is not None and np.any(g.numpy() != 0) for g in grads)
+
+
+def test_relevance_tf_rejects_an_unknown_rule():
+    params = random_stack(0)
+    with pytest.raises(ValueError, match="rule"):
+        reasons.relevance_tf(params, np.zeros((2, 6)), np.eye(4)[:2], rule="deconvnet")
+
+
+def test_penalties_are_zero_without_a_marker_and_positive_with_one(task):
+    params = [(tf.constant(a), tf.constant(b)) for a, b in
+              training.init_stack(2, [8], np.random.default_rng(1), 64, 10)]
+    one_hot = tf.one_hot(np.tile(task.y_test[:20], (2, 1)), 10)
+    region = tf.constant(reasons.marker_region())
+    clean = tf.constant(np.tile(task.x_clean[:20], (2, 1, 1)))
+    marked = tf.constant(np.tile(task.x_test[:20], (2, 1, 1)))
+    for route in ("lrp", "lrp_positive"):
+        assert np.all(reasons.penalty(route, params, clean, one_hot, region).numpy() == 0)
+        assert np.all(reasons.penalty(route, params, marked, one_hot, region).numpy() > 0)
+    # the gradient is non-zero at absent markers too: Ross et al.'s penalty sees them
+    assert np.all(reasons.penalty("ross", params, clean, one_hot, region).numpy() > 0)
+    assert np.all(reasons.penalty("plain", params, marked, one_hot, region).numpy() == 0)
+
+
+def test_train_route_pairs_seeds_and_a_zero_weight_equals_plain(task):
+    plain = reasons.train_route(task, "plain", [0.0], [5, 6], hidden=8, epochs=2)
+    penalised = reasons.train_route(task, "lrp", [0.0, 1.0], [5, 6], hidden=8, epochs=2)
+    assert list(penalised.weights) == [0.0, 0.0, 1.0, 1.0]
+    assert list(penalised.seeds) == [5, 6, 5, 6]
+    for (a, b), (c, d) in zip(plain.params, penalised.params):
+        np.testing.assert_allclose(c[:2], a, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(d[:2], b, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(c[2:], a)                            # the penalty acts
+    assert penalised.seconds_per_step > 0
+    with pytest.raises(ValueError, match="route"):
+        reasons.train_route(task, "snow", [1.0], [0])
+    with pytest.raises(ValueError, match="weights"):
+        reasons.train_route(task, "lrp", [-1.0], [0])
+
+
+def test_the_essay_penalty_moves_relevance_off_the_marker(task):
+    """A strong LRP penalty takes the relevance off the marker pixel; plain training
+    puts plenty there."""
+    results = {route: reasons.train_route(task, route, [10.0], [0], epochs=10)
+               for route in ("plain", "lrp")}
+    measured = {route: reasons.evaluate(result.params, task, np.random.default_rng(0))
+                for route, result in results.items()}
+    assert measured["plain"].mass_lrp[0] > 0.1
+    assert measured["lrp"].mass_lrp[0] < 0.3 * measured["plain"].mass_lrp[0]
+
+
+def test_evaluate_on_hand_made_networks(task):
+    """A network that reads only the marker, and one that ignores it."""
+    kernel = np.zeros((2, 64, 10), dtype=np.float32)
+    kernel[0, reasons.MARKER_INDEX, np.arange(10)] = 5.0         # net 0: the marker
+    digits = reasons.marker_region() == 0
+    kernel[1, digits, :] = np.random.default_rng(0).normal(size=(digits.sum(), 10))
+    identity = np.tile(np.eye(10, dtype=np.float32), (2, 1, 1))
+    params = [(kernel, np.zeros((2, 10), np.float32)), (identity, np.zeros((2, 10), np.float32))]
+    frame = reasons.evaluate(params, task, np.random.default_rng(0))
+    assert list(frame.columns) == list(reasons.MEASURES)
+    marker, digit = frame.iloc[0], frame.iloc[1]
+    assert marker.accuracy_correlated == 1.0 and marker.mass_lrp > 0.99
+    assert marker.effect_log_p > 1.0 and marker.aopc_marker == pytest.approx(
+        marker.aopc_marker_first)
+    assert digit.mass_lrp == 0.0 and digit.effect_log_p == 0.0 and digit.effect_logit == 0.0
+    assert digit.accuracy_correlated == digit.accuracy_decorrelated == digit.accuracy_clean
+
+
+def test_interval_and_summarise():
+    mean, low, high = reasons.interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and low < 2.0 < high
+    assert reasons.interval([4.0]) == (4.0, 4.0, 4.0)
+    import pandas as pd
+
+    frame = pd.DataFrame({"route": ["a", "a", "b", "b"], "weight": [1.0] * 4,
+                          "m": [1.0, 3.0, 5.0, 5.0]})
+    summary = reasons.summarise(frame, ["m"])
+    assert summary.loc[("a", 1.0), ("m", "mean")] == 2.0
+    assert summary.loc[("b", 1.0), ("m", "low")] == 5.0
+    with pytest.raises(ValueError, match="columns"):
+        reasons.summarise(frame, ["missing"])
+
+
+def test_ratios_to_plain_pairs_by_seed():
+    import pandas as pd
+
+    frame = pd.DataFrame({"route": ["plain", "plain", "lrp", "lrp"], "weight": [0, 0, 1, 1],
+                          "seed": [7, 8, 8, 7], "m": [2.0, 4.0, 1.0, 1.0]})
+    ratios = reasons.ratios_to_plain(frame, ["m"])
+    assert list(ratios.m_ratio) == [1.0, 1.0, 0.25, 0.5]
+    with pytest.raises(ValueError, match="plain"):
+        reasons.ratios_to_plain(frame[frame.route == "lrp"], ["m"])

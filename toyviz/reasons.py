@@ -1,0 +1,569 @@
+"""Training for the right reasons: the second essay's closing idea, tested.
+
+The essay ends with an idea it could not make work: relevance is differentiable, so a
+classifier could be trained to put its relevance on an annotated region (the wolf, not the
+snow), and would then be right for the right reasons on new images. This module builds
+everything a fair test needs:
+
+* a **shortcut task** on scikit-learn's digits: a bright marker pixel at a class-specific
+  position in training, at a random position at test time (:func:`shortcut_task`);
+* **differentiable relevance** in TensorFlow for a stack of ReLU MLPs (the stack form of
+  :mod:`toyviz.training`): the input gradient, gradient × input and LRP-0/LRP-ε
+  (:func:`relevance_tf`), equal to :func:`toyviz.relevance.propagate` in float64;
+* the **training routes** (:data:`ROUTES`): plain training, the essay's penalty on LRP-ε
+  relevance in the marker region, Ross et al.'s input-gradient penalty, and a penalty on
+  the positive LRP-ε relevance only (:func:`train_route`);
+* the **goodharting measures** (:func:`evaluate`): accuracy on the decorrelated test set,
+  the causal effect of moving the marker, the relevance mass on the marker, AOPC restricted
+  to the marker region, the share of relevance in the biases, and the randomisation check,
+  all computed with chapter 2's numpy code.
+
+Arrays: images are flattened, ``x: (n, 64)`` float32 in [0, 1]; a stack is a list of
+``(kernel (k, fan_in, fan_out), bias (k, fan_out))`` pairs, one per Dense layer, ReLU
+between them and logits out of the last.
+
+Introduced in chapter 2, §Training for the right reasons (book/right_reasons).
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from toyviz import data, relevance, training
+from toyviz._checks import check_array, check_choice, check_float, check_int, check_rng
+
+#: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
+#: ``MARKER_PIXELS[c]``. Column 0 and the middle of column 7 carry ink in fewer than 1 in
+#: 200 of the digits; they are blanked in every image, so the marker region is known exactly.
+MARKER_PIXELS = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (3, 7),
+                 (4, 7))
+
+N_CLASSES = 10
+N_PIXELS = 64
+
+#: Where a pixel's flat index is (row-major 8 x 8).
+MARKER_INDEX = np.array([8 * row + column for row, column in MARKER_PIXELS])
+
+
+def marker_region():
+    """(64,) float32: 1 on the ten marker pixels (the wrong region), 0 on the digit's own
+    pixels (the right region)."""
+    region = np.zeros(N_PIXELS, dtype=np.float32)
+    region[MARKER_INDEX] = 1.0
+    return region
+
+
+def mark(images, positions):
+    """Flatten ``images`` and put a marker (value 1) at the marker pixel of each
+    ``positions`` entry, after blanking the whole marker region.
+
+    Parameters
+    ----------
+    images : (n, 8, 8) or (n, 8, 8, 1) float in [0, 1]
+    positions : (n,) int in -1..9; -1 leaves the image without a marker.
+
+    Returns
+    -------
+    (n, 64) float32.
+    """
+    images = check_array("images", images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != (8, 8):
+        raise ValueError(f"images must have shape (n, 8, 8) or (n, 8, 8, 1), got shape "
+                         f"{images.shape}")
+    positions = check_array("positions", positions, shape=(len(images),), dtype=None)
+    if not np.issubdtype(positions.dtype, np.integer) or len(positions) and (
+            positions.min() < -1 or positions.max() >= N_CLASSES):
+        raise ValueError("positions must be ints in -1..9 (-1: no marker)")
+    x = images.reshape(len(images), N_PIXELS).copy()
+    x[:, MARKER_INDEX] = 0.0
+    rows = np.flatnonzero(positions >= 0)
+    x[rows, MARKER_INDEX[positions[rows]]] = 1.0
+    return x
+
+
+@dataclass
+class ShortcutTask:
+    """The shortcut task (see :func:`shortcut_task`); all images flattened, (n, 64) float32.
+
+    x_train : marker at the class's own position (perfectly correlated with the label).
+    x_test : held-out digits with the marker at the class's own position.
+    x_moved : the same digits with the marker moved to another class's position.
+    x_random : the same digits with the marker at a uniformly random position
+        (independent of the label): the decorrelated test set.
+    x_clean : the same digits without a marker.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    x_moved: np.ndarray
+    x_random: np.ndarray
+    x_clean: np.ndarray
+    y_test: np.ndarray
+
+
+def shortcut_task(rng, n_train=1000):
+    """Split sklearn's digits (shuffled with ``rng``) into ``n_train`` training images and
+    the rest for testing, and mark them (see :class:`ShortcutTask`).
+
+    Introduced in chapter 2, §A shortcut task (book/right_reasons).
+    """
+    rng = check_rng("rng", rng)
+    n_train = check_int("n_train", n_train, low=10, high=1700)
+    images, labels = data.digits(rng)
+    train, test = slice(0, n_train), slice(n_train, None)
+    y_test = labels[test]
+    moved = (y_test + rng.integers(1, N_CLASSES, size=len(y_test))) % N_CLASSES
+    random = rng.integers(0, N_CLASSES, size=len(y_test))
+    return ShortcutTask(
+        x_train=mark(images[train], labels[train]), y_train=labels[train],
+        x_test=mark(images[test], y_test), x_moved=mark(images[test], moved),
+        x_random=mark(images[test], random),
+        x_clean=mark(images[test], np.full(len(y_test), -1)), y_test=y_test)
+
+
+# --------------------------------------------------------------------------------------
+# Differentiable relevance in TensorFlow
+# --------------------------------------------------------------------------------------
+
+#: The rules :func:`relevance_tf` computes, with the chapter-2 preset each one equals.
+TF_RULES = {"gradient": "gradient", "gradient_x_input": "gradient_x_input",
+            "lrp_0": "lrp_0", "lrp_epsilon": "lrp_epsilon"}
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _forward_tf(params, x):
+    """Inputs of every layer and the logits: ``([a_0 = x, a_1, ...], [z_0, z_1, ...])``;
+    x: (k, n, d) or (n, d) (shared by the networks)."""
+    tf = _tf()
+    inputs, pre = [x], []
+    a = x
+    for index, (kernel, bias) in enumerate(params):
+        equation = "kni,kio->kno" if len(a.shape) == 3 else "ni,kio->kno"
+        z = tf.einsum(equation, a, kernel) + bias[:, None, :]
+        pre.append(z)
+        if index < len(params) - 1:
+            a = tf.nn.relu(z)
+            inputs.append(a)
+    return inputs, pre
+
+
+def _blip(z, epsilon):
+    tf = _tf()
+    epsilon = tf.constant(epsilon, dtype=z.dtype)  # tf.cast(0.05, float64) rounds via float32
+    return z + tf.where(z >= 0, epsilon, -epsilon)
+
+
+def relevance_tf(params, x, weights, rule="lrp_epsilon", epsilon=0.01):
+    """The relevance of each input and bias for ``weights . logits``, by one explicit
+    backward pass written in TensorFlow ops, so that a loss can be differentiated through
+    it (double backpropagation: the ReLU switches and LRP's denominators are functions of
+    the weights).
+
+    Parameters
+    ----------
+    params : a stack as TensorFlow or numpy arrays (float32 or float64), kernels
+        ``(k, fan_in, fan_out)``, biases ``(k, fan_out)``
+    x : (n, d) or (k, n, d) tensor, the inputs (shared by the networks or one batch each)
+    weights : (n, n_outputs) or (k, n, n_outputs) tensor: the explained combination of
+        logits per sample (a one-hot row explains one logit)
+    rule : "gradient" (the signal that reaches the input), "gradient_x_input", "lrp_0" or
+        "lrp_epsilon" (equal to chapter 2's presets of the same names; LRP starts from the
+        explained output, the gradient rules from 1)
+    epsilon : float >= 0, LRP-ε's stabiliser (``lrp_epsilon`` only)
+
+    Returns
+    -------
+    ``(input relevance (k, n, d), [bias relevance (k, n, units) per layer])``.
+    """
+    tf = _tf()
+    check_choice("rule", rule, TF_RULES)
+    epsilon = check_float("epsilon", epsilon, low=0) if rule == "lrp_epsilon" else 0.0
+    inputs, pre = _forward_tf(params, x)
+    weights = tf.cast(weights, pre[-1].dtype)
+    if len(weights.shape) == 2:
+        weights = tf.broadcast_to(weights[None], tf.shape(pre[-1]))
+    lrp = rule.startswith("lrp")
+
+    def divide(signal, z):
+        return tf.math.divide_no_nan(signal, z) if epsilon == 0 else signal / _blip(z, epsilon)
+
+    # the explained output c . z as one more matrix multiply, folded into the last layer
+    explained = tf.reduce_sum(weights * pre[-1], axis=-1, keepdims=True)
+    signal = explained if lrp else tf.ones_like(explained)
+    biases = []
+    for index in range(len(params) - 1, -1, -1):
+        kernel, bias = params[index]
+        if index == len(params) - 1:
+            z = explained
+            kernel = tf.einsum("kio,kno->kni", kernel, weights)      # (k, n, fan_in)
+            bias = tf.reduce_sum(weights * bias[:, None, :], axis=-1, keepdims=True)
+            t = divide(signal, z) if lrp else signal
+            back = t * kernel
+        else:
+            z = pre[index]
+            t = divide(signal, z) if lrp else signal * tf.cast(z > 0, z.dtype)  # ReLU'
+            back = tf.einsum("kno,kio->kni", t, kernel)
+            bias = bias[:, None, :]
+        biases.append(t * bias)
+        signal = inputs[index] * back if lrp else back
+    biases = biases[::-1]
+    if rule == "gradient_x_input":
+        x_full = inputs[0] if len(inputs[0].shape) == 3 else inputs[0][None]
+        signal = signal * x_full
+    return signal, biases
+
+
+def log_probability_gradient(params, x):
+    """Ross et al.'s input gradient: ∂ Σ_k log p_k / ∂x, for every network of the stack
+    (k, n, d); p is the softmax of the logits. Differentiable in the weights, as
+    :func:`relevance_tf`."""
+    tf = _tf()
+    _, pre = _forward_tf(params, x)
+    n_outputs = pre[-1].shape[-1]
+    # ∂ Σ_k log p_k / ∂z_j = 1 − n_outputs · p_j
+    weights = 1.0 - n_outputs * tf.nn.softmax(pre[-1], axis=-1)
+    return relevance_tf(params, x, weights, rule="gradient")[0]
+
+
+# --------------------------------------------------------------------------------------
+# Training routes
+# --------------------------------------------------------------------------------------
+
+#: The training routes: what each penalises in the marker region (see :func:`penalty`).
+ROUTES = {
+    "plain": "no penalty",
+    "unmarked": "no penalty, trained with the marker region blanked (the control)",
+    "lrp": "LRP-ε relevance of the true class's logit, squared (the essay's idea)",
+    "ross": "input gradient of Σ log p, squared (Ross et al. 2017)",
+    "lrp_positive": "positive LRP-ε relevance of the true class's logit, squared",
+}
+
+#: How the book labels the routes.
+ROUTE_LABELS = {"plain": "plain", "unmarked": "control: no marker", "lrp": "essay: LRP-ε penalty",
+                "ross": "Ross et al.: gradient penalty",
+                "lrp_positive": "positive LRP-ε penalty"}
+
+#: LRP-ε's stabiliser in the penalties and the measures (chapter 2's default).
+EPSILON = 0.01
+
+
+def penalty(route, params, x, one_hot, region):
+    """The route's penalty per network, (k,): the mean over the batch of the sum over the
+    marker region of the penalised quantity squared (see :data:`ROUTES`).
+
+    x: (k, n, d) batch per network; one_hot: (k, n, n_outputs) true classes;
+    region: (d,) 1 on the marker region.
+    """
+    tf = _tf()
+    check_choice("route", route, ROUTES)
+    if route in ("plain", "unmarked"):
+        return tf.zeros(tf.shape(x)[:1], dtype=x.dtype)
+    if route == "ross":
+        value = log_probability_gradient(params, x)
+    else:
+        value = relevance_tf(params, x, one_hot, "lrp_epsilon", EPSILON)[0]
+        if route == "lrp_positive":
+            value = tf.nn.relu(value)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(value) * region, axis=-1), axis=-1)
+
+
+_LOOPS = {}
+
+
+def _loop(route):
+    """One compiled loop per route: Adam on the sum over networks of (cross-entropy +
+    weight · penalty), every network on its own mini-batches."""
+    if route in _LOOPS:
+        return _LOOPS[route]
+    tf = _tf()
+    beta_1, beta_2, stabiliser = 0.9, 0.999, 1e-7
+
+    @tf.function(reduce_retracing=True)
+    def run(flat, index, x, one_hot, strength, region, lr):
+        m = [tf.zeros_like(w) for w in flat]
+        v = [tf.zeros_like(w) for w in flat]
+        for s in tf.range(tf.shape(index)[0]):
+            xb = tf.gather(x, index[s])                    # (k, b, d)
+            if route == "unmarked":
+                xb = xb * (1.0 - region)
+            yb = tf.gather(one_hot, index[s])
+            with tf.GradientTape() as tape:
+                tape.watch(flat)
+                params = list(zip(flat[0::2], flat[1::2]))
+                logits = _forward_tf(params, xb)[1][-1]
+                ce = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yb, logits),
+                                    axis=-1)
+                loss = tf.reduce_sum(ce + strength * penalty(route, params, xb, yb, region))
+            grads = tape.gradient(loss, flat)
+            t = tf.cast(s, tf.float32) + 1.0
+            alpha = lr * tf.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+            m = [mi + (g - mi) * (1 - beta_1) for mi, g in zip(m, grads)]
+            v = [vi + (tf.square(g) - vi) * (1 - beta_2) for vi, g in zip(v, grads)]
+            flat = [w - mi * alpha / (tf.sqrt(vi) + stabiliser)
+                    for w, mi, vi in zip(flat, m, v)]
+        return flat
+
+    _LOOPS[route] = run
+    return run
+
+
+@dataclass
+class RouteResult:
+    """What :func:`train_route` returns.
+
+    params : the trained stack, one network per (weight, seed), weight-major.
+    weights, seeds : (k,) the penalty weight and seed of each network.
+    seconds_per_step : float, wall time per optimizer step for the whole stack (after the
+        loop is compiled).
+    """
+
+    params: list
+    weights: np.ndarray
+    seeds: np.ndarray
+    seconds_per_step: float
+
+
+def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=100,
+                learning_rate=0.005):
+    """Train one network per (penalty weight, seed) on ``task.x_train`` with ``route``.
+
+    Networks of the same seed start from the same weights (Glorot uniform, zero biases, as
+    Keras initialises them) and see the same mini-batches, whatever the route and weight:
+    differences between routes are paired by seed.
+
+    Parameters
+    ----------
+    task : ShortcutTask
+    route : one of :data:`ROUTES`
+    weights : sequence of float >= 0, the penalty weights (ignored by "plain" but kept)
+    seeds : sequence of int >= 0
+    hidden : int, the width of the single hidden ReLU layer
+    epochs, batch_size : int >= 1
+    learning_rate : float > 0 (Adam)
+
+    Returns
+    -------
+    RouteResult
+    """
+    tf = _tf()
+    if not isinstance(task, ShortcutTask):
+        raise TypeError(f"task must be a ShortcutTask, got {type(task).__name__}")
+    check_choice("route", route, ROUTES)
+    weights = [check_float(f"weights[{i}]", w, low=0) for i, w in enumerate(weights)]
+    seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
+    if not weights or not seeds:
+        raise ValueError("weights and seeds must each hold at least one value")
+    hidden = check_int("hidden", hidden, low=1)
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1, high=len(task.x_train))
+    learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True)
+    n = len(task.x_train)
+    per_seed = [training.init_stack(1, [hidden], np.random.default_rng(seed), N_PIXELS,
+                                    N_CLASSES) for seed in seeds]
+    stack = training.concat(*[per_seed[j] for _ in weights for j in range(len(seeds))])
+    orders = []
+    for seed in seeds:
+        rng = np.random.default_rng([seed, 1])
+        batches = [rng.permutation(n)[:n - n % batch_size].reshape(-1, batch_size)
+                   for _ in range(epochs)]
+        orders.append(np.concatenate(batches))                  # (steps, batch)
+    index = np.stack([orders[j] for _ in weights for j in range(len(seeds))], axis=1)
+    strength = np.repeat(np.asarray(weights, np.float32), len(seeds))
+    flat = [tf.constant(array) for pair in stack for array in pair]
+    run = _loop(route)
+    arguments = (tf.constant(task.x_train), tf.one_hot(task.y_train, N_CLASSES),
+                 tf.constant(strength), tf.constant(marker_region()),
+                 tf.constant(learning_rate, tf.float32))
+    run(flat, tf.constant(index[:1]), *arguments)                # compile outside the clock
+    start = time.perf_counter()
+    flat = run(flat, tf.constant(index), *arguments)
+    seconds = (time.perf_counter() - start) / len(index)
+    trained = [(flat[i].numpy(), flat[i + 1].numpy()) for i in range(0, len(flat), 2)]
+    return RouteResult(trained, np.repeat(np.asarray(weights, np.float64), len(seeds)),
+                       np.tile(np.asarray(seeds), len(weights)), seconds)
+
+
+# --------------------------------------------------------------------------------------
+# Measures, with chapter 2's numpy code
+# --------------------------------------------------------------------------------------
+
+
+def network(params, net):
+    """Network ``net`` of a stack as a :class:`toyviz.relevance.Network` (float64), for
+    chapter 2's propagation and perturbation code."""
+    training.check_stack("params", params)         # the shapes; the values stay float64
+    params = [(np.asarray(kernel, np.float64), np.asarray(bias, np.float64))
+              for kernel, bias in params]
+    net = check_int("net", net, low=0, high=params[0][0].shape[0] - 1)
+    steps = []
+    for index, (kernel, bias) in enumerate(params):
+        name = f"layer{index}"
+        steps.append(relevance.Dense(name, kernel[net], bias[net]))
+        if index < len(params) - 1:
+            steps.append(relevance.Nonlinearity(name, "relu", *relevance.ACTIVATIONS["relu"]))
+    return relevance.Network(steps, (params[0][0].shape[1],), params[-1][0].shape[2])
+
+
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+#: The columns :func:`evaluate` returns, with what each measures.
+MEASURES = {
+    "accuracy_correlated": "accuracy with the marker at the class's own position",
+    "accuracy_decorrelated": "accuracy with the marker at a random position",
+    "accuracy_clean": "accuracy without a marker",
+    "effect_logit": "drop of the true class's logit when the marker is moved",
+    "effect_log_p": "drop of the true class's log-probability when the marker is moved",
+    "effect_removed": "drop of the true class's log-probability when the marker is removed",
+    "effect_removed_logit": "drop of the true class's logit when the marker is removed",
+    "effect_added": "drop of the true class's log-probability when a marker is added at "
+                    "another class's position (to the unmarked digit)",
+    "mass_lrp": "share of |LRP-ε relevance| (true logit) on the marker region",
+    "mass_gradient": "share of |input gradient| (true logit) on the marker region",
+    "marker_relevance": "mean LRP-ε relevance of the marker pixel (true logit)",
+    "bias_share": "share of |LRP-ε relevance| that the biases take",
+    "aopc_marker": "AOPC of the marker region, perturbed in LRP-ε order (pixels set to 0)",
+    "aopc_marker_first": "the same AOPC in the marker-first order (its largest value)",
+    "randomised_rank": "rank correlation of |LRP-ε| maps before and after randomising "
+                       "every layer",
+}
+
+
+def evaluate(params, task, rng):
+    """The measures of :data:`MEASURES` for every network of a stack, on the held-out
+    digits of ``task``. Relevance is chapter 2's numpy :func:`toyviz.relevance.propagate`
+    (LRP-ε with ε = :data:`EPSILON`, biases blamed, explaining the true class's logit).
+
+    AOPC restricted to the marker region: region perturbation
+    (:func:`toyviz.relevance.perturbation_curve`) over the ten marker pixels only, in the
+    order of their relevance, each set to 0 (removed). Only the lit marker pixel changes
+    anything, so the AOPC is the marker's removal effect times the share of the eleven
+    steps after it is removed: ``aopc_marker_first`` (the marker-first order) when relevance
+    ranks the marker first among the marker pixels, a tenth of that when it ranks it last
+    (below the unlit pixels' zeros). The randomisation
+    check re-initialises every layer (Glorot uniform from ``rng``, zero biases, as
+    :func:`toyviz.relevance.randomized_copy`).
+
+    Returns
+    -------
+    pandas.DataFrame, one row per network, the columns of :data:`MEASURES`.
+    """
+    params = training.check_stack("params", params)
+    if not isinstance(task, ShortcutTask):
+        raise TypeError(f"task must be a ShortcutTask, got {type(task).__name__}")
+    rng = check_rng("rng", rng)
+    k = params[0][0].shape[0]
+    widths = [kernel.shape[2] for kernel, _ in params[:-1]]
+    scrambled = training.init_stack(k, widths, rng, N_PIXELS, N_CLASSES)
+    y = task.y_test
+    rows_index = np.arange(len(y))
+    outside = np.full(N_PIXELS, -np.inf)
+    outside[MARKER_INDEX] = 0.0
+    first = np.zeros((len(y), N_PIXELS))
+    first[rows_index, MARKER_INDEX[y]] = 1.0          # the marker-first order
+    zeros = np.zeros_like(task.x_test, dtype=np.float64)
+    rows = []
+    for net in range(k):
+        model = network(params, net)
+        logits = {name: model(getattr(task, name)) for name in
+                  ("x_test", "x_moved", "x_random", "x_clean")}
+        lrp = relevance.propagate(model, task.x_test, "lrp_epsilon", output=y,
+                                  epsilon=EPSILON)
+        grad = relevance.propagate(model, task.x_test, "gradient", output=y).input
+        magnitude = np.abs(lrp.input).sum(axis=1)
+        bias = sum(np.abs(value).sum(axis=1) for value in lrp.bias.values())
+        marker = lrp.input[rows_index, MARKER_INDEX[y]]
+        order = lrp.input + outside                    # only marker pixels get a rank
+        curve = relevance.perturbation_curve(model, task.x_test, np.nan_to_num(
+            order, neginf=-1e300), y, zeros, len(MARKER_INDEX))
+        best = relevance.perturbation_curve(model, task.x_test, first + outside.clip(-1e300),
+                                            y, zeros, len(MARKER_INDEX))
+        random_net = network(scrambled, net)
+        after = relevance.propagate(random_net, task.x_test, "lrp_epsilon", output=y,
+                                    epsilon=EPSILON).input
+        log_p = {name: _log_softmax(value)[rows_index, y] for name, value in logits.items()}
+        rows.append({
+            "accuracy_correlated": np.mean(logits["x_test"].argmax(1) == y),
+            "accuracy_decorrelated": np.mean(logits["x_random"].argmax(1) == y),
+            "accuracy_clean": np.mean(logits["x_clean"].argmax(1) == y),
+            "effect_logit": np.mean(logits["x_test"][rows_index, y]
+                                    - logits["x_moved"][rows_index, y]),
+            "effect_log_p": np.mean(log_p["x_test"] - log_p["x_moved"]),
+            "effect_removed": np.mean(log_p["x_test"] - log_p["x_clean"]),
+            "effect_removed_logit": np.mean(logits["x_test"][rows_index, y]
+                                            - logits["x_clean"][rows_index, y]),
+            "effect_added": np.mean(log_p["x_clean"] - log_p["x_moved"]),
+            "mass_lrp": np.mean(np.abs(lrp.input[:, MARKER_INDEX]).sum(axis=1)
+                                / np.maximum(magnitude, 1e-12)),
+            "mass_gradient": np.mean(np.abs(grad[:, MARKER_INDEX]).sum(axis=1)
+                                     / np.maximum(np.abs(grad).sum(axis=1), 1e-12)),
+            "marker_relevance": np.mean(marker),
+            "bias_share": np.mean(bias / np.maximum(bias + magnitude, 1e-12)),
+            "aopc_marker": relevance.aopc(curve),
+            "aopc_marker_first": relevance.aopc(best),
+            "randomised_rank": np.nanmean(relevance.rank_correlation(lrp.input, after)),
+        })
+    return pd.DataFrame(rows, columns=list(MEASURES))
+
+
+def interval(values, confidence=0.95):
+    """Mean of ``values`` (one per seed) and its two-sided t interval:
+    ``(mean, low, high)``; for one value the interval is that value."""
+    from scipy import stats
+
+    values = check_array("values", values, ndim=1, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2 or np.all(values == values[0]):
+        return mean, mean, mean
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=mean,
+                                 scale=stats.sem(values))
+    return mean, float(low), float(high)
+
+
+def summarise(frame, columns, by=("route", "weight")):
+    """Mean and 95 % t interval over seeds of each of ``columns``, per group of ``by``:
+    a DataFrame indexed by ``by`` with columns ``(column, "mean" | "low" | "high")``."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in [*columns, *by] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame has no columns {missing}")
+    out = {}
+    for key, group in frame.groupby(list(by), sort=False):
+        out[key] = {(column, part): value for column in columns
+                    for part, value in zip(("mean", "low", "high"),
+                                           interval(group[column].to_numpy()))}
+    result = pd.DataFrame.from_dict(out, orient="index")
+    result.index.names = list(by)
+    return result
+
+
+def ratios_to_plain(frame, columns, plain="plain"):
+    """Each network's ``columns`` divided by the plain network of the same seed (routes are
+    paired by seed, see :func:`train_route`): a copy of ``frame`` (with columns ``route``,
+    ``weight``, ``seed``) with a ``<column>_ratio`` column per column."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in [*columns, "route", "seed"] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame has no columns {missing}")
+    reference = frame[frame.route == plain].set_index("seed")
+    if reference.empty or reference.index.duplicated().any():
+        raise ValueError(f"frame must hold one {plain!r} network per seed")
+    out = frame.copy()
+    for column in columns:
+        out[f"{column}_ratio"] = frame[column].to_numpy() / reference.loc[
+            frame.seed, column].to_numpy()
+    return out
