@@ -16,6 +16,8 @@ the book's ledger page (:func:`claims_of` on the committed chapters) are drawn f
 entries, so they cannot drift apart.
 """
 
+import re
+
 import pandas as pd
 
 from toyviz._checks import _describe
@@ -86,19 +88,118 @@ def claims_of(entries):
     return frame
 
 
+#: The three essays, in the book's order, by the name a claim gives as its ``essay``, with
+#: their titles.
+ESSAYS = {"node removal": "Exploring toy neural nets under node removal",
+          "relevance": "Visualizing neural networks, how to blame the bias",
+          "pruning": "Train first vs prune first in neural networks"}
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _rows(frame, document, essay_column=False):
+    lines = []
+    for row in frame.itertuples():
+        cells = ([row.essay] if essay_column else []) + [
+            row.words, row.ours, row.criterion, f"**{row.verdict}**",
+            f"[{row.section}]({document}#{row.section})"]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return lines
+
+
+_HEADER = ["| the essay says | we find | criterion | verdict | computed in |",
+           "|---|---|---|---|---|"]
+
+
 def summary(record, document=""):
     """The chapter's closing list: its claims and verdicts as a Markdown table, each linked
-    to the section that computes it (in ``document``, a path relative to the page showing
-    the table; empty for the chapter itself)."""
+    to the section that computes it.
+
+    ``document`` is the chapter's file relative to the page showing the table (e.g.
+    ``"node_removal.ipynb"``; empty: the link is the bare ``#label``). Display the result
+    in a cell whose metadata asks myst-nb for MyST Markdown
+    (``{"mystnb": {"markdown_format": "myst"}}``): the built book then turns
+    ``file.ipynb#label`` into a link to the label's section on that page, and JupyterLab
+    opens the notebook.
+    """
     if not isinstance(document, str):
         raise TypeError(f"document must be a str, got {_describe(document)}")
     frame = claims_of(getattr(record, "entries", record))
-    lines = ["| the essay says | we find | criterion | verdict |", "|---|---|---|---|"]
-    for row in frame.itertuples():
-        cells = [f"{row.words} ([where]({document}#{row.section}))", row.ours,
-                 row.criterion, f"**{row.verdict}**"]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ")
-                                       for cell in cells) + " |")
     from IPython.display import Markdown
 
+    return Markdown("\n".join(_HEADER + _rows(frame, document)))
+
+
+_LABEL = re.compile(r"^\(([^()\s]+)\)=\s*$", re.MULTILINE)
+
+
+def section_labels(notebook):
+    """The MyST labels ``(label)=`` of a notebook's Markdown cells, in reading order."""
+    if not isinstance(notebook, dict) or "cells" not in notebook:
+        raise TypeError(f"notebook must be a notebook read from an .ipynb, got "
+                        f"{_describe(notebook)}")
+    labels = []
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "markdown":
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            labels += _LABEL.findall(source)
+    return labels
+
+
+def ledger(records, sections=None):
+    """Every claim that several pages recorded, for the ledger page.
+
+    records : dict, document (the page's file, relative to the page showing the ledger)
+        -> the entries of its record (:func:`toyviz.checks.record_of`), or None for a
+        page that displayed no record.
+    sections : None or dict, document -> its section labels in reading order
+        (:func:`section_labels`); a page's claims are then listed in that order (a record
+        read back from a notebook has lost the order in which they were made).
+    Returns a pandas.DataFrame with a ``document`` column and the columns :data:`FIELDS`,
+    one row per claim, pages in the given order.
+    """
+    if not isinstance(records, dict):
+        raise TypeError(f"records must be a dict of document -> record entries, got "
+                        f"{_describe(records)}")
+    frames = []
+    for document, entries in records.items():
+        if entries is None:
+            continue
+        frame = claims_of(entries)
+        frame.insert(0, "document", document)
+        labels = (sections or {}).get(document)
+        if labels is not None:
+            place = {label: index for index, label in enumerate(labels)}
+            frame = frame.iloc[sorted(range(len(frame)), key=lambda row: (
+                place.get(frame["section"].iloc[row], len(place)), row))]
+        frames.append(frame)
+    every = pd.concat(frames) if frames else pd.DataFrame(columns=["document", *FIELDS])
+    unknown = sorted(set(every["essay"]) - set(ESSAYS))
+    if unknown:
+        raise ValueError(f"claims name essays {unknown}; known essays: {sorted(ESSAYS)}")
+    return every
+
+
+def essay_table(every, essay):
+    """One essay's rows of :func:`ledger` as Markdown: a count of the verdicts and the
+    table, each row linked to the section that computes it; or, when no page has recorded
+    the essay's claims, a sentence saying so. Display it as :func:`summary` says."""
+    if not isinstance(every, pd.DataFrame) or "document" not in every:
+        raise TypeError(f"every must be what ledger() returns, got {_describe(every)}")
+    if essay not in ESSAYS:
+        raise ValueError(f"essay must be one of {sorted(ESSAYS)}, got {essay!r}")
+    from IPython.display import Markdown
+
+    rows = every[every["essay"] == essay]
+    if rows.empty:
+        return Markdown(f"No page has recorded the claims of *{ESSAYS[essay]}* yet: its "
+                        "chapter has not recorded them.")
+    counts = rows["verdict"].value_counts()
+    lines = ["Verdicts: " + ", ".join(f"{verdict}: {counts[verdict]}"
+                                      for verdict in VERDICTS if verdict in counts)
+             + f" (of {len(rows)} claims).", "", *_HEADER]
+    for document, group in rows.groupby("document", sort=False):
+        lines += _rows(group, document)
     return Markdown("\n".join(lines))

@@ -477,7 +477,7 @@ def reference_mask_losses(model, x, y, masks, progress=None):
     return losses, gradients
 
 
-def mask_losses_before_relu(model, x, y, masks, chunk_size=64):
+def mask_losses_before_relu(model, x, y, masks, chunk_size=8):
     """Mean loss and mask-gradient when the mask multiplies the pre-activation instead:
     ``h = relu(m * (x @ w1 + b1))``, differentiated by TensorFlow (whose ReLU has
     derivative 0 at 0).
@@ -546,34 +546,40 @@ def normal_fit(values, weights=None, tails=(0.01, 0.99)):
 
     Introduced in chapter 1, §Is the loss log-normal?
     """
-    from scipy import stats
+    from scipy import special, stats
 
     values = check_array("values", values, ndim=1, dtype=np.float64)
     if len(values) < 3:
         raise ValueError(f"values must have at least 3 entries, got {_describe(values)}")
     if weights is None:
-        weights = np.full(len(values), 1.0 / len(values))
+        weights = np.ones(len(values))
     else:
         weights = check_array("weights", weights, shape=values.shape, dtype=np.float64)
         if np.any(weights < 0) or not weights.sum() > 0:
             raise ValueError("weights must be >= 0 with a positive sum")
-        weights = weights / weights.sum()
     tails = check_array("tails", tails, ndim=1, dtype=np.float64)
     if np.any((tails <= 0) | (tails >= 1)):
         raise ValueError(f"tails must lie in (0, 1), got {tails}")
+    # Memory-lean for chapter 1's 2**20 masks: a few arrays of the input's size, reused.
     order = np.argsort(values, kind="stable")
-    ordered, sorted_weights = values[order], weights[order]
+    standard = values[order]
+    sorted_weights = weights[order]
     del order
+    sorted_weights /= sorted_weights.sum()
     cumulative = np.cumsum(sorted_weights)
-    mean = float(np.dot(weights, values))
-    std = float(np.sqrt(np.dot(weights, (values - mean) ** 2)))
-    skewness = float(np.dot(weights, ((values - mean) / std) ** 3))
-    normal = stats.norm.cdf(ordered, mean, std)
-    # the distribution function jumps at each value: compare just after and just before
-    ks = float(max(np.max(np.abs(cumulative - normal)),
-                   np.max(np.abs(cumulative - sorted_weights - normal))))
-    positions = np.minimum(np.searchsorted(cumulative, tails), len(ordered) - 1)
-    tail_errors = (ordered[positions] - (mean + std * stats.norm.ppf(tails))) / std
+    positions = np.minimum(np.searchsorted(cumulative, tails), len(values) - 1)
+    quantiles = standard[positions]
+    mean = float(np.dot(sorted_weights, standard))
+    standard -= mean
+    std = float(np.sqrt(np.dot(sorted_weights, standard * standard)))
+    standard /= std
+    skewness = float(np.dot(sorted_weights * standard, standard * standard))
+    special.ndtr(standard, out=standard)            # the fitted normal's distribution function
+    cumulative -= standard                           # the gap just after each value
+    ks = max(cumulative.max(), -cumulative.min())
+    cumulative -= sorted_weights                     # and just before it
+    ks = float(max(ks, cumulative.max(), -cumulative.min()))
+    tail_errors = (quantiles - (mean + std * stats.norm.ppf(tails))) / std
     return {"ks": ks, "skewness": skewness, "tail_errors": tail_errors}
 
 
