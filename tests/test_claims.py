@@ -33,7 +33,8 @@ def test_bad_claims_are_refused_naming_the_field():
 
 def test_summary_links_each_claim_to_its_section_and_escapes_bars():
     text = claims.summary(record_with(("a", "relevance", "holds", "sec-a")), "relevance.ipynb").data
-    assert "[sec-a](relevance.ipynb#sec-a)" in text
+    assert "{ref}`sec-a <sec-a>` in [relevance](relevance.ipynb)" in text
+    assert "[sec-a](#sec-a)" in claims.summary(record_with(("a", "relevance", "holds", "sec-a"))).data
     assert "words of a \\| with a bar" in text
     assert "**holds**" in text
 

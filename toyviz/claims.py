@@ -99,12 +99,21 @@ def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _rows(frame, document, essay_column=False):
+def _link(section, document):
+    """Where a claim is computed: ``#label`` on the same page (MyST resolves it to the
+    label's section, JupyterLab to the anchor); from another page a ``{ref}`` to the label
+    (the built book) beside a plain link to the notebook (which JupyterLab opens)."""
+    if not document:
+        return f"[{section}](#{section})"
+    name = document.rsplit("/", 1)[-1].removesuffix(".ipynb")
+    return f"{{ref}}`{section} <{section}>` in [{name}]({document})"
+
+
+def _rows(frame, document):
     lines = []
     for row in frame.itertuples():
-        cells = ([row.essay] if essay_column else []) + [
-            row.words, row.ours, row.criterion, f"**{row.verdict}**",
-            f"[{row.section}]({document}#{row.section})"]
+        cells = [row.words, row.ours, row.criterion, f"**{row.verdict}**",
+                 _link(row.section, document)]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return lines
 
@@ -117,12 +126,11 @@ def summary(record, document=""):
     """The chapter's closing list: its claims and verdicts as a Markdown table, each linked
     to the section that computes it.
 
-    ``document`` is the chapter's file relative to the page showing the table (e.g.
-    ``"node_removal.ipynb"``; empty: the link is the bare ``#label``). Display the result
-    in a cell whose metadata asks myst-nb for MyST Markdown
-    (``{"mystnb": {"markdown_format": "myst"}}``): the built book then turns
-    ``file.ipynb#label`` into a link to the label's section on that page, and JupyterLab
-    opens the notebook.
+    ``document`` is the chapter's file relative to the page showing the table, when that
+    is another page (e.g. ``"node_removal.ipynb"``); empty, for the chapter itself, each
+    link is the bare ``#label``. Display the result in a cell whose metadata asks myst-nb
+    for MyST Markdown (``{"mystnb": {"markdown_format": "myst"}}``), so that the built
+    book resolves the labels.
     """
     if not isinstance(document, str):
         raise TypeError(f"document must be a str, got {_describe(document)}")
