@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_build" / "jupyterlab"
-CHAPTERS = ["node_removal", "relevance", "pruning"]
+CHAPTERS = ["node_removal", "relevance", "right_reasons", "pruning"]
 #: The kernel plus the Jupyter server, at their peak, in memory the system cannot reclaim
 #: (see MemoryWatch): mybinder.org guarantees 1 GB.
 MEMORY_BUDGET_MB = 900
