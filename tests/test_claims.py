@@ -32,11 +32,25 @@ def test_bad_claims_are_refused_naming_the_field():
 
 
 def test_summary_links_each_claim_to_its_section_and_escapes_bars():
-    text = claims.summary(record_with(("a", "relevance", "holds", "sec-a")), "relevance.ipynb").data
+    table = claims.summary(record_with(("a", "relevance", "holds", "sec-a")), "relevance.ipynb")
+    text = table.markdown
     assert "{ref}`sec-a <sec-a>` in [relevance](relevance.ipynb)" in text
-    assert "[sec-a](#sec-a)" in claims.summary(record_with(("a", "relevance", "holds", "sec-a"))).data
+    assert "[sec-a](#sec-a)" in claims.summary(record_with(("a", "relevance", "holds", "sec-a"))).markdown
     assert "words of a \\| with a bar" in text
     assert "**holds**" in text
+
+
+def test_jupyterlab_gets_html_without_myst_roles():
+    """JupyterLab shows the HTML of the bundle, whose Markdown renderer would print MyST's
+    {ref} as text; the book shows the Markdown (_config.yml ranks it first)."""
+    table = claims.summary(record_with(("a", "relevance", "holds", "sec-a")), "relevance.ipynb")
+    bundle = table._repr_mimebundle_()
+    assert bundle["text/markdown"] == table.markdown
+    html = bundle["text/html"]
+    assert "{ref}" not in html and "**" not in html
+    assert '<a href="relevance.ipynb#sec-a">sec-a</a> in relevance' in html
+    assert "words of a | with a bar" in html and "<strong>holds</strong>" in html
+    assert html.count("<tr>") == 2   # the header and one claim
 
 
 def test_ledger_orders_claims_by_section_and_says_when_an_essay_has_none():
@@ -50,10 +64,10 @@ def test_ledger_orders_claims_by_section_and_says_when_an_essay_has_none():
                           sections={"relevance.ipynb": claims.section_labels(notebook)})
     assert list(every.index) == ["early", "late"]
     assert set(every["document"]) == {"relevance.ipynb"}
-    table = claims.essay_table(every, "relevance").data
+    table = claims.essay_table(every, "relevance").markdown
     assert "does not hold: 1" in table and "holds: 1" in table
     assert table.index("sec-a") < table.index("sec-b")
-    assert "has not recorded them" in claims.essay_table(every, "pruning").data
+    assert "has not recorded them" in claims.essay_table(every, "pruning").markdown
     with pytest.raises(ValueError, match="essay"):
         claims.essay_table(every, "elsewhere")
     with pytest.raises(ValueError, match="essays"):

@@ -17,6 +17,7 @@ entries, so they cannot drift apart.
 """
 
 import re
+from html import escape
 
 import pandas as pd
 
@@ -118,8 +119,47 @@ def _rows(frame, document):
     return lines
 
 
-_HEADER = ["| the essay says | we find | criterion | verdict | computed in |",
-           "|---|---|---|---|---|"]
+_COLUMNS = ("the essay says", "we find", "criterion", "verdict", "computed in")
+_HEADER = ["| " + " | ".join(_COLUMNS) + " |", "|---" * len(_COLUMNS) + "|"]
+
+
+def _html_rows(frame, document):
+    """The rows of :func:`_rows` as HTML, for JupyterLab, whose Markdown renderer does not
+    know MyST's ``{ref}``: the link goes to the notebook and the label's anchor."""
+    rows = []
+    for row in frame.itertuples():
+        link = f'<a href="{escape(document)}#{escape(row.section)}">{escape(row.section)}</a>'
+        if document:
+            link += f" in {escape(document.rsplit('/', 1)[-1].removesuffix('.ipynb'))}"
+        cells = [escape(row.words), escape(row.ours), escape(row.criterion),
+                 f"<strong>{escape(row.verdict)}</strong>", link]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return rows
+
+
+class ClaimsTable:
+    """A table of claims, displayed as MyST Markdown in the built book (its labels resolve
+    there; ``_config.yml`` ranks ``text/markdown`` above ``text/html`` for the HTML
+    builder) and as HTML in JupyterLab, which shows the HTML."""
+
+    def __init__(self, markdown, html):
+        self.markdown, self.html = markdown, html
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/markdown": self.markdown, "text/html": self.html,
+                "text/plain": self.markdown}
+
+
+def _table(frames, lead=""):
+    """A :class:`ClaimsTable` of ``frames``: (document, claims) pairs, after ``lead``."""
+    markdown = ([lead, ""] if lead else []) + _HEADER
+    html = ([f"<p>{escape(lead)}</p>"] if lead else []) + [
+        "<table><thead><tr>" + "".join(f"<th>{column}</th>" for column in _COLUMNS)
+        + "</tr></thead><tbody>"]
+    for document, frame in frames:
+        markdown += _rows(frame, document)
+        html += _html_rows(frame, document)
+    return ClaimsTable("\n".join(markdown), "\n".join(html + ["</tbody></table>"]))
 
 
 def summary(record, document=""):
@@ -134,10 +174,7 @@ def summary(record, document=""):
     """
     if not isinstance(document, str):
         raise TypeError(f"document must be a str, got {_describe(document)}")
-    frame = claims_of(getattr(record, "entries", record))
-    from IPython.display import Markdown
-
-    return Markdown("\n".join(_HEADER + _rows(frame, document)))
+    return _table([(document, claims_of(getattr(record, "entries", record)))])
 
 
 _LABEL = re.compile(r"^\(([^()\s]+)\)=\s*$", re.MULTILINE)
@@ -198,16 +235,13 @@ def essay_table(every, essay):
         raise TypeError(f"every must be what ledger() returns, got {_describe(every)}")
     if essay not in ESSAYS:
         raise ValueError(f"essay must be one of {sorted(ESSAYS)}, got {essay!r}")
-    from IPython.display import Markdown
-
     rows = every[every["essay"] == essay]
     if rows.empty:
-        return Markdown(f"No page has recorded the claims of *{ESSAYS[essay]}* yet: its "
-                        "chapter has not recorded them.")
+        sentence = "No page has recorded the claims of {} yet: its chapter has not recorded them."
+        return ClaimsTable(sentence.format(f"*{ESSAYS[essay]}*"),
+                           "<p>" + sentence.format(f"<em>{escape(ESSAYS[essay])}</em>") + "</p>")
     counts = rows["verdict"].value_counts()
-    lines = ["Verdicts: " + ", ".join(f"{verdict}: {counts[verdict]}"
-                                      for verdict in VERDICTS if verdict in counts)
-             + f" (of {len(rows)} claims).", "", *_HEADER]
-    for document, group in rows.groupby("document", sort=False):
-        lines += _rows(group, document)
-    return Markdown("\n".join(lines))
+    lead = ("Verdicts: " + ", ".join(f"{verdict}: {counts[verdict]}"
+                                     for verdict in VERDICTS if verdict in counts)
+            + f" (of {len(rows)} claims).")
+    return _table(rows.groupby("document", sort=False), lead)
