@@ -101,13 +101,13 @@ def _cell(text):
 
 
 def _link(section, document):
-    """Where a claim is computed: ``#label`` on the same page (MyST resolves it to the
-    label's section, JupyterLab to the anchor); from another page a ``{ref}`` to the label
-    (the built book) beside a plain link to the notebook (which JupyterLab opens)."""
+    """Where a claim is computed, for MyST: the label's section by its title, on the same
+    page (``[](#label)``) or on another (``{ref}`` beside a plain link to the notebook).
+    JupyterLab gets :func:`_html_rows` instead."""
     if not document:
-        return f"[{section}](#{section})"
+        return f"[](#{section})"
     name = document.rsplit("/", 1)[-1].removesuffix(".ipynb")
-    return f"{{ref}}`{section} <{section}>` in [{name}]({document})"
+    return f"{{ref}}`{section}` in [{name}]({document})"
 
 
 def _rows(frame, document):
