@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browser_harness import missing
 
@@ -184,8 +185,15 @@ def open_and_run(page, base, token, chapter):
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     # run-all resolves when every cell has run; the MyST renderer then fills in the
     # inline expressions of each Markdown cell
-    page.wait_for_function(
-        "() => !document.body.innerText.includes('record.format(')", timeout=60_000)
+    # (code may call record.format itself; only the rendered Markdown must not show it)
+    unrendered = """() => [...document.querySelectorAll('.jp-MarkdownCell')]
+        .map((cell) => cell.innerText).filter((text) => text.includes('record.format('))
+        .map((text) => text.slice(0, 300))"""
+    try:
+        page.wait_for_function(f"() => ({unrendered})().length === 0", timeout=60_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"{chapter}: expressions still unrendered a minute after the "
+                             f"run: {page.evaluate(unrendered)}") from None
 
 
 def shut_down_kernels(base, token, server):
