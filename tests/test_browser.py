@@ -44,6 +44,7 @@ FRAME_MS = 16.0
 CHAPTER_EXPLORABLES = {
     "book/node_removal.html": ("node_removal.ipynb", "node-toggle-heatmap"),
     "book/relevance.html": ("relevance.ipynb", "grid-picker"),
+    "book/right_reasons.html": ("right_reasons.ipynb", "grid-picker"),
     "book/pruning.html": ("pruning.ipynb", "grid-picker"),
 }
 
