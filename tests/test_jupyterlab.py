@@ -14,6 +14,7 @@ by its process id at the end.
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,15 @@ def lab(tmp_path_factory):
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # A run that outlasts the autosave interval would write the kernel's outputs into the
+    # notebook; the committed outputs are what the checks compare with. So the server
+    # serves a copy of book/, and never saves.
+    docmanager = settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    docmanager.parent.mkdir(parents=True)
+    docmanager.write_text(json.dumps({"autosave": False}))
+    served = tmp_path_factory.mktemp("binder")
+    shutil.copytree(ROOT / "book", served / "book")
+    committed = {path: path.read_bytes() for path in (ROOT / "book").glob("*.ipynb")}
     jupyter = Path(sys.executable).parent / "jupyter-lab"
     if not jupyter.exists():
         missing("JupyterLab is not installed: run `make test`, which installs the lock")
@@ -72,12 +82,12 @@ def lab(tmp_path_factory):
     server = subprocess.Popen(
         [str(jupyter), "--no-browser", "--expose-app-in-browser",
          "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}",
          "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
          "jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
          "--ServerApp.open_browser=False", "--allow-root",
          f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={settings}"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
+        stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=served,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -96,6 +106,8 @@ def lab(tmp_path_factory):
         server.wait(timeout=20)
     except subprocess.TimeoutExpired:
         server.kill()
+    changed = [path.name for path, content in committed.items() if path.read_bytes() != content]
+    assert not changed, f"the live JupyterLab test changed the repository's notebooks: {changed}"
 
 
 class MemoryWatch:
