@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from toyviz import data, relevance, training
+from toyviz import data, relevance, routes, training
 from toyviz._checks import check_array, check_choice, check_float, check_int, check_rng
 
 #: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
@@ -520,16 +520,14 @@ def evaluate(params, task, rng):
 
 def interval(values, confidence=0.95):
     """Mean of ``values`` (one per seed) and its two-sided t interval:
-    ``(mean, low, high)``; for one value the interval is that value."""
-    from scipy import stats
-
+    ``(mean, low, high)``, as :func:`toyviz.routes.interval` computes it; for one value the
+    interval is that value."""
     values = check_array("values", values, ndim=1, dtype=np.float64)
-    mean = float(values.mean())
-    if len(values) < 2 or np.all(values == values[0]):
-        return mean, mean, mean
-    low, high = stats.t.interval(confidence, len(values) - 1, loc=mean,
-                                 scale=stats.sem(values))
-    return mean, float(low), float(high)
+    if len(values) == 0:
+        raise ValueError("values must hold at least one number, got none")
+    if len(values) < 2:
+        return float(values[0]), float(values[0]), float(values[0])
+    return routes.interval(values, confidence)
 
 
 def summarise(frame, columns, by=("route", "weight")):
