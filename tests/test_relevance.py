@@ -534,11 +534,15 @@ def test_unsupported_layer_is_named_with_the_supported_ones():
         rel.propagate(hidden_sigmoid, np.zeros((1, 3)))
 
 
-def test_masked_model_is_rejected_with_a_pointer():
+def test_masked_model_is_explained_with_every_node_on():
     from toyviz import models
 
-    with pytest.raises(ValueError, match="unmasked"):
-        rel.propagate(models.masked_circle_model(4), np.zeros((1, 2)))
+    masked = models.masked_circle_model(4)
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    for preset in ("lrp_0", "gradient_x_input"):
+        np.testing.assert_allclose(rel.propagate(masked, x, preset).input,
+                                   rel.propagate(models.unmasked(masked), x, preset).input,
+                                   rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("call, match", [

@@ -37,11 +37,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toyviz._checks import _describe, check_array, check_choice, check_float, check_int
+# The network form lives in toyviz.network; these names stay importable from here.
+from toyviz.network import (  # noqa: F401
+    ACTIVATIONS, OUTPUT_ACTIVATIONS, SUPPORTED_LAYERS, Conv2D, Dense, Folded, Matrix, Maximum,
+    Network, Nonlinearity, Reshape, Step)
+from toyviz.network import read as _read
 
 LAYER_TYPES = ("maximum", "matrix", "nonlinearity")
 
 # --------------------------------------------------------------------------------------
-# blip and the element-wise functions with f(0) = 0
+# blip
 # --------------------------------------------------------------------------------------
 
 
@@ -62,271 +67,6 @@ def blip(z, epsilon):
     epsilon = check_float("epsilon", epsilon, low=0)
     z = np.asarray(z, dtype=np.float64)
     return z + np.where(z >= 0, epsilon, -epsilon)
-
-
-def _relu(z):
-    return np.maximum(z, 0.0)
-
-
-def _relu_prime(z):
-    return (z > 0).astype(np.float64)
-
-
-def _leaky(slope):
-    return (lambda z: np.where(z > 0, z, slope * z),
-            lambda z: np.where(z > 0, 1.0, slope))
-
-
-def _elu(alpha):
-    return (lambda z: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0))),
-            lambda z: np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))))
-
-
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
-
-
-def _gelu(z):
-    from scipy.special import erf
-
-    return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
-
-
-def _gelu_prime(z):
-    from scipy.special import erf
-
-    return 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(
-        2.0 * math.pi)
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-#: Element-wise functions with f(0) = 0 that the propagation understands, by Keras name:
-#: ``name -> (f, f')`` on float64 arrays.
-ACTIVATIONS = {
-    "relu": (_relu, _relu_prime),
-    "relu6": (lambda z: np.clip(z, 0.0, 6.0), lambda z: ((z > 0) & (z < 6)).astype(float)),
-    "leaky_relu": _leaky(0.2),
-    "elu": _elu(1.0),
-    "selu": (lambda z: _SELU_SCALE * _elu(_SELU_ALPHA)[0](z),
-             lambda z: _SELU_SCALE * _elu(_SELU_ALPHA)[1](z)),
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "softsign": (lambda z: z / (1.0 + np.abs(z)), lambda z: 1.0 / (1.0 + np.abs(z)) ** 2),
-    "silu": (lambda z: z * _sigmoid(z),
-             lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z)))),
-    "gelu": (_gelu, _gelu_prime),
-}
-
-#: Final activations that are dropped: the explanation is of the logits before them.
-OUTPUT_ACTIVATIONS = ("linear", "softmax", "sigmoid")
-
-SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling1D", "MaxPooling2D", "Flatten", "ReLU",
-                    "LeakyReLU", "ELU", "Activation", "Softmax (last layer only)")
-
-# --------------------------------------------------------------------------------------
-# Steps: the network as a chain of maximum / matrix / nonlinearity / reshape operations
-# --------------------------------------------------------------------------------------
-
-
-class Step(abc.ABC):
-    """One operation of a :class:`Network`. ``kind`` is a layer type or ``"reshape"``;
-    ``name`` is the Keras layer it comes from."""
-
-    kind = None
-
-    def __init__(self, name):
-        self.name = name
-
-    @abc.abstractmethod
-    def forward(self, a):
-        """Implemented by each subclass."""
-
-
-class Matrix(Step):
-    """Base of the matrix-multiply steps: ``z = a @ W + bias``.
-
-    Subclasses provide ``forward(a)`` (with bias), ``transpose(v, shape)`` (``W^T v``,
-    of the input's ``shape``), ``bias_signal(v)`` (``bias_j * v_j`` summed over the positions sharing bias
-    ``j``: ``(n, units)``) and ``fold(c)``.
-    """
-
-    kind = "matrix"
-
-
-class Dense(Matrix):
-    """``z = a @ kernel + bias`` on the last axis. kernel: (d, units), bias: (units,)."""
-
-    def __init__(self, name, kernel, bias=None):
-        super().__init__(name)
-        self.kernel = np.asarray(kernel, dtype=np.float64)
-        units = self.kernel.shape[1]
-        self.bias = (np.zeros(units) if bias is None
-                     else np.asarray(bias, dtype=np.float64).reshape(units))
-
-    def forward(self, a):
-        z = a @ self.kernel
-        z += self.bias
-        return z
-
-    def transpose(self, v, shape):
-        return v @ self.kernel.T
-
-    def bias_signal(self, v):
-        v = v * self.bias
-        return v if v.ndim == 2 else v.reshape(len(v), -1, v.shape[-1]).sum(axis=1)
-
-    def fold(self, c):
-        """The explained output ``c . z`` as one step: c: (units,) or (n, units)."""
-        return Folded(self.name, self.kernel @ c.T, c @ self.bias)
-
-
-class Folded(Matrix):
-    """The last Dense layer with the explained combination of logits folded in:
-    ``y = a @ w + b`` with w: (d,) or (d, n) (one column per sample), b: scalar or (n,).
-    Its bias relevance is ``(n, 1)``."""
-
-    def __init__(self, name, weight, bias):
-        super().__init__(name)
-        self.weight, self.bias = weight, bias
-
-    def forward(self, a):
-        if self.weight.ndim == 1:
-            return a @ self.weight + self.bias
-        return np.einsum("nd,dn->n", a, self.weight) + self.bias
-
-    def transpose(self, v, shape):
-        if self.weight.ndim == 1:
-            return v[:, None] * self.weight
-        return v[:, None] * self.weight.T
-
-    def bias_signal(self, v):
-        return (v * self.bias)[:, None]
-
-
-def _same_padding(size, window, stride):
-    out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
-    return out, total // 2, total - total // 2
-
-
-class _Windows:
-    """Sliding windows over axes 1, 2 of (n, H, W, C) arrays, as Keras (TensorFlow) lays
-    them out for 'valid' and 'same' padding."""
-
-    def __init__(self, window, strides, padding):
-        self.window, self.strides, self.padding = tuple(window), tuple(strides), padding
-
-    def geometry(self, shape):
-        (h, w), (kh, kw), (sh, sw) = shape[1:3], self.window, self.strides
-        if self.padding == "same":
-            oh, top, bottom = _same_padding(h, kh, sh)
-            ow, left, right = _same_padding(w, kw, sw)
-        else:
-            oh, ow, top, bottom, left, right = (h - kh) // sh + 1, (w - kw) // sw + 1, 0, 0, 0, 0
-        return oh, ow, (top, bottom), (left, right)
-
-    def extract(self, a, fill):
-        """(n, H, W, C) -> (n, oh, ow, C, kh, kw) (a copy)."""
-        oh, ow, pad_h, pad_w = self.geometry(a.shape)
-        if any(pad_h) or any(pad_w):
-            a = np.pad(a, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=fill)
-        view = np.lib.stride_tricks.sliding_window_view(a, self.window, axis=(1, 2))
-        return view[:, ::self.strides[0], ::self.strides[1]][:, :oh, :ow]
-
-    def scatter(self, parts, shape):
-        """Adjoint of :meth:`extract`: (n, oh, ow, C, kh, kw) summed back to ``shape``."""
-        oh, ow, pad_h, pad_w = self.geometry(shape)
-        n, h, w, c = shape
-        out = np.zeros((n, h + sum(pad_h), w + sum(pad_w), c))
-        (kh, kw), (sh, sw) = self.window, self.strides
-        for i in range(kh):
-            for j in range(kw):
-                out[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += parts[..., i, j]
-        return out[:, pad_h[0]:pad_h[0] + h, pad_w[0]:pad_w[0] + w]
-
-
-class Conv2D(Matrix):
-    """2-D convolution, channels last: kernel (kh, kw, C, F), bias (F,), 'valid' or 'same'
-    padding, any strides. As a matrix multiply its weights are sparse and repeated."""
-
-    def __init__(self, name, kernel, bias=None, strides=(1, 1), padding="valid"):
-        super().__init__(name)
-        self.kernel = np.asarray(kernel, dtype=np.float64)
-        kh, kw, c, f = self.kernel.shape
-        self.bias = np.zeros(f) if bias is None else np.asarray(bias, dtype=np.float64)
-        self.windows = _Windows((kh, kw), strides, padding)
-        self._matrix = self.kernel.reshape(kh * kw * c, f)
-
-    def _patches(self, a):
-        patches = self.windows.extract(a, 0.0)           # (n, oh, ow, C, kh, kw)
-        n, oh, ow = patches.shape[:3]
-        return patches.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
-
-    def forward(self, a):
-        return self._patches(a) @ self._matrix + self.bias
-
-    def transpose(self, v, shape):
-        kh, kw, c, _ = self.kernel.shape
-        cols = (v @ self._matrix.T).reshape(*v.shape[:3], kh, kw, c)
-        return self.windows.scatter(cols.transpose(0, 1, 2, 5, 3, 4), shape)
-
-    def bias_signal(self, v):
-        return (v * self.bias).sum(axis=(1, 2))
-
-
-class Nonlinearity(Step):
-    """``b = f(z)`` element-wise with ``f(0) = 0``; ``f`` and its derivative ``fprime``
-    act on float64 arrays."""
-
-    kind = "nonlinearity"
-
-    def __init__(self, name, function, f, fprime):
-        super().__init__(name)
-        self.function, self.f, self.fprime = function, f, fprime
-
-    def forward(self, z):
-        return self.f(z)
-
-
-class Maximum(Step):
-    """Max pooling, channels last: (n, H, W, C) -> (n, oh, ow, C), or with ``one_d`` a
-    MaxPooling1D (n, L, C) -> (n, oL, C). Windows are padded with -inf for 'same'."""
-
-    kind = "maximum"
-
-    def __init__(self, name, pool, strides, padding, one_d=False):
-        super().__init__(name)
-        self.windows = _Windows(pool, strides, padding)
-        self.one_d = one_d
-
-    def values(self, a):
-        """The windows: (n, *output_shape, k)."""
-        if self.one_d:
-            a = a[:, :, None, :]
-        parts = self.windows.extract(a, -np.inf)
-        parts = parts.reshape(*parts.shape[:4], -1)
-        return parts[:, :, 0] if self.one_d else parts
-
-    def forward(self, a, values=None):
-        return (self.values(a) if values is None else values).max(axis=-1)
-
-    def scatter(self, parts, shape):
-        """Adjoint of :meth:`values`: (n, *output_shape, k) summed back to ``shape``."""
-        if self.one_d:
-            parts, shape = parts[:, :, None], (shape[0], shape[1], 1, shape[2])
-        parts = parts.reshape(*parts.shape[:4], *self.windows.window)
-        out = self.windows.scatter(parts, shape)
-        return out[:, :, 0] if self.one_d else out
-
-
-class Reshape(Step):
-    """Flatten: (n, *shape) -> (n, prod(shape))."""
-
-    kind = "reshape"
-
-    def forward(self, a):
-        return a.reshape(len(a), -1)
 
 
 # --------------------------------------------------------------------------------------
@@ -683,158 +423,32 @@ def preset(name, epsilon=0.01):
 
 
 # --------------------------------------------------------------------------------------
-# Networks: a Keras model as a chain of steps
+# Reading a network to explain
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Network:
-    """A chain of :class:`Step` objects. ``input_shape`` excludes the batch axis; the last
-    step is the matrix multiply whose outputs (the logits) are explained."""
-
-    steps: list
-    input_shape: tuple
-    n_outputs: int
-
-    def explaining(self, weights):
-        """A copy whose last step computes ``weights . logits``, weights: (n_outputs,) or
-        (n, n_outputs). Its output is (n,)."""
-        return Network(self.steps[:-1] + [self.steps[-1].fold(weights)], self.input_shape, 1)
-
-    def forward(self, x):
-        """All intermediate values: ``[x, step0(x), step1(step0(x)), ...]``, and the
-        max-pool windows by step index."""
-        values, windows = [np.asarray(x, dtype=np.float64)], {}
-        for index, step in enumerate(self.steps):
-            if step.kind == "maximum":
-                windows[index] = step.values(values[-1])
-                values.append(step.forward(values[-1], windows[index]))
-            else:
-                values.append(step.forward(values[-1]))
-        return values, windows
-
-    def __call__(self, x):
-        return self.forward(x)[0][-1]
-
-
 def network_from_model(model):
-    """Read a Keras model into a :class:`Network` (float64 copies of its weights).
+    """Read a Keras model into a :class:`toyviz.network.Network` to explain (see
+    :func:`toyviz.network.read` for what is supported). Its logits are explained, before
+    the output activation. A node mask layer, if the model has one, is read as all ones
+    (the whole network).
 
-    The model must be a chain of layers from one input to one output, made of Dense,
-    Conv2D, MaxPooling1D/2D, Flatten and activations with f(0) = 0 (see
-    :data:`ACTIVATIONS`). Its last matrix multiply must be a Dense layer: its outputs
-    before any final activation (softmax, sigmoid, linear) are the explained logits.
+    Every hidden activation must have ``f(0) = 0`` (:data:`ACTIVATIONS`): the rules
+    share an activation's output between its inputs in proportion, which needs it.
+    Raises ``ValueError`` naming the layer otherwise.
     """
-    import keras
+    network = _read(model)
+    return _explainable(network)
 
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        names = [getattr(t, "name", "?") for t in model.inputs]
-        raise ValueError(
-            f"model must have one input and one output, got {len(model.inputs)} inputs "
-            f"{names} and {len(model.outputs)} outputs; for the masked circle model use "
-            "toyviz.models.unmasked(model)")
-    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    steps, shape = [], input_shape
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    for position, layer in enumerate(layers):
-        last = position == len(layers) - 1
-        for step in _steps_for_layer(layer, shape, last):
-            if step.kind == "matrix":
-                matrix_input_shape = shape
-            shape = _output_shape(step, shape)
-            steps.append(step)
-    while steps and steps[-1].kind == "nonlinearity":
-        steps.pop()
-    if not steps or not isinstance(steps[-1], Dense) or len(matrix_input_shape) != 1:
-        raise ValueError("model must end in a Dense layer (its outputs before the final "
-                         "activation are the logits that get explained), got layers "
-                         f"{[layer.name for layer in layers]}")
-    for step in steps:
-        if step.kind == "nonlinearity" and step.f is None:
+
+def _explainable(network):
+    for step in network.steps:
+        if step.kind == "nonlinearity" and not step.zero_at_zero:
             raise ValueError(
-                f"layer {step.name!r} uses the activation {step.function!r}, which is "
-                "allowed only at the output; inside the network the activation must have "
-                f"f(0) = 0, one of {sorted(ACTIVATIONS)}")
-    return Network(steps, input_shape, int(steps[-1].kernel.shape[1]))
-
-
-def _output_shape(step, shape):
-    if step.kind == "nonlinearity":
-        return shape
-    if step.kind == "reshape":
-        return (int(np.prod(shape)),)
-    if isinstance(step, Dense):
-        return (*shape[:-1], step.kernel.shape[1])
-    if isinstance(step, Conv2D):
-        oh, ow, _, _ = step.windows.geometry((1, *shape))
-        return (oh, ow, step.kernel.shape[3])
-    if step.one_d:
-        oh, _, _, _ = step.windows.geometry((1, shape[0], 1, shape[1]))
-        return (oh, shape[1])
-    oh, ow, _, _ = step.windows.geometry((1, *shape))
-    return (oh, ow, shape[2])
-
-
-def _activation_step(layer_name, function):
-    if function == "linear":
-        return []
-    if function in ACTIVATIONS:
-        return [Nonlinearity(layer_name, function, *ACTIVATIONS[function])]
-    # Kept without f, and rejected by network_from_model unless it is a final one.
-    return [Nonlinearity(layer_name, function, None, None)]
-
-
-def _unsupported(layer, why=""):
-    return ValueError(
-        f"layer {layer.name!r} ({type(layer).__name__}) is not supported{why}; supported "
-        f"layers: {', '.join(SUPPORTED_LAYERS)}, with activations that have f(0) = 0: "
-        f"{', '.join(['linear', *sorted(ACTIVATIONS)])}")
-
-
-def _steps_for_layer(layer, shape, last):
-    kind = type(layer).__name__
-    if getattr(layer, "data_format", "channels_last") != "channels_last":
-        raise _unsupported(layer, " with data_format='channels_first'")
-    if kind == "Dense":
-        weights = layer.get_weights()
-        bias = weights[1] if len(weights) > 1 else None
-        return [Dense(layer.name, weights[0], bias),
-                *_activation_step(layer.name, layer.activation.__name__)]
-    if kind == "Conv2D":
-        if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
-            raise _unsupported(layer, " with dilation or groups")
-        weights = layer.get_weights()
-        bias = weights[1] if len(weights) > 1 else None
-        return [Conv2D(layer.name, weights[0], bias, layer.strides, layer.padding),
-                *_activation_step(layer.name, layer.activation.__name__)]
-    if kind in ("MaxPooling2D", "MaxPooling1D"):
-        one_d = kind == "MaxPooling1D"
-        pool = tuple(layer.pool_size)
-        strides = tuple(layer.strides or pool)
-        if one_d:
-            pool, strides = (pool[0], 1), (strides[0], 1)
-        return [Maximum(layer.name, pool, strides, layer.padding, one_d)]
-    if kind == "Flatten":
-        return [Reshape(layer.name)]
-    if kind == "Activation":
-        return _activation_step(layer.name, layer.activation.__name__)
-    if kind == "Softmax" and last:
-        return [Nonlinearity(layer.name, "softmax", None, None)]
-    if kind == "ReLU":
-        if layer.threshold != 0:
-            raise _unsupported(layer, " with threshold != 0 (then f(0) != 0)")
-        slope = float(layer.negative_slope)
-        top = np.inf if layer.max_value is None else float(layer.max_value)
-        return [Nonlinearity(layer.name, "relu",
-                             lambda z: np.where(z > 0, np.minimum(z, top), slope * z),
-                             lambda z: np.where(z > 0, (z < top).astype(float), slope))]
-    if kind == "LeakyReLU":
-        return [Nonlinearity(layer.name, "leaky_relu", *_leaky(float(layer.negative_slope)))]
-    if kind == "ELU":
-        return [Nonlinearity(layer.name, "elu", *_elu(float(layer.alpha)))]
-    raise _unsupported(layer)
+                f"layer {step.name!r} uses the activation {step.function!r}, which has "
+                f"f(0) != 0; relevance needs f(0) = 0 inside the network, one of "
+                f"{sorted(ACTIVATIONS)}")
+    return network
 
 
 # --------------------------------------------------------------------------------------
@@ -931,7 +545,8 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     -------
     Explanation
     """
-    network = model if isinstance(model, Network) else network_from_model(model)
+    network = (_explainable(model) if isinstance(model, Network)
+               else network_from_model(model))
     if isinstance(composite, str):
         composite = preset(composite, epsilon=epsilon)
     elif not isinstance(composite, Composite):
@@ -1059,7 +674,8 @@ def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
 
     Introduced in chapter 2, §Blame the bias.
     """
-    network = model if isinstance(model, Network) else network_from_model(model)
+    network = (_explainable(model) if isinstance(model, Network)
+               else network_from_model(model))
     if isinstance(composite, str):
         composite = preset(composite)
     elif not isinstance(composite, Composite):
@@ -1360,7 +976,8 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     -------
     (steps + 1,) float64: mean over samples of ``f(x) - f(x after k replacements)``.
     """
-    network = model if isinstance(model, Network) else network_from_model(model)
+    network = (_explainable(model) if isinstance(model, Network)
+               else network_from_model(model))
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
     relevance = check_array("relevance", relevance, shape=x.shape, dtype=np.float64)
     replacement = check_array("replacement", replacement, shape=x.shape, dtype=np.float64)
@@ -1457,7 +1074,8 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
     conservation : (len(matrix_rules), len(nonlinearity_rules), len(ends)) float64, the
         largest ``|output - sum(input) - bias|`` over the inputs.
     """
-    network = model if isinstance(model, Network) else network_from_model(model)
+    network = (_explainable(model) if isinstance(model, Network)
+               else network_from_model(model))
     for name, rules, cls in (("matrix_rules", matrix_rules, MatrixRule),
                              ("nonlinearity_rules", nonlinearity_rules, NonlinearityRule)):
         if not rules or not all(isinstance(r, cls) for r in rules):

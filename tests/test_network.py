@@ -1,0 +1,127 @@
+"""toyviz.network: one form of a feed-forward network, read from Keras, one forward pass."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from toyviz import network
+
+keras = pytest.importorskip("keras")
+
+HIDDEN = ["relu", "tanh", "sigmoid", "linear", "elu", "gelu"]
+
+
+def _chain(widths, activations, n_outputs, output, as_layers, mask_at=(), seed=0):
+    """A Keras functional chain: Dense(w) with each activation given either as
+    ``activation=`` or as a separate layer, a mask input multiplied after the hidden
+    layers listed in ``mask_at``, and a final Dense with ``output``."""
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((2,), name="x")
+    inputs, a = [x], x
+    for i, (width, activation) in enumerate(zip(widths, activations)):
+        if as_layers:
+            a = keras.layers.Dense(width, name=f"h{i}")(a)
+            a = keras.layers.Activation(activation, name=f"act{i}")(a)
+        else:
+            a = keras.layers.Dense(width, activation=activation, name=f"h{i}")(a)
+        if i in mask_at:
+            mask = keras.Input((width,), name=f"mask{i}")
+            inputs.append(mask)
+            a = keras.layers.Multiply(name=f"masked{i}")([a, mask])
+    out = keras.layers.Dense(n_outputs, activation=output, name="out")(a)
+    return keras.Model(inputs, out)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(widths=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       data=st.data(),
+       n_outputs=st.integers(1, 4),
+       as_layers=st.booleans())
+def test_forward_matches_keras_on_random_chains_with_masks(widths, data, n_outputs, as_layers):
+    activations = data.draw(st.lists(st.sampled_from(HIDDEN), min_size=len(widths),
+                                     max_size=len(widths)))
+    output = data.draw(st.sampled_from(["softmax", "sigmoid", "linear"]))
+    mask_at = data.draw(st.sets(st.integers(0, len(widths) - 1)))
+    model = _chain(widths, activations, n_outputs, output, as_layers, sorted(mask_at))
+    net = network.read(model)
+    assert net.output == output and net.n_outputs == n_outputs
+    assert net.masked == tuple(f"h{i}" for i in sorted(mask_at))
+    assert net.hidden_layers == {f"h{i}": w for i, w in enumerate(widths)}
+    rng = np.random.default_rng(len(widths))
+    x = rng.normal(size=(7, 2)).astype(np.float32)
+    masks = {f"h{i}": rng.uniform(0, 1, size=(7, widths[i])).astype(np.float32)
+             for i in sorted(mask_at)}
+    expected = model([x, *masks.values()]).numpy()
+    np.testing.assert_allclose(net.predict(x, masks), expected, rtol=2e-5, atol=2e-6)
+    # The dense chain round-trips.
+    again = network.Network.from_dense(net.dense_chain())
+    np.testing.assert_allclose(again.predict(x), net.predict(x), rtol=1e-12, atol=1e-12)
+
+
+def test_batched_masks_give_one_output_per_mask():
+    model = _chain([5, 4], ["relu", "tanh"], 3, "softmax", False)
+    net = network.read(model)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 2))
+    masks = rng.integers(0, 2, size=(8, 4)).astype(float)
+    batched = net.predict(x, {"h1": masks[:, None, :]})
+    assert batched.shape == (8, 6, 3)
+    for k, mask in enumerate(masks):
+        np.testing.assert_allclose(batched[k], net.predict(x, {"h1": mask}), rtol=1e-12)
+    assert np.array_equal(net.predict(x, {"h0": np.ones(5)}), net.predict(x))
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                               keras.layers.BatchNormalization(name="norm"),
+                               keras.layers.Dense(2)]),
+     r"layer 'norm' \(BatchNormalization\) is not supported; supported layers: Dense"),
+    (lambda: keras.Sequential([keras.Input((3,)),
+                               keras.layers.Dense(4, activation="softmax", name="mid"),
+                               keras.layers.Dense(2)]),
+     "layer 'mid' uses the activation 'softmax', which is allowed only at the output"),
+    (lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                               keras.layers.Dense(2, activation="relu", name="last")]),
+     "layer 'last' ends the model with activation 'relu'"),
+    (lambda: keras.Sequential([keras.Input((3,)),
+                               keras.layers.Dense(4, activation="swish", name="sw"),
+                               keras.layers.Dense(2)]),
+     "layer 'sw' uses the activation 'silu'|layer 'sw' uses the activation 'swish'"),
+])
+def test_models_it_cannot_represent_are_refused_by_layer(build, match):
+    model = build()
+    try:
+        net = network.read(model)
+    except ValueError as error:
+        assert __import__("re").search(match, str(error)), str(error)
+        return
+    # swish is silu in Keras 3: then it must be exact.
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(net.predict(x), model(x).numpy(), rtol=2e-5, atol=2e-6)
+
+
+def test_branching_models_are_refused():
+    x = keras.Input((2,))
+    a = keras.layers.Dense(3, name="a")(x)
+    b = keras.layers.Dense(3, name="b")(x)
+    out = keras.layers.Dense(2, name="out")(keras.layers.Add(name="add")([a, b]))
+    with pytest.raises(ValueError, match="not supported|chain"):
+        network.read(keras.Model(x, out))
+    skip = keras.layers.Dense(2, name="skip")(x)
+    h = keras.layers.Dense(2, name="h")(skip)
+    out = keras.layers.Dense(2, name="out2")(keras.layers.Add()([h, skip]))
+    with pytest.raises(ValueError):
+        network.read(keras.Model(x, out))
+
+
+def test_masks_are_checked_by_name_and_width():
+    net = network.read(_chain([3], ["relu"], 2, "softmax", False))
+    with pytest.raises(ValueError, match="masks names layer 'out', which is not a hidden"):
+        net.forward(np.zeros((1, 2)), {"out": np.ones(2)})
+    with pytest.raises(ValueError, match=r"masks\['h0'\] must end in an axis of 3"):
+        net.forward(np.zeros((1, 2)), {"h0": np.ones(2)})
+    with pytest.raises(TypeError, match="masks must be a dict"):
+        net.forward(np.zeros((1, 2)), np.ones(3))
+    with pytest.raises(TypeError, match="model must be a keras.Model"):
+        network.read("model")
