@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toyviz import masking
+from toyviz import masking, network
 from toyviz.models import masked_circle_model
 
 # ----------------------------------------------------------------------------- helpers
@@ -28,40 +28,47 @@ def keras_model(n_nodes):
     return _MODELS[n_nodes]
 
 
+def circle_net(w1, b1, w2, b2):
+    """A 2-n-2 ReLU/softmax Network named like the masked circle model."""
+    return network.Network.from_dense([(w1, b1, "relu"), (w2, b2, "softmax")],
+                                      names=["hidden", "output"])
+
+
 def random_net(seed, n_nodes, n_points=40, scale=1.5):
     rng = np.random.default_rng(seed)
-    weights = {"w1": rng.uniform(-scale, scale, (2, n_nodes)),
-               "b1": rng.uniform(-scale / 2, scale / 2, n_nodes),
-               "w2": rng.uniform(-scale, scale, (n_nodes, 2)),
-               "b2": rng.uniform(-scale / 2, scale / 2, 2)}
-    weights = {k: v.astype(np.float32) for k, v in weights.items()}
+    weights = [rng.uniform(-scale, scale, (2, n_nodes)),
+               rng.uniform(-scale / 2, scale / 2, n_nodes),
+               rng.uniform(-scale, scale, (n_nodes, 2)),
+               rng.uniform(-scale / 2, scale / 2, 2)]
+    net = circle_net(*(w.astype(np.float32) for w in weights))
     x = rng.uniform(-1, 1, (n_points, 2)).astype(np.float32)
     y = rng.integers(0, 2, n_points)
-    return weights, x, y, rng
+    return net, x, y, rng
 
 
-def with_weights(weights):
-    model = keras_model(weights["w1"].shape[1])
-    model.get_layer("hidden").set_weights([weights["w1"], weights["b1"]])
-    model.get_layer("output").set_weights([weights["w2"], weights["b2"]])
+def with_weights(net):
+    (w1, b1, _), (w2, b2, _) = net.dense_chain()
+    model = keras_model(w1.shape[1])
+    model.get_layer("hidden").set_weights([w1, b1])
+    model.get_layer("output").set_weights([w2, b2])
     return model
 
 
-def loop_losses(weights, x, y, masks):
+def loop_losses(net, x, y, masks):
     """Slow float64 reference: one mask at a time, the network written out."""
-    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    (w1, b1, _), (w2, b2, _) = net.dense_chain()
     x = np.asarray(x, dtype=np.float64)
     losses, gradients = [], []
     for mask in np.asarray(masks, dtype=np.float64):
-        h = np.maximum(x @ w["w1"] + w["b1"], 0)
-        logits = (h * mask) @ w["w2"] + w["b2"]
+        h = np.maximum(x @ w1 + b1, 0)
+        logits = (h * mask) @ w2 + b2
         logits = logits - logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         losses.append(-log_p[np.arange(len(y)), y].mean())
         p = np.exp(log_p)
         one_hot = np.eye(2)[y]
         # d loss / d logits = p - one_hot; d logits / d mask_i = h_i w2[i]
-        gradients.append(np.einsum("pk,pi,ik->i", p - one_hot, h, w["w2"]) / len(y))
+        gradients.append(np.einsum("pk,pi,ik->i", p - one_hot, h, w2) / len(y))
     return np.array(losses), np.array(gradients)
 
 
@@ -206,8 +213,8 @@ def test_engine_accepts_a_keras_model_and_empty_batches():
     losses, gradients = masking.mask_losses(model, x, y, np.zeros((0, 4)))
     assert losses.shape == (0,) and gradients.shape == (0, 4)
     from_model = masking.mask_losses(model, x, y, np.ones((2, 4), dtype=bool))
-    from_dict = masking.mask_losses(weights, x, y, np.ones((2, 4)))
-    np.testing.assert_allclose(from_model[0], from_dict[0])
+    from_network = masking.mask_losses(weights, x, y, np.ones((2, 4)))
+    np.testing.assert_allclose(from_model[0], from_network[0])
 
 
 # ----------------------------------------------------------------------------- masks
@@ -333,8 +340,8 @@ def test_gaussian_density_binned_matches_direct():
 
 
 def test_node_roles_find_a_node_that_never_switches_off():
-    weights = {"w1": np.array([[0.1, 1.0], [0.0, 0.0]]), "b1": np.array([5.0, 0.0]),
-               "w2": np.array([[0.0, 1.0], [1.0, 0.0]]), "b2": np.zeros(2)}
+    weights = circle_net(np.array([[0.1, 1.0], [0.0, 0.0]]), np.array([5.0, 0.0]),
+                         np.array([[0.0, 1.0], [1.0, 0.0]]), np.zeros(2))
     roles = masking.node_roles(weights)
     assert roles["bias_like"].tolist() == [True, False]
     assert roles["active_fraction"][1] == pytest.approx(0.5, abs=0.01)
@@ -366,7 +373,7 @@ GOOD = random_net(0, 3)
     (lambda: masking.mask_losses("model", GOOD[1], GOOD[2], np.ones((1, 3))), TypeError,
      "model"),
     (lambda: masking.mask_losses({"w1": np.ones((2, 3))}, GOOD[1], GOOD[2], np.ones((1, 3))),
-     ValueError, "model"),
+     TypeError, "model"),
     (lambda: masking.mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones((1, 3)), progress=1),
      TypeError, "progress"),
     (lambda: masking.random_masks(3, 1.5, np.random.default_rng(0)), ValueError, "p"),
@@ -441,7 +448,7 @@ def test_mask_moments_match_the_weighted_moments_of_the_whole_table(seed, n_node
 @given(nets)
 def test_mask_before_relu_is_the_same_function_with_zero_gradient_at_off_nodes(net):
     weights, x, y, rng = random_net(*net)
-    masks = rng.integers(0, 2, (6, weights["w1"].shape[1])).astype(np.float32)
+    masks = rng.integers(0, 2, (6, masking.n_nodes_of(weights))).astype(np.float32)
     masks = np.concatenate([masks, rng.uniform(0.05, 1, (3, masks.shape[1]))])
     after_loss, after_gradient = masking.mask_losses(weights, x, y, masks)
     before_loss, before_gradient = masking.mask_losses_before_relu(weights, x, y, masks)

@@ -2,28 +2,55 @@
 
 Introduced in chapter 1 (node removal).
 
-The masked circle model (:func:`toyviz.models.masked_circle_model`) computes, for a
-point ``x`` and a mask ``m`` of ``n`` numbers (1 = node on, 0 = node off),
+A *mask* switches nodes of a network's hidden layers off (0) or on (1), or anywhere in
+between: each node's output, after its activation, is multiplied by its mask value,
+exactly as the book's mask layer does (:func:`toyviz.models.with_masks`,
+:func:`toyviz.models.masked_circle_model`). Every function here takes a Keras model or a
+:class:`toyviz.network.Network` (or a :class:`MaskedNetwork`, which fixes both), and
+``layers=``, the hidden layer(s) to mask. A mask's columns are those layers' nodes,
+concatenated in the order given. By default ``layers`` is the layers the model masks
+itself (``Network.masked``, e.g. the masked circle model's ``hidden``), else the model's
+only hidden layer; a model with several hidden layers and no mask input must name them.
 
-    h(x)   = relu(x @ w1 + b1)                       hidden activations, (n,)
-    z(x,m) = (m * h(x)) @ w2 + b2                    two logits
-    P(inside | x, m) = softmax(z)[1] = sigmoid(d),   d = z[1] - z[0]
+The loss of a point is Keras' cross-entropy on the model's output, by its last activation:
 
-With two classes everything depends on the logit difference alone,
+* softmax, k units: sparse categorical cross-entropy ``-log p_y``, labels ``0 .. k-1``;
+* one sigmoid unit: binary cross-entropy, labels 0 and 1;
+* linear: the outputs are logits, as in a model trained with ``from_logits=True``: k >= 2
+  units, sparse categorical cross-entropy of ``softmax(z)``; one unit, binary
+  cross-entropy of ``sigmoid(z)``.
+
+Several sigmoid units (a multi-label output) are refused, and so are labels outside the
+output's range. The loss here is the exact ``-log p_y``. Keras, given probabilities
+(``from_logits=False``), clips them to ``[1e-7, 1 - 1e-7]`` before the logarithm, so a
+point whose loss would exceed ``-log(1e-7) = 16.1`` counts as 16.1 there, with gradient
+0; the two agree wherever every point's probability of its label lies in that range
+(from logits, Keras does not clip, and they agree everywhere).
+
+**The general engine.** A batch of ``k`` masks runs through the network's one forward
+pass, :meth:`toyviz.network.Network.forward`, as masks of shape ``(k, 1, width)``, which
+gives ``(k, n_points, ...)`` values; the gradient with respect to the mask comes from a
+numpy backward pass from the logits to the first masked layer. Masks go in chunks, so
+memory stays bounded.
+
+**Chapter 1's fast path.** When one layer is masked, it is the last hidden layer, and the
+output has two classes (two softmax or linear units, or one sigmoid or linear unit),
+everything depends on one logit difference (for one unit, the logit itself)
 
     d(x, m) = b + sum_i m_i h_i(x) v_i,    b = b2[1] - b2[0],  v_i = w2[i, 1] - w2[i, 0],
 
-and the cross-entropy of a point with label y is ``softplus(s d)`` with ``s = +1`` for
-y = 0 (outside) and ``s = -1`` for y = 1 (inside). Writing ``a = s b`` and the
-*signed contributions* ``c_i = s h_i v_i``, the mean loss over points ``p`` and its
-gradient with respect to the mask are
+where ``h`` are the masked layer's node outputs, whatever their activation, and the
+cross-entropy of a point with label y is ``softplus(s d)`` with ``s = +1`` for y = 0 and
+``s = -1`` for y = 1. Writing ``a = s b`` and the *signed contributions* ``c_i = s h_i
+v_i``, the mean loss over points ``p`` and its gradient with respect to the mask are
 
     L(m)        = mean_p softplus(a_p + m . c_p)
     dL/dm_i (m) = mean_p sigmoid(a_p + m . c_p) c_pi.
 
 So a batch of masks needs one matrix product ``masks @ c.T`` for the arguments, an
 element-wise softplus and sigmoid, and one product ``sigmoid(...) @ c`` for the
-gradients: no loop over masks (:func:`mask_losses`).
+gradients: no loop over masks (:func:`mask_losses`). The functions dispatch to it by
+themselves.
 
 For all ``2**n`` binary masks at once (:func:`sweep_all_masks`), split a mask's index
 into a high half ``j`` and a low half ``k``. The argument is then a sum
@@ -33,122 +60,239 @@ into a high half ``j`` and a low half ``k``. The argument is then a sum
     softplus(A + B) = A + t + log(X + Y),      sigmoid(A + B) = 1 - X / (X + Y),
 
 so each of the 2**n x n_points entries costs one addition, one logarithm and one
-reciprocal, with no exponential, and the sums over points are matrix products.
+reciprocal, with no exponential, and the sums over points are matrix products. Other
+networks are swept in chunks of masks through the general engine.
 
 Mask indices: bit ``i`` of an index is node ``i`` (index 0 = no node, ``2**n - 1`` =
 every node).
+
+The functions of a ``(2**n,)`` table of values, one per mask (Shapley and Banzhaf values,
+the Walsh spectrum, densities, ...), live in :mod:`toyviz.landscape`; the ones chapter 1
+uses are importable from here too.
 """
 
-import math
 import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy import stats
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
-from toyviz._checks import _describe, check_array, check_float, check_int, check_rng
+from toyviz import data, models, network
+from toyviz._checks import _describe, check_array, check_float, check_int, check_rng, check_size
+from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
+    MAX_NODES,
+    banzhaf_values,
+    best_and_worst_by_size,
+    complement_correlation,
+    flip_correlations,
+    gaussian_density,
+    mask_moments,
+    mask_probabilities,
+    normal_fit,
+    removal_costs,
+    shapley_values,
+    walsh_hadamard,
+    walsh_power_by_degree,
+)
 
-#: Largest number of nodes for which a full sweep of all masks is allowed (2**24 masks).
-MAX_SWEEP_NODES = 24
+#: Largest number of masked nodes for which a full sweep of all masks is allowed (2**24).
+MAX_SWEEP_NODES = MAX_NODES
 
 # Keep exp() of the split tables inside float32: exp(+-80) is finite with room to add.
 _EXP_LIMIT = 80.0
 
+# Numbers per array in one chunk of the general engine (16 MB of float64).
+_CHUNK_NUMBERS = 2**21
 
-# --------------------------------------------------------------------------- weights
+
+# --------------------------------------------------------------------------- the network
 
 
-def network_weights(model_or_weights):
-    """The four weight arrays of a masked circle model, checked, as float64.
+class MaskedNetwork:
+    """A network and the hidden layers its masks act on, checked once.
+
+    Build it with :func:`masked_network`. Attributes: ``network``
+    (:class:`toyviz.network.Network`), ``layers`` (tuple of hidden layer names),
+    ``widths`` (their numbers of nodes), ``n_nodes`` (the mask's length, their sum),
+    ``loss`` (``"categorical"`` or ``"binary"``), ``n_classes``, and ``fast`` (True for
+    chapter 1's case: see the module docstring).
+    """
+
+    def __init__(self, net, layers):
+        self.network, self.layers = net, tuple(layers)
+        self.widths = tuple(net.hidden_layers[layer] for layer in self.layers)
+        self.n_nodes = sum(self.widths)
+        self.ends = tuple(net._node_ends[layer][0] for layer in self.layers)
+        bounds = np.cumsum((0, *self.widths))
+        self.slices = tuple(slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]))
+        first = min(self.ends)
+        # numbers per point and mask that one pass holds from the first masked layer on
+        width = self.widths[self.ends.index(first)]
+        self.numbers_per_point = 0
+        for step in net.steps[first:]:
+            if not isinstance(step, (network.Dense, network.Nonlinearity)):
+                raise ValueError(
+                    f"layers must be followed by Dense layers and activations only, but "
+                    f"layer {step.name!r} after {list(self.layers)} is {type(step).__name__}")
+            if isinstance(step, network.Dense):
+                width = step.kernel.shape[1]
+            self.numbers_per_point += width
+        if net.output == "sigmoid" and net.n_outputs != 1:
+            raise ValueError(
+                f"model ends in {net.n_outputs} sigmoid units (a multi-label output); masking "
+                "needs a softmax or linear output, or one sigmoid unit (binary cross-entropy)")
+        self.loss = "binary" if net.n_outputs == 1 and net.output != "softmax" else "categorical"
+        self.n_classes = 2 if self.loss == "binary" else net.n_outputs
+        self.fast = (len(self.layers) == 1 and self.ends[0] == len(net.steps) - 2
+                     and (self.loss == "binary" or net.n_outputs == 2))
+
+    def __repr__(self):
+        return (f"MaskedNetwork(layers={list(self.layers)}, widths={list(self.widths)}, "
+                f"loss={self.loss!r}, n_classes={self.n_classes}, fast={self.fast})")
+
+
+def masked_network(model, layers=None):
+    """The network ``model`` and the hidden layers to mask, checked.
 
     Parameters
     ----------
-    model_or_weights : a masked circle ``keras.Model`` (see
-        :func:`toyviz.models.masked_circle_model`) or a dict with ``w1: (2, n)``,
-        ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)`` as returned by
-        :func:`toyviz.models.masked_weights`.
+    model : keras.Model (read with :func:`toyviz.network.read`), a
+        :class:`toyviz.network.Network`, or a :class:`MaskedNetwork` (returned as it is
+        when ``layers`` is None or names its layers)
+    layers : None, a hidden layer name, or a sequence of them (no repeats). None: the
+        layers the model masks itself (``Network.masked``) if it has a mask input, else
+        its only hidden layer.
 
     Returns
     -------
-    dict with ``w1, b1, w2, b2`` as float64 arrays.
-    """
-    if isinstance(model_or_weights, dict):
-        weights = model_or_weights
-    elif type(model_or_weights).__module__.startswith("keras") or hasattr(
-            model_or_weights, "get_layer"):
-        from toyviz.models import masked_weights
+    MaskedNetwork
 
-        weights = masked_weights(model_or_weights)
+    Raises ``ValueError`` when ``layers`` is None and the model has several hidden layers
+    and no mask input (the message lists them), or when the layers cannot be masked (a
+    layer after them that is not Dense or an activation; several sigmoid outputs).
+    """
+    if isinstance(model, MaskedNetwork):
+        if layers is None or (tuple([layers] if isinstance(layers, str) else layers)
+                              == model.layers):
+            return model
+        net = model.network
+    elif isinstance(model, network.Network):
+        net = model
+    elif any(cls.__module__.startswith("keras") for cls in type(model).__mro__):
+        net = network.read(model)
     else:
-        raise TypeError("model must be a masked circle keras.Model or a dict of weights "
-                        f"w1, b1, w2, b2, got {_describe(model_or_weights)}")
-    missing = {"w1", "b1", "w2", "b2"} - set(weights)
-    if missing:
-        raise ValueError(f"model weights must have keys w1, b1, w2, b2; missing {sorted(missing)}")
-    w1 = check_array("model weights w1", weights["w1"], ndim=2, dtype=np.float64)
-    n = w1.shape[1]
-    if w1.shape[0] != 2 or n < 1:
-        raise ValueError(f"model weights w1 must have shape (2, n_nodes), got {_describe(w1)}")
-    b1 = check_array("model weights b1", weights["b1"], shape=(n,), dtype=np.float64)
-    w2 = check_array("model weights w2", weights["w2"], shape=(n, 2), dtype=np.float64)
-    b2 = check_array("model weights b2", weights["b2"], shape=(2,), dtype=np.float64)
-    return {"w1": w1, "b1": b1, "w2": w2, "b2": b2}
+        raise TypeError("model must be a keras.Model, a toyviz.network.Network or a "
+                        f"MaskedNetwork, got {_describe(model)}")
+    hidden = net.hidden_layers
+    if layers is None:
+        if net.masked:
+            layers = net.masked
+        elif len(hidden) == 1:
+            layers = tuple(hidden)
+        elif not hidden:
+            raise ValueError("model has no hidden layer to mask (every Dense layer but the "
+                             "last is a hidden layer)")
+        else:
+            raise ValueError(f"layers must name the hidden layer(s) to mask: the model has "
+                             f"{len(hidden)} hidden layers {list(hidden)} and no mask input")
+    layers = models._layer_names(net, layers, "layers")
+    if not layers:
+        raise ValueError(f"layers must name at least one hidden layer, got none; hidden "
+                         f"layers: {list(hidden)}")
+    return MaskedNetwork(net, layers)
 
 
-def n_nodes_of(model):
-    """The number of maskable hidden nodes of ``model`` (a model or a weight dict)."""
-    return network_weights(model)["w1"].shape[1]
+def n_nodes_of(model, layers=None):
+    """The number of masked nodes (a mask's length) of ``model`` at ``layers``."""
+    return masked_network(model, layers).n_nodes
 
 
-def hidden_activations(model, x):
-    """Hidden activations ``relu(x @ w1 + b1)``.
+def _points(target, x, y=None, empty=True):
+    """``x`` as float64 ``(n_points, *input_shape)``, and ``y`` as int64 labels of the
+    model's classes."""
+    x = check_array("x", x, shape=(None, *target.network.input_shape), dtype=np.float64,
+                    empty=empty)
+    if y is None:
+        return x
+    return x, models.check_labels("y", y, len(x), n_classes=target.n_classes)
+
+
+def _one_mask(target, mask, name="mask"):
+    if mask is None:
+        return np.ones(target.n_nodes, dtype=np.float32)
+    mask = check_array(name, mask, shape=(target.n_nodes,), dtype=None)
+    return check_masks(mask[None, :], target.n_nodes, name=name)[0]
+
+
+def hidden_activations(model, x, layers=None):
+    """The masked layers' node outputs (after their activation) with every node on.
 
     Parameters
     ----------
-    model : masked circle model or weight dict (see :func:`network_weights`)
-    x : (n_points, 2) float
+    model : Keras model, Network or MaskedNetwork; layers : see :func:`masked_network`
+    x : (n_points, *input_shape) float
 
     Returns
     -------
-    (n_points, n_nodes) float64
+    (n_points, n_nodes) float64, the layers' nodes side by side in the order of ``layers``.
     """
-    weights = network_weights(model)
-    x = check_array("x", x, shape=(None, 2), dtype=np.float64)
-    return np.maximum(x @ weights["w1"] + weights["b1"], 0.0)
+    target = masked_network(model, layers)
+    values, _ = target.network.forward(_points(target, x))
+    return np.concatenate([values[end + 1] for end in target.ends], axis=-1)
 
 
-def node_directions(model):
-    """``v_i = w2[i, 1] - w2[i, 0]``: how much node ``i`` adds to the inside-minus-outside
-    logit per unit of activation (positive: the node votes "inside"). (n_nodes,) float64."""
-    w2 = network_weights(model)["w2"]
-    return w2[:, 1] - w2[:, 0]
+def _last_layer(target, caller):
+    """Chapter 1's case: the output layer as ``(b, v)`` of the logit difference."""
+    if not target.fast:
+        raise ValueError(
+            f"model must have two classes and be masked at its last hidden layer alone for "
+            f"{caller} (here layers={list(target.layers)}, {target.n_classes} classes); "
+            "mask_losses and point_losses work on any network")
+    output = target.network.steps[-1]
+    if output.kernel.shape[1] == 1:
+        return float(output.bias[0]), output.kernel[:, 0]
+    return (float(output.bias[1] - output.bias[0]),
+            output.kernel[:, 1] - output.kernel[:, 0])
 
 
-def signed_contributions(model, x, y):
-    """The per-point terms of the loss: ``loss_p(m) = softplus(a_p + m . c_p)``.
+def node_directions(model, layers=None):
+    """``v_i = w2[i, 1] - w2[i, 0]`` (with one output unit, ``w2[i, 0]``): how much node
+    ``i`` adds to the class-1-minus-class-0 logit per unit of activation (positive: the
+    node votes "inside"). (n_nodes,) float64.
+
+    Only for chapter 1's case (two classes, the last hidden layer masked alone)."""
+    return _last_layer(masked_network(model, layers), "node_directions")[1].copy()
+
+
+def signed_contributions(model, x, y, layers=None):
+    """The per-point terms of the loss in chapter 1's case: ``loss_p(m) = softplus(a_p +
+    m . c_p)`` (two classes, the last hidden layer masked alone; see the module docstring).
 
     Parameters
     ----------
-    model : masked circle model or weight dict
-    x : (n_points, 2) float
+    model : Keras model, Network or MaskedNetwork; layers : see :func:`masked_network`
+    x : (n_points, *input_shape) float
     y : (n_points,) int labels in {0, 1} (1 = inside)
 
     Returns
     -------
-    a : (n_points,) float64, ``s_p (b2[1] - b2[0])``
+    a : (n_points,) float64, ``s_p b``
     c : (n_points, n_nodes) float64, ``s_p h_pi v_i``, with ``s_p = 1 - 2 y_p``.
     """
-    from toyviz.models import check_labels
+    target = masked_network(model, layers)
+    return _contributions(target, *_points(target, x, y))
 
-    weights = network_weights(model)
-    x = check_array("x", x, shape=(None, 2), dtype=np.float64)
-    y = check_labels("y", y, len(x), n_classes=2)
+
+def _contributions(target, x, y):
+    b, v = _last_layer(target, "signed_contributions")
     sign = 1.0 - 2.0 * y
-    h = np.maximum(x @ weights["w1"] + weights["b1"], 0.0)
-    v = weights["w2"][:, 1] - weights["w2"][:, 0]
-    a = sign * (weights["b2"][1] - weights["b2"][0])
-    return a, sign[:, None] * h * v[None, :]
+    values, _ = target.network.forward(x)
+    h = values[target.ends[0] + 1]
+    return sign * b, sign[:, None] * h * v[None, :]
 
 
 # --------------------------------------------------------------------------- masks
@@ -235,15 +379,6 @@ def mask_indices(masks):
     return (masks.astype(np.int64) << np.arange(masks.shape[1], dtype=np.int64)).sum(axis=1)
 
 
-def _sizes(n_nodes):
-    """(2**n_nodes,) uint8: the number of nodes on in every mask index, 1 byte a mask,
-    built by doubling (node i's bit adds one to the upper half) without an index table."""
-    sizes = np.zeros(1, dtype=np.uint8)
-    for _ in range(n_nodes):
-        sizes = np.concatenate([sizes, sizes + np.uint8(1)])
-    return sizes
-
-
 def popcount(indices):
     """Number of nodes on in each mask index. (k,) int -> (k,) int64."""
     indices = check_array("indices", indices, ndim=1, dtype=None)
@@ -252,54 +387,7 @@ def popcount(indices):
     return np.bitwise_count(indices.astype(np.uint64)).astype(np.int64)
 
 
-def mask_probabilities(n_nodes, p):
-    """Probability of every binary mask when each node is on with probability ``p``:
-    ``p**k (1 - p)**(n_nodes - k)`` for a mask with ``k`` nodes on.
-
-    Returns ``(2**n_nodes,)`` float64, indexed by mask index, summing to 1.
-
-    Introduced in chapter 1, §The exact landscape.
-    """
-    n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_SWEEP_NODES)
-    p = check_float("p", p, low=0, high=1)
-    return _size_probabilities(n_nodes, p)[_sizes(n_nodes)]
-
-
-def _size_probabilities(n_nodes, p):
-    """(n_nodes + 1,) float64: ``p**k (1 - p)**(n_nodes - k)``, one mask's probability by
-    its number of nodes on ``k``."""
-    return np.array([p**k * (1 - p) ** (n_nodes - k) for k in range(n_nodes + 1)])
-
-
-def mask_moments(values, p):
-    """Mean, standard deviation and skewness of a table of mask values when every node is
-    on independently with probability ``p`` (each mask weighted by
-    :func:`mask_probabilities`), in blocks of 2**16 masks: no table-sized temporaries.
-
-    Parameters
-    ----------
-    values : (2**n_nodes,) float, ``values[index]`` = v(mask with that index)
-    p : float in [0, 1]
-
-    Returns
-    -------
-    (mean, std, skewness) floats
-
-    Introduced in chapter 1, §The exact landscape.
-    """
-    values, n_nodes = _check_table(values)
-    p = check_float("p", p, low=0, high=1)
-    sizes = _sizes(n_nodes)
-    per_size = _size_probabilities(n_nodes, p)
-    blocks = [slice(start, start + 2**16) for start in range(0, len(values), 2**16)]
-    mean = sum(per_size[sizes[b]] @ values[b] for b in blocks)
-    second = third = 0.0
-    for b in blocks:
-        weight, centred = per_size[sizes[b]], values[b] - mean
-        second += weight @ (centred * centred)
-        third += weight @ (centred * centred * centred)
-    std = math.sqrt(second)
-    return float(mean), std, float(third / std**3) if std > 0 else math.nan
+# --------------------------------------------------------------------------- hypercube paths
 
 
 def hypercube_paths(n_paths, rng, n_nodes=20):
@@ -326,14 +414,53 @@ def hypercube_paths(n_paths, rng, n_nodes=20):
     return (start[:, None, :] ^ flipped).astype(np.float32)
 
 
-# --------------------------------------------------------------------------- the engine
+def path_correlations(values, alpha=0.05):
+    """How fast a value forgets its start along hypercube paths.
+
+    Parameters
+    ----------
+    values : (n_paths, n_nodes + 1) float, e.g. the log loss at each step of
+        :func:`hypercube_paths`
+    alpha : float in (0, 1), the significance level
+
+    Returns
+    -------
+    dict with
+    ``covariance`` : (n + 1, n + 1), covariance between steps over the paths;
+    ``with_start`` : (n + 1,), covariance of step 0 with step d, d = 0 .. n;
+    ``with_end`` : (n + 1,), covariance of step n with step n - d (reversal symmetry
+    says this equals ``with_start`` up to sampling error);
+    ``correlation`` : (n + 1,), Pearson correlation of step 0 with step d;
+    ``p_value`` : (n + 1,), two-sided p-value of Pearson's test of zero correlation
+    (``scipy.stats.pearsonr``), one test per d;
+    ``flips_to_insignificant`` : the smallest d whose p-value exceeds ``alpha``
+    (None if there is none).
+
+    Introduced in chapter 1, §Hypercube paths.
+    """
+    values = check_array("values", values, ndim=2, dtype=np.float64)
+    if values.shape[0] < 3 or values.shape[1] < 2:
+        raise ValueError(f"values must have at least 3 paths and 2 steps, got {_describe(values)}")
+    alpha = check_float("alpha", alpha, low=0, high=1, low_open=True)
+    n = values.shape[1] - 1
+    covariance = np.cov(values, rowvar=False)
+    tests = [stats.pearsonr(values[:, 0], values[:, d]) for d in range(n + 1)]
+    p_value = np.array([float(t.pvalue) for t in tests])
+    above = np.flatnonzero(p_value > alpha)
+    return {"covariance": covariance,
+            "with_start": covariance[0],
+            "with_end": covariance[n, ::-1],
+            "correlation": np.array([float(t.statistic) for t in tests]),
+            "p_value": p_value,
+            "flips_to_insignificant": int(above[0]) if len(above) else None}
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def _progress(total, progress, desc):
     """A tqdm bar: shown when ``progress`` is True, never when False, and when None
     only on a terminal (so notebooks run under nbval and the book build stay silent)."""
-    from tqdm.auto import tqdm
-
     if not (progress is None or progress is True or progress is False):
         raise TypeError(f"progress must be True, False or None, got {_describe(progress)}")
     if progress is None:
@@ -352,54 +479,141 @@ def _softplus_sigmoid(e):
     return softplus, sigmoid
 
 
-def mask_losses(model, x, y, masks, chunk_size=256, progress=None):
-    """Mean loss and its gradient with respect to the mask, for a batch of masks.
+# --------------------------------------------------------------------------- the engine
 
-    One pass per chunk of masks: ``e = a + masks @ c.T`` (float64), then a stable
-    softplus and sigmoid, then ``sigmoid(e) @ c``. No Python loop over masks; memory
-    is bounded by ``chunk_size * n_points`` numbers.
 
-    Parameters
-    ----------
-    model : masked circle model or weight dict (see :func:`network_weights`)
-    x : (n_points, 2) float
-    y : (n_points,) int in {0, 1}
-    masks : (n_masks, n_nodes) in [0, 1] (continuous values are allowed: the loss is a
-        smooth function of the mask, and the gradient is its derivative)
-    chunk_size : int >= 1, masks per chunk
-    progress : bool or None, tqdm bar (None: only on a terminal)
+def _loss_terms(kind, logits, y):
+    """Per-point loss and its derivative with respect to the logits.
+
+    logits : (..., n_points, n_outputs) float64; y : (n_points,) int.
+    Returns loss (..., n_points) and d loss / d logits (..., n_points, n_outputs)."""
+    if kind == "binary":
+        sign = 1.0 - 2.0 * y
+        softplus, sigmoid = _softplus_sigmoid(sign * logits[..., 0])
+        return softplus, (sign * sigmoid)[..., None]
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_total = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    log_p = shifted - log_total
+    points = np.arange(len(y))
+    loss = -log_p[..., points, y]
+    delta = np.exp(log_p)
+    delta[..., points, y] -= 1.0
+    return loss, delta
+
+
+def _probabilities(kind, logits):
+    """(..., n_points, n_classes) class probabilities from the logits."""
+    if kind == "binary":
+        inside = network.apply_output("sigmoid", logits[..., 0])
+        return np.stack([1.0 - inside, inside], axis=-1)
+    return network.apply_output("softmax", logits)
+
+
+def _general(target, x, y, masks, per_point=False):
+    """Loss and mask-gradient of a batch of masks, through the forward pass and a numpy
+    backward pass from the logits to the first masked layer.
+
+    x : (n_points, ...) float64, y : (n_points,) int64, masks : (k, n_nodes) float64.
 
     Returns
     -------
-    losses : (n_masks,) float64, mean sparse categorical cross-entropy over the points
+    losses : (k, n_points) float64, each point's loss
+    gradients : (k, n_nodes) float64 summed over the points, or with ``per_point``
+        (k, n_points, n_nodes)
+    """
+    net = target.network
+    split = {layer: masks[:, None, part] for layer, part in zip(target.layers, target.slices)}
+    values, _ = net.forward(x, split)
+    losses, delta = _loss_terms(target.loss, values[-1], y)
+    at_end = {end: position for position, end in enumerate(target.ends)}
+    first = min(target.ends)
+    parts = [None] * len(target.layers)
+    for index in range(len(net.steps) - 1, first - 1, -1):
+        step = net.steps[index]
+        if index in at_end:
+            # the step's output, before its mask: recomputed from the stored input
+            position = at_end[index]
+            nodes = step.forward(values[index])
+            product = delta * nodes
+            parts[position] = product if per_point else product.sum(axis=1)
+            if index == first:
+                break
+            delta = delta * split[target.layers[position]]
+        if isinstance(step, network.Dense):
+            delta = delta @ step.kernel.T
+        else:
+            delta = delta * step.fprime(values[index])
+    return losses, np.concatenate(parts, axis=-1)
+
+
+def _chunk_size(target, n_points, most):
+    """Masks per chunk of the general engine: at most ``most``, and few enough that one
+    array of the pass holds about :data:`_CHUNK_NUMBERS` numbers."""
+    return max(1, min(most, _CHUNK_NUMBERS // max(1, n_points * target.numbers_per_point)))
+
+
+def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
+    """Mean loss and its gradient with respect to the mask, for a batch of masks.
+
+    No Python loop over masks: in chapter 1's case one pass per chunk is ``e = a + masks
+    @ c.T`` (float64), a stable softplus and sigmoid, then ``sigmoid(e) @ c``; otherwise
+    the masks of a chunk run through the network together, forward and back (see the
+    module docstring). Memory is bounded by the chunk.
+
+    Parameters
+    ----------
+    model : keras.Model, :class:`toyviz.network.Network` or :class:`MaskedNetwork`
+    x : (n_points, *input_shape) float, at least one point
+    y : (n_points,) int class labels (see the module docstring for the loss)
+    masks : (n_masks, n_nodes) in [0, 1], the masked layers' nodes side by side
+        (continuous values are allowed: the loss is a smooth function of the mask, and
+        the gradient is its derivative)
+    chunk_size : int >= 1, masks per chunk (fewer for large networks, so that each array
+        of the general engine holds about 2**21 numbers)
+    progress : bool or None, tqdm bar (None: only on a terminal)
+    layers : None, a hidden layer name or a sequence of them (see :func:`masked_network`)
+
+    Returns
+    -------
+    losses : (n_masks,) float64, mean cross-entropy over the points
     gradients : (n_masks, n_nodes) float64, d loss / d mask
 
     Introduced in chapter 1, §The batched engine.
     """
-    a, c = signed_contributions(model, x, y)
-    masks = check_masks(masks, c.shape[1])
+    target = masked_network(model, layers)
+    x, y = _points(target, x, y, empty=False)
+    masks = check_masks(masks, target.n_nodes)
     chunk_size = check_int("chunk_size", chunk_size, low=1)
-    n_points = len(a)
+    n_points = len(x)
     losses = np.empty(len(masks))
-    gradients = np.empty((len(masks), c.shape[1]))
+    gradients = np.empty((len(masks), target.n_nodes))
+    if target.fast:
+        a, c = _contributions(target, x, y)
+    else:
+        chunk_size = _chunk_size(target, n_points, chunk_size)
     with _progress(len(masks), progress, "masks") as bar:
         for start in range(0, len(masks), chunk_size):
             chunk = masks[start:start + chunk_size].astype(np.float64)
-            e = a + chunk @ c.T
-            softplus, sigmoid = _softplus_sigmoid(e)
-            losses[start:start + len(chunk)] = softplus.sum(axis=1) / n_points
-            gradients[start:start + len(chunk)] = sigmoid @ c / n_points
+            rows = slice(start, start + len(chunk))
+            if target.fast:
+                softplus, sigmoid = _softplus_sigmoid(a + chunk @ c.T)
+                losses[rows] = softplus.sum(axis=1) / n_points
+                gradients[rows] = sigmoid @ c / n_points
+            else:
+                point_loss, gradient = _general(target, x, y, chunk)
+                losses[rows] = point_loss.sum(axis=1) / n_points
+                gradients[rows] = gradient / n_points
             bar.update(len(chunk))
     return losses, gradients
 
 
-def point_losses(model, x, y, mask=None):
+def point_losses(model, x, y, mask=None, layers=None):
     """Loss of each point, and its gradient with respect to the mask, for one mask.
 
     Parameters
     ----------
-    model : masked circle model or weight dict
-    x : (n_points, 2), y : (n_points,) int in {0, 1}
+    model : keras.Model, Network or MaskedNetwork; layers : see :func:`masked_network`
+    x : (n_points, *input_shape), y : (n_points,) int class labels
     mask : (n_nodes,) in [0, 1], default all ones (the whole network)
 
     Returns
@@ -409,88 +623,121 @@ def point_losses(model, x, y, mask=None):
 
     Introduced in chapter 1, §Per-point heatmaps.
     """
-    a, c = signed_contributions(model, x, y)
-    n_nodes = c.shape[1]
-    if mask is None:
-        mask = np.ones(n_nodes, dtype=np.float32)
-    mask = check_masks(check_array("mask", mask, shape=(n_nodes,), dtype=None)[None, :],
-                       n_nodes, name="mask")[0]
-    softplus, sigmoid = _softplus_sigmoid(a + c @ mask.astype(np.float64))
-    return softplus, sigmoid[:, None] * c
+    target = masked_network(model, layers)
+    x, y = _points(target, x, y)
+    mask = _one_mask(target, mask)
+    if target.fast:
+        a, c = _contributions(target, x, y)
+        softplus, sigmoid = _softplus_sigmoid(a + c @ mask.astype(np.float64))
+        return softplus, sigmoid[:, None] * c
+    losses, gradients = _general(target, x, y, mask[None, :].astype(np.float64),
+                                 per_point=True)
+    return losses[0], gradients[0]
 
 
-def inside_probability(model, x, mask=None):
-    """P(inside) for each point under one mask. (n_points,) float64."""
-    weights = network_weights(model)
-    n_nodes = weights["w1"].shape[1]
-    if mask is None:
-        mask = np.ones(n_nodes, dtype=np.float32)
-    mask = check_masks(check_array("mask", mask, shape=(n_nodes,), dtype=None)[None, :],
-                       n_nodes, name="mask")[0]
-    h = hidden_activations(weights, x)
-    d = (weights["b2"][1] - weights["b2"][0]) + (h * mask) @ node_directions(weights)
+def class_probabilities(model, x, mask=None, layers=None):
+    """Each class's probability for each point under one mask: the model's output for
+    softmax and sigmoid outputs (for one sigmoid unit, ``[1 - p, p]``), and the softmax
+    (one unit: the sigmoid) of the logits for a linear output, as the loss reads them.
+
+    Returns (n_points, n_classes) float64.
+    """
+    target = masked_network(model, layers)
+    x = _points(target, x)
+    mask = _one_mask(target, mask).astype(np.float64)
+    masks = {layer: mask[part] for layer, part in zip(target.layers, target.slices)}
+    return _probabilities(target.loss, target.network(x, masks))
+
+
+def inside_probability(model, x, mask=None, layers=None):
+    """P(class 1) (on the circle: P(inside)) for each point under one mask.
+    (n_points,) float64. See :func:`class_probabilities` for every class."""
+    target = masked_network(model, layers)
+    if not target.fast:
+        return class_probabilities(target, x, mask)[:, 1]
+    x = _points(target, x)
+    mask = _one_mask(target, mask)
+    b, v = _last_layer(target, "inside_probability")
+    values, _ = target.network.forward(x)
+    d = b + (values[target.ends[0] + 1] * mask) @ v
     return 0.5 * (1.0 + np.tanh(0.5 * d))
 
 
-def reference_mask_losses(model, x, y, masks, progress=None):
+def _keras_loss(target):
+    """The Keras loss matching the engine's (see the module docstring)."""
+    import keras
+
+    from_logits = target.network.output == "linear"
+    if target.loss == "binary":
+        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def reference_mask_losses(model, x, y, masks, progress=None, layers=None):
     """The essay's way, kept as the slow reference: one Keras call per mask, with the
     mask repeated for every point and a ``GradientTape`` watching it.
 
-    The gradient of the mean loss with respect to the shared mask is the sum, over the
-    points, of the tape's gradient with respect to each point's copy of the mask.
+    The model is rebuilt with a mask input after each masked layer
+    (:func:`toyviz.models.with_masks`, sharing its weights), and the loss is the Keras
+    loss the engine computes (``SparseCategoricalCrossentropy`` or ``BinaryCrossentropy``,
+    ``from_logits`` for a linear output). The gradient of the mean loss with respect to
+    the shared mask is the sum, over the points, of the tape's gradient with respect to
+    each point's copy of the mask.
 
     Parameters
     ----------
-    model : a masked circle ``keras.Model``
-    x, y, masks : as in :func:`mask_losses`
+    model : keras.Model
+    x, y, masks, layers : as in :func:`mask_losses`
 
     Returns
     -------
     losses : (n_masks,) float64, gradients : (n_masks, n_nodes) float64 (computed in
-    float32 by Keras; Keras clips probabilities to [1e-7, 1 - 1e-7], so a point whose
-    loss would exceed -log(1e-7) = 16.1 counts as 16.1 here).
+    float32 by Keras; from probabilities, Keras clips them to [1e-7, 1 - 1e-7], so a
+    point whose loss would exceed -log(1e-7) = 16.1 counts as 16.1 here).
     """
     import keras
     import tensorflow as tf
 
-    from toyviz.models import check_labels
-
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
-    x = check_array("x", x, shape=(None, 2))
-    y = check_labels("y", y, len(x), n_classes=2)
-    masks = check_masks(masks, n_nodes_of(model))
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=False)
-    x_tensor = tf.constant(x)
-    y_tensor = tf.constant(y)
+    target = masked_network(model, layers)
+    x, y = _points(target, x, y, empty=False)
+    masks = check_masks(masks, target.n_nodes)
+    masked_model = models.with_masks(model, target.layers)
+    loss_fn = _keras_loss(target)
+    x_tensor = tf.constant(x.astype(np.float32))
+    y_tensor = tf.constant(y[:, None].astype(np.float32) if target.loss == "binary" else y)
     losses = np.empty(len(masks))
     gradients = np.empty(masks.shape)
     with _progress(len(masks), progress, "reference") as bar:
         for row, mask in enumerate(masks):
-            repeated = tf.constant(np.repeat(mask[None, :], len(x), axis=0))
+            repeated = [tf.constant(np.repeat(mask[None, part], len(x), axis=0))
+                        for part in target.slices]
             with tf.GradientTape() as tape:
                 tape.watch(repeated)
-                loss = loss_fn(y_tensor, model([x_tensor, repeated], training=False))
+                loss = loss_fn(y_tensor, masked_model([x_tensor, *repeated], training=False))
             losses[row] = float(loss)
-            gradients[row] = tf.reduce_sum(tape.gradient(loss, repeated), axis=0).numpy()
+            gradients[row] = np.concatenate([tf.reduce_sum(g, axis=0).numpy()
+                                             for g in tape.gradient(loss, repeated)])
             bar.update(1)
     return losses, gradients
 
 
-def mask_losses_before_relu(model, x, y, masks, chunk_size=8):
+def mask_losses_before_relu(model, x, y, masks, chunk_size=8, layers=None):
     """Mean loss and mask-gradient when the mask multiplies the pre-activation instead:
-    ``h = relu(m * (x @ w1 + b1))``, differentiated by TensorFlow (whose ReLU has
-    derivative 0 at 0).
+    ``h = relu(m * z)`` with ``z`` the layer's Dense output, differentiated by TensorFlow
+    (whose ReLU has derivative 0 at 0).
 
     For masks in [0, 1] this is the same function as the chapter's
-    ``h = m * relu(x @ w1 + b1)``, so the losses agree; the gradients agree wherever
-    ``m_i > 0``. At ``m_i = 0`` automatic differentiation gives 0 here, where the
-    after-ReLU mask gives the one-sided derivative ``mean sigmoid(.) c_i``.
+    ``h = m * relu(z)``, so the losses agree; the gradients agree wherever ``m_i > 0``.
+    At ``m_i = 0`` automatic differentiation gives 0 here, where the after-ReLU mask gives
+    the one-sided derivative ``mean sigmoid(.) c_i``.
 
     Parameters
     ----------
-    model : masked circle model or weight dict (see :func:`network_weights`)
-    x, y, masks : as in :func:`mask_losses`
+    model : keras.Model, Network or MaskedNetwork in chapter 1's case (two classes, the
+        last hidden layer masked alone), whose masked layer's activation is ReLU
+    x, y, masks, layers : as in :func:`mask_losses`
     chunk_size : int >= 1, masks per TensorFlow call
 
     Returns
@@ -501,17 +748,21 @@ def mask_losses_before_relu(model, x, y, masks, chunk_size=8):
     """
     import tensorflow as tf
 
-    from toyviz.models import check_labels
-
-    weights = network_weights(model)
-    x = check_array("x", x, shape=(None, 2), dtype=np.float64)
-    y = check_labels("y", y, len(x), n_classes=2)
-    masks = check_masks(masks, weights["w1"].shape[1])
+    target = masked_network(model, layers)
+    offset, v = _last_layer(target, "mask_losses_before_relu")
+    end = target.ends[0]
+    activation = target.network.steps[end]
+    if getattr(activation, "function", None) != "relu" or not isinstance(
+            target.network.steps[end - 1], network.Dense):
+        raise ValueError(f"model must have a ReLU activation on layer {target.layers[0]!r} "
+                         "for mask_losses_before_relu")
+    x, y = _points(target, x, y, empty=False)
+    masks = check_masks(masks, target.n_nodes)
     chunk_size = check_int("chunk_size", chunk_size, low=1)
-    z = tf.constant(x @ weights["w1"] + weights["b1"])                  # (points, n)
-    v = tf.constant(weights["w2"][:, 1] - weights["w2"][:, 0])
+    values, _ = target.network.forward(x)
+    z = tf.constant(values[end])                                          # (points, n)
+    v = tf.constant(v)
     sign = tf.constant(1.0 - 2.0 * y)
-    offset = float(weights["b2"][1] - weights["b2"][0])
     losses = np.empty(len(masks))
     gradients = np.empty(masks.shape, dtype=np.float64)
     for start in range(0, len(masks), chunk_size):
@@ -526,103 +777,77 @@ def mask_losses_before_relu(model, x, y, masks, chunk_size=8):
     return losses, gradients
 
 
-def normal_fit(values, weights=None, tails=(0.01, 0.99)):
-    """How far ``values`` are from the normal distribution with their mean and standard
-    deviation: effect sizes, not a test.
+def node_roles(model, lo=-1.0, hi=1.0, resolution=101, threshold=0.99, layers=None):
+    """Which hidden nodes act like a bias, found from behaviour, not by hand.
+
+    A ReLU node that is active (positive output) on nearly the whole training square is,
+    there, an affine function that never switches off: it adds a near-constant push to
+    the logit difference everywhere, like a bias. The other nodes are zero on part of the
+    square and cut a half-plane off it.
 
     Parameters
     ----------
-    values : (n,) float
-    weights : None or (n,) float >= 0, e.g. :func:`mask_probabilities` for the exact
-        distribution over all masks
-    tails : quantile levels in (0, 1) at which to compare the quantiles
+    model : keras.Model, Network or MaskedNetwork with two inputs, in chapter 1's case
+        (two classes, the last hidden layer masked alone; see :func:`masked_network`)
+    lo, hi : float, the square [lo, hi]^2 (the training square by default)
+    resolution : int >= 2, grid points per side
+    threshold : float in (0, 1], the active fraction above which a node is bias-like
 
     Returns
     -------
-    dict with ``ks`` (the Kolmogorov-Smirnov distance: the largest gap between the
-    distribution function and the fitted normal's), ``skewness`` (0 for a normal) and
-    ``tail_errors`` ((len(tails),) float64: the quantile minus the fitted normal's, in
-    standard deviations).
+    dict of (n_nodes,) arrays: ``active_fraction`` (share of the square where the node's
+    output is positive), ``relative_spread`` (std / mean of its output over the square),
+    ``direction`` (``v_i``, > 0 votes "inside"), ``bias_like`` (bool).
 
-    Introduced in chapter 1, §Is the loss log-normal?
+    Introduced in chapter 1, §Per-point heatmaps.
     """
-    from scipy import special, stats
-
-    values = check_array("values", values, ndim=1, dtype=np.float64)
-    if len(values) < 3:
-        raise ValueError(f"values must have at least 3 entries, got {_describe(values)}")
-    if weights is None:
-        weights = np.ones(len(values))
-    else:
-        weights = check_array("weights", weights, shape=values.shape, dtype=np.float64)
-        if np.any(weights < 0) or not weights.sum() > 0:
-            raise ValueError("weights must be >= 0 with a positive sum")
-    tails = check_array("tails", tails, ndim=1, dtype=np.float64)
-    if np.any((tails <= 0) | (tails >= 1)):
-        raise ValueError(f"tails must lie in (0, 1), got {tails}")
-    # Memory-lean for chapter 1's 2**20 masks: a few arrays of the input's size, reused.
-    order = np.argsort(values, kind="stable")
-    standard = values[order]
-    sorted_weights = weights[order]
-    del order
-    sorted_weights /= sorted_weights.sum()
-    cumulative = np.cumsum(sorted_weights)
-    positions = np.minimum(np.searchsorted(cumulative, tails), len(values) - 1)
-    quantiles = standard[positions]
-    mean = float(np.dot(sorted_weights, standard))
-    standard -= mean
-    std = float(np.sqrt(np.dot(sorted_weights, standard * standard)))
-    standard /= std
-    skewness = float(np.dot(sorted_weights * standard, standard * standard))
-    special.ndtr(standard, out=standard)            # the fitted normal's distribution function
-    cumulative -= standard                           # the gap just after each value
-    ks = max(cumulative.max(), -cumulative.min())
-    cumulative -= sorted_weights                     # and just before it
-    ks = float(max(ks, cumulative.max(), -cumulative.min()))
-    tail_errors = (quantiles - (mean + std * stats.norm.ppf(tails))) / std
-    return {"ks": ks, "skewness": skewness, "tail_errors": tail_errors}
-
-
-def removal_costs(values):
-    """What removing one node from the full network costs: ``values[full without i] -
-    values[full]`` for each node ``i``.
-
-    values : (2**n,) float, e.g. the losses of :func:`sweep_all_masks`.
-    Returns (n,) float64.
-
-    Introduced in chapter 1, §All 2^20 subnetworks.
-    """
-    values, n = _check_table(values)
-    full = len(values) - 1
-    return np.array([values[full ^ (1 << i)] - values[full] for i in range(n)],
-                    dtype=np.float64)
+    target = masked_network(model, layers)
+    if target.network.input_shape != (2,):
+        raise ValueError(f"model must have two inputs for node_roles, got input shape "
+                         f"{target.network.input_shape}")
+    direction = node_directions(target)
+    threshold = check_float("threshold", threshold, low=0, high=1, low_open=True)
+    points, _ = data.grid(lo, hi, resolution)
+    h = hidden_activations(target, points)
+    active = (h > 0).mean(axis=0)
+    mean = h.mean(axis=0)
+    spread = np.where(mean > 0, h.std(axis=0) / np.where(mean > 0, mean, 1.0), np.inf)
+    return {"active_fraction": active, "relative_spread": spread,
+            "direction": direction, "bias_like": active >= threshold}
 
 
 # --------------------------------------------------------------------------- full sweep
 
 
 def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project=None,
-                    node_means=False):
+                    node_means=False, layers=None):
     """Loss and mask-gradient of every one of the ``2**n_nodes`` binary masks.
 
-    Splits each mask index into a high half ``j`` and a low half ``k`` (``index = j *
-    2**n_low + k``) so that the argument of the softplus is ``A[j] + B[k]`` (see the
-    module docstring). Per high half ``j`` it forms ``T = X[j] + Y`` for a block of low
-    halves, takes ``log(T)`` and ``1 / T``, and reduces over points with two float32
-    matrix products; the exact parts (``A + t``, the column sums of ``c``) are added in
-    float64. Points whose tables do not fit float32 (``|A + t|`` or ``|B - t|`` beyond
-    80) are evaluated directly in float64 instead. Blocks run on ``workers`` threads
-    (numpy and BLAS release the GIL) and write disjoint slices, so the result does not
-    depend on the number of threads.
+    In chapter 1's case (two classes, the last hidden layer masked alone), splits each
+    mask index into a high half ``j`` and a low half ``k`` (``index = j * 2**n_low + k``)
+    so that the argument of the softplus is ``A[j] + B[k]`` (see the module docstring).
+    Per high half ``j`` it forms ``T = X[j] + Y`` for a block of low halves, takes
+    ``log(T)`` and ``1 / T``, and reduces over points with two float32 matrix products;
+    the exact parts (``A + t``, the column sums of ``c``) are added in float64. Points
+    whose tables do not fit float32 (``|A + t|`` or ``|B - t|`` beyond 80) are evaluated
+    directly in float64 instead (:func:`_sweep_split`).
+
+    Any other network is swept in chunks of consecutive mask indices, each through the
+    general engine of :func:`mask_losses` in float64 (:func:`_sweep_chunks`).
+
+    Either way the work runs on ``workers`` threads (numpy and BLAS release the GIL),
+    which write disjoint slices, so the result does not depend on the number of threads.
 
     Parameters
     ----------
-    model : masked circle model or weight dict
-    x : (n_points, 2), y : (n_points,) int in {0, 1}
+    model : keras.Model, Network or MaskedNetwork; layers : see :func:`masked_network`
+        (at most :data:`MAX_SWEEP_NODES` masked nodes in all)
+    x : (n_points, *input_shape), at least one point; y : (n_points,) int class labels
     progress : bool or None, tqdm bar (None: only on a terminal)
     workers : int >= 1 or None (None: the number of CPUs, at most 4)
-    block : int >= 1, low halves per block (sets the memory per thread:
-        ``block * n_points`` float32 numbers, times three)
+    block : int >= 1. Chapter 1's case: low halves per block (sets the memory per
+        thread: ``block * n_points`` float32 numbers, times three). Otherwise: at most
+        this many masks per chunk (fewer for large networks, as in :func:`mask_losses`).
     project : (n_nodes, k) float or None. When given, the gradients come back as
         ``gradients @ project``, (2**n_nodes, k), computed without ever holding the
         (2**n_nodes, n_nodes) table: with ``np.full((n, 1), 1 / n)``, each mask's mean
@@ -637,31 +862,86 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     gradients : (2**n_nodes, n_nodes) float32, or (2**n_nodes, k) with ``project``
     node_mean_gradients : (n_nodes,) float64, only with ``node_means=True``
 
-    The sums over points are float32 matrix products, so the results differ from the
-    float64 engine :func:`mask_losses` by about 1e-6 (on chapter 1's model, at most
-    1.3e-6 on losses and 1.5e-6 on gradients over all 2**20 masks); the tests hold it
-    to 2e-6 on random small networks.
+    In chapter 1's case the sums over points are float32 matrix products, so the results
+    differ from the float64 engine :func:`mask_losses` by about 1e-6 (on chapter 1's
+    model, at most 1.3e-6 on losses and 1.5e-6 on gradients over all 2**20 masks); the
+    tests hold it to 2e-6 on random small networks. Otherwise the losses are the
+    engine's, and the gradients the engine's rounded to float32.
 
     Introduced in chapter 1, §The exact landscape.
     """
-    a, c = signed_contributions(model, x, y)
-    n_nodes = c.shape[1]
+    target = masked_network(model, layers)
+    x, y = _points(target, x, y, empty=False)
+    n_nodes = target.n_nodes
     if n_nodes > MAX_SWEEP_NODES:
-        raise ValueError(f"model must have at most {MAX_SWEEP_NODES} nodes for a full sweep, "
-                         f"got {n_nodes}")
+        raise ValueError(f"model must have at most {MAX_SWEEP_NODES} masked nodes for a full "
+                         f"sweep, got {n_nodes} (layers {list(target.layers)})")
     if workers is None:
         workers = min(os.cpu_count() or 1, 4)
     workers = check_int("workers", workers, low=1)
     block = check_int("block", block, low=1)
     if not isinstance(node_means, (bool, np.bool_)):
         raise TypeError(f"node_means must be a bool, got {_describe(node_means)}")
-    if project is None:
-        project = np.eye(n_nodes)
-    else:
+    if project is not None:
         project = check_array("project", project, ndim=2, shape=(n_nodes, None),
                               dtype=np.float64)
         if project.shape[1] < 1:
             raise ValueError(f"project must have at least one column, got {_describe(project)}")
+    k_out = n_nodes if project is None else project.shape[1]
+    check_size("model", f"{n_nodes} masked nodes", 2**n_nodes * (8 + 4 * k_out))
+    losses = np.empty(2**n_nodes)
+    gradients = np.empty((2**n_nodes, k_out), dtype=np.float32)
+    if target.fast:
+        a, c = _contributions(target, x, y)
+        node_sums = _sweep_split(a, c, losses, gradients, project, workers, block, progress,
+                                 node_means)
+    else:
+        node_sums = _sweep_chunks(target, x, y, losses, gradients, project, workers, block,
+                                  progress, node_means)
+    if node_means:
+        return losses, gradients, node_sums / 2**n_nodes
+    return losses, gradients
+
+
+def _sweep_chunks(target, x, y, losses, gradients, project, workers, block, progress,
+                  node_means):
+    """The general sweep: consecutive mask indices in chunks, each chunk's masks through
+    :func:`_general` at once, written into ``losses`` and ``gradients`` (projected by
+    ``project`` unless it is None). Returns the sum over all masks of each node's
+    gradient, (n_nodes,), summed chunk by chunk in index order, or None."""
+    n_nodes, n_points = target.n_nodes, len(x)
+    chunk = _chunk_size(target, n_points, block)
+    starts = range(0, 2**n_nodes, chunk)
+    chunk_sums = np.zeros((len(starts), n_nodes)) if node_means else None
+
+    def run(number):
+        start = starts[number]
+        rows = slice(start, min(start + chunk, 2**n_nodes))
+        masks = masks_from_indices(np.arange(rows.start, rows.stop), n_nodes)
+        point_loss, gradient = _general(target, x, y, masks.astype(np.float64))
+        losses[rows] = point_loss.sum(axis=1) / n_points
+        gradient /= n_points
+        gradients[rows] = gradient if project is None else gradient @ project
+        if node_means:
+            chunk_sums[number] = gradient.sum(axis=0)
+        return rows.stop - rows.start
+
+    with threadpool_limits(limits=1, user_api="blas"), \
+            _progress(2**n_nodes, progress, "all masks") as bar, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in pool.map(run, range(len(starts))):
+            bar.update(done)
+    return chunk_sums.sum(axis=0) if node_means else None
+
+
+def _sweep_split(a, c, losses, gradients, project, workers, block, progress, node_means):
+    """Chapter 1's sweep with the split tables (see :func:`sweep_all_masks`), from the
+    signed contributions ``a: (n_points,)``, ``c: (n_points, n_nodes)``, written into
+    ``losses`` and ``gradients``. Returns the sum over all masks of each node's gradient,
+    (n_nodes,), summed in a fixed order, or None."""
+    n_nodes = c.shape[1]
+    if project is None:
+        project = np.eye(n_nodes)
     n_low = n_nodes // 2
     n_high = n_nodes - n_low
     low_masks = _bits(np.arange(2**n_low), n_low)
@@ -693,8 +973,6 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     column_sums = c_nodes.sum(axis=0) @ project                     # (k,) float64
     k_out = project.shape[1]
 
-    losses = np.empty(2**n_nodes)
-    gradients = np.empty((2**n_nodes, k_out), dtype=np.float32)
     n_k = 2**n_low
 
     buffers = threading.local()     # per thread, allocated once: no page faults per block
@@ -747,16 +1025,12 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
             out_loss /= n_points
         return len(js)
 
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=1, user_api="blas"), \
             _progress(2**n_high, progress, "all masks") as bar, \
             ThreadPoolExecutor(max_workers=workers) as pool:
         for done in pool.map(run, range(0, 2**n_high, group)):
             bar.update(done)
-    if node_means:
-        return losses, gradients, task_node_sums.sum(axis=0) / 2**n_nodes
-    return losses, gradients
+    return task_node_sums.sum(axis=0) if node_means else None
 
 
 def _bits(indices, n_bits):
@@ -769,307 +1043,3 @@ def _direct_sums(a, c, masks):
     e = a + masks.astype(np.float64) @ c.T
     softplus, sigmoid = _softplus_sigmoid(e)
     return softplus.sum(axis=1), sigmoid @ c
-
-
-# --------------------------------------------------------------------------- exact analysis
-
-
-def _check_table(values, name="values"):
-    values = check_array(name, values, ndim=1, dtype=np.float64)
-    n_nodes = int(round(math.log2(len(values)))) if len(values) else -1
-    if n_nodes < 1 or 2**n_nodes != len(values) or n_nodes > MAX_SWEEP_NODES:
-        raise ValueError(f"{name} must have length 2**n_nodes (one value per mask index) "
-                         f"with 1 <= n_nodes <= {MAX_SWEEP_NODES}, got {_describe(values)}")
-    return values, n_nodes
-
-
-def shapley_values(values):
-    """Exact Shapley value of every node for a set function given as a table.
-
-    ``phi_i = sum_{S not containing i} |S|! (n - |S| - 1)! / n! * (v(S + i) - v(S))``.
-    The values sum to ``v(all) - v(none)``.
-
-    Parameters
-    ----------
-    values : (2**n_nodes,) float, ``values[index]`` = v(mask with that index)
-
-    Returns
-    -------
-    (n_nodes,) float64
-
-    Introduced in chapter 1, §The exact landscape.
-    """
-    values, n_nodes = _check_table(values)
-    sizes = _sizes(n_nodes)
-    weight_of_size = np.array([math.factorial(s) * math.factorial(n_nodes - s - 1)
-                               / math.factorial(n_nodes) for s in range(n_nodes)])
-    result = np.empty(n_nodes)
-    for node in range(n_nodes):
-        # index = high * 2**(node + 1) + bit * 2**node + low: the bit is the middle axis,
-        # so "without node" and "with node" are views, not copies of the table
-        without, with_node = _split_on_node(values, node)
-        sizes_without, _ = _split_on_node(sizes, node)
-        result[node] = np.dot(weight_of_size[sizes_without].ravel(),
-                              (with_node - without).ravel())
-    return result
-
-
-def _split_on_node(table, node):
-    """Views of a (2**n,) table at the masks without and with ``node``, each
-    (2**(n - node - 1), 2**node)."""
-    halves = table.reshape(-1, 2, 2**node)
-    return halves[:, 0, :], halves[:, 1, :]
-
-
-def banzhaf_values(values):
-    """Exact Banzhaf value of every node: the mean over all ``2**(n-1)`` masks without
-    node ``i`` of ``v(S + i) - v(S)``. (2**n,) float -> (n,) float64.
-
-    Introduced in chapter 1, §The exact landscape.
-    """
-    values, n_nodes = _check_table(values)
-    result = np.empty(n_nodes)
-    for node in range(n_nodes):
-        without, with_node = _split_on_node(values, node)
-        result[node] = np.mean(with_node - without)
-    return result
-
-
-def best_and_worst_by_size(values):
-    """For each number of nodes ``k``, the mask index with the smallest and the largest
-    value among masks with exactly ``k`` nodes on.
-
-    Returns
-    -------
-    dict of (n_nodes + 1,) arrays: ``size``, ``n_masks``, ``best_index``, ``best``,
-    ``worst_index``, ``worst``, ``mean``.
-    """
-    values, n_nodes = _check_table(values)
-    sizes = _sizes(n_nodes)
-    counts = np.bincount(sizes, minlength=n_nodes + 1)
-    best_index = np.empty(n_nodes + 1, dtype=np.int64)
-    worst_index = np.empty(n_nodes + 1, dtype=np.int64)
-    means = np.empty(n_nodes + 1)
-    for size in range(n_nodes + 1):
-        members = np.flatnonzero(sizes == size)
-        chosen = values[members]
-        best_index[size] = members[np.argmin(chosen)]     # first index among ties
-        worst_index[size] = members[np.argmax(chosen)]
-        means[size] = chosen.mean()
-    return {"size": np.arange(n_nodes + 1), "n_masks": counts,
-            "best_index": best_index, "best": values[best_index],
-            "worst_index": worst_index, "worst": values[worst_index],
-            "mean": means}
-
-
-def complement_correlation(values):
-    """Pearson correlation between a mask's value and its complement's, over all masks
-    (every complementary pair counted in both orders, so the start and the end of a
-    pair play the same role). (2**n,) float -> float."""
-    values, n_nodes = _check_table(values)
-    # A mask and its complement run over the same table (index ^ (2**n - 1) == 2**n - 1 -
-    # index), so both have its mean and variance, and Pearson's r needs one centred copy.
-    centred = values - values.mean()
-    return float(centred @ centred[::-1] / (centred @ centred))
-
-
-def walsh_hadamard(values):
-    """Fast Walsh-Hadamard transform, normalised: ``f_hat(T) = mean_S v(S) (-1)^|S & T|``.
-    (2**n,) float -> (2**n,) float64."""
-    values, n_nodes = _check_table(values)
-    out = values.copy()
-    top = np.empty(len(out) // 2)      # one buffer for every stage: no table-sized temporaries
-    half = 1
-    while half < len(out):
-        view = out.reshape(-1, 2, half)
-        upper = top.reshape(view.shape[0], half)
-        np.copyto(upper, view[:, 0, :])
-        view[:, 0, :] += view[:, 1, :]
-        np.subtract(upper, view[:, 1, :], out=view[:, 1, :])
-        half *= 2
-    out /= len(out)
-    return out
-
-
-def flip_correlations(values):
-    """Exact correlation between a mask's value and the value after ``d`` random flips,
-    for ``d = 0 .. n``: the start is uniform over all masks (each node on with
-    probability 1/2) and the flipped nodes are a uniformly random set of ``d`` nodes,
-    which is the distribution of a hypercube path's step ``d``.
-
-    ``Cov(d) = sum_{T != 0} f_hat(T)^2 K_d(|T|) / C(n, d)`` with the Krawtchouk
-    polynomial ``K_d(w) = sum_j (-1)^j C(w, j) C(n - w, d - j)``, from the
-    Walsh-Hadamard spectrum ``f_hat`` (:func:`walsh_hadamard`). ``d = n`` is
-    :func:`complement_correlation`.
-
-    Returns
-    -------
-    (n_nodes + 1,) float64, correlations (1 at d = 0).
-
-    Introduced in chapter 1, §The exact landscape.
-    """
-    values, n_nodes = _check_table(values)
-    power = walsh_power_by_degree(values)
-    krawtchouk = np.array([[sum((-1) ** j * math.comb(w, j) * math.comb(n_nodes - w, d - j)
-                                for j in range(0, d + 1)) for w in range(n_nodes + 1)]
-                           for d in range(n_nodes + 1)], dtype=np.float64)
-    binomials = np.array([math.comb(n_nodes, d) for d in range(n_nodes + 1)], dtype=np.float64)
-    covariance = krawtchouk @ power / binomials
-    return covariance / covariance[0]
-
-
-def walsh_power_by_degree(values):
-    """Variance of a table split by the degree of its Walsh-Hadamard components:
-    ``power[w] = sum_{|T| = w} f_hat(T)^2`` for ``w = 1 .. n`` (``power[0] = 0``; the
-    mean is not variance). Degree 1 is the part of the value explained node by node
-    (additively), degree 2 pairwise interactions, and so on. The correlation between a
-    mask and its complement is ``sum_w (-1)^w power[w] / sum_w power[w]``: odd degrees
-    pull it down, even degrees up.
-
-    Returns (n_nodes + 1,) float64 summing to the variance of ``values`` over all masks.
-
-    Introduced in chapter 1, §The exact landscape.
-    """
-    values, n_nodes = _check_table(values)
-    spectrum = walsh_hadamard(values)
-    power = np.bincount(_sizes(n_nodes), weights=np.square(spectrum, out=spectrum),
-                        minlength=n_nodes + 1)
-    power[0] = 0.0
-    return power
-
-
-def gaussian_density(values, grid, bandwidth, weights=None):
-    """Gaussian kernel density of ``values`` on ``grid``, optionally weighted.
-
-    ``density(g) = sum_i w_i N(g; values_i, bandwidth^2) / sum_i w_i``. Up to 20,000
-    values the sum is direct; beyond that the values are first linearly binned onto a
-    grid of spacing ``bandwidth / 20`` (relative error below 1e-3), which is how the
-    exact densities over all 2**20 masks are drawn.
-
-    Parameters
-    ----------
-    values : (k,) float
-    grid : (g,) float, increasing
-    bandwidth : float > 0, the kernel's standard deviation
-    weights : (k,) float >= 0 or None (equal weights)
-
-    Returns
-    -------
-    (g,) float64
-
-    Introduced in chapter 1, §Loss under random masks.
-    """
-    values = check_array("values", values, ndim=1, dtype=np.float64)
-    grid = check_array("grid", grid, ndim=1, dtype=np.float64)
-    if len(grid) < 2 or np.any(np.diff(grid) <= 0):
-        raise ValueError(f"grid must be increasing with at least 2 points, got {_describe(grid)}")
-    bandwidth = check_float("bandwidth", bandwidth, low=0, low_open=True)
-    if weights is None:
-        weights = np.ones_like(values)
-    weights = check_array("weights", weights, shape=values.shape, dtype=np.float64)
-    total = weights.sum()
-    if weights.min() < 0 or total <= 0:
-        raise ValueError("weights must be non-negative with a positive sum")
-    if len(values) <= 20000:
-        density = np.zeros(len(grid))
-        step = max(1, 2**18 // len(grid))          # bounded temporaries: ~2 MB
-        for start in range(0, len(values), step):
-            z = (grid[:, None] - values[None, start:start + step]) / bandwidth
-            density += np.exp(-0.5 * z * z) @ weights[start:start + step]
-        return density / (total * bandwidth * math.sqrt(2 * math.pi))
-    step = bandwidth / 20
-    lo, hi = grid[0] - 6 * bandwidth, grid[-1] + 6 * bandwidth
-    fine = np.arange(lo, hi + step, step)
-    mass = np.zeros(len(fine))
-    for start in range(0, len(values), 2**16):      # bounded temporaries
-        chunk = values[start:start + 2**16]
-        inside = (chunk >= lo) & (chunk < fine[-1])
-        position = (chunk[inside] - lo) / step
-        left = np.floor(position).astype(np.int64)
-        frac = position - left
-        mass_here = weights[start:start + 2**16][inside]
-        mass += np.bincount(left, weights=mass_here * (1 - frac), minlength=len(fine))
-        mass += np.bincount(np.minimum(left + 1, len(fine) - 1), weights=mass_here * frac,
-                            minlength=len(fine))
-    offsets = np.arange(-int(6 * 20), int(6 * 20) + 1) * step
-    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
-    smooth = np.convolve(mass, kernel, mode="same")
-    return np.interp(grid, fine, smooth) / total
-
-
-def node_roles(model, lo=-1.0, hi=1.0, resolution=101, threshold=0.99):
-    """Which hidden nodes act like a bias, found from behaviour, not by hand.
-
-    A ReLU node that is active (positive pre-activation) on nearly the whole training
-    square is, there, an affine function that never switches off: it adds a
-    near-constant push to the logit difference everywhere, like a bias. The other nodes
-    are zero on part of the square and cut a half-plane off it.
-
-    Parameters
-    ----------
-    model : masked circle model or weight dict
-    lo, hi : float, the square [lo, hi]^2 (the training square by default)
-    resolution : int >= 2, grid points per side
-    threshold : float in (0, 1], the active fraction above which a node is bias-like
-
-    Returns
-    -------
-    dict of (n_nodes,) arrays: ``active_fraction`` (share of the square where the node
-    is on), ``relative_spread`` (std / mean of its activation over the square),
-    ``direction`` (``v_i``, > 0 votes "inside"), ``bias_like`` (bool).
-
-    Introduced in chapter 1, §Per-point heatmaps.
-    """
-    from toyviz.data import grid as make_grid
-
-    threshold = check_float("threshold", threshold, low=0, high=1, low_open=True)
-    points, _ = make_grid(lo, hi, resolution)
-    h = hidden_activations(model, points)
-    active = (h > 0).mean(axis=0)
-    mean = h.mean(axis=0)
-    spread = np.where(mean > 0, h.std(axis=0) / np.where(mean > 0, mean, 1.0), np.inf)
-    return {"active_fraction": active, "relative_spread": spread,
-            "direction": node_directions(model), "bias_like": active >= threshold}
-
-
-def path_correlations(values, alpha=0.05):
-    """How fast a value forgets its start along hypercube paths.
-
-    Parameters
-    ----------
-    values : (n_paths, n_nodes + 1) float, e.g. the log loss at each step of
-        :func:`hypercube_paths`
-    alpha : float in (0, 1), the significance level
-
-    Returns
-    -------
-    dict with
-    ``covariance`` : (n + 1, n + 1), covariance between steps over the paths;
-    ``with_start`` : (n + 1,), covariance of step 0 with step d, d = 0 .. n;
-    ``with_end`` : (n + 1,), covariance of step n with step n - d (reversal symmetry
-    says this equals ``with_start`` up to sampling error);
-    ``correlation`` : (n + 1,), Pearson correlation of step 0 with step d;
-    ``p_value`` : (n + 1,), two-sided p-value of Pearson's test of zero correlation
-    (``scipy.stats.pearsonr``), one test per d;
-    ``flips_to_insignificant`` : the smallest d whose p-value exceeds ``alpha``
-    (None if there is none).
-
-    Introduced in chapter 1, §Hypercube paths.
-    """
-    from scipy import stats
-
-    values = check_array("values", values, ndim=2, dtype=np.float64)
-    if values.shape[0] < 3 or values.shape[1] < 2:
-        raise ValueError(f"values must have at least 3 paths and 2 steps, got {_describe(values)}")
-    alpha = check_float("alpha", alpha, low=0, high=1, low_open=True)
-    n = values.shape[1] - 1
-    covariance = np.cov(values, rowvar=False)
-    tests = [stats.pearsonr(values[:, 0], values[:, d]) for d in range(n + 1)]
-    p_value = np.array([float(t.pvalue) for t in tests])
-    above = np.flatnonzero(p_value > alpha)
-    return {"covariance": covariance,
-            "with_start": covariance[0],
-            "with_end": covariance[n, ::-1],
-            "correlation": np.array([float(t.statistic) for t in tests]),
-            "p_value": p_value,
-            "flips_to_insignificant": int(above[0]) if len(above) else None}

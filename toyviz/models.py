@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from toyviz import network
 from toyviz._checks import check_array, check_choice, check_float, check_int
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
@@ -109,45 +110,137 @@ def mlp(n_inputs=2, widths=(50, 50), n_outputs=2, output_activation="softmax"):
     return keras.Sequential(layers, name="mlp")
 
 
-def unmasked(model):
-    """The masked circle model with the mask removed: a Sequential
-    Input(2) -> Dense(n, relu) -> Dense(2, softmax) sharing copies of its weights.
+def with_masks(model, layers):
+    """``model`` with a node mask after each named hidden layer: a functional Keras model
+    whose inputs are ``[x, mask_<layer>, ...]`` (one mask input per layer, in the order
+    given, each of the layer's width) and whose named layers' outputs, after their
+    activation, are multiplied by their mask (the book's mask layer, a ``Multiply``).
 
-    Chapter 2 explains this plain network.
+    The layers are the model's own, called again, so the new model shares their weights:
+    training one trains the other. Mask layers the model already has are left out, so
+    only the masks named here remain. :func:`masked_circle_model` is the special case of a
+    2-n-2 network masked at its one hidden layer.
+
+    Parameters
+    ----------
+    model : keras.Model that :func:`toyviz.network.read` can read
+    layers : str or sequence of str, names of hidden layers
+        (:attr:`toyviz.network.Network.hidden_layers`), no repeats
+
+    Returns
+    -------
+    keras.Model with inputs ``[x: (batch, *input_shape), mask_<layer>: (batch, width),
+    ...]`` and the model's output.
+
+    Introduced in chapter 1, §The network; used by
+    :func:`toyviz.masking.reference_mask_losses` on any network.
     """
-    hidden, output = _masked_layers(model)
-    plain = mlp(2, [hidden.units], 2, "softmax")
-    plain.get_layer("hidden0").set_weights(hidden.get_weights())
-    plain.get_layer("output").set_weights(output.get_weights())
+    keras = _keras()
+    net = network.read(model)
+    names = _layer_names(net, layers, "layers")
+    if not names:
+        raise ValueError("layers must name at least one hidden layer, got none; hidden "
+                         f"layers: {list(net.hidden_layers)}")
+    taken = {layer.name for layer in model.layers}
+
+    def fresh(name):
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
+    x = keras.Input(shape=net.input_shape, name=fresh("x"))
+    masks = {name: keras.Input(shape=(net.hidden_layers[name],), name=fresh(f"mask_{name}"))
+             for name in names}
+    chain = [layer for layer in model.layers
+             if type(layer).__name__ not in ("InputLayer", "Multiply")]
+    tensor, pending = x, None
+    for position, layer in enumerate(chain):
+        tensor = layer(tensor)
+        if type(layer).__name__ == "Dense":
+            pending = layer.name if layer.name in masks else None
+        following = type(chain[position + 1]).__name__ if position + 1 < len(chain) else None
+        if pending is not None and following not in _AFTER_DENSE:
+            tensor = keras.layers.Multiply(name=fresh(f"masked_{pending}"))(
+                [tensor, masks[pending]])
+            pending = None
+    return keras.Model(inputs=[x, *masks.values()], outputs=tensor,
+                       name=fresh(f"{model.name}_masked"))
+
+
+#: Layers that belong to the Dense layer before them when placing a mask: its activation
+#: (and Dropout, the identity at inference).
+_AFTER_DENSE = ("ReLU", "LeakyReLU", "ELU", "Activation", "Dropout")
+
+
+def _layer_names(net, layers, name="layers"):
+    """``layers`` checked against ``net`` (a :class:`toyviz.network.Network`): a tuple of
+    hidden layer names, no repeats; a single name may be given as a str. ``name`` is the
+    caller's parameter, for the messages."""
+    if isinstance(layers, str):
+        layers = (layers,)
+    if isinstance(layers, bytes) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"{name} must be a hidden layer name or a sequence of them, got "
+                        f"{type(layers).__name__}")
+    layers = tuple(layers)
+    hidden = net.hidden_layers
+    for layer in layers:
+        if not isinstance(layer, str):
+            raise TypeError(f"{name} must hold layer names (str), got {type(layer).__name__}")
+        if layer not in hidden:
+            raise ValueError(f"{name} names {layer!r}, which is not a hidden layer of the "
+                             f"model; hidden layers: {list(hidden)}")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"{name} must not repeat a layer, got {list(layers)}")
+    return layers
+
+
+def unmasked(model):
+    """A model with a mask input, with the mask removed: a Sequential of its Dense layers
+    (``hidden0``, ``hidden1``, ..., ``output``, with their activations) holding copies of
+    its weights, read through :func:`toyviz.network.read`.
+
+    Chapter 2 explains this plain network (the masked circle model without its mask).
+    """
+    net = network.read(model)
+    if not net.masked:
+        raise ValueError("model must have a mask input (see masked_circle_model); got a "
+                         f"model without one, layers {[layer.name for layer in model.layers]}")
+    chain = net.dense_chain("unmasked")
+    keras = _keras()
+    known = {*network.ACTIVATIONS, *network.OTHER_ACTIVATIONS, *network.OUTPUT_ACTIVATIONS}
+    layers = [keras.Input(shape=net.input_shape, name="x")]
+    for position, (kernel, bias, activation) in enumerate(chain):
+        if activation not in known:
+            raise ValueError(f"model uses the activation {activation!r}, which has no Keras "
+                             "name to rebuild it with")
+        name = "output" if position == len(chain) - 1 else f"hidden{position}"
+        layers.append(keras.layers.Dense(kernel.shape[1], activation=activation, name=name))
+    plain = keras.Sequential(layers, name="unmasked")
+    for layer, (kernel, bias, _) in zip(plain.layers, chain):
+        layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
     return plain
 
 
 def masked_weights(model):
-    """The four weight arrays of a masked circle model, as float32 numpy arrays.
+    """The four weight arrays of a 2-n-2 network with a ReLU hidden layer and a softmax
+    output (the masked circle model), as float32 numpy arrays, read through
+    :func:`toyviz.network.read`.
 
     Returns
     -------
     dict with ``w1: (2, n)``, ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)``.
     """
-    hidden, output = _masked_layers(model)
-    w1, b1 = hidden.get_weights()
-    w2, b2 = output.get_weights()
+    chain = network.read(model).dense_chain("masked_weights")
+    if (len(chain) != 2 or chain[0][0].shape[0] != 2 or chain[1][0].shape[1] != 2
+            or chain[0][2] != "relu" or chain[1][2] != "softmax"):
+        raise ValueError(
+            "model must be a 2-n-2 network with a ReLU hidden layer and a softmax output "
+            "(see masked_circle_model), got layers "
+            f"{[(k.shape, activation) for k, _, activation in chain]}")
+    (w1, b1, _), (w2, b2, _) = chain
     return {k: np.asarray(v, dtype=np.float32)
             for k, v in dict(w1=w1, b1=b1, w2=w2, b2=b2).items()}
-
-
-def _masked_layers(model):
-    keras = _keras()
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    try:
-        hidden, output = model.get_layer("hidden"), model.get_layer("output")
-    except ValueError as error:
-        raise ValueError(
-            "model must be a masked circle model with layers 'hidden' and 'output' "
-            f"(see toyviz.models.masked_circle_model), got layers "
-            f"{[layer.name for layer in model.layers]}") from error
-    return hidden, output
 
 
 def check_labels(name, y, n, n_classes):
