@@ -70,5 +70,9 @@ def test_ledger_orders_claims_by_section_and_says_when_an_essay_has_none():
     assert "has not recorded them" in claims.essay_table(every, "pruning").markdown
     with pytest.raises(ValueError, match="essay"):
         claims.essay_table(every, "elsewhere")
+    with pytest.raises(ValueError, match="essay"):
+        record_with(("a", "unknown essay", "holds", "s"))
+    entries = record_with(("a", "relevance", "holds", "s")).entries
+    entries["claim.a.essay"]["value"] = "unknown essay"  # as a notebook could have stored it
     with pytest.raises(ValueError, match="essays"):
-        claims.ledger({"x.ipynb": record_with(("a", "unknown essay", "holds", "s")).entries})
+        claims.ledger({"x.ipynb": entries})

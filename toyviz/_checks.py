@@ -5,6 +5,7 @@ and the message names the parameter, what was expected and what came in.
 """
 
 import numbers
+import os
 
 import numpy as np
 
@@ -55,10 +56,15 @@ def check_rng(name, value):
     return value
 
 
-def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=True):
+def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=True,
+                empty=True):
     """Return ``value`` as a numpy array of ``dtype``, checking its rank and shape.
 
-    ``shape`` may hold ``None`` for any length along an axis.
+    ``shape`` may hold ``None`` for any length along an axis. Complex values are refused,
+    never cast to real; with ``finite``, so are NaN and inf (before and after the cast, so
+    that a float64 too large for float32 does not become inf); an integer ``dtype`` refuses
+    fractions rather than truncating them; ``empty=False`` refuses an array with no
+    elements.
     """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be an array, got {_describe(value)}")
@@ -66,6 +72,8 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be an array, got {_describe(value)}") from error
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got {_describe(array)}")
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise TypeError(f"{name} must be a numeric array, got {_describe(array)}")
@@ -76,11 +84,59 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
                 want is not None and want != got for want, got in zip(shape, array.shape)):
             wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} must have shape {wanted}, got {_describe(array)}")
+    if not empty and array.size == 0:
+        raise ValueError(f"{name} must not be empty, got {_describe(array)}")
+    floating = np.issubdtype(array.dtype, np.floating)
+    if (finite or dtype is not None and np.issubdtype(dtype, np.integer)) and floating \
+            and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must contain only finite values, got {_describe(array)}")
     if dtype is not None:
+        if np.issubdtype(dtype, np.integer) and floating and np.any(array != np.round(array)):
+            raise ValueError(f"{name} must hold whole numbers, got {_describe(array)}")
         array = array.astype(dtype, copy=False)
     if finite and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must contain only finite values, got {_describe(array)}")
+        raise ValueError(f"{name} must contain only finite values (in {array.dtype}), "
+                         f"got {_describe(np.asarray(value))}")
     return array
+
+
+def check_labels(name, labels, n=None, n_classes=None):
+    """Return class labels as a (n,) int64 array, checking that they are whole numbers in
+    ``0 .. n_classes - 1`` (when ``n_classes`` is given), one per point (when ``n`` is)."""
+    labels = check_array(name, labels, ndim=1, shape=None if n is None else (n,),
+                         dtype=np.int64, empty=False)
+    if np.asarray(labels).dtype == bool:
+        raise TypeError(f"{name} must hold int class labels, got booleans")
+    high = "" if n_classes is None else f" .. {n_classes - 1}"
+    if labels.min() < 0 or n_classes is not None and labels.max() >= n_classes:
+        raise ValueError(f"{name} must be class labels in 0{high}, got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return labels
+
+
+def check_flag(name, value):
+    """Return ``value`` as a Python bool; anything but a bool (``"no"``, 0, 1, None) is
+    refused, since ``bool("no")`` is True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def memory_bytes():
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_size(name, value, n_bytes):
+    """Refuse ``value`` of the parameter ``name`` before anything is allocated when the
+    arrays it asks for, ``n_bytes`` in all (computed with Python ints, which do not
+    overflow), would not fit in this machine's memory. Returns ``value``."""
+    n_bytes = int(n_bytes)
+    available = memory_bytes()
+    if n_bytes > available:
+        raise ValueError(f"{name} = {value!r} would need {n_bytes / 2**30:,.1f} GiB, more than "
+                         f"this machine's {available / 2**30:,.1f} GiB of memory")
+    return value
 
 
 def check_choice(name, value, choices):

@@ -23,7 +23,9 @@ training amplifies that, so nothing is compared byte for byte.
 Verdicts come from numbers through :func:`exceeds`, which refuses to decide when the number
 is within a stated margin of its threshold, so that rounding cannot flip a verdict.
 
-Introduced in the README's maintainer notes; every chapter uses it.
+Introduced in the README's maintainer notes; every chapter uses it, from
+:doc:`/book/node_removal` on, and the :doc:`/book/reproducibility` page shows the
+versions and run times the record of each chapter carries.
 """
 
 import json
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from toyviz._checks import _describe, check_float, check_int
+from toyviz._checks import _describe, check_flag, check_float, check_int
 
 #: The MIME type of a record's output in a notebook.
 MIME_TYPE = "application/vnd.toyviz.record+json"
@@ -60,6 +62,7 @@ class Tolerance(ABC):
         """The tolerance in words, for a failure message."""
 
     def to_json(self):
+        """The tolerance as a dict of plain values, which :func:`tolerance_from_json` reads."""
         return {"kind": self.kind, **self.__dict__}
 
     def __repr__(self):
@@ -213,6 +216,7 @@ class Varies(Tolerance):
         return f"not compared: {self.why}"
 
 
+#: Each tolerance class by its ``kind``, the name :meth:`Tolerance.to_json` stores.
 KINDS = {cls.kind: cls for cls in (Bound, Relative, Count, Exact, Seeds, Varies)}
 
 
@@ -222,7 +226,11 @@ def tolerance_from_json(stored):
         raise ValueError(f"stored must be a dict with a 'kind' among {sorted(KINDS)}, "
                          f"got {_describe(stored)}")
     fields = {key: value for key, value in stored.items() if key != "kind"}
-    return KINDS[stored["kind"]](**fields)
+    try:
+        return KINDS[stored["kind"]](**fields)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"stored must hold the fields of a {stored['kind']} tolerance: "
+                          f"{error}") from error
 
 
 def _plain(value, name):
@@ -268,12 +276,14 @@ def exceeds(value, threshold, margin, name="value"):
     ``|value - threshold| < margin``, so that a verdict too close to call stops the chapter
     instead of changing silently.
     """
+    _check_name(name)
     value = check_float(name, value)
     threshold = check_float("threshold", threshold)
     margin = check_float("margin", margin, low=0)
     if abs(value - threshold) < margin:
         raise ValueError(f"{name} = {value:.6g} is within {margin:g} of the threshold "
-                         f"{threshold:.6g}: a verdict on it could flip with rounding")
+                         f"{threshold:.6g}: a verdict on it could flip with rounding "
+                         f"(the margin asked for is {margin:g})")
     return value > threshold
 
 
@@ -398,9 +408,7 @@ def _glue(name, value):
 def record_of(notebook):
     """The entries of the record a notebook (an ``nbformat`` node or a dict read from an
     ``.ipynb``) displayed, or ``None`` when it displayed none."""
-    if not isinstance(notebook, dict) or "cells" not in notebook:
-        raise TypeError(f"notebook must be a notebook read from an .ipynb, got "
-                        f"{_describe(notebook)}")
+    check_notebook("notebook", notebook)
     found = None
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
@@ -413,10 +421,44 @@ def record_of(notebook):
     return found
 
 
+def check_notebook(name, notebook):
+    """Check that ``notebook`` looks like a notebook read from an ``.ipynb`` (a dict whose
+    ``cells`` are dicts)."""
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list) or \
+            not all(isinstance(cell, dict) for cell in notebook["cells"]):
+        raise TypeError(f"{name} must be a notebook read from an .ipynb, got "
+                        f"{_describe(notebook)}")
+    return notebook
+
+
+def check_entries(name, entries):
+    """Check that ``entries`` are a record's entries, as :func:`record_of` returns them."""
+    if not isinstance(entries, dict) or not all(
+            isinstance(key, str) and isinstance(entry, dict)
+            and entry.get("type") in ("number", "text", "table")
+            for key, entry in entries.items()):
+        raise TypeError(f"{name} must be a record's entries (a dict of name -> entry, as "
+                        f"record_of returns), got {_describe(entries)}")
+    return entries
+
+
+def _check_numbers(name, mapping):
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict) or not all(
+            isinstance(key, str) and _is_number(value) for key, value in mapping.items()):
+        raise TypeError(f"{name} must be a dict of name -> number, got {_describe(mapping)}")
+    return mapping
+
+
 def values_of(entries):
     """Every value of a record (as :func:`record_of` returns it), one at a time: yields
     ``(key, value, stored tolerance, rounding step)``, a table cell keyed as
     ``"table[row, column]"``, the name that ``tests/spreads/`` uses too."""
+    return _values_of(check_entries("entries", entries))
+
+
+def _values_of(entries):
     for name, entry in entries.items():
         if entry["type"] != "table":
             yield name, entry["value"], entry["tolerance"], entry.get("rounded", 0.0)
@@ -435,8 +477,10 @@ def compare(committed, fresh, spreads=None, drifts=None):
     Returns a list of lines, one per failure, each naming the value, the committed value,
     the new value and the tolerance; an empty list when all agree.
     """
-    spreads = {} if spreads is None else spreads
-    drifts = {} if drifts is None else drifts
+    check_entries("committed", committed)
+    check_entries("fresh", fresh)
+    spreads = _check_numbers("spreads", spreads)
+    drifts = _check_numbers("drifts", drifts)
     failures = []
     missing = sorted(set(committed) - set(fresh))
     added = sorted(set(fresh) - set(committed))
@@ -523,7 +567,8 @@ def execute(path, seed=None, allow_errors=False, timeout=600):
         cells[0].source = SEED_LINE.sub(f"SEED = {seed}", cells[0].source)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     client = NotebookClient(notebook, timeout=check_int("timeout", timeout, low=1),
-                            kernel_name="python3", allow_errors=bool(allow_errors),
+                            kernel_name="python3",
+                            allow_errors=check_flag("allow_errors", allow_errors),
                             resources={"metadata": {"path": str(path.parent)}})
     with client.setup_kernel():
         for index, cell in enumerate(notebook.cells):

@@ -14,6 +14,9 @@ verdict exactly with a fresh execution (the formatted numbers in ``ours`` are re
 their own and are not compared as text). The chapter's closing list (:func:`summary`) and
 the book's ledger page (:func:`claims_of` on the committed chapters) are drawn from the same
 entries, so they cannot drift apart.
+
+Introduced in :doc:`/book/node_removal`, whose closing list is the first; the
+:doc:`/book/ledger` gathers the claims of all chapters.
 """
 
 import re
@@ -22,7 +25,7 @@ from html import escape
 import pandas as pd
 
 from toyviz._checks import _describe
-from toyviz.checks import Varies
+from toyviz.checks import Record, Varies, check_entries, check_notebook
 
 #: The verdicts a claim can get. "not reproduced": the book ran the essay's experiment and
 #: did not see what the essay saw; "not tested": the book has no computation for it (the
@@ -66,6 +69,9 @@ def claim(record, name, *, essay, words, ours, criterion, verdict, section):
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(map(repr, VERDICTS))}, "
                          f"got {verdict!r}")
+    if essay not in ESSAYS:
+        raise ValueError(f"essay must be one of {sorted(ESSAYS)}, got {essay!r}")
+    _check_record("record", record)
     for field, value in fields.items():
         tolerance = Varies("formatted from numbers recorded on their own") \
             if field == "ours" else None
@@ -76,9 +82,7 @@ def claims_of(entries):
     """The claims in a record's entries (a :class:`~toyviz.checks.Record`'s ``entries``, or
     what :func:`toyviz.checks.record_of` returns), one row per claim in the order they were
     made, with the columns :data:`FIELDS`."""
-    if not isinstance(entries, dict):
-        raise TypeError(f"entries must be a record's entries (dict), got "
-                        f"{_describe(entries)}")
+    check_entries("entries", entries)
     rows = {}
     for key, entry in entries.items():
         if key.startswith(_PREFIX):
@@ -143,6 +147,9 @@ class ClaimsTable:
     builder) and as HTML in JupyterLab, which shows the HTML."""
 
     def __init__(self, markdown, html):
+        for name, value in (("markdown", markdown), ("html", html)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {_describe(value)}")
         self.markdown, self.html = markdown, html
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -174,7 +181,15 @@ def summary(record, document=""):
     """
     if not isinstance(document, str):
         raise TypeError(f"document must be a str, got {_describe(document)}")
-    return _table([(document, claims_of(getattr(record, "entries", record)))])
+    entries = _check_record("record", record).entries if isinstance(record, Record) else \
+        check_entries("record", record)
+    return _table([(document, claims_of(entries))])
+
+
+def _check_record(name, record):
+    if not isinstance(record, Record):
+        raise TypeError(f"{name} must be a toyviz.checks.Record, got {_describe(record)}")
+    return record
 
 
 _LABEL = re.compile(r"^\(([^()\s]+)\)=\s*$", re.MULTILINE)
@@ -182,13 +197,17 @@ _LABEL = re.compile(r"^\(([^()\s]+)\)=\s*$", re.MULTILINE)
 
 def section_labels(notebook):
     """The MyST labels ``(label)=`` of a notebook's Markdown cells, in reading order."""
-    if not isinstance(notebook, dict) or "cells" not in notebook:
-        raise TypeError(f"notebook must be a notebook read from an .ipynb, got "
-                        f"{_describe(notebook)}")
+    check_notebook("notebook", notebook)
     labels = []
     for cell in notebook["cells"]:
         if cell.get("cell_type") == "markdown":
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            source = cell.get("source")
+            if not isinstance(source, str):
+                if not isinstance(source, list) or not all(isinstance(line, str)
+                                                           for line in source):
+                    raise TypeError(f"notebook has a Markdown cell whose source is not "
+                                    f"text: {_describe(source)}")
+                source = "".join(source)
             labels += _LABEL.findall(source)
     return labels
 
@@ -196,18 +215,31 @@ def section_labels(notebook):
 def ledger(records, sections=None):
     """Every claim that several pages recorded, for the ledger page.
 
+    Parameters
+    ----------
     records : dict, document (the page's file, relative to the page showing the ledger)
         -> the entries of its record (:func:`toyviz.checks.record_of`), or None for a
         page that displayed no record.
     sections : None or dict, document -> its section labels in reading order
         (:func:`section_labels`); a page's claims are then listed in that order (a record
         read back from a notebook has lost the order in which they were made).
-    Returns a pandas.DataFrame with a ``document`` column and the columns :data:`FIELDS`,
-    one row per claim, pages in the given order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A ``document`` column and the columns :data:`FIELDS`, one row per claim, pages in
+        the given order.
     """
     if not isinstance(records, dict):
         raise TypeError(f"records must be a dict of document -> record entries, got "
                         f"{_describe(records)}")
+    for document, entries in records.items():
+        if entries is not None:
+            check_entries(f"records[{document!r}]", entries)
+    if sections is not None and (not isinstance(sections, dict) or not all(
+            isinstance(labels, (list, tuple)) for labels in sections.values())):
+        raise TypeError(f"sections must be None or a dict of document -> section labels "
+                        f"(list), got {_describe(sections)}")
     frames = []
     for document, entries in records.items():
         if entries is None:
@@ -233,6 +265,8 @@ def essay_table(every, essay):
     the essay's claims, a sentence saying so. Display it as :func:`summary` says."""
     if not isinstance(every, pd.DataFrame) or "document" not in every:
         raise TypeError(f"every must be what ledger() returns, got {_describe(every)}")
+    if not isinstance(essay, str):
+        raise TypeError(f"essay must be a str, one of {sorted(ESSAYS)}, got {_describe(essay)}")
     if essay not in ESSAYS:
         raise ValueError(f"essay must be one of {sorted(ESSAYS)}, got {essay!r}")
     rows = every[every["essay"] == essay]

@@ -1,13 +1,18 @@
 """Data sets, generated on the spot or shipped with a package; nothing is downloaded.
 
-Introduced in chapter 1 (the circle) and chapter 3 (the spiral).
+Introduced in chapter 1, :ref:`§The network <node-removal-network>` (the circle), and
+chapter 3, :doc:`§Data and network </book/pruning>` (the spiral).
 """
 
 import math
 
 import numpy as np
 
-from toyviz._checks import check_float, check_int, check_rng
+from toyviz._checks import check_float, check_int, check_rng, check_size
+
+#: The largest coordinate :func:`grid` and :func:`spiral` make: float32 holds it exactly
+#: enough, and its square is still finite.
+LARGEST_COORDINATE = 1e15
 
 #: Squared radius of the target circle. Points are uniform on [-1, 1]^2, which has area 4,
 #: so a circle of area 2 (radius sqrt(2/pi)) holds half of them on average.
@@ -33,7 +38,7 @@ def circle(n, rng):
     x : (n, 2) float32
     y : (n,) int64, 1 for inside the circle, 0 for outside.
     """
-    n = check_int("n", n, low=1)
+    n = check_size("n", check_int("n", n, low=1), n * 2 * (8 + 4) + n * 8)
     rng = check_rng("rng", rng)
     x = rng.uniform(-1.0, 1.0, size=(n, 2)).astype(np.float32)
     y = (np.sum(x.astype(np.float64) ** 2, axis=1) < CIRCLE_RADIUS_SQUARED).astype(np.int64)
@@ -47,28 +52,28 @@ def spiral(n, rng, turns=1.5, noise=0.1, radius=1.0):
     ``r = radius * s`` and ``t = 2*pi*turns*s`` for ``s`` uniform on (0, 1], plus
     Gaussian noise of standard deviation ``noise * radius``.
 
-    Introduced in chapter 3.
+    Introduced in chapter 3, :doc:`§Data and network </book/pruning>`.
 
     Parameters
     ----------
     n : int >= 2
         Total number of points; class 0 gets ``n // 2`` and class 1 the rest.
     rng : numpy.random.Generator
-    turns : float > 0
+    turns : float in (0, 1e6]
         How many times each arm winds around the origin.
-    noise : float >= 0
-    radius : float > 0
+    noise : float in [0, 1000]
+    radius : float in (0, LARGEST_COORDINATE]
 
     Returns
     -------
     x : (n, 2) float32
     y : (n,) int64 in {0, 1}
     """
-    n = check_int("n", n, low=2)
+    n = check_size("n", check_int("n", n, low=2), n * 8 * 8)
     rng = check_rng("rng", rng)
-    turns = check_float("turns", turns, low=0, low_open=True)
-    noise = check_float("noise", noise, low=0)
-    radius = check_float("radius", radius, low=0, low_open=True)
+    turns = check_float("turns", turns, low=0, low_open=True, high=1e6)
+    noise = check_float("noise", noise, low=0, high=1e3)
+    radius = check_float("radius", radius, low=0, low_open=True, high=LARGEST_COORDINATE)
     y = np.repeat(np.array([0, 1], dtype=np.int64), [n // 2, n - n // 2])
     s = 1.0 - rng.uniform(0.0, 1.0, size=n)  # in (0, 1]
     angle = 2 * math.pi * turns * s + math.pi * y
@@ -82,7 +87,7 @@ def grid(lo=-2.0, hi=2.0, resolution=200):
 
     Parameters
     ----------
-    lo, hi : float, lo < hi
+    lo, hi : float, -LARGEST_COORDINATE <= lo < hi <= LARGEST_COORDINATE
     resolution : int >= 2, points per side
 
     Returns
@@ -91,11 +96,12 @@ def grid(lo=-2.0, hi=2.0, resolution=200):
         has ``[i, j] = (xs[j], xs[i])`` so that it displays with ``imshow(origin="lower")``.
     xs : (resolution,) float32, the coordinates along each axis.
     """
-    lo = check_float("lo", lo)
-    hi = check_float("hi", hi)
+    lo = check_float("lo", lo, low=-LARGEST_COORDINATE, high=LARGEST_COORDINATE)
+    hi = check_float("hi", hi, low=-LARGEST_COORDINATE, high=LARGEST_COORDINATE)
     if hi <= lo:
         raise ValueError(f"hi must be greater than lo, got lo={lo}, hi={hi}")
     resolution = check_int("resolution", resolution, low=2)
+    check_size("resolution", resolution, resolution**2 * 4 * 6)
     xs = np.linspace(lo, hi, resolution, dtype=np.float32)
     gx, gy = np.meshgrid(xs, xs)
     return np.stack([gx.ravel(), gy.ravel()], axis=1), xs
@@ -105,7 +111,7 @@ def digits(rng=None):
     """scikit-learn's bundled 8x8 handwritten digits (1797 images, shipped with the
     package, so nothing is downloaded), scaled to [0, 1].
 
-    Introduced in chapter 2, §Digits.
+    Introduced in chapter 2, :ref:`§Digits <relevance-digits>`.
 
     Parameters
     ----------

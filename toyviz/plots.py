@@ -3,11 +3,15 @@
 Colour maps are perceptually uniform (viridis for probabilities and magnitudes, a
 diverging ``vlag`` centred on zero for signed quantities such as gradients and
 relevance), and every heatmap carries a colour bar.
+
+Every chapter draws with them: :doc:`/book/node_removal`, :doc:`/book/relevance` and
+:doc:`/book/pruning`; each function names the section that introduces its figure.
 """
 
 import numpy as np
 
-from toyviz._checks import check_array, check_choice, check_float
+from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+                             check_int, check_labels)
 
 #: Colour map for probabilities and other non-negative quantities.
 SEQUENTIAL = "viridis"
@@ -29,6 +33,59 @@ def _pyplot():
     return plt
 
 
+def _check_axes(name, ax):
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(f"{name} must be a matplotlib Axes, got {_describe(ax)}")
+    return ax
+
+
+def _check_extent(name, extent):
+    """``(x0, x1, y0, y1)`` as floats, each axis of non-zero length."""
+    extent = check_array(name, extent, shape=(4,), dtype=np.float64)
+    if extent[0] == extent[1] or extent[2] == extent[3]:
+        raise ValueError(f"{name} must span each axis, got {tuple(extent)}")
+    return tuple(float(value) for value in extent)
+
+
+def _check_text(name, value, optional=True):
+    if not (isinstance(value, str) or optional and value is None):
+        raise TypeError(f"{name} must be a str{' or None' if optional else ''}, "
+                        f"got {_describe(value)}")
+    return value
+
+
+def _check_texts(name, values, count, optional=False):
+    """A list or tuple of ``count`` str (or None, when ``optional``)."""
+    if optional and values is None:
+        return None
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{name} must be a list of str, got {_describe(values)}")
+    if len(values) != count:
+        raise ValueError(f"{name} must have {count} entries, got {len(values)}")
+    return values
+
+
+def _check_inches(name, value):
+    return check_float(name, value, low=0, low_open=True, high=100)
+
+
+def _check_columns(name, value):
+    return check_int(name, value, low=1, high=100)
+
+
+def _check_grid_values(name, values, ndim):
+    """Panels of grid values: NaN draws as a blank cell, inf is refused."""
+    values = check_array(name, values, ndim=ndim, dtype=np.float64, finite=False,
+                         empty=False)
+    if np.isinf(values).any():
+        raise ValueError(f"{name} must not contain inf (NaN draws as a blank cell)")
+    if values.shape[-1] != values.shape[-2]:
+        raise ValueError(f"{name} must hold square (r, r) grids, got shape {values.shape}")
+    return values
+
+
 def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, vmax=None,
             title=None, colorbar=True, label=None):
     """Draw a square grid of values with a colour bar.
@@ -47,7 +104,16 @@ def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, 
     -------
     The ``AxesImage``.
     """
-    values = check_array("values", values, ndim=2, dtype=np.float64, finite=False)
+    _check_axes("ax", ax)
+    values = _check_grid_values("values", values, 2)
+    extent = _check_extent("extent", extent)
+    signed, colorbar = check_flag("signed", signed), check_flag("colorbar", colorbar)
+    vmin = None if vmin is None else check_float("vmin", vmin)
+    vmax = None if vmax is None else check_float("vmax", vmax)
+    if vmin is not None and vmax is not None and vmin >= vmax:
+        raise ValueError(f"vmax must be greater than vmin, got vmin={vmin}, vmax={vmax}")
+    _check_text("title", title)
+    _check_text("label", label)
     if signed:
         _register_seaborn_colour_maps()
         limit = vmax if vmax is not None else float(np.nanmax(np.abs(values))) or 1.0
@@ -71,9 +137,11 @@ def draw_circle(ax, radius_squared=None, **style):
     """Draw the target circle of chapter 1 (radius sqrt(2/pi) unless given)."""
     from toyviz.data import CIRCLE_RADIUS_SQUARED
 
+    _check_axes("ax", ax)
     if radius_squared is None:
         radius_squared = CIRCLE_RADIUS_SQUARED
-    radius_squared = check_float("radius_squared", radius_squared, low=0, low_open=True)
+    radius_squared = check_float("radius_squared", radius_squared, low=0, low_open=True,
+                                 high=1e30)
     theta = np.linspace(0, 2 * np.pi, 200)
     radius = np.sqrt(radius_squared)
     style = {"color": "white", "linewidth": 1.0, "linestyle": "--", **style}
@@ -82,6 +150,8 @@ def draw_circle(ax, radius_squared=None, **style):
 
 def subplots(nrows=1, ncols=1, width=3.2, height=3.0, **kwargs):
     """``plt.subplots`` with the book's panel size and resolution."""
+    nrows, ncols = _check_columns("nrows", nrows), _check_columns("ncols", ncols)
+    width, height = _check_inches("width", width), _check_inches("height", height)
     plt = _pyplot()
     kwargs.setdefault("dpi", DPI)
     kwargs.setdefault("constrained_layout", True)
@@ -94,9 +164,11 @@ def training_points(ax, x, y, size=4):
     """Draw two-class training points: class 0 white, class 1 black (both outlined), so
     they stay visible on any part of the viridis surface.
 
-    Introduced in chapter 3, §The trained network."""
-    x = check_array("x", x, shape=(None, 2))
-    y = np.asarray(y)
+    Introduced in chapter 3, :ref:`§The trained network <trained-network>`."""
+    _check_axes("ax", ax)
+    x = check_array("x", x, shape=(None, 2), empty=False)
+    y = check_labels("y", y, len(x), n_classes=2)
+    size = check_float("size", size, low=0, low_open=True, high=1e4)
     for label, face, edge in ((0, "white", "black"), (1, "black", "white")):
         pick = y == label
         ax.scatter(x[pick, 0], x[pick, 1], s=size, c=face, edgecolors=edge,
@@ -113,8 +185,13 @@ def decision_surface(ax, probability, x, y, extent, title=None, colorbar=True):
     x : (n, 2) training points; y : (n,) labels in {0, 1}
     extent : (x0, x1, y0, y1), the grid's extent
 
-    Introduced in chapter 3, §The trained network.
+    Introduced in chapter 3, :ref:`§The trained network <trained-network>`.
     """
+    _check_axes("ax", ax)
+    probability = _check_grid_values("probability", probability, 2)
+    extent = _check_extent("extent", extent)
+    x = check_array("x", x, shape=(None, 2), empty=False)
+    check_labels("y", y, len(x), n_classes=2)
     image = heatmap(ax, probability, extent=extent, vmin=0.0, vmax=1.0, title=title,
                     colorbar=colorbar, label="P(class 1)")
     training_points(ax, x, y)
@@ -137,12 +214,20 @@ def weight_scatter(ax, a, b, xlabel, ylabel, limits=None, size=3, title=None):
     -------
     float, Pearson's correlation coefficient of a and b.
 
-    Introduced in chapter 3, §Weights against weights.
+    Introduced in chapter 3, :doc:`§Weights against weights </book/pruning>`.
     """
+    _check_axes("ax", ax)
     a = check_array("a", a, dtype=np.float64).ravel()
     b = check_array("b", b, dtype=np.float64).ravel()
+    if a.size < 2:
+        raise ValueError(f"a must hold at least 2 weights, got {a.size}")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same size, got {a.size} and {b.size}")
+    _check_text("xlabel", xlabel, optional=False)
+    _check_text("ylabel", ylabel, optional=False)
+    _check_text("title", title)
+    limits = None if limits is None else _check_extent("limits", limits)
+    size = check_float("size", size, low=0, low_open=True, high=1e4)
     r = float(np.corrcoef(a, b)[0, 1])
     ax.scatter(a, b, s=size, alpha=0.5, linewidths=0, color="#3b528b")
     lo = min(a.min(), b.min())
@@ -177,15 +262,20 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
     matplotlib.animation.FuncAnimation (the figure is closed, so it is not also shown
     as a still).
 
-    Introduced in chapter 3, §Watching the three routes train.
+    Introduced in chapter 3, :doc:`§Watching the three routes train </book/pruning>`.
     """
     from matplotlib import animation
 
     plt = _pyplot()
-    frames = check_array("frames", frames, ndim=4, dtype=np.float64)
+    frames = _check_grid_values("frames", frames, 4)
     n_frames, n_panels = frames.shape[:2]
-    if len(titles) != n_panels:
-        raise ValueError(f"titles must have {n_panels} entries, got {len(titles)}")
+    x = check_array("x", x, shape=(None, 2), empty=False)
+    check_labels("y", y, len(x), n_classes=2)
+    extent = _check_extent("extent", extent)
+    _check_texts("titles", titles, n_panels)
+    _check_texts("captions", captions, n_frames, optional=True)
+    width = _check_inches("width", width)
+    interval = check_int("interval", interval, low=1, high=60_000)
     fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, width + 0.3), dpi=60,
                              constrained_layout=True, squeeze=False)
     images = []
@@ -221,7 +311,7 @@ def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0
     """A grid of signed heatmaps, one colour scale (symmetric about 0) per row, with one
     colour bar per row.
 
-    Introduced in chapter 2, §Relevance maps of the circle model.
+    Introduced in chapter 2, :ref:`§Relevance maps of the circle model <relevance-maps>`.
 
     Parameters
     ----------
@@ -233,12 +323,14 @@ def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0
     -------
     The matplotlib Figure.
     """
-    values = check_array("values", values, ndim=4, dtype=np.float64, finite=False)
+    values = _check_grid_values("values", values, 4)
     _register_seaborn_colour_maps()
     rows, columns = values.shape[:2]
-    if len(row_labels) != rows or len(column_labels) != columns:
-        raise ValueError(f"row_labels and column_labels must have {rows} and {columns} "
-                         f"entries, got {len(row_labels)} and {len(column_labels)}")
+    _check_texts("row_labels", row_labels, rows)
+    _check_texts("column_labels", column_labels, columns)
+    extent = _check_extent("extent", extent)
+    width, height = _check_inches("width", width), _check_inches("height", height)
+    _check_text("colorbar_label", colorbar_label, optional=False)
     fig, axes = subplots(rows, columns, width=width, height=height, squeeze=False)
     for i in range(rows):
         limit = float(np.nanmax(np.abs(values[i]))) or 1.0
@@ -262,7 +354,7 @@ def image_relevance_grid(images, maps, column_labels, row_labels=None, width=1.5
     """Small images (first column, grey) beside their relevance maps (one column per
     method), each map scaled by its own largest absolute value, on the diverging map.
 
-    Introduced in chapter 2, §Digits.
+    Introduced in chapter 2, :ref:`§Digits <relevance-digits>`.
 
     Parameters
     ----------
@@ -274,13 +366,17 @@ def image_relevance_grid(images, maps, column_labels, row_labels=None, width=1.5
     -------
     The matplotlib Figure.
     """
-    images = check_array("images", images, ndim=3, dtype=np.float64)
-    maps = check_array("maps", maps, ndim=4, dtype=np.float64)
+    images = check_array("images", images, ndim=3, dtype=np.float64, empty=False)
+    maps = check_array("maps", maps, ndim=4, dtype=np.float64, empty=False)
     _register_seaborn_colour_maps()
     n, methods = maps.shape[:2]
-    if len(images) != n or len(column_labels) != methods:
-        raise ValueError(f"images and column_labels must have {n} and {methods} entries, "
-                         f"got {len(images)} and {len(column_labels)}")
+    if maps.shape[2:] != images.shape[1:] or len(images) != n:
+        raise ValueError(f"maps must have shape (n, methods, h, w) = (n, methods, "
+                         f"{images.shape[1]}, {images.shape[2]}) with n = {len(images)} as "
+                         f"images, got {maps.shape}")
+    _check_texts("column_labels", column_labels, methods)
+    _check_texts("row_labels", row_labels, n, optional=True)
+    width, height = _check_inches("width", width), _check_inches("height", height)
     fig, axes = subplots(n, methods + 1, width=width, height=height, squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
@@ -307,7 +403,7 @@ def mask_maps(probabilities, losses, row_labels, extent=(-2.0, 2.0, -2.0, 2.0),
     """One row per mask: P(inside) (viridis, 0 to 1) and the per-point loss (viridis,
     0 to ``loss_max``), with the target circle on both, one colour bar per column.
 
-    Introduced in chapter 1, §Toggle the nodes.
+    Introduced in chapter 1, :ref:`§Toggle the nodes <node-removal-toggle>`.
 
     Parameters
     ----------
@@ -319,11 +415,18 @@ def mask_maps(probabilities, losses, row_labels, extent=(-2.0, 2.0, -2.0, 2.0),
     -------
     The matplotlib Figure.
     """
-    probabilities = check_array("probabilities", probabilities, ndim=3, dtype=np.float64)
-    losses = check_array("losses", losses, shape=probabilities.shape, dtype=np.float64)
+    probabilities = check_array("probabilities", probabilities, ndim=3, dtype=np.float64,
+                                empty=False)
+    losses = check_array("losses", losses, dtype=np.float64)
+    if losses.shape != probabilities.shape:
+        raise ValueError(f"losses must have the shape of probabilities, "
+                         f"{probabilities.shape}, got {losses.shape}")
     rows = len(probabilities)
-    if len(row_labels) != rows:
-        raise ValueError(f"row_labels must have {rows} entries, got {len(row_labels)}")
+    _check_texts("row_labels", row_labels, rows)
+    extent = _check_extent("extent", extent)
+    width, height = _check_inches("width", width), _check_inches("height", height)
+    if loss_max is not None:
+        loss_max = check_float("loss_max", loss_max, low=0, low_open=True)
     if loss_max is None:
         loss_max = float(losses.max()) or 1.0
     fig, axes = subplots(rows, 2, width=width, height=height, squeeze=False)
@@ -348,7 +451,7 @@ def density_lines(ax, grid, densities, reference=None, reference_label=None, nor
     """Smoothed densities as lines, one per label, optionally with a vertical reference
     line and dashed normal curves of best fit.
 
-    Introduced in chapter 1, §Loss under random masks.
+    Introduced in chapter 1, :ref:`§Loss under random masks <node-removal-random-masks>`.
 
     Parameters
     ----------
@@ -358,12 +461,33 @@ def density_lines(ax, grid, densities, reference=None, reference_label=None, nor
     reference : float or None, drawn as a grey vertical line
     normals : dict label -> (mean, std) or None, drawn dashed in the same colour
     """
-    grid = check_array("grid", grid, ndim=1, dtype=np.float64)
     from scipy.stats import norm
 
-    for index, (label, density) in enumerate(densities.items()):
-        density = check_array(f"densities[{label!r}]", density, shape=grid.shape,
-                              dtype=np.float64)
+    _check_axes("ax", ax)
+    grid = check_array("grid", grid, ndim=1, dtype=np.float64, empty=False)
+    if not isinstance(densities, dict) or not densities:
+        raise TypeError(f"densities must be a non-empty dict label -> (g,) density, got "
+                        f"{_describe(densities)}")
+    checked = {}
+    for label, density in densities.items():
+        density = check_array(f"densities[{label!r}]", density, dtype=np.float64)
+        if density.shape != grid.shape:
+            raise ValueError(f"densities[{label!r}] must have the shape of grid, "
+                             f"{grid.shape}, got {density.shape}")
+        checked[label] = density
+    if normals is not None:
+        if not isinstance(normals, dict):
+            raise TypeError(f"normals must be None or a dict label -> (mean, std), got "
+                            f"{_describe(normals)}")
+        normals = {label: check_array(f"normals[{label!r}]", value, shape=(2,),
+                                      dtype=np.float64) for label, value in normals.items()}
+        for label, (_, std) in normals.items():
+            check_float(f"normals[{label!r}] std", std, low=0, low_open=True)
+    if reference is not None:
+        reference = check_float("reference", reference)
+    _check_text("reference_label", reference_label)
+    _check_text("xlabel", xlabel, optional=False)
+    for index, (label, density) in enumerate(checked.items()):
         colour = f"C{index}"
         ax.plot(grid, density, color=colour, label=label)
         if normals is not None and label in normals:
@@ -381,7 +505,7 @@ def node_densities(grid, densities, labels, ncols=5, width=2.0, height=1.5,
                    xlabel="d log loss / d mask"):
     """Small multiples: one panel per node, each with a few density lines.
 
-    Introduced in chapter 1, §Gradients with respect to the mask.
+    Introduced in chapter 1, :ref:`§Gradients with respect to the mask <node-removal-gradients>`.
 
     Parameters
     ----------
@@ -393,12 +517,16 @@ def node_densities(grid, densities, labels, ncols=5, width=2.0, height=1.5,
     -------
     The matplotlib Figure.
     """
-    grid = check_array("grid", grid, ndim=1, dtype=np.float64)
-    densities = check_array("densities", densities, ndim=3, dtype=np.float64)
+    grid = check_array("grid", grid, ndim=1, dtype=np.float64, empty=False)
+    densities = check_array("densities", densities, ndim=3, dtype=np.float64, empty=False)
     n_nodes, lines = densities.shape[:2]
-    if len(labels) != lines or densities.shape[2] != len(grid):
-        raise ValueError(f"densities must have shape (n_nodes, {len(labels)}, {len(grid)}), "
-                         f"got {densities.shape}")
+    if densities.shape[2] != len(grid):
+        raise ValueError(f"densities must have shape (n_nodes, lines, {len(grid)}) to match "
+                         f"grid, got {densities.shape}")
+    _check_texts("labels", labels, lines)
+    ncols = _check_columns("ncols", ncols)
+    width, height = _check_inches("width", width), _check_inches("height", height)
+    _check_text("xlabel", xlabel, optional=False)
     nrows = -(-n_nodes // ncols)
     fig, axes = subplots(nrows, ncols, width=width, height=height, squeeze=False,
                          sharex=True)
@@ -421,7 +549,7 @@ def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, hei
     """One small signed heatmap per node on a shared colour scale (symmetric about 0),
     with the target circle and one colour bar. Titles of ``highlight`` nodes are bold.
 
-    Introduced in chapter 1, §Per-point heatmaps.
+    Introduced in chapter 1, :ref:`§Per-point heatmaps <node-removal-heatmaps>`.
 
     Parameters
     ----------
@@ -433,8 +561,16 @@ def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, hei
     The matplotlib Figure.
     """
     _register_seaborn_colour_maps()
-    values = check_array("values", values, ndim=3, dtype=np.float64)
+    values = check_array("values", values, ndim=3, dtype=np.float64, empty=False)
     n_nodes = len(values)
+    extent = _check_extent("extent", extent)
+    ncols = _check_columns("ncols", ncols)
+    width, height = _check_inches("width", width), _check_inches("height", height)
+    _check_text("label", label, optional=False)
+    if highlight is not None:
+        highlight = check_array("highlight", highlight, shape=(n_nodes,), dtype=None)
+        if highlight.dtype != bool:
+            raise TypeError(f"highlight must be a bool array, got {_describe(highlight)}")
     limit = float(np.abs(values).max()) or 1.0
     nrows = -(-n_nodes // ncols)
     fig, axes = subplots(nrows, ncols, width=width, height=height, squeeze=False)
@@ -470,7 +606,7 @@ def animation_html(animation, default_mode="once"):
     -------
     str, for ``IPython.display.HTML``.
 
-    Introduced in chapter 3, §Watching the three routes train.
+    Introduced in chapter 3, :doc:`§Watching the three routes train </book/pruning>`.
     """
     import re
 

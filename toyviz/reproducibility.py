@@ -1,5 +1,7 @@
 """What the reproducibility page shows: package versions, and each chapter's run time
 and peak memory, measured by the chapter itself in its last cell.
+
+Introduced on the :doc:`/book/reproducibility` page.
 """
 
 import importlib.metadata
@@ -17,7 +19,8 @@ PACKAGES = ("toyviz", "tensorflow-cpu", "keras", "numpy", "scipy", "matplotlib",
 
 def versions(packages=PACKAGES):
     """Installed versions, as a list of ``(package, version)`` with Python first."""
-    if isinstance(packages, str) or not all(isinstance(p, str) for p in packages):
+    if isinstance(packages, str) or not isinstance(packages, (list, tuple)) or not all(
+            isinstance(p, str) for p in packages):
         raise TypeError("packages must be a sequence of package names (str), "
                         f"got {packages!r}")
     rows = [("python", platform.python_version())]

@@ -7,7 +7,8 @@ Every function works on :mod:`toyviz.training` stacks and returns one value per 
 so a chapter can give a mean with a confidence interval (:func:`interval`) and compare two
 conditions network by network (:func:`paired`).
 
-Introduced in chapter 3, §Searching for the ±0.59 sections and §Similar roles.
+Introduced in chapter 3, :ref:`§Searching for the ±0.59 sections <bands>` and
+:ref:`§Similar roles <roles>`.
 """
 
 import numpy as np
@@ -15,7 +16,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from toyviz import pruning, training
-from toyviz._checks import _describe, check_array, check_float, check_int, check_rng
+from toyviz._checks import (_describe, check_array, check_flag, check_float, check_int,
+                             check_labels, check_rng, check_size)
 
 #: What :func:`band_search` reports per network, in its column order.
 BAND_COLUMNS = ("accuracy", "near_step", "peak", "persistent", "parallel", "on_diagonal",
@@ -48,28 +50,43 @@ def paired(first, second, confidence=0.95):
     -------
     dict with keys difference, low, high, p.
     """
-    first = check_array("first", first, ndim=1, dtype=np.float64)
-    second = check_array("second", second, shape=first.shape, dtype=np.float64)
+    first = check_array("first", first, ndim=1, dtype=np.float64, empty=False)
+    second = _check_like("second", second, "first", first)
     difference, low, high = interval(first - second, confidence)
     p = float(stats.ttest_rel(first, second).pvalue) if np.ptp(first - second) > 0 else (
         1.0 if difference == 0 else 0.0)
     return {"difference": difference, "low": low, "high": high, "p": p}
 
 
-def _setup(setup, n):
+def _check_like(name, value, other_name, other):
+    """``value`` as a float64 array of ``other``'s shape."""
+    value = check_array(name, value, dtype=np.float64)
+    if value.shape != other.shape:
+        raise ValueError(f"{name} must have the shape of {other_name}, {other.shape}, "
+                         f"got {value.shape}")
+    return value
+
+
+def _setup(setup, n, index):
+    where = f"setups[{index}]"
     if not isinstance(setup, dict):
-        raise TypeError(f"setups must hold dicts, got {_describe(setup)}")
+        raise TypeError(f"{where} must be a dict, got {_describe(setup)}")
     missing = {"name", "learning_rate", "batch_size", "steps"} - set(setup)
     if missing:
-        raise ValueError(f"setups entries need the keys {sorted(missing)}")
+        raise ValueError(f"{where} needs the keys {sorted(missing)}")
     batch_size = setup["batch_size"]
-    batch_size = n if batch_size is None else check_int("batch_size", batch_size, low=1)
+    batch_size = n if batch_size is None else check_int(f"{where}['batch_size']", batch_size,
+                                                        low=1)
     per_epoch = -(-n // min(batch_size, n))
-    epochs = max(1, int(round(check_int("steps", setup["steps"], low=1) / per_epoch)))
-    return (check_float("learning_rate", setup["learning_rate"], low=0, low_open=True),
+    steps = check_int(f"{where}['steps']", setup["steps"], low=1, high=10**7)
+    epochs = max(1, int(round(steps / per_epoch)))
+    return (check_float(f"{where}['learning_rate']", setup["learning_rate"], low=0,
+                        low_open=True, high=1.0),
             batch_size, epochs, epochs * per_epoch,
-            check_float("input_scale", setup.get("input_scale", 1.0), low=0, low_open=True),
-            check_float("init_scale", setup.get("init_scale", 1.0), low=0, low_open=True))
+            check_float(f"{where}['input_scale']", setup.get("input_scale", 1.0), low=0,
+                        low_open=True, high=1e6),
+            check_float(f"{where}['init_scale']", setup.get("init_scale", 1.0), low=0,
+                        low_open=True, high=1e6))
 
 
 def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
@@ -121,17 +138,29 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
         each weight's move in units of ``lr T``.
     """
     rng = check_rng("rng", rng)
-    x = check_array("x", x)
-    x_test = check_array("x_test", x_test)
+    x = check_array("x", x, shape=(None, 2), empty=False)
+    y = check_labels("y", y, len(x), n_classes=2)
+    x_test = check_array("x_test", x_test, shape=(None, 2), empty=False)
+    y_test = check_labels("y_test", y_test, len(x_test), n_classes=2)
     n_nets = check_int("n_nets", n_nets, low=2)
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, (list, tuple)) or not widths:
+        raise TypeError(f"widths must be a non-empty sequence of ints, got {_describe(widths)}")
+    widths = [check_int(f"widths[{i}]", width, low=1) for i, width in enumerate(widths)]
+    sizes = [2, *widths, 2]
+    weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_bytes = n_nets * (weights * 64 + (len(x) + len(x_test)) * sum(sizes) * 16)
+    check_size("n_nets" if max(widths) <= 10**4 else "widths", n_nets, n_bytes)
     fraction = check_float("fraction", fraction, low=0, high=1)
-    window = check_float("window", window, low=0, low_open=True)
+    window = check_float("window", window, low=0, low_open=True, high=1)
     layer = check_int("layer", layer, low=1, high=len(widths))
-    if isinstance(setups, dict) or not hasattr(setups, "__iter__"):
-        raise TypeError(f"setups must be a sequence of dicts, got {_describe(setups)}")
+    moves = check_flag("moves", moves)
+    if isinstance(setups, (dict, str, bytes)) or not isinstance(setups, (list, tuple)) \
+            or not setups:
+        raise TypeError(f"setups must be a non-empty sequence of dicts, got "
+                        f"{_describe(setups)}")
+    checked = [_setup(setup, len(x), index) for index, setup in enumerate(setups)]
     rows, moved_by = [], {}
-    for setup in setups:
-        lr, batch_size, epochs, steps, input_scale, init_scale = _setup(setup, len(x))
+    for setup, (lr, batch_size, epochs, steps, input_scale, init_scale) in zip(setups, checked):
         start = [(kernel * np.float32(init_scale), bias)
                  for kernel, bias in training.init_stack(n_nets, widths, rng)]
         inputs = x * np.float32(input_scale)
@@ -179,9 +208,9 @@ def weight_correlations(first, second, start):
     -------
     pandas.DataFrame with columns net, weights, moves (r is 0 when a version is constant).
     """
-    first = check_array("first", first, ndim=3, dtype=np.float64)
-    second = check_array("second", second, shape=first.shape, dtype=np.float64)
-    start = check_array("start", start, shape=first.shape, dtype=np.float64)
+    first = check_array("first", first, ndim=3, dtype=np.float64, empty=False)
+    second = _check_like("second", second, "first", first)
+    start = _check_like("start", start, "first", first)
     rows = [(net, _pearson(first[net], second[net]),
              _pearson(first[net] - start[net], second[net] - start[net]))
             for net in range(len(first))]
@@ -208,20 +237,26 @@ def linear_cka(first, second):
     -------
     float in [0, 1]; 0 when either set is constant.
     """
-    first = check_array("first", first, ndim=2, dtype=np.float64)
-    second = check_array("second", second, ndim=2, dtype=np.float64)
-    if len(first) != len(second):
-        raise ValueError(f"second must have {len(first)} rows like first, got {len(second)}")
+    first, second = _check_activations(first, second)
     a, b = first - first.mean(axis=0), second - second.mean(axis=0)
     scale = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
     return float(np.linalg.norm(a.T @ b) ** 2 / scale) if scale > 0 else 0.0
 
 
+def _check_activations(first, second):
+    """Two (n, p) and (n, q) activation arrays of the same points, as float64."""
+    first = check_array("first", first, ndim=2, dtype=np.float64, empty=False)
+    second = check_array("second", second, ndim=2, dtype=np.float64, empty=False)
+    if len(first) != len(second):
+        raise ValueError(f"second must have {len(first)} rows (points) like first, "
+                         f"got {len(second)}")
+    return first, second
+
+
 def node_correlations(first, second):
     """Correlation of every node of ``first`` with every node of ``second`` over the
     points, (p, q); 0 where a node is constant."""
-    first = check_array("first", first, ndim=2, dtype=np.float64)
-    second = check_array("second", second, ndim=2, dtype=np.float64)
+    first, second = _check_activations(first, second)
     a, b = first - first.mean(axis=0), second - second.mean(axis=0)
     norms = np.outer(np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0))
     out = np.zeros(norms.shape)
@@ -238,9 +273,10 @@ def matched_correlation(first, second):
     -------
     float; 0 when either layer has no live node.
     """
+    first, second = _check_activations(first, second)
     correlations = node_correlations(first, second)
-    live_a = np.asarray(first, np.float64).std(axis=0) > 0
-    live_b = np.asarray(second, np.float64).std(axis=0) > 0
+    live_a = first.std(axis=0) > 0
+    live_b = second.std(axis=0) > 0
     correlations = correlations[np.ix_(live_a, live_b)]
     if not correlations.size:
         return 0.0
@@ -253,12 +289,27 @@ def kept_activations(params, data, keeps=None):
     array per hidden layer; with ``keeps`` (one keep dict by hidden position per network,
     as :func:`toyviz.pruning.prune_stack` returns), only the kept nodes', in their order.
     """
+    params = training.check_stack("params", params)
+    data = check_array("data", data, shape=(None, params[0][0].shape[1]), empty=False)
+    k, widths = params[0][0].shape[0], [kernel.shape[2] for kernel, _ in params[:-1]]
+    if keeps is not None:
+        if isinstance(keeps, (str, bytes)) or not isinstance(keeps, (list, tuple)) \
+                or len(keeps) != k:
+            raise ValueError(f"keeps must hold {k} keep lists, one per network, "
+                             f"got {_describe(keeps)}")
+        for net, keep in enumerate(keeps):
+            if not isinstance(keep, (list, tuple, dict)) or len(keep) != len(widths):
+                raise ValueError(f"keeps[{net}] must hold {len(widths)} index arrays, one "
+                                 f"per hidden layer, got {_describe(keep)}")
+            for position, width in enumerate(widths):
+                index = check_array(f"keeps[{net}][{position}]", keep[position], ndim=1,
+                                    dtype=np.int64)
+                if index.size and (index.min() < 0 or index.max() >= width):
+                    raise ValueError(f"keeps[{net}][{position}] must index nodes 0 .. "
+                                     f"{width - 1}, got {index.min()} .. {index.max()}")
     _, hidden = training.forward(params, data)
     if keeps is None:
         return hidden
-    if len(keeps) != len(hidden[0]):
-        raise ValueError(f"keeps must hold {len(hidden[0])} keep dicts, one per network, "
-                         f"got {len(keeps)}")
     return [np.stack([h[net][:, keeps[net][position]] for net in range(len(h))])
             for position, h in enumerate(hidden)]
 
@@ -280,13 +331,19 @@ def role_similarity(first, second, same_nodes=True):
     pandas.DataFrame with columns net, layer (1-based), cka, matched, same_node (NaN when
     ``same_nodes`` is False).
     """
+    for name, layers in (("first", first), ("second", second)):
+        if isinstance(layers, (str, bytes, np.ndarray)) or not isinstance(
+                layers, (list, tuple)) or not layers:
+            raise TypeError(f"{name} must be a non-empty list of (k, n, width) activations, "
+                            f"one per hidden layer, got {_describe(layers)}")
     if len(first) != len(second):
         raise ValueError(f"second must hold {len(first)} layers like first, "
                          f"got {len(second)}")
+    same_nodes = check_flag("same_nodes", same_nodes)
     rows = []
     for position, (a, b) in enumerate(zip(first, second)):
-        a = check_array(f"first[{position}]", a, ndim=3, dtype=np.float64)
-        b = check_array(f"second[{position}]", b, ndim=3, dtype=np.float64)
+        a = check_array(f"first[{position}]", a, ndim=3, dtype=np.float64, empty=False)
+        b = check_array(f"second[{position}]", b, ndim=3, dtype=np.float64, empty=False)
         if a.shape[:2] != b.shape[:2] or (same_nodes and a.shape != b.shape):
             raise ValueError(f"second[{position}] must have shape {a.shape} like first, "
                              f"got {b.shape}")
@@ -315,6 +372,10 @@ def agreement(first, second, points):
     if len(second[0][0]) != k:
         raise ValueError(f"second must hold {k} networks like first, "
                          f"got {len(second[0][0])}")
+    if second[0][0].shape[1] != first[0][0].shape[1]:
+        raise ValueError(f"second must take {first[0][0].shape[1]} inputs like first, got "
+                         f"{second[0][0].shape[1]}")
+    points = check_array("points", points, shape=(None, first[0][0].shape[1]), empty=False)
     out = np.empty(k)
     for net in range(k):  # one network at a time: a fine grid's activations stay small
         classes = [training.forward(training.take(stack, [net]), points)[0][0].argmax(axis=-1)
