@@ -51,7 +51,7 @@ def predict(model, x):
 
 def plain_deletion_reference(model, keep):
     """Slow, obviously right: copy the kept rows and columns one entry at a time."""
-    layers = pruning.dense_layers(model)
+    layers = [layer for layer in model.layers if layer.weights]
     kept = [keep.get(layer.name, np.arange(layer.units)) for layer in layers[:-1]]
     out = []
     for position, layer in enumerate(layers):
@@ -460,3 +460,172 @@ def test_training_in_chunks_is_one_run():
         assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
                    for a, b in zip(runs[0].params, run.params))
         assert np.array_equal(runs[0].loss, run.loss)
+
+
+# --- any Dense chain: the structure is kept, only the widths change --------------------
+
+HIDDEN = ("relu", "tanh", "sigmoid", "linear")
+
+
+@st.composite
+def keras_chains(draw):
+    """A random Dense chain: per hidden layer a width, an activation, whether it is a
+    separate layer (Activation / ReLU) or ``activation=``, and a Dropout after it; the
+    output activation (softmax as a layer or an argument, or linear); Sequential or
+    functional; which nodes each layer keeps; and a seed for the weights and data."""
+    depth = draw(st.integers(1, 3))
+    layers = [(draw(st.integers(1, 5)), draw(st.sampled_from(HIDDEN)),
+               draw(st.sampled_from(["argument", "layer"])), draw(st.booleans()))
+              for _ in range(depth)]
+    output = draw(st.sampled_from(["softmax argument", "softmax layer", "linear"]))
+    keeps = [draw(st.none() | st.lists(st.booleans(), min_size=w, max_size=w))
+             for w, *_ in layers]
+    return (layers, output, draw(st.booleans()), keeps, draw(st.integers(0, 2**31 - 1)),
+            draw(st.booleans()))
+
+
+def build_chain(spec):
+    """(model, keep by name, data, x, ends): ``ends[name]`` is the Keras layer whose
+    output is the hidden layer's nodes (its activation layer, or the Dense itself)."""
+    import keras
+
+    layers, output, functional, keeps, seed, compensate = spec
+    rng = np.random.default_rng(seed)
+    n_inputs, n_outputs = 3, 3
+    chain, ends, keep = [], {}, {}
+    for position, ((width, activation, where, dropout), flags) in enumerate(zip(layers,
+                                                                               keeps)):
+        name = f"dense_{position}"
+        chain.append(keras.layers.Dense(width, name=name, activation=activation
+                                        if where == "argument" else None))
+        if where == "layer":
+            chain.append(keras.layers.ReLU(name=f"act_{position}") if activation == "relu"
+                         else keras.layers.Activation(activation, name=f"act_{position}"))
+        ends[name] = chain[-1].name
+        if dropout:
+            chain.append(keras.layers.Dropout(0.5, name=f"drop_{position}"))
+        if flags is not None:
+            nodes = np.flatnonzero(flags)
+            keep[name] = nodes if len(nodes) else np.array([int(rng.integers(width))])
+    chain.append(keras.layers.Dense(n_outputs, name="out", activation="softmax"
+                                    if output == "softmax argument" else None))
+    if output == "softmax layer":
+        chain.append(keras.layers.Softmax(name="probabilities"))
+    if functional:
+        inputs = keras.Input((n_inputs,), name="inputs")
+        a = inputs
+        for layer in chain:
+            a = layer(a)
+        model = keras.Model(inputs, a, name="chain")
+    else:
+        model = keras.Sequential([keras.Input((n_inputs,), name="inputs"), *chain],
+                                 name="chain")
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([rng.normal(0, 1, w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+    data = rng.normal(0, 1, (12, n_inputs)).astype(np.float32)
+    x = rng.normal(0, 1, (9, n_inputs)).astype(np.float32)
+    return model, keep, data, x, ends
+
+
+def replaced_by_keras(model, ends, keep, data, x, compensate):
+    """The slow way: call the original model's Keras layers one at a time; after the
+    layer that ends a pruned hidden layer, overwrite its removed nodes with their mean
+    on ``data`` (taken in the original network, also layer by layer) or with 0 (plain
+    deletion: the node then feeds nothing)."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    means, a = {}, data.astype(np.float32)
+    for layer in layers:
+        a = np.asarray(layer(a), np.float64).astype(np.float32)
+        for name, end in ends.items():
+            if layer.name == end:
+                means[name] = a.astype(np.float64).mean(axis=0)
+    b = x.astype(np.float32)
+    for layer in layers:
+        b = np.asarray(layer(b), np.float32)
+        for name, end in ends.items():
+            if layer.name == end and name in keep:
+                removed = np.setdiff1d(np.arange(b.shape[1]), keep[name])
+                b = b.copy()
+                b[:, removed] = means[name][removed] if compensate else 0.0
+    return b.astype(np.float64)
+
+
+def structure(model):
+    """What must survive pruning: class, name and configuration of every layer but the
+    Dense widths."""
+    out = []
+    for layer in model.layers:
+        config = {key: value for key, value in layer.get_config().items()
+                  if key not in ("units", "use_bias")}
+        out.append((type(layer).__name__, layer.name, config))
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(keras_chains())
+def test_pruning_any_dense_chain_keeps_its_layers_and_matches_keras(spec):
+    import keras
+
+    model, keep, data, x, ends = build_chain(spec)
+    compensate = spec[-1]
+    smaller = pruning.prune(model, keep=keep, data=data, compensate=compensate)
+    assert type(smaller) is type(model) and smaller.name == "chain_pruned"
+    assert structure(smaller) == structure(model)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            kept = keep.get(layer.name)
+            width = layer.units if kept is None else len(kept)
+            assert smaller.get_layer(layer.name).units == width
+    reference = replaced_by_keras(model, ends, keep, data, x, compensate)
+    np.testing.assert_allclose(predict(smaller, x), reference, rtol=1e-4, atol=1e-5)
+    if compensate:
+        np.testing.assert_allclose(pruning.replace_by_means(model, keep, data, x),
+                                   reference, rtol=1e-4, atol=1e-5)
+
+
+def test_pruning_keeps_separate_relu_and_softmax_layers():
+    """The issue's example: Dense, ReLU(), Dense, Softmax() lost both activation layers
+    and gave negative 'probabilities'."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16), keras.layers.ReLU(),
+                              keras.layers.Dense(2), keras.layers.Softmax()])
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 1, (50, 2)).astype(np.float32)
+    smaller = pruning.prune(model, keep={0: np.arange(0, 16, 2)}, data=data)
+    assert [type(layer).__name__ for layer in smaller.layers] == [
+        "Dense", "ReLU", "Dense", "Softmax"]
+    out = predict(smaller, data)
+    assert out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_allclose(out, pruning.replace_by_means(model, {0: np.arange(0, 16, 2)},
+                                                             data, data), atol=1e-5)
+
+
+def test_pruning_refuses_what_it_cannot_prune():
+    import keras
+
+    conv = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3),
+                             keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="Conv2D.*pruning|pruning.*Conv2D"):
+        pruning.prune(conv, keep={}, compensate=False)
+    with pytest.raises(ValueError, match="mask"):
+        pruning.prune(models.masked_circle_model(4), keep={}, compensate=False)
+
+
+def test_prune_stack_refuses_non_bool_flags():
+    rng = np.random.default_rng(9)
+    params = training.init_stack(2, [4], rng)
+    x = rng.normal(0, 1, (10, 2)).astype(np.float32)
+    y = np.zeros(10, np.int64)
+    with pytest.raises(TypeError, match="compensate"):
+        pruning.prune_stack(params, 0.5, "std", x, compensate="no")
+    with pytest.raises(TypeError, match=r"compensate\[0\]"):
+        pruning.sweep(params, x, x, y, [0.5], ["std"], rng, compensate=["no"])
+    with pytest.raises(TypeError, match="keep"):
+        pruning.prune_stack(params, 0.5, "std", x, keep={0: [1]})
+    with pytest.raises(ValueError, match=r"keep\[0\]\[0\]"):
+        pruning.prune_stack(params, 0.5, "std", x, keep=[{0: [7]}, {0: [1]}])
+    with pytest.raises(TypeError, match="criteria"):
+        pruning.sweep(params, x, x, y, [0.5], "std", rng)

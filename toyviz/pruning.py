@@ -14,9 +14,15 @@ by that mean (all means are taken in the original network, on the same data).
 Introduced in chapter 3, §What pruning means.
 """
 
-import numpy as np
+import copy
 
-from toyviz._checks import check_array, check_choice, check_float, check_int, check_rng
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from toyviz import network, training
+from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+                            check_int, check_rng)
 
 #: Node-importance criteria, higher score = more worth keeping.
 #: ``random``: uniform random scores. ``std``: standard deviation of the node's
@@ -33,132 +39,116 @@ CRITERION_NAMES = {"random": "random",
                    "variance_weight": "smallest variance × squared weight norm"}
 
 
-def _keras():
-    import keras
+class _Chain:
+    """A Keras model read for pruning: its :class:`toyviz.network.Network`, the dense
+    chain ``[(kernel, bias, activation)]``, the Dense layers' names, and for each hidden
+    layer the index of the step that ends it (its activation, if any)."""
 
-    return keras
+    def __init__(self, model):
+        self.net = network.read(model)
+        if self.net.masked:
+            raise ValueError(f"model multiplies layers {list(self.net.masked)} by mask inputs; "
+                             "pruning works on plain networks (toyviz.models.unmasked "
+                             "gives the circle model without its mask)")
+        self.layers = self.net.dense_chain("pruning")
+        steps = self.net.steps
+        self.names = [step.name for step in steps if isinstance(step, network.Dense)]
+        self.ends = {}
+        for index, step in enumerate(steps[:-1]):
+            if isinstance(step, network.Dense):
+                last = index + 1 if steps[index + 1].kind == "nonlinearity" else index
+                self.ends[step.name] = last
+        self.n_inputs = self.layers[0][0].shape[0]
+
+    @property
+    def hidden(self):
+        return self.names[:-1]
+
+    def weights(self):
+        return [(kernel, bias) for kernel, bias, _ in self.layers]
+
+    def node_values(self, x):
+        """{hidden layer name: (n, width) node outputs} on ``x``, float64."""
+        values, _ = self.net.forward(x)
+        return {name: values[end + 1] for name, end in self.ends.items()}
+
+    def check_data(self, data, name="data"):
+        data = check_array(name, data, ndim=2, dtype=np.float64, empty=False)
+        if data.shape[1] != self.n_inputs:
+            raise ValueError(f"{name} must have shape (n >= 1, {self.n_inputs}) to feed the "
+                             f"model's {self.n_inputs} inputs, got shape {data.shape}")
+        return data
+
+    def check_keep(self, keep):
+        """``keep`` as {hidden layer position: sorted int64 array}, validated."""
+        hidden = self.hidden
+        if not isinstance(keep, dict):
+            raise TypeError("keep must be a dict mapping hidden layer names (or positions) "
+                            f"to the node indices to keep, got {type(keep).__name__}")
+        out = {}
+        for key, nodes in keep.items():
+            if isinstance(key, str):
+                if key not in hidden:
+                    where = "the output layer" if key == self.names[-1] else "not a layer"
+                    raise ValueError(f"keep names layer {key!r}, which is {where}; prunable "
+                                     f"(hidden) layers are {hidden}")
+                position = hidden.index(key)
+            elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+                if not 0 <= key < len(hidden):
+                    raise ValueError(f"keep names hidden layer position {key}, but the model "
+                                     f"has {len(hidden)} hidden layers {hidden}")
+                position = int(key)
+            else:
+                raise TypeError(f"keep keys must be hidden layer names or positions, "
+                                f"got {type(key).__name__} {key!r}")
+            if position in out:
+                raise ValueError(f"keep names layer {hidden[position]!r} twice")
+            out[position] = _check_nodes(f"keep[{key!r}]", nodes,
+                                         self.layers[position][0].shape[1])
+        return out
 
 
-def dense_layers(model):
-    """The Dense layers of ``model`` in order, checking that they form a plain chain
-    (as :func:`toyviz.models.mlp` builds). Returns a list of keras layers."""
-    keras = _keras()
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    layers = [layer for layer in model.layers if layer.weights]
-    if not layers or not all(isinstance(layer, keras.layers.Dense) and layer.use_bias
-                             for layer in layers):
-        raise ValueError("model must be a chain of Dense layers with biases (as built by "
-                         "toyviz.models.mlp), got layers "
-                         f"{[type(layer).__name__ for layer in model.layers]}")
-    for before, after in zip(layers[:-1], layers[1:]):
-        if before.units != after.kernel.shape[0]:
-            raise ValueError("model must be a chain of Dense layers, but layer "
-                             f"{after.name!r} does not take {before.name!r}'s output")
-    return layers
+def _check_nodes(name, nodes, width):
+    """A non-empty, repeat-free 1-d selection of node indices in [0, width), sorted."""
+    if isinstance(nodes, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-d sequence of int node indices, "
+                        f"got {_describe(nodes)}")
+    array = np.asarray(nodes)
+    if array.ndim != 1 or array.dtype == bool or (
+            array.size and not np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"{name} must be a 1-d sequence of int node indices, "
+                        f"got {array.dtype} array of shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: a layer must keep at least one node")
+    if array.min() < 0 or array.max() >= width:
+        raise ValueError(f"{name} must hold node indices in [0, {width}), got "
+                         f"values from {array.min()} to {array.max()}")
+    if len(np.unique(array)) != len(array):
+        raise ValueError(f"{name} holds repeated node indices")
+    return np.sort(array.astype(np.int64))
 
 
 def hidden_layer_names(model):
     """Names of the layers whose nodes can be pruned: every Dense layer but the last."""
-    return [layer.name for layer in dense_layers(model)[:-1]]
-
-
-def _activation(layer):
-    name = getattr(layer.activation, "__name__", str(layer.activation))
-    return name
-
-
-def _apply(name, z):
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "linear":
-        return z
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    raise ValueError(f"activation {name!r} is not supported (relu, linear, tanh, sigmoid, "
-                     "softmax)")
-
-
-def _weights(model):
-    """[(kernel (in, out) float64, bias (out,) float64, activation name)] per Dense layer."""
-    return [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
-             _activation(layer)) for layer in dense_layers(model)]
+    return _Chain(model).hidden
 
 
 def activations(model, data):
-    """Post-activation outputs of every hidden layer of ``model`` on ``data``, in float64.
+    """Node outputs (after the activation) of every hidden layer of ``model`` on ``data``,
+    by :class:`toyviz.network.Network`'s forward pass, in float64.
 
     Parameters
     ----------
-    model : keras.Model, a chain of Dense layers
+    model : keras.Model, a chain of Dense layers (activations as layers or as
+        ``activation=``, Dropout allowed)
     data : (n, n_inputs) float
 
     Returns
     -------
     dict layer name -> (n, width) float64
     """
-    layers = dense_layers(model)
-    data = _check_data(data, layers[0].kernel.shape[0])
-    out = {}
-    a = data.astype(np.float64)
-    for layer, (kernel, bias, name) in zip(layers[:-1], _weights(model)[:-1]):
-        a = _apply(name, a @ kernel + bias)
-        out[layer.name] = a
-    return out
-
-
-def _check_data(data, n_inputs, name="data"):
-    data = check_array(name, data, ndim=2, dtype=np.float64)
-    if data.shape[1] != n_inputs or data.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (n >= 1, {n_inputs}) to feed the model's "
-                         f"{n_inputs} inputs, got shape {data.shape}")
-    return data
-
-
-def _check_keep(keep, model):
-    """Return ``keep`` as {layer position: sorted int64 array}, validated."""
-    layers = dense_layers(model)
-    hidden = [layer.name for layer in layers[:-1]]
-    if not isinstance(keep, dict):
-        raise TypeError("keep must be a dict mapping hidden layer names (or positions) to "
-                        f"the node indices to keep, got {type(keep).__name__}")
-    out = {}
-    for key, nodes in keep.items():
-        if isinstance(key, str):
-            if key not in hidden:
-                where = "the output layer" if key == layers[-1].name else "not a layer"
-                raise ValueError(f"keep names layer {key!r}, which is {where}; prunable "
-                                 f"(hidden) layers are {hidden}")
-            position = hidden.index(key)
-        elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            if not 0 <= key < len(hidden):
-                raise ValueError(f"keep names hidden layer position {key}, but the model has "
-                                 f"{len(hidden)} hidden layers {hidden}")
-            position = int(key)
-        else:
-            raise TypeError(f"keep keys must be hidden layer names or positions, "
-                            f"got {type(key).__name__} {key!r}")
-        if position in out:
-            raise ValueError(f"keep names layer {hidden[position]!r} twice")
-        width = layers[position].units
-        array = np.asarray(nodes)
-        if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
-            raise TypeError(f"keep[{key!r}] must be a 1-d sequence of int node indices, "
-                            f"got {array.dtype} array of shape {array.shape}")
-        if array.size == 0:
-            raise ValueError(f"keep[{key!r}] is empty: a layer must keep at least one node")
-        if array.min() < 0 or array.max() >= width:
-            raise ValueError(f"keep[{key!r}] must hold node indices in [0, {width}), got "
-                             f"values from {array.min()} to {array.max()}")
-        if len(np.unique(array)) != len(array):
-            raise ValueError(f"keep[{key!r}] holds repeated node indices")
-        out[position] = np.sort(array.astype(np.int64))
-    return out
+    chain = _Chain(model)
+    return chain.node_values(chain.check_data(data))
 
 
 def prune_weights(weights, keep, means=None):
@@ -201,9 +191,14 @@ def prune(model, keep, data=None, compensate=True):
     result equals the original network with the removed nodes' activations replaced by
     those means. With ``compensate=False`` the nodes are simply deleted.
 
+    The smaller model is the original rebuilt from its ``get_config()`` with fewer units
+    in the pruned layers: the same class (Sequential or functional), layer names,
+    activation layers or ``activation=`` arguments, Dropout and output activation.
+
     Parameters
     ----------
-    model : keras.Model, a chain of Dense layers (e.g. :func:`toyviz.models.mlp`)
+    model : keras.Model, a chain of Dense layers (e.g. :func:`toyviz.models.mlp`;
+        activations as layers or as ``activation=``, Dropout allowed)
     keep : dict mapping a hidden layer's name (e.g. ``"hidden0"``) or position to a
         non-empty sequence of the node indices to keep; layers not named are kept whole
     data : (n, n_inputs) float, the points the means are taken over; needed when
@@ -212,52 +207,85 @@ def prune(model, keep, data=None, compensate=True):
 
     Returns
     -------
-    keras.Sequential with the same layer names and activations, float32 weights.
+    keras.Model of the original's class and structure, float32 weights.
     """
-    keras = _keras()
-    layers = dense_layers(model)
-    if not isinstance(compensate, (bool, np.bool_)):
-        raise TypeError(f"compensate must be a bool, got {type(compensate).__name__}")
-    keep = _check_keep(keep, model)
-    weights = _weights(model)
+    chain = _Chain(model)
+    compensate = check_flag("compensate", compensate)
+    keep = chain.check_keep(keep)
     means = None
     if compensate:
         if data is None:
             raise ValueError("data must be given when compensate is True: the removed "
                              "nodes' means are taken over it")
-        hidden = activations(model, data)
-        means = [hidden[layer.name].mean(axis=0) for layer in layers[:-1]]
+        hidden = chain.node_values(chain.check_data(data))
+        means = [hidden[name].mean(axis=0) for name in chain.hidden]
     elif data is not None:
-        _check_data(data, layers[0].kernel.shape[0])
-    pruned = prune_weights([(k, b) for k, b, _ in weights], keep, means)
-    new_layers = [keras.Input(shape=(layers[0].kernel.shape[0],), name="x")]
-    new_layers += [keras.layers.Dense(kernel.shape[1], activation=name, name=layer.name)
-                   for layer, (kernel, _), (_, _, name) in zip(layers, pruned, weights)]
-    smaller = keras.Sequential(new_layers, name=f"{model.name}_pruned")
-    for layer, (kernel, bias) in zip(smaller.layers, pruned):
-        layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+        chain.check_data(data)
+    pruned = prune_weights(chain.weights(), keep, means)
+    return _rebuild(model, dict(zip(chain.names, pruned)))
+
+
+def _rebuild(model, weights):
+    """``model`` rebuilt from its config with each Dense layer named in ``weights``
+    (name -> (kernel, bias)) resized to and holding those weights."""
+    config = copy.deepcopy(model.get_config())
+    widths = {name: kernel.shape[1] for name, (kernel, _) in weights.items()}
+    biased = {name for name, (_, bias) in weights.items() if np.any(bias != 0)}
+
+    def resize(node):
+        if isinstance(node, dict):
+            node.pop("build_config", None)   # the old input widths
+            layer = node.get("config")
+            if node.get("class_name") == "Dense" and isinstance(layer, dict) \
+                    and layer.get("name") in widths:
+                layer["units"] = int(widths[layer["name"]])
+                layer["use_bias"] = layer.get("use_bias", True) or layer["name"] in biased
+            for value in node.values():
+                resize(value)
+        elif isinstance(node, list):
+            for value in node:
+                resize(value)
+
+    resize(config.get("layers"))
+    config["name"] = f"{model.name}_pruned"
+    try:
+        smaller = type(model).from_config(config)
+    except (TypeError, ValueError, KeyError, NotImplementedError) as error:
+        raise ValueError(f"model {model.name!r} ({type(model).__name__}) cannot be rebuilt "
+                         f"from its get_config() with fewer nodes: {error}") from error
+    for name, (kernel, bias) in weights.items():
+        layer = smaller.get_layer(name)
+        dtype = np.dtype(layer.kernel.dtype)
+        layer.set_weights([kernel.astype(dtype), bias.astype(dtype)] if layer.use_bias
+                          else [kernel.astype(dtype)])
     return smaller
 
 
 def replace_by_means(model, keep, data, x):
-    """The slow reference for :func:`prune`: run the *original* model on ``x`` with every
-    removed node's activation overwritten by its mean on ``data``. Float64 numpy.
+    """The reference for :func:`prune`: run the *original* network on ``x``, step by step
+    (:class:`toyviz.network.Network`'s steps), with every removed node's output
+    overwritten by its mean on ``data``. Float64 numpy.
 
     Returns
     -------
-    (n, n_outputs) float64, the model's output.
+    (n, n_outputs) float64, the model's output (after its output activation).
     """
-    layers = dense_layers(model)
-    keep = _check_keep(keep, model)
-    means = {name: a.mean(axis=0) for name, a in activations(model, data).items()}
-    a = _check_data(x, layers[0].kernel.shape[0], name="x")
-    for position, (layer, (kernel, bias, name)) in enumerate(zip(layers, _weights(model))):
-        a = _apply(name, a @ kernel + bias)
-        if position < len(layers) - 1 and position in keep:
-            removed = np.setdiff1d(np.arange(a.shape[1]), keep[position])
+    chain = _Chain(model)
+    keep = chain.check_keep(keep)
+    hidden = chain.node_values(chain.check_data(data))
+    replace = {}
+    for position, nodes in keep.items():
+        name = chain.hidden[position]
+        removed = np.setdiff1d(np.arange(hidden[name].shape[1]), nodes)
+        replace[chain.ends[name]] = (removed, hidden[name].mean(axis=0)[removed])
+    a = chain.check_data(x, name="x")
+    for index, step in enumerate(chain.net.steps):
+        a = step.forward(a)
+        if index in replace:
+            removed, values = replace[index]
             a = a.copy()
-            a[:, removed] = means[layer.name][removed]
-    return a
+            a[:, removed] = values
+    return network.apply_output(chain.net.output, a)
 
 
 def scores(model, criterion, data=None, rng=None):
@@ -276,11 +304,12 @@ def scores(model, criterion, data=None, rng=None):
     dict hidden layer name -> (width,) float64
     """
     check_choice("criterion", criterion, CRITERIA)
-    layers = dense_layers(model)
-    return dict(zip([layer.name for layer in layers[:-1]],
-                    _scores([(k, b) for k, b, _ in _weights(model)], criterion,
-                            None if data is None else
-                            list(activations(model, data).values()), rng)))
+    chain = _Chain(model)
+    hidden = None
+    if data is not None:
+        values = chain.node_values(chain.check_data(data))
+        hidden = [values[name] for name in chain.hidden]
+    return dict(zip(chain.hidden, _scores(chain.weights(), criterion, hidden, rng)))
 
 
 def _scores(weights, criterion, hidden, rng):
@@ -354,13 +383,15 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
     -------
     (pruned stack, list of keep dicts by hidden position)
     """
-    from toyviz.training import check_stack, forward
-
-    params = check_stack("params", params)
+    params = training.check_stack("params", params)
     check_choice("criterion", criterion, CRITERIA)
+    compensate = check_flag("compensate", compensate)
     k = params[0][0].shape[0]
     fractions = _layer_fractions(fraction, len(params) - 1)
-    _, hidden = forward(params, data)
+    _, hidden = training.forward(params, data)
+    if keep is not None and (not isinstance(keep, (list, tuple)) or len(keep) != k):
+        raise TypeError(f"keep must be a list of {k} keep dicts (one per network), "
+                        f"got {_describe(keep)}")
     nets, keeps = [], []
     for net in range(k):
         weights = [(kernel[net].astype(np.float64), bias[net].astype(np.float64))
@@ -371,14 +402,40 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
             chosen = {position: keep_top({position: values}, share)[position]
                       for position, (values, share) in enumerate(zip(node_scores, fractions))}
         else:
-            chosen = keep[net]
+            chosen = _check_positions(f"keep[{net}]", keep[net],
+                                      [bias.shape[0] for _, bias in weights[:-1]])
         means = [a.mean(axis=0) for a in acts] if compensate else None
         nets.append(prune_weights(weights, chosen, means))
         keeps.append(chosen)
     stacked = [(np.stack([n[j][0] for n in nets]).astype(np.float32),
                 np.stack([n[j][1] for n in nets]).astype(np.float32))
                for j in range(len(params))]
-    return stacked, keeps
+    return training.Stack(stacked, params.activations), keeps
+
+
+def _check_positions(name, keep, widths):
+    """A keep dict by hidden position, for a stack with hidden layer ``widths``."""
+    if not isinstance(keep, dict):
+        raise TypeError(f"{name} must be a dict of hidden layer position -> node indices, "
+                        f"got {_describe(keep)}")
+    out = {}
+    for position, nodes in keep.items():
+        position = check_int(f"{name} keys", position, low=0, high=len(widths) - 1)
+        out[position] = _check_nodes(f"{name}[{position}]", nodes, widths[position])
+    return out
+
+
+def _sequence(name, values):
+    """``values`` as a list, refusing a str or a non-sequence."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence, got {_describe(values)}")
+    return list(values)
+
+
+def _check_flags(name, values):
+    """A sequence of bools, each checked as a flag."""
+    return [check_flag(f"{name}[{i}]", value)
+            for i, value in enumerate(_sequence(name, values))]
 
 
 def _layer_fractions(fraction, n_hidden):
@@ -410,7 +467,8 @@ def embed(small, full, rows, cols):
     (n_in, n_out) float32: ``full`` with ``small`` written into the kept block.
     """
     full = check_array("full", full, ndim=2)
-    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    rows = check_array("rows", rows, ndim=1, dtype=np.int64)
+    cols = check_array("cols", cols, ndim=1, dtype=np.int64)
     small = check_array("small", small, shape=(len(rows), len(cols)))
     out = full.copy()
     out[np.ix_(rows, cols)] = small
@@ -435,24 +493,23 @@ def sweep(params, data, x_eval, y_eval, fractions, criteria, rng, compensate=(Tr
     -------
     pandas.DataFrame with columns net, criterion, compensate, fraction, accuracy.
     """
-    import pandas as pd
-
-    from toyviz.training import accuracy
-
     rng = check_rng("rng", rng)
+    compensate = _check_flags("compensate", compensate)
+    criteria = [check_choice(f"criteria[{i}]", criterion, CRITERIA)
+                for i, criterion in enumerate(_sequence("criteria", criteria))]
+    fractions = [check_float(f"fractions[{i}]", fraction, low=0, high=1)
+                 for i, fraction in enumerate(_sequence("fractions", fractions))]
     rows = []
     for criterion in criteria:
-        check_choice("criteria", criterion, CRITERIA)
         for fraction in fractions:
-            fraction = check_float("fractions", fraction, low=0, high=1)
             # One choice of nodes per (criterion, fraction), shared by both settings of
             # compensate, so that the two curves differ only in the bias.
             keep = None
             for comp in compensate:
                 pruned, keep = prune_stack(params, fraction, criterion, data, rng,
-                                           compensate=bool(comp), keep=keep)
-                for net, acc in enumerate(accuracy(pruned, x_eval, y_eval)):
-                    rows.append((net, criterion, bool(comp), fraction, acc))
+                                           compensate=comp, keep=keep)
+                for net, acc in enumerate(training.accuracy(pruned, x_eval, y_eval)):
+                    rows.append((net, criterion, comp, fraction, acc))
     return pd.DataFrame(rows, columns=["net", "criterion", "compensate", "fraction",
                                        "accuracy"])
 
@@ -472,8 +529,6 @@ def summarize(table, by, value="accuracy", confidence=0.95):
     -------
     pandas.DataFrame with columns ``*by, n, mean, low, high``.
     """
-    from scipy import stats
-
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True)
     grouped = table.groupby(list(by), sort=False)[value]
     out = grouped.agg(["count", "mean", "std"]).reset_index()
@@ -496,24 +551,20 @@ def budget_table(stacks, x, y, confidence=0.95):
     -------
     pandas.DataFrame indexed by (route, criterion) with columns n, mean, low, high.
     """
-    import pandas as pd
-
-    from toyviz.training import accuracy
-
     if not isinstance(stacks, dict) or not stacks:
         raise TypeError("stacks must be a non-empty dict (route, criterion) -> stack, "
                         f"got {type(stacks).__name__}")
     frames = [pd.DataFrame({"route": route, "criterion": criterion,
-                            "accuracy": accuracy(stack, x, y)})
+                            "accuracy": training.accuracy(stack, x, y)})
               for (route, criterion), stack in stacks.items()]
     return summarize(pd.concat(frames, ignore_index=True), ["route", "criterion"],
                      confidence=confidence).set_index(["route", "criterion"])
 
 
 def silent_nodes(params, data):
-    """The hidden nodes of each network of a stack that are silent on ``data``: a ReLU
-    node whose output is 0 on every point (so its standard deviation and its mean are
-    both 0). Deleting such a node changes nothing, with or without compensation.
+    """The hidden nodes of each network of a stack that are silent on ``data``: a node
+    whose output is 0 on every point, such as a ReLU that never fires (so its standard
+    deviation and its mean are both 0). Deleting such a node changes nothing, with or without compensation.
 
     Parameters
     ----------
@@ -527,14 +578,10 @@ def silent_nodes(params, data):
     keeps : list of ``k`` keep dicts (by hidden position) holding every node that is not
         silent (at least one per layer), ready for :func:`prune_stack`
     """
-    import pandas as pd
-
-    from toyviz.training import forward
-
-    _, hidden = forward(params, data)
+    _, hidden = training.forward(params, data)
     rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
     for position, h in enumerate(hidden):
-        silent = h.max(axis=1) <= 0  # (k, width)
+        silent = ~h.any(axis=1)  # (k, width)
         counts = silent.sum(axis=1)
         rows.append((position, h.shape[2], counts.min(), counts.mean(), counts.max()))
         for net in range(h.shape[0]):
@@ -576,22 +623,17 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
     probability : (len(criteria), len(compensate), len(fractions), p) float64
     accuracy : (len(criteria), len(compensate), len(fractions)) float64
     """
-    from toyviz.training import accuracy, check_stack, forward, take
-
-    params = check_stack("params", params)
+    params = training.check_stack("params", params)
     net = check_int("net", net, low=0, high=params[0][0].shape[0] - 1)
-    single = take(params, [net])
+    single = training.take(params, [net])
     rng = check_rng("rng", rng)
     fractions = [check_float(f"fractions[{i}]", fraction, low=0, high=1)
-                 for i, fraction in enumerate(fractions)]
+                 for i, fraction in enumerate(_sequence("fractions", fractions))]
     criteria = [check_choice(f"criteria[{i}]", criterion, CRITERIA)
-                for i, criterion in enumerate(criteria)]
-    compensate = list(compensate)
-    for i, comp in enumerate(compensate):
-        if not isinstance(comp, (bool, np.bool_)):
-            raise TypeError(f"compensate[{i}] must be a bool, got {type(comp).__name__}")
+                for i, criterion in enumerate(_sequence("criteria", criteria))]
+    compensate = _check_flags("compensate", compensate)
     points = check_array("points", points, ndim=2, dtype=np.float64)
-    _, hidden = forward(single, data)
+    _, hidden = training.forward(single, data)
     weights = [(kernel[0].astype(np.float64), bias[0].astype(np.float64))
                for kernel, bias in single]
     shape = (len(criteria), len(compensate), len(fractions))
@@ -603,9 +645,9 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
             keep = [keep_top(node_scores, fraction)]
             for b, comp in enumerate(compensate):
                 pruned, _ = prune_stack(single, fraction, criterion, data,
-                                        compensate=bool(comp), keep=keep)
-                probability[c, b, f] = forward(pruned, points)[0][0, :, 1]
-                accuracies[c, b, f] = accuracy(pruned, x_eval, y_eval)[0]
+                                        compensate=comp, keep=keep)
+                probability[c, b, f] = training.forward(pruned, points)[0][0, :, 1]
+                accuracies[c, b, f] = training.accuracy(pruned, x_eval, y_eval)[0]
     return probability, accuracies
 
 
@@ -631,21 +673,20 @@ def layer_sweep(params, data, x_eval, y_eval, fractions, layer_sets, criterion="
 
     Introduced in chapter 3, §Quiet nodes, layer by layer.
     """
-    import pandas as pd
-
-    from toyviz.training import accuracy, check_stack
-
-    params = check_stack("params", params)
+    params = training.check_stack("params", params)
     n_hidden = len(params) - 1
+    fractions = [check_float(f"fractions[{i}]", fraction, low=0, high=1)
+                 for i, fraction in enumerate(_sequence("fractions", fractions))]
+    sets = [[check_int(f"layer_sets[{i}][{j}]", p, low=0, high=n_hidden - 1)
+             for j, p in enumerate(_sequence(f"layer_sets[{i}]", chosen))]
+            for i, chosen in enumerate(_sequence("layer_sets", layer_sets))]
     rows = []
-    for chosen in layer_sets:
-        positions = [check_int("layer_sets", p, low=0, high=n_hidden - 1) for p in chosen]
+    for positions in sets:
         label = "+".join(str(p + 1) for p in positions)
         for fraction in fractions:
-            fraction = check_float("fractions", fraction, low=0, high=1)
             shares = [fraction if p in positions else 0.0 for p in range(n_hidden)]
             pruned, _ = prune_stack(params, shares, criterion, data, rng)
-            for net, acc in enumerate(accuracy(pruned, x_eval, y_eval)):
+            for net, acc in enumerate(training.accuracy(pruned, x_eval, y_eval)):
                 rows.append((net, label, fraction, acc))
     return pd.DataFrame(rows, columns=["net", "layers", "fraction", "accuracy"])
 
@@ -669,17 +710,13 @@ def near_constant_nodes(params, data, relative=0.01):
     keeps : list of ``k`` keep dicts (by hidden position) of the nodes that are not near
         constant (at least one per layer), ready for :func:`prune_stack`
     """
-    import pandas as pd
-
-    from toyviz.training import forward
-
     relative = check_float("relative", relative, low=0, high=1)
-    _, hidden = forward(params, data)
+    _, hidden = training.forward(params, data)
     rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
     for position, h in enumerate(hidden):
         spread = h.std(axis=1)  # (k, width)
         quiet = spread <= relative * spread.max(axis=1, keepdims=True)
-        silent = h.max(axis=1) <= 0
+        silent = ~h.any(axis=1)
         for net in range(h.shape[0]):
             rows.append((net, position + 1, h.shape[2], int(silent[net].sum()),
                          int(quiet[net].sum())))

@@ -1,4 +1,4 @@
-"""Training many small ReLU networks at once.
+"""Training many small networks at once.
 
 A *stack* is ``k`` multilayer perceptrons of the same shape, held as one list of
 ``(kernel, bias)`` pairs with a leading axis over the networks::
@@ -8,9 +8,13 @@ A *stack* is ``k`` multilayer perceptrons of the same shape, held as one list of
               ...,
               (kernelL: (k, w_last, n_outputs),     biasL: (k, n_outputs))]
 
-Layer ``l`` maps ``a -> relu(a @ kernel_l + bias_l)`` (softmax on the last layer),
-exactly like :func:`toyviz.models.mlp`, and :func:`to_models` / :func:`from_models`
-convert between a stack and a list of Keras models. Training runs every network on its
+Hidden layer ``l`` maps ``a -> f_l(a @ kernel_l + bias_l)`` and the last layer ends in a
+softmax. The hidden activations ``f_l`` are one of :data:`HIDDEN_ACTIVATIONS`; a
+:class:`Stack` (a list of the pairs, so it is used as one) carries them as
+``activations``, and a plain list of pairs means ReLU everywhere, as
+:func:`toyviz.models.mlp` builds. :func:`to_models` / :func:`from_models` convert between
+a stack and a list of Keras models; the numpy pass (:func:`forward`) uses
+:mod:`toyviz.network`'s activation functions. Training runs every network on its
 own mini-batches in one compiled TensorFlow loop (``einsum`` over the network axis), so
 ten seeds cost little more than one. The loss is the *sum* over networks of each
 network's mean cross-entropy, so every network gets exactly the gradient it would get
@@ -22,10 +26,62 @@ Introduced in chapter 3, §Training many nets at once.
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from toyviz._checks import check_array, check_choice, check_float, check_int, check_rng
+from toyviz import network
+from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+                            check_int, check_rng)
 
 OPTIMIZERS = ("adam", "sgd")
+
+#: Hidden activations a stack can hold, by Keras name (training minimises the softmax
+#: cross-entropy, so the output is always a softmax).
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+
+
+class Stack(list):
+    """A stack of networks: the list of ``(kernel, bias)`` pairs (see the module
+    docstring) and ``activations``, one name from :data:`HIDDEN_ACTIVATIONS` per hidden
+    layer (``None``: ReLU everywhere). Every function here accepts a plain list of pairs
+    as a ReLU stack and returns a :class:`Stack`."""
+
+    def __init__(self, pairs=(), activations=None):
+        super().__init__(pairs)
+        n_hidden = max(len(self) - 1, 0)
+        self.activations = _check_activations(
+            "activations", ("relu",) * n_hidden if activations is None else activations,
+            n_hidden)
+
+    def __repr__(self):
+        shapes = [tuple(kernel.shape) for kernel, _ in self]
+        return f"Stack(kernels {shapes}, activations {list(self.activations)})"
+
+    def dense_chain(self, net):
+        """Network ``net`` as ``[(kernel, bias, activation), ...]`` in float64, the last
+        activation ``"softmax"``: what :meth:`toyviz.network.Network.from_dense` takes."""
+        net = check_int("net", net, low=0, high=self[0][0].shape[0] - 1)
+        return [(np.asarray(kernel[net], np.float64), np.asarray(bias[net], np.float64),
+                 activation)
+                for (kernel, bias), activation in zip(self, (*self.activations, "softmax"))]
+
+
+def _check_activations(name, activations, n_hidden):
+    if isinstance(activations, str):
+        activations = (activations,) * n_hidden
+    if not isinstance(activations, (list, tuple)):
+        raise TypeError(f"{name} must be a str or a sequence of str, one per hidden layer, "
+                        f"got {_describe(activations)}")
+    if len(activations) != n_hidden:
+        raise ValueError(f"{name} must name {n_hidden} activations, one per hidden layer, "
+                         f"got {len(activations)}")
+    return tuple(check_choice(f"{name}[{i}]", activation, HIDDEN_ACTIVATIONS)
+                 for i, activation in enumerate(activations))
+
+
+def network_of(params, net):
+    """Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), layers
+    named ``hidden0, ..., output``."""
+    return network.Network.from_dense(check_stack("params", params).dense_chain(net))
 
 
 @dataclass
@@ -70,8 +126,9 @@ def _tf():
 
 
 def check_stack(name, params):
-    """Return ``params`` as a list of float32 ``(kernel, bias)`` numpy pairs, checking
-    that they describe ``k`` chained dense layers."""
+    """Return ``params`` as a :class:`Stack` of float32 ``(kernel, bias)`` numpy pairs,
+    checking that they describe ``k`` chained dense layers (a plain list: ReLU hidden
+    layers)."""
     if isinstance(params, (str, bytes)) or not hasattr(params, "__len__") or not len(params):
         raise TypeError(f"{name} must be a non-empty list of (kernel, bias) pairs, "
                         f"got {type(params).__name__}")
@@ -90,10 +147,10 @@ def check_stack(name, params):
                 f"{out[-1][0].shape[2]}, any) to follow the layer before, "
                 f"got shape {kernel.shape}")
         out.append((kernel, bias))
-    return out
+    return Stack(out, getattr(params, "activations", None))
 
 
-def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2):
+def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2, activation="relu"):
     """Fresh networks initialised as Keras does by default: Glorot-uniform kernels
     (uniform on ``±sqrt(6 / (fan_in + fan_out))``) and zero biases.
 
@@ -103,23 +160,26 @@ def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2):
     widths : sequence of int >= 1, the hidden layer widths
     rng : numpy.random.Generator
     n_inputs, n_outputs : int >= 1
+    activation : a name from :data:`HIDDEN_ACTIVATIONS`, or one per hidden layer
 
     Returns
     -------
-    list of ``(kernel (n_nets, fan_in, fan_out), bias (n_nets, fan_out))`` float32.
+    :class:`Stack` of ``(kernel (n_nets, fan_in, fan_out), bias (n_nets, fan_out))``
+    float32.
     """
     n_nets = check_int("n_nets", n_nets, low=1)
     rng = check_rng("rng", rng)
     widths = _check_widths(widths)
     n_inputs = check_int("n_inputs", n_inputs, low=1)
     n_outputs = check_int("n_outputs", n_outputs, low=1)
+    activations = _check_activations("activation", activation, len(widths))
     sizes = [n_inputs, *widths, n_outputs]
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         kernel = rng.uniform(-limit, limit, size=(n_nets, fan_in, fan_out))
         params.append((kernel.astype(np.float32), np.zeros((n_nets, fan_out), np.float32)))
-    return params
+    return Stack(params, activations)
 
 
 def _check_widths(widths):
@@ -129,53 +189,84 @@ def _check_widths(widths):
 
 
 def from_models(models):
-    """Stack Keras MLPs of one shape (as built by :func:`toyviz.models.mlp`).
+    """Stack Keras networks of one shape: chains of Dense layers (activations as layers
+    or as ``activation=``, Dropout allowed) with hidden activations from
+    :data:`HIDDEN_ACTIVATIONS` and a softmax output, read by
+    :func:`toyviz.network.read`.
 
     Parameters
     ----------
-    models : list of keras.Model whose layers are all Dense.
+    models : a keras.Model or a non-empty list of them, all with the same layer shapes
+        and activations.
 
     Returns
     -------
-    A stack (see the module docstring).
+    A :class:`Stack` (see the module docstring).
     """
     import keras
 
     if isinstance(models, keras.Model):
         models = [models]
-    if not hasattr(models, "__len__") or not len(models):
-        raise TypeError(f"models must be a non-empty list of keras models, "
-                        f"got {type(models).__name__}")
-    per_model = []
+    if isinstance(models, (str, bytes)) or not hasattr(models, "__len__") or not len(models):
+        raise TypeError(f"models must be a keras.Model or a non-empty list of them, "
+                        f"got {_describe(models)}")
+    chains = []
     for i, model in enumerate(models):
         if not isinstance(model, keras.Model):
-            raise TypeError(f"models[{i}] must be a keras.Model, got {type(model).__name__}")
-        layers = [layer for layer in model.layers if layer.weights]
-        if not all(isinstance(layer, keras.layers.Dense) for layer in layers):
-            raise ValueError(f"models[{i}] must consist of Dense layers only")
-        per_model.append([[np.asarray(w, np.float32) for w in layer.get_weights()]
-                          for layer in layers])
-    shapes = [[w.shape for layer in m for w in layer] for m in per_model]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError(f"models must all have the same layer shapes, got {shapes}")
-    return [(np.stack([m[j][0] for m in per_model]), np.stack([m[j][1] for m in per_model]))
-            for j in range(len(per_model[0]))]
+            raise TypeError(f"models[{i}] must be a keras.Model, got {_describe(model)}")
+        chains.append(_stack_chain(f"models[{i}]", network.read(model)))
+    first = chains[0]
+    for i, chain in enumerate(chains[1:], start=1):
+        if [(k.shape, b.shape, f) for k, b, f in chain] != [(k.shape, b.shape, f)
+                                                            for k, b, f in first]:
+            raise ValueError(
+                f"models must all have the layer shapes and activations of models[0] "
+                f"{[(k.shape, f) for k, _, f in first]}, but models[{i}] has "
+                f"{[(k.shape, f) for k, _, f in chain]}")
+    return Stack([(np.stack([chain[j][0] for chain in chains]).astype(np.float32),
+                   np.stack([chain[j][1] for chain in chains]).astype(np.float32))
+                  for j in range(len(first))], [f for _, _, f in first[:-1]])
+
+
+def _stack_chain(name, net):
+    """``net``'s dense chain, checked to be something a stack holds."""
+    if net.masked:
+        raise ValueError(f"{name} multiplies layers {list(net.masked)} by mask inputs; a "
+                         "stack holds plain networks (build them without the mask layer)")
+    chain = net.dense_chain("a training stack")
+    names = [step.name for step in net.steps if isinstance(step, network.Dense)]
+    for layer, (_, _, activation) in zip(names, chain[:-1]):
+        if activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(
+                f"{name}'s layer {layer!r} has the activation {activation!r}, which a "
+                f"training stack does not support; hidden activations: "
+                f"{list(HIDDEN_ACTIVATIONS)}")
+    if net.output != "softmax":
+        raise ValueError(f"{name}'s output layer {names[-1]!r} ends in {net.output!r}; a "
+                         "training stack's output is a softmax (training minimises the "
+                         "softmax cross-entropy)")
+    return chain
 
 
 def to_models(params):
-    """One Keras MLP per network of the stack (layers ``hidden0``, ..., ``output``,
-    softmax output), holding copies of its weights."""
-    from toyviz.models import mlp
+    """One Keras network per network of the stack, holding copies of its weights:
+    ``Input`` named ``x``, ``Dense`` layers ``hidden0``, ... with the stack's activations
+    and ``output`` with a softmax (for a ReLU stack, :func:`toyviz.models.mlp`)."""
+    import keras
 
     params = check_stack("params", params)
-    widths = [kernel.shape[2] for kernel, _ in params[:-1]]
-    n_inputs, n_outputs = params[0][0].shape[1], params[-1][0].shape[2]
     models = []
     for net in range(params[0][0].shape[0]):
-        model = mlp(n_inputs, widths, n_outputs, "softmax")
-        for layer, (kernel, bias) in zip([*[f"hidden{i}" for i in range(len(widths))],
-                                          "output"], params):
-            model.get_layer(layer).set_weights([kernel[net], bias[net]])
+        layers = [keras.Input(shape=(params[0][0].shape[1],), name="x")]
+        layers += [keras.layers.Dense(kernel.shape[2], activation=activation,
+                                      name=f"hidden{i}")
+                   for i, ((kernel, _), activation) in enumerate(zip(params,
+                                                                     params.activations))]
+        layers.append(keras.layers.Dense(params[-1][0].shape[2], activation="softmax",
+                                         name="output"))
+        model = keras.Sequential(layers, name="mlp")
+        for layer, (kernel, bias) in zip(model.layers, params):
+            layer.set_weights([kernel[net], bias[net]])
         models.append(model)
     return models
 
@@ -183,43 +274,65 @@ def to_models(params):
 def take(params, nets):
     """The sub-stack of the networks at positions ``nets`` (a list of ints)."""
     params = check_stack("params", params)
-    nets = np.asarray(nets, dtype=np.int64).reshape(-1)
-    return [(kernel[nets], bias[nets]) for kernel, bias in params]
+    if np.asarray(nets).dtype == bool:
+        raise TypeError(f"nets must hold int network positions, got {_describe(nets)}")
+    nets = check_array("nets", nets, dtype=np.int64).reshape(-1)
+    k = params[0][0].shape[0]
+    if nets.size and (nets.min() < -k or nets.max() >= k):
+        raise ValueError(f"nets must hold network positions in [0, {k}), got values from "
+                         f"{nets.min()} to {nets.max()}")
+    return Stack([(kernel[nets], bias[nets]) for kernel, bias in params], params.activations)
 
 
 def concat(*stacks):
-    """Networks of several stacks of the same shape, in one stack."""
+    """Networks of several stacks of the same shape and activations, in one stack."""
     stacks = [check_stack(f"stacks[{i}]", s) for i, s in enumerate(stacks)]
-    return [(np.concatenate([s[j][0] for s in stacks]), np.concatenate([s[j][1] for s in stacks]))
-            for j in range(len(stacks[0]))]
+    if not stacks:
+        raise TypeError("concat needs at least one stack")
+    for i, s in enumerate(stacks[1:], start=1):
+        if s.activations != stacks[0].activations:
+            raise ValueError(f"stacks[{i}] has activations {list(s.activations)}, "
+                             f"stacks[0] {list(stacks[0].activations)}")
+    return Stack([(np.concatenate([s[j][0] for s in stacks]),
+                   np.concatenate([s[j][1] for s in stacks]))
+                  for j in range(len(stacks[0]))], stacks[0].activations)
+
+
+def _numpy_activation(name):
+    """``f`` of a hidden activation, from :mod:`toyviz.network`."""
+    if name == "linear":
+        return lambda z: z
+    return {**network.ACTIVATIONS, **network.OTHER_ACTIVATIONS}[name][0]
 
 
 def forward(params, x, dtype=np.float64):
-    """Run every network of the stack, in numpy.
+    """Run every network of the stack, in numpy: each Dense layer for all networks at
+    once, then the activation functions of :mod:`toyviz.network`.
 
     Parameters
     ----------
     params : a stack of ``k`` networks
     x : (n, n_inputs) shared by all networks, or (k, n, n_inputs), one set per network
+    dtype : the floating type to compute in
 
     Returns
     -------
     probabilities : (k, n, n_outputs), in ``dtype``
-    hidden : list of (k, n, width) post-ReLU activations, one per hidden layer
+    hidden : list of (k, n, width) node outputs (after the activation), one per hidden
+        layer
     """
     params = check_stack("params", params)
     k = params[0][0].shape[0]
     x = _check_inputs("x", x, k, params[0][0].shape[1])
     a = x.astype(dtype)
     hidden = []
+    functions = [_numpy_activation(name) for name in params.activations]
     for layer, (kernel, bias) in enumerate(params):
         z = np.einsum("kni,kio->kno", a, kernel.astype(dtype)) + bias.astype(dtype)[:, None]
         if layer < len(params) - 1:
-            a = np.maximum(z, 0)
+            a = functions[layer](z)
             hidden.append(a)
-    z = z - z.max(axis=-1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=-1, keepdims=True), hidden
+    return network.apply_output("softmax", z).astype(dtype, copy=False), hidden
 
 
 def accuracy(params, x, y):
@@ -227,20 +340,39 @@ def accuracy(params, x, y):
 
     Parameters
     ----------
+    params : a stack of ``k`` networks
     x : (n, n_inputs) or (k, n, n_inputs)
-    y : (n,) or (k, n) int labels
+    y : (n,) or (k, n) int labels in [0, n_outputs)
 
     Returns
     -------
     (k,) float64
     """
+    params = check_stack("params", params)
     probabilities, _ = forward(params, x)
-    y = np.broadcast_to(np.asarray(y), probabilities.shape[:2])
+    y = _check_labels("y", y, *probabilities.shape)
     return (probabilities.argmax(axis=-1) == y).mean(axis=1)
 
 
+def _check_labels(name, y, k, n, n_outputs):
+    """Labels for ``k`` networks on ``n`` points, as a (k, n) int array."""
+    labels = check_array(name, y, dtype=None)
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer labels in [0, {n_outputs}), got "
+                        f"{_describe(labels)}")
+    if labels.ndim == 1 and labels.shape[0] == n:
+        labels = np.broadcast_to(labels, (k, n))
+    if labels.shape != (k, n):
+        raise ValueError(f"{name} must have shape ({n},) or ({k}, {n}) to match x, got "
+                         f"{_describe(labels)}")
+    if labels.min() < 0 or labels.max() >= n_outputs:
+        raise ValueError(f"{name} must hold integer labels in [0, {n_outputs}), got values "
+                         f"from {labels.min()} to {labels.max()}")
+    return labels
+
+
 def _check_inputs(name, x, k, n_inputs):
-    x = check_array(name, x, dtype=np.float32)
+    x = check_array(name, x, dtype=np.float32, empty=False)
     if x.ndim == 2:
         x = np.broadcast_to(x, (k, *x.shape))
     if x.ndim != 3 or x.shape[0] != k or x.shape[2] != n_inputs:
@@ -318,25 +450,28 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     n_outputs = params[-1][0].shape[2]
     x = _check_inputs("x", x, k, params[0][0].shape[1])
     n = x.shape[1]
-    y = np.asarray(y)
-    if y.ndim == 1:
-        y = np.broadcast_to(y, (k, len(y)))
-    y = check_array("y", y, shape=(k, n), dtype=None)
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_outputs:
-        raise ValueError(f"y must hold integer labels in [0, {n_outputs}), got dtype "
-                         f"{y.dtype} with values from {y.min()} to {y.max()}")
+    y = _check_labels("y", y, k, n, n_outputs)
     epochs = check_int("epochs", epochs, low=1)
     rng = check_rng("rng", rng)
     learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True)
     batch_size = n if batch_size is None else check_int("batch_size", batch_size, low=1)
     check_choice("optimizer", optimizer, OPTIMIZERS)
+    shuffle, track = check_flag("shuffle", shuffle), check_flag("track", track)
+    if track and any(f != "relu" for f in params.activations):
+        raise ValueError(f"track=True needs ReLU hidden layers (it counts when nodes are "
+                         f"active), but params has activations {list(params.activations)}")
     if snapshot_every is not None:
         snapshot_every = check_int("snapshot_every", snapshot_every, low=1)
     masks = None
     if frozen is not None:
-        masks = [(check_array("frozen", m_k, shape=kernel.shape),
-                  check_array("frozen", m_b, shape=bias.shape))
-                 for (m_k, m_b), (kernel, bias) in zip(frozen, params)]
+        if isinstance(frozen, (str, bytes)) or not hasattr(frozen, "__len__") \
+                or len(frozen) != len(params):
+            raise TypeError(f"frozen must be a list of {len(params)} (kernel_mask, "
+                            f"bias_mask) pairs shaped like params, got {_describe(frozen)}")
+        masks = []
+        for i, ((m_k, m_b), (kernel, bias)) in enumerate(zip(frozen, params)):
+            masks.append((check_array(f"frozen[{i}][0]", m_k, shape=kernel.shape),
+                          check_array(f"frozen[{i}][1]", m_b, shape=bias.shape)))
 
     index, weight = batch_schedule(n, k, epochs, batch_size, rng, shuffle=shuffle)
     steps = len(index)
@@ -348,13 +483,14 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     co_active = ([tf.zeros(kernel.shape, tf.bool) for kernel, _ in params[1:]] if track
                  else ())
     flat_masks = [] if masks is None else [tf.constant(m) for pair in masks for m in pair]
-    run = _compiled_loop(len(params) - 1, optimizer, bool(track))
+    run = _compiled_loop(params.activations, optimizer, track)
     constants = (tf.constant(x), tf.one_hot(tf.constant(y.astype(np.int32)), n_outputs),
                  tf.constant(learning_rate, tf.float32), flat_masks)
     # The compiled loop takes the batch indices a chunk of steps at a time, so that a long
     # full-batch schedule is not copied into TensorFlow all at once (the moments carry over).
     chunk = min(steps, _CHUNK_STEPS) if snapshot_every is None else snapshot_every
     snapshots = [] if snapshot_every is None else [(0, _copy(params))]
+    stack = lambda arrays: Stack(_pairs(arrays), params.activations)  # noqa: E731
     losses = []
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
@@ -363,9 +499,9 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
             tf.constant(weight[start:stop]), tf.constant(start, tf.float32), *constants)
         losses.append(loss.numpy())
         if snapshot_every is not None:
-            snapshots.append((stop, _pairs([v.numpy() for v in flat])))
+            snapshots.append((stop, stack([v.numpy() for v in flat])))
     return TrainResult(
-        params=_pairs([v.numpy() for v in flat]), steps=steps,
+        params=stack([v.numpy() for v in flat]), steps=steps,
         loss=np.concatenate(losses), snapshots=snapshots,
         ever_active=[a.numpy() for a in active],
         sign_sum=_pairs([v.numpy() for v in signs]) if track else [],
@@ -379,14 +515,18 @@ _LOOPS = {}
 _CHUNK_STEPS = 128
 
 
-def _compiled_loop(n_hidden, optimizer, track):
-    """One compiled training loop per (depth, optimizer, tracking): a pure function of
-    tensors, so that new networks and data of new shapes don't build new graphs."""
-    key = (n_hidden, optimizer, track)
+def _compiled_loop(activations, optimizer, track):
+    """One compiled training loop per (hidden activations, optimizer, tracking): a pure
+    function of tensors, so that new networks and data of new shapes don't build new
+    graphs."""
+    key = (tuple(activations), optimizer, track)
     if key in _LOOPS:
         return _LOOPS[key]
     tf = _tf()
     beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
+    n_hidden = len(activations)
+    functions = [{"relu": tf.nn.relu, "tanh": tf.tanh, "sigmoid": tf.sigmoid,
+                  "linear": tf.identity}[name] for name in activations]
 
     def step_fn(flat, moments, active, signs, nonzero, co_active, xb, yb, wb, t, lr, masks):
         with tf.GradientTape() as tape:
@@ -404,7 +544,7 @@ def _compiled_loop(n_hidden, optimizer, track):
                 if layer < n_hidden:
                     fired = tf.reduce_any((z > 0) & (wb[..., None] > 0), axis=1)
                     new_active.append(tf.logical_or(active[layer], fired))
-                    a = tf.nn.relu(z)
+                    a = functions[layer](z)
             ce = tf.nn.softmax_cross_entropy_with_logits(labels=yb, logits=z)
             per_net = tf.reduce_sum(ce * wb, axis=1) / tf.reduce_sum(wb, axis=1)
             loss = tf.reduce_sum(per_net)
@@ -451,7 +591,7 @@ def _pairs(flat):
 
 
 def _copy(params):
-    return [(kernel.copy(), bias.copy()) for kernel, bias in params]
+    return Stack([(kernel.copy(), bias.copy()) for kernel, bias in params], params.activations)
 
 
 def explain_unchanged(before, result, layer=1):
@@ -478,8 +618,6 @@ def explain_unchanged(before, result, layer=1):
     gradient steps (over the unchanged weights; 0 means none ever got a non-zero
     gradient).
     """
-    import pandas as pd
-
     before = check_stack("before", before)
     if not isinstance(result, TrainResult) or not result.co_active:
         raise TypeError("result must be a TrainResult from train(..., track=True)")

@@ -1,0 +1,175 @@
+"""The stack form of toyviz.training with hidden activations other than ReLU: reading
+Keras networks, the numpy pass (toyviz.network's functions) against Keras, training
+against Keras' fit, refusals naming the layer, and stacks through pruning."""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toyviz import models, network, pruning, training
+
+
+def keras_net(widths, activations, n_inputs=2, n_outputs=3, output="softmax", seed=0,
+              as_layers=False):
+    """A Dense chain with the given hidden activations (as ``activation=`` or as separate
+    Activation layers) and random weights."""
+    layers = [keras.Input((n_inputs,))]
+    for i, (width, activation) in enumerate(zip(widths, activations)):
+        if as_layers:
+            layers += [keras.layers.Dense(width, name=f"d{i}"),
+                       keras.layers.Activation(activation, name=f"a{i}")]
+        else:
+            layers.append(keras.layers.Dense(width, activation=activation, name=f"d{i}"))
+    layers.append(keras.layers.Dense(n_outputs, activation=output, name="last"))
+    model = keras.Sequential(layers)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([rng.normal(0, 1, w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+    return model
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.sampled_from(training.HIDDEN_ACTIVATIONS)),
+                min_size=1, max_size=3),
+       st.booleans(), st.integers(0, 2**31 - 1))
+def test_from_models_keeps_activations_and_forward_equals_keras(layers, as_layers, seed):
+    widths, activations = zip(*layers)
+    nets = [keras_net(widths, activations, seed=seed + i, as_layers=as_layers)
+            for i in range(2)]
+    stack = training.from_models(nets)
+    assert stack.activations == activations
+    x = np.random.default_rng(seed).normal(0, 1, (8, 2)).astype(np.float32)
+    probabilities, hidden = training.forward(stack, x)
+    for net, model in enumerate(nets):
+        np.testing.assert_allclose(probabilities[net], model.predict(x, verbose=0),
+                                   atol=1e-5)
+        np.testing.assert_allclose(training.network_of(stack, net).predict(x),
+                                   probabilities[net], atol=1e-12)
+    assert [h.shape for h in hidden] == [(2, 8, w) for w in widths]
+    back = training.to_models(stack)
+    for net, model in enumerate(back):
+        np.testing.assert_allclose(model.predict(x, verbose=0), probabilities[net],
+                                   atol=1e-5)
+    again = training.from_models(back)
+    assert again.activations == activations
+    for (k, b), (k2, b2) in zip(stack, again):
+        np.testing.assert_array_equal(k, k2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_a_tanh_network_is_not_run_as_relu():
+    """The issue's example: from_models ran a tanh network as ReLU."""
+    model = keras_net([6], ["tanh"], seed=3)
+    x = np.random.default_rng(3).normal(0, 1, (20, 2)).astype(np.float32)
+    stack = training.from_models(model)
+    probabilities, hidden = training.forward(stack, x)
+    np.testing.assert_allclose(probabilities[0], model.predict(x, verbose=0), atol=1e-5)
+    assert hidden[0].min() < 0     # tanh outputs, not ReLU's
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "linear"])
+def test_training_other_activations_matches_keras_fit(activation):
+    """Slow reference: Keras' own Adam and fit loop, batches in order."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(0, 1, (50, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    params = training.init_stack(1, [5, 4], rng, activation=[activation, "relu"])
+    assert params.activations == (activation, "relu")
+    model = models.compile_classifier(training.to_models(params)[0], learning_rate=0.01)
+    assert [layer.activation.__name__ for layer in model.layers] == [activation, "relu",
+                                                                     "softmax"]
+    keras.utils.set_random_seed(0)
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    result = training.train(params, x, y, 2, rng, learning_rate=0.01, batch_size=16,
+                            shuffle=False)
+    assert result.params.activations == (activation, "relu")
+    for (kernel, bias), layer in zip(result.params, model.layers):
+        np.testing.assert_allclose(kernel[0], layer.get_weights()[0], atol=2e-5)
+        np.testing.assert_allclose(bias[0], layer.get_weights()[1], atol=2e-5)
+
+
+def test_stacks_carry_their_activations_through_take_concat_and_pruning():
+    rng = np.random.default_rng(11)
+    stack = training.init_stack(3, [6, 5], rng, activation="tanh")
+    stack = training.Stack([(k, rng.normal(0, 0.5, b.shape).astype(np.float32))
+                            for k, b in stack], stack.activations)
+    assert training.take(stack, [0, 2]).activations == ("tanh", "tanh")
+    assert training.concat(stack, stack).activations == ("tanh", "tanh")
+    with pytest.raises(ValueError, match="activations"):
+        training.concat(stack, training.init_stack(1, [6, 5], rng))
+    data = rng.normal(0, 1, (3, 15, 2)).astype(np.float32)
+    pruned, keeps = pruning.prune_stack(stack, 0.5, "std", data)
+    assert pruned.activations == ("tanh", "tanh")
+    x = rng.normal(0, 1, (7, 2)).astype(np.float32)
+    for net, model in enumerate(training.to_models(stack)):
+        keep = {f"hidden{p}": nodes for p, nodes in keeps[net].items()}
+        reference = pruning.replace_by_means(model, keep, data[net], x)
+        np.testing.assert_allclose(training.forward(training.take(pruned, [net]), x)[0][0],
+                                   reference, atol=1e-5)
+
+
+def test_a_plain_list_is_a_relu_stack():
+    rng = np.random.default_rng(12)
+    stack = training.init_stack(2, [4], rng)
+    plain = [(kernel, bias) for kernel, bias in stack]
+    assert training.check_stack("params", plain).activations == ("relu",)
+    x = rng.normal(0, 1, (5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(training.forward(plain, x)[0], training.forward(stack, x)[0])
+    chain = training.check_stack("params", plain).dense_chain(1)
+    assert [f for _, _, f in chain] == ["relu", "softmax"]
+    assert isinstance(network.Network.from_dense(chain), network.Network)
+
+
+def test_unsupported_networks_are_refused_naming_the_layer():
+    with pytest.raises(ValueError, match=r"'d0'.*'elu'.*relu"):
+        training.from_models(keras_net([3], ["elu"]))
+    with pytest.raises(ValueError, match=r"'last'.*'sigmoid'.*softmax"):
+        training.from_models(keras_net([3], ["relu"], output="sigmoid"))
+    with pytest.raises(ValueError, match="mask"):
+        training.from_models(models.masked_circle_model(4))
+    conv = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3),
+                             keras.layers.Flatten(), keras.layers.Dense(2,
+                                                                        activation="softmax")])
+    with pytest.raises(ValueError, match="Conv2D"):
+        training.from_models(conv)
+    with pytest.raises(ValueError, match=r"models\[1\]"):
+        training.from_models([keras_net([3], ["tanh"]), keras_net([3], ["relu"])])
+    with pytest.raises(ValueError, match=r"activation\[0\]"):
+        training.init_stack(1, [3], np.random.default_rng(0), activation="elu")
+    with pytest.raises(ValueError, match="activations"):
+        training.Stack(training.init_stack(1, [3, 3], np.random.default_rng(0)), ["tanh"])
+    rng = np.random.default_rng(0)
+    tanh = training.init_stack(1, [3], rng, activation="tanh")
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match="track"):
+        training.train(tanh, x, np.zeros(4, int), 1, rng, track=True)
+
+
+def test_trainer_bad_flags_and_labels_name_the_parameter():
+    rng = np.random.default_rng(13)
+    params = training.init_stack(2, [3], rng)
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(TypeError, match="y"):
+        training.accuracy(params, x, None)
+    with pytest.raises(TypeError, match="y must hold integer"):
+        training.accuracy(params, x, np.zeros(4))
+    with pytest.raises(ValueError, match="y must have shape"):
+        training.accuracy(params, x, np.zeros(3, int))
+    with pytest.raises(ValueError, match=r"y must hold integer labels in \[0, 2\)"):
+        training.accuracy(params, x, np.full(4, 2))
+    with pytest.raises(TypeError, match="shuffle"):
+        training.train(params, x, np.zeros(4, int), 1, rng, shuffle="no")
+    with pytest.raises(TypeError, match="track"):
+        training.train(params, x, np.zeros(4, int), 1, rng, track="no")
+    with pytest.raises(TypeError, match="frozen"):
+        training.train(params, x, np.zeros(4, int), 1, rng, frozen=[(1, 1)])
+    with pytest.raises(ValueError, match="x must"):
+        training.forward(params, np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="nets"):
+        training.take(params, [2])
+    with pytest.raises(TypeError, match="nets"):
+        training.take(params, [True, False])
