@@ -94,6 +94,16 @@ def test_spiral_shapes_and_balance():
     assert np.all(np.hypot(x[:, 0], x[:, 1]) <= 1 + 1e-6)
 
 
+def test_spiral_with_three_arms_rotates_each_arm_by_a_third_turn():
+    x, y = data.spiral(301, np.random.default_rng(2), noise=0.0, arms=3)
+    assert np.bincount(y).tolist() == [100, 100, 101]
+    angle = np.arctan2(x[:, 1], x[:, 0])
+    radius = np.hypot(x[:, 0], x[:, 1])
+    # r = s and t = 2 pi turns s: each point sits at angle 2 pi (turns r + class / 3).
+    offset = (angle / (2 * np.pi) - 1.5 * radius - y / 3) % 1.0
+    assert np.all(np.minimum(offset, 1 - offset) < 1e-5)
+
+
 @pytest.mark.parametrize("generator", [data.circle, data.spiral])
 @pytest.mark.parametrize("n, rng, error, name", [
     (0, np.random.default_rng(0), ValueError, "n"),
@@ -110,7 +120,8 @@ def test_generators_reject_bad_input(generator, n, rng, error, name):
 
 
 @pytest.mark.parametrize("kwargs, name", [({"turns": 0}, "turns"), ({"noise": -0.1}, "noise"),
-                                          ({"radius": "1"}, "radius")])
+                                          ({"radius": "1"}, "radius"), ({"arms": 1}, "arms"),
+                                          ({"arms": 2.0}, "arms")])
 def test_spiral_rejects_bad_shape_parameters(kwargs, name):
     with pytest.raises((TypeError, ValueError), match=rf"^{name} must"):
         data.spiral(10, np.random.default_rng(0), **kwargs)

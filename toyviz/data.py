@@ -45,10 +45,11 @@ def circle(n, rng):
     return x, y
 
 
-def spiral(n, rng, turns=1.5, noise=0.1, radius=1.0):
-    """Two interleaved spiral arms, one per class, as in TensorFlow Playground.
+def spiral(n, rng, turns=1.5, noise=0.1, radius=1.0, arms=2):
+    """Interleaved spiral arms, one per class (two by default, as in TensorFlow
+    Playground).
 
-    Arm ``c`` (c = 0, 1) is ``r * (cos(t + c*pi), sin(t + c*pi))`` with
+    Arm ``c`` (c = 0, ..., arms - 1) is ``r * (cos(t + 2*pi*c/arms), sin(t + 2*pi*c/arms))`` with
     ``r = radius * s`` and ``t = 2*pi*turns*s`` for ``s`` uniform on (0, 1], plus
     Gaussian noise of standard deviation ``noise * radius``.
 
@@ -56,27 +57,31 @@ def spiral(n, rng, turns=1.5, noise=0.1, radius=1.0):
 
     Parameters
     ----------
-    n : int >= 2
-        Total number of points; class 0 gets ``n // 2`` and class 1 the rest.
+    n : int >= arms
+        Total number of points, shared as evenly as possible (the last classes get one
+        more); with two arms class 0 gets ``n // 2`` and class 1 the rest.
     rng : numpy.random.Generator
     turns : float in (0, 1e6]
         How many times each arm winds around the origin.
     noise : float in [0, 1000]
     radius : float in (0, LARGEST_COORDINATE]
+    arms : int in [2, 1000], the number of classes
 
     Returns
     -------
     x : (n, 2) float32
-    y : (n,) int64 in {0, 1}
+    y : (n,) int64 in {0, ..., arms - 1}
     """
-    n = check_size("n", check_int("n", n, low=2), n * 8 * 8)
+    arms = check_int("arms", arms, low=2, high=1000)
+    n = check_size("n", check_int("n", n, low=arms), n * 8 * 8)
     rng = check_rng("rng", rng)
     turns = check_float("turns", turns, low=0, low_open=True, high=1e6)
     noise = check_float("noise", noise, low=0, high=1e3)
     radius = check_float("radius", radius, low=0, low_open=True, high=LARGEST_COORDINATE)
-    y = np.repeat(np.array([0, 1], dtype=np.int64), [n // 2, n - n // 2])
+    counts = [n // arms + (arm >= arms - n % arms) for arm in range(arms)]
+    y = np.repeat(np.arange(arms, dtype=np.int64), counts)
     s = 1.0 - rng.uniform(0.0, 1.0, size=n)  # in (0, 1]
-    angle = 2 * math.pi * turns * s + math.pi * y
+    angle = 2 * math.pi * turns * s + math.pi * y * (2 / arms)
     x = radius * s[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     x += rng.normal(0.0, noise * radius, size=(n, 2))
     return x.astype(np.float32), y
