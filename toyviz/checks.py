@@ -446,8 +446,10 @@ def _check_numbers(name, mapping):
     if mapping is None:
         return {}
     if not isinstance(mapping, dict) or not all(
-            isinstance(key, str) and _is_number(value) for key, value in mapping.items()):
-        raise TypeError(f"{name} must be a dict of name -> number, got {_describe(mapping)}")
+            isinstance(key, str) and (value is None or _is_number(value))
+            for key, value in mapping.items()):
+        raise TypeError(f"{name} must be a dict of name -> number or None, got "
+                        f"{_describe(mapping)}")
     return mapping
 
 
