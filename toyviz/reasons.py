@@ -22,7 +22,7 @@ Arrays: images are flattened, ``x: (n, 64)`` float32 in [0, 1]; a stack is a lis
 ``(kernel (k, fan_in, fan_out), bias (k, fan_out))`` pairs, one per Dense layer, ReLU
 between them and logits out of the last.
 
-Introduced in chapter 2, §Training for the right reasons (book/right_reasons).
+Introduced in chapter 2, :doc:`§Training for the right reasons </book/right_reasons>`.
 """
 
 import time
@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from toyviz import data, relevance, routes, training
-from toyviz._checks import check_array, check_choice, check_float, check_int, check_rng
+from toyviz._checks import (_describe, check_array, check_choice, check_float, check_int,
+                             check_labels, check_rng, check_size)
 
 #: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
 #: ``MARKER_PIXELS[c]``. Column 0 and the middle of column 7 carry ink in fewer than 1 in
@@ -40,7 +41,9 @@ from toyviz._checks import check_array, check_choice, check_float, check_int, ch
 MARKER_PIXELS = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (3, 7),
                  (4, 7))
 
+#: The digits' classes.
 N_CLASSES = 10
+#: Pixels of a flattened 8 x 8 digit.
 N_PIXELS = 64
 
 #: Where a pixel's flat index is (row-major 8 x 8).
@@ -68,7 +71,7 @@ def mark(images, positions):
     -------
     (n, 64) float32.
     """
-    images = check_array("images", images)
+    images = check_array("images", images, empty=False)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim != 3 or images.shape[1:] != (8, 8):
@@ -89,12 +92,15 @@ def mark(images, positions):
 class ShortcutTask:
     """The shortcut task (see :func:`shortcut_task`); all images flattened, (n, 64) float32.
 
+    Attributes
+    ----------
     x_train : marker at the class's own position (perfectly correlated with the label).
     x_test : held-out digits with the marker at the class's own position.
     x_moved : the same digits with the marker moved to another class's position.
     x_random : the same digits with the marker at a uniformly random position
         (independent of the label): the decorrelated test set.
     x_clean : the same digits without a marker.
+    y_train, y_test : the labels of ``x_train`` and of the test images.
     """
 
     x_train: np.ndarray
@@ -105,12 +111,30 @@ class ShortcutTask:
     x_clean: np.ndarray
     y_test: np.ndarray
 
+    def __post_init__(self):
+        self.x_train = _check_images("x_train", self.x_train)
+        self.y_train = check_labels("y_train", self.y_train, len(self.x_train), N_CLASSES)
+        self.x_test = _check_images("x_test", self.x_test)
+        n = len(self.x_test)
+        for name in ("x_moved", "x_random", "x_clean"):
+            setattr(self, name, _check_images(name, getattr(self, name), n))
+        self.y_test = check_labels("y_test", self.y_test, n, N_CLASSES)
+
+
+def _check_images(name, images, n=None):
+    """Flattened images, (n, 64) float32 in [0, 1]."""
+    images = check_array(name, images, shape=(n, N_PIXELS), empty=False)
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"{name} must hold pixel values in [0, 1], got values from "
+                         f"{images.min()} to {images.max()}")
+    return images
+
 
 def shortcut_task(rng, n_train=1000):
     """Split sklearn's digits (shuffled with ``rng``) into ``n_train`` training images and
     the rest for testing, and mark them (see :class:`ShortcutTask`).
 
-    Introduced in chapter 2, §A shortcut task (book/right_reasons).
+    Introduced in chapter 2, :ref:`§A shortcut task <reasons-shortcut-task>`.
     """
     rng = check_rng("rng", rng)
     n_train = check_int("n_train", n_train, low=10, high=1700)
@@ -139,6 +163,38 @@ def _tf():
     import tensorflow as tf
 
     return tf
+
+
+def _is_tensor(value):
+    tf = _tf()
+    return isinstance(value, (tf.Tensor, tf.Variable))
+
+
+def _check_params_tf(name, params):
+    """A stack for the TensorFlow functions, kept in its float type (float32 or float64).
+    TensorFlow tensors pass as they are: inside a compiled loop they have no values yet."""
+    if isinstance(params, (list, tuple)) and params and all(
+            isinstance(pair, (list, tuple)) and len(pair) == 2
+            and all(_is_tensor(array) for array in pair) for pair in params):
+        return params
+    training.check_stack(name, params)
+    dtype = np.float64 if np.asarray(params[0][0]).dtype == np.float64 else np.float32
+    return [(np.asarray(kernel, dtype), np.asarray(bias, dtype)) for kernel, bias in params]
+
+
+def _check_tensor_tf(name, value, shapes, dtype):
+    """A tensor passes as it is; anything else must be a finite array of one of
+    ``shapes`` (tuples with None for any length)."""
+    if _is_tensor(value):
+        return value
+    array = check_array(name, value, dtype=dtype, empty=False)
+    if not any(array.ndim == len(shape) and all(want is None or want == got for want, got
+                                                in zip(shape, array.shape))
+               for shape in shapes):
+        wanted = " or ".join("(" + ", ".join("any" if s is None else str(s) for s in shape)
+                             + ")" for shape in shapes)
+        raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
+    return array
 
 
 def _forward_tf(params, x):
@@ -187,7 +243,14 @@ def relevance_tf(params, x, weights, rule="lrp_epsilon", epsilon=0.01):
     """
     tf = _tf()
     check_choice("rule", rule, TF_RULES)
-    epsilon = check_float("epsilon", epsilon, low=0) if rule == "lrp_epsilon" else 0.0
+    epsilon = check_float("epsilon", epsilon, low=0, high=1e6) if rule == "lrp_epsilon" \
+        else 0.0
+    params = _check_params_tf("params", params)
+    dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
+    k, d, n_outputs = params[0][0].shape[0], params[0][0].shape[1], params[-1][0].shape[-1]
+    x = _check_tensor_tf("x", x, [(None, d), (k, None, d)], dtype)
+    n = x.shape[-2]
+    weights = _check_tensor_tf("weights", weights, [(n, n_outputs), (k, n, n_outputs)], dtype)
     inputs, pre = _forward_tf(params, x)
     weights = tf.cast(weights, pre[-1].dtype)
     if len(weights.shape) == 2:
@@ -228,6 +291,10 @@ def log_probability_gradient(params, x):
     (k, n, d); p is the softmax of the logits. Differentiable in the weights, as
     :func:`relevance_tf`."""
     tf = _tf()
+    params = _check_params_tf("params", params)
+    dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
+    k, d = params[0][0].shape[0], params[0][0].shape[1]
+    x = _check_tensor_tf("x", x, [(None, d), (k, None, d)], dtype)
     _, pre = _forward_tf(params, x)
     n_outputs = pre[-1].shape[-1]
     # ∂ Σ_k log p_k / ∂z_j = 1 − n_outputs · p_j
@@ -266,6 +333,12 @@ def penalty(route, params, x, one_hot, region):
     """
     tf = _tf()
     check_choice("route", route, ROUTES)
+    params = _check_params_tf("params", params)
+    dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
+    k, d, n_outputs = params[0][0].shape[0], params[0][0].shape[1], params[-1][0].shape[-1]
+    x = _check_tensor_tf("x", x, [(k, None, d)], dtype)
+    one_hot = _check_tensor_tf("one_hot", one_hot, [(k, x.shape[1], n_outputs)], dtype)
+    region = _check_tensor_tf("region", region, [(d,)], dtype)
     if route in ("plain", "unmarked"):
         return tf.zeros(tf.shape(x)[:1], dtype=x.dtype)
     if route == "ross":
@@ -321,6 +394,8 @@ def _loop(route):
 class RouteResult:
     """What :func:`train_route` returns.
 
+    Attributes
+    ----------
     params : the trained stack, one network per (weight, seed), weight-major.
     weights, seeds : (k,) the penalty weight and seed of each network.
     seconds_per_step : float, wall time per optimizer step for the whole stack (after the
@@ -331,6 +406,15 @@ class RouteResult:
     weights: np.ndarray
     seeds: np.ndarray
     seconds_per_step: float
+
+    def __post_init__(self):
+        self.params = training.check_stack("params", self.params)
+        k = self.params[0][0].shape[0]
+        self.weights = check_array("weights", self.weights, shape=(k,), dtype=np.float64)
+        self.seeds = check_array("seeds", self.seeds, shape=(k,), dtype=np.int64)
+        if self.weights.min() < 0 or self.seeds.min() < 0:
+            raise ValueError("weights and seeds must be >= 0")
+        self.seconds_per_step = check_float("seconds_per_step", self.seconds_per_step, low=0)
 
 
 def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=100,
@@ -359,14 +443,22 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     if not isinstance(task, ShortcutTask):
         raise TypeError(f"task must be a ShortcutTask, got {type(task).__name__}")
     check_choice("route", route, ROUTES)
+    for name, values in (("weights", weights), ("seeds", seeds)):
+        if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple,
+                                                                       np.ndarray)):
+            raise TypeError(f"{name} must be a sequence of numbers, got {_describe(values)}")
+        if not len(values):
+            raise ValueError(f"{name} must hold at least one value")
     weights = [check_float(f"weights[{i}]", w, low=0) for i, w in enumerate(weights)]
     seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
-    if not weights or not seeds:
-        raise ValueError("weights and seeds must each hold at least one value")
     hidden = check_int("hidden", hidden, low=1)
-    epochs = check_int("epochs", epochs, low=1)
+    k = len(weights) * len(seeds)
+    check_size("hidden", hidden, k * hidden * (N_PIXELS + N_CLASSES + 1) * 4 * 8)
+    epochs = check_int("epochs", epochs, low=1, high=10**5)
     batch_size = check_int("batch_size", batch_size, low=1, high=len(task.x_train))
-    learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True)
+    check_size("epochs", epochs, epochs * len(task.x_train) * k * 8 * 2)
+    learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True,
+                                high=1.0)
     n = len(task.x_train)
     per_seed = [training.init_stack(1, [hidden], np.random.default_rng(seed), N_PIXELS,
                                     N_CLASSES) for seed in seeds]
@@ -399,7 +491,7 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
 
 
 def network(params, net):
-    """Network ``net`` of a stack as a :class:`toyviz.relevance.Network` (float64), for
+    """Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), for
     chapter 2's propagation and perturbation code."""
     training.check_stack("params", params)         # the shapes; the values stay float64
     params = [(np.asarray(kernel, np.float64), np.asarray(bias, np.float64))
@@ -464,6 +556,9 @@ def evaluate(params, task, rng):
     if not isinstance(task, ShortcutTask):
         raise TypeError(f"task must be a ShortcutTask, got {type(task).__name__}")
     rng = check_rng("rng", rng)
+    if params[0][0].shape[1] != N_PIXELS or params[-1][0].shape[2] != N_CLASSES:
+        raise ValueError(f"params must take {N_PIXELS} inputs and give {N_CLASSES} outputs, "
+                         f"got {params[0][0].shape[1]} and {params[-1][0].shape[2]}")
     k = params[0][0].shape[0]
     widths = [kernel.shape[2] for kernel, _ in params[:-1]]
     scrambled = training.init_stack(k, widths, rng, N_PIXELS, N_CLASSES)
@@ -530,14 +625,25 @@ def interval(values, confidence=0.95):
     return routes.interval(values, confidence)
 
 
+def _check_columns(table, **named):
+    """Each of ``named`` (parameter name -> a list of column names) must name columns
+    of ``table``, the caller's ``frame``."""
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(table).__name__}")
+    for name, columns in named.items():
+        if isinstance(columns, (str, bytes)) or not isinstance(columns, (list, tuple)) \
+                or not columns:
+            raise TypeError(f"{name} must be a non-empty list of column names, got "
+                            f"{_describe(columns)}")
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise ValueError(f"{name} names columns that frame does not have: {missing}")
+
+
 def summarise(frame, columns, by=("route", "weight")):
     """Mean and 95 % t interval over seeds of each of ``columns``, per group of ``by``:
     a DataFrame indexed by ``by`` with columns ``(column, "mean" | "low" | "high")``."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in [*columns, *by] if c not in frame.columns]
-    if missing:
-        raise ValueError(f"frame has no columns {missing}")
+    _check_columns(frame, columns=columns, by=by)
     out = {}
     for key, group in frame.groupby(list(by), sort=False):
         out[key] = {(column, part): value for column in columns
@@ -552,14 +658,12 @@ def ratios_to_plain(frame, columns, plain="plain"):
     """Each network's ``columns`` divided by the plain network of the same seed (routes are
     paired by seed, see :func:`train_route`): a copy of ``frame`` (with columns ``route``,
     ``weight``, ``seed``) with a ``<column>_ratio`` column per column."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in [*columns, "route", "seed"] if c not in frame.columns]
-    if missing:
-        raise ValueError(f"frame has no columns {missing}")
+    _check_columns(frame, columns=columns, frame=["route", "seed"])
+    if not isinstance(plain, str):
+        raise TypeError(f"plain must be a route name (str), got {_describe(plain)}")
     reference = frame[frame.route == plain].set_index("seed")
     if reference.empty or reference.index.duplicated().any():
-        raise ValueError(f"frame must hold one {plain!r} network per seed")
+        raise ValueError(f"frame must hold one network of route plain = {plain!r} per seed")
     out = frame.copy()
     for column in columns:
         out[f"{column}_ratio"] = frame[column].to_numpy() / reference.loc[
