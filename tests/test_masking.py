@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toyviz import masking, network
+from toyviz import masking, models, network
 from toyviz.models import masked_circle_model
 
 # ----------------------------------------------------------------------------- helpers
@@ -498,3 +498,269 @@ def test_removal_costs_match_the_engine(seed, n_nodes):
     losses, _ = masking.mask_losses(weights, x, y, np.concatenate([masks, np.ones((1, n_nodes))]))
     np.testing.assert_allclose(masking.removal_costs(table), losses[:-1] - losses[-1],
                                rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------- any network: depth, classes, activations, layers
+
+ACTIVATION_NAMES = sorted([*network.ACTIVATIONS, *network.OTHER_ACTIVATIONS, "linear"])
+# (output activation, units): softmax and linear (logits) over 2-4 classes, one unit
+OUTPUTS = [("softmax", 2), ("softmax", 3), ("softmax", 4), ("linear", 2), ("linear", 3),
+           ("linear", 4), ("sigmoid", 1), ("linear", 1)]
+# Keras (float32) against the float64 engine, on losses and gradients of order 1:
+# |engine - Keras| <= KERAS_ATOL + KERAS_RTOL |Keras|. Measured: below 3e-7 on 40 random
+# architectures; the margin covers other CPUs' float32 rounding.
+KERAS_ATOL = KERAS_RTOL = 1e-5
+
+
+@st.composite
+def architectures(draw, max_masked=None):
+    """(hidden layers [(width, activation)], (output activation, units), masked layer
+    names in the order the mask lists them, seed)."""
+    hidden = draw(st.lists(st.tuples(st.integers(1, 6), st.sampled_from(ACTIVATION_NAMES)),
+                           min_size=1, max_size=3))
+    output = draw(st.sampled_from(OUTPUTS))
+    order = draw(st.permutations(range(len(hidden))))
+    count = draw(st.integers(1, len(hidden)))
+    masked = [f"hidden{i}" for i in order[:count]]
+    if max_masked is not None:
+        while sum(hidden[int(name[6:])][0] for name in masked) > max_masked:
+            masked.pop()
+            if not masked:
+                masked = [f"hidden{order[0]}"]
+                hidden[order[0]] = (min(hidden[order[0]][0], max_masked), hidden[order[0]][1])
+    return hidden, output, masked, draw(st.integers(0, 2**31 - 1))
+
+
+def random_layers(hidden, output, seed):
+    """Dense layers [(kernel, bias, activation)] with float32-exact weights that keep the
+    logits moderate (no point near Keras' probability clipping)."""
+    rng = np.random.default_rng(seed)
+    sizes = [2] + [width for width, _ in hidden] + [output[1]]
+    activations = [activation for _, activation in hidden] + [output[0]]
+    return [((rng.normal(size=(a, b)) * 1.5 / np.sqrt(a)).astype(np.float32),
+             rng.uniform(-0.5, 0.5, b).astype(np.float32), activation)
+            for a, b, activation in zip(sizes[:-1], sizes[1:], activations)], rng
+
+
+def keras_from_layers(layers):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input(shape=(2,), name="x")]
+        + [keras.layers.Dense(kernel.shape[1], activation=activation,
+                              name="output" if i == len(layers) - 1 else f"hidden{i}")
+           for i, (kernel, _, activation) in enumerate(layers)])
+    for layer, (kernel, bias, _) in zip(model.layers, layers):
+        layer.set_weights([kernel, bias])
+    return model
+
+
+def points_for(output, rng, n_points=30):
+    n_classes = max(2, output[1])
+    return (rng.uniform(-1, 1, (n_points, 2)).astype(np.float32),
+            rng.integers(0, n_classes, n_points))
+
+
+def mixed_masks(rng, n_nodes, k=5):
+    masks = rng.uniform(0, 1, (k, n_nodes))
+    masks[0] = 1.0
+    masks[1] = masks[1] < 0.5              # binary
+    return masks
+
+
+def assert_keras_close(got, expected):
+    np.testing.assert_allclose(got, expected, atol=KERAS_ATOL, rtol=KERAS_RTOL)
+
+
+@settings(max_examples=25, deadline=None)
+@given(architectures(max_masked=8))
+def test_engine_and_sweep_match_keras_with_mask_layers_on_random_architectures(architecture):
+    hidden, output, masked, seed = architecture
+    layers, rng = random_layers(hidden, output, seed)
+    model = keras_from_layers(layers)
+    x, y = points_for(output, rng)
+    n_nodes = sum(hidden[int(name[6:])][0] for name in masked)
+    masks = mixed_masks(rng, n_nodes)
+    ref_losses, ref_gradients = masking.reference_mask_losses(model, x, y, masks,
+                                                              layers=masked)
+    losses, gradients = masking.mask_losses(model, x, y, masks, layers=masked)
+    assert_keras_close(losses, ref_losses)
+    assert_keras_close(gradients, ref_gradients)
+    # the sweep, at the binary masks among them
+    table, table_gradients = masking.sweep_all_masks(model, x, y, layers=masked, workers=2)
+    binary = masking.mask_indices(masks[:2])
+    assert_keras_close(table[binary], ref_losses[:2])
+    assert_keras_close(table_gradients[binary], ref_gradients[:2])
+    # one mask, point by point, averages to the batch
+    point_loss, point_gradient = masking.point_losses(model, x, y, masks[2], layers=masked)
+    assert point_loss.mean() == pytest.approx(losses[2], abs=1e-12)
+    np.testing.assert_allclose(point_gradient.mean(axis=0), gradients[2], atol=1e-12)
+    # the probabilities the loss reads: Keras' output, or the softmax/sigmoid of logits
+    probabilities = masking.class_probabilities(model, x, layers=masked)
+    keras_output = model(x, training=False).numpy().astype(np.float64)
+    if output[0] == "linear":
+        keras_output = network.apply_output("softmax" if output[1] > 1 else "sigmoid",
+                                            keras_output)
+    if output[1] == 1:
+        keras_output = np.hstack([1 - keras_output, keras_output])
+    np.testing.assert_allclose(probabilities, keras_output, atol=1e-6)
+
+
+def network_from(architecture):
+    hidden, output, masked, seed = architecture
+    layers, rng = random_layers(hidden, output, seed)
+    x, y = points_for(output, rng, n_points=25)
+    return network.Network.from_dense(layers), masked, x, y, rng
+
+
+@settings(max_examples=30, deadline=None)
+@given(architectures(max_masked=9), st.integers(1, 3), st.booleans())
+def test_general_sweep_matches_the_engine_on_every_mask(architecture, k, workers):
+    net, masked, x, y, rng = network_from(architecture)
+    n_nodes = masking.n_nodes_of(net, masked)
+    ref_losses, ref_gradients = masking.mask_losses(net, x, y, all_binary(n_nodes),
+                                                    layers=masked)
+    losses, gradients = masking.sweep_all_masks(net, x, y, layers=masked, block=7,
+                                                workers=1 + workers)
+    # chapter 1's case sums over points in float32 (see test_full_sweep_matches_...);
+    # otherwise the losses are the engine's and the gradients its, rounded to float32
+    split = masking.masked_network(net, masked).fast
+    np.testing.assert_allclose(losses, ref_losses, atol=2e-6 if split else 1e-12, rtol=1e-12)
+    np.testing.assert_allclose(gradients, ref_gradients, atol=2e-6 if split else 1e-7,
+                               rtol=1e-6)
+    project = rng.normal(size=(n_nodes, k))
+    _, projected, node_means = masking.sweep_all_masks(
+        net, x, y, layers=masked, block=5, project=project, node_means=True)
+    scale = np.abs(project).sum(axis=0).max()
+    np.testing.assert_allclose(projected, ref_gradients @ project,
+                               atol=(4e-6 if split else 1e-6) * scale, rtol=1e-5)
+    np.testing.assert_allclose(node_means, ref_gradients.mean(axis=0),
+                               atol=2e-6 if split else 1e-12, rtol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(architectures())
+def test_general_mask_gradient_matches_finite_differences(architecture):
+    net, masked, x, y, rng = network_from(architecture)
+    n_nodes = masking.n_nodes_of(net, masked)
+    # masks are float32: on a grid of 2**-16 with a step of 2**-14 every mask is exact
+    mask = np.round(rng.uniform(0.1, 0.9, n_nodes) * 2**16) / 2**16
+    _, gradient = masking.mask_losses(net, x, y, mask[None, :], layers=masked)
+    step = 2.0**-14
+    up, _ = masking.mask_losses(net, x, y, mask + step * np.eye(n_nodes), layers=masked)
+    down, _ = masking.mask_losses(net, x, y, mask - step * np.eye(n_nodes), layers=masked)
+    np.testing.assert_allclose(gradient[0], (up - down) / (2 * step), atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.sampled_from(ACTIVATION_NAMES)), min_size=1,
+                max_size=3),
+       st.sampled_from([("softmax", 2), ("linear", 2), ("sigmoid", 1), ("linear", 1)]),
+       st.integers(0, 2**31 - 1))
+def test_fast_path_equals_the_general_engine(hidden, output, seed):
+    """Chapter 1's case (the last hidden layer, two classes) through both paths."""
+    layers, rng = random_layers(hidden, output, seed)
+    net = network.Network.from_dense(layers)
+    last = f"hidden{len(hidden) - 1}"
+    target = masking.masked_network(net, last)
+    assert target.fast
+    x, y = points_for(output, rng, n_points=25)
+    masks = mixed_masks(rng, target.n_nodes, k=6).astype(np.float32)   # as the engine reads them
+    losses, gradients = masking.mask_losses(target, x, y, masks)
+    point_loss, general = masking._general(target, x.astype(np.float64), y,
+                                           masks.astype(np.float64))
+    np.testing.assert_allclose(losses, point_loss.mean(axis=1), atol=1e-12, rtol=1e-12)
+    np.testing.assert_allclose(gradients, general / len(x), atol=1e-12, rtol=1e-9)
+    probabilities = masking.class_probabilities(target, x, masks[1])
+    np.testing.assert_allclose(masking.inside_probability(target, x, masks[1]),
+                               probabilities[:, 1], atol=1e-12)
+    n = target.n_nodes
+    if n <= 9:
+        table, table_gradients = masking.sweep_all_masks(target, x, y, workers=2, block=5)
+        chunked = (np.empty(2**n), np.empty((2**n, n), dtype=np.float32))
+        masking._sweep_chunks(target, x.astype(np.float64), y, *chunked, None, 2, 5, False,
+                              False)
+        np.testing.assert_allclose(table, chunked[0], atol=2e-6, rtol=0)
+        np.testing.assert_allclose(table_gradients, chunked[1], atol=2e-6, rtol=0)
+
+
+def test_mask_columns_follow_the_order_of_layers():
+    net, _, x, y, rng = network_from(([(3, "tanh"), (4, "relu")], ("softmax", 3),
+                                      ["hidden0"], 5))
+    masks = rng.uniform(0, 1, (4, 7))
+    first = masking.mask_losses(net, x, y, masks, layers=["hidden0", "hidden1"])
+    swapped = np.hstack([masks[:, 3:], masks[:, :3]])
+    second = masking.mask_losses(net, x, y, swapped, layers=("hidden1", "hidden0"))
+    np.testing.assert_allclose(first[0], second[0], rtol=1e-12)
+    np.testing.assert_allclose(first[1], np.hstack([second[1][:, 4:], second[1][:, :4]]),
+                               rtol=1e-12)
+    nodes = masking.hidden_activations(net, x, ["hidden1", "hidden0"])
+    values, _ = net.forward(x.astype(np.float64))
+    np.testing.assert_array_equal(nodes[:, :4], values[4])       # hidden1 after its ReLU
+    np.testing.assert_array_equal(nodes[:, 4:], values[2])       # hidden0 after its tanh
+
+
+def test_the_issue_network_two_hidden_layers_named_hidden_and_output():
+    """Issue 10: on a 2-16-16-2 net named hidden/output, masking gave 0.978 against Keras'
+    0.103 by skipping the middle layer. Now it asks which layer, and agrees with Keras."""
+    import keras
+
+    from toyviz import data
+
+    rng = np.random.default_rng(0)
+    x, y = data.circle(300, rng)
+    model = keras.Sequential([keras.Input(shape=(2,)),
+                              keras.layers.Dense(16, activation="relu", name="hidden"),
+                              keras.layers.Dense(16, activation="tanh", name="middle"),
+                              keras.layers.Dense(2, activation="softmax", name="output")])
+    with pytest.raises(ValueError, match=r"^layers must name .*\['hidden', 'middle'\]"):
+        masking.mask_losses(model, x, y, np.ones((1, 16)))
+    keras_loss = float(keras.losses.SparseCategoricalCrossentropy()(y, model(x)))
+    for layers in (["hidden"], ["middle"], ["middle", "hidden"]):
+        width = 16 * len(layers)
+        losses, _ = masking.mask_losses(model, x, y, np.ones((1, width)), layers=layers)
+        assert losses[0] == pytest.approx(keras_loss, abs=1e-5)
+    masked = models.with_masks(model, ["middle"])
+    assert masking.masked_network(masked).layers == ("middle",)   # its own mask by default
+
+
+def test_default_layers_and_refusals():
+    two_hidden = network.Network.from_dense(random_layers([(2, "relu"), (3, "tanh")],
+                                                          ("softmax", 3), 0)[0])
+    one_hidden = network.Network.from_dense(random_layers([(4, "sigmoid")], ("linear", 3),
+                                                          0)[0])
+    assert masking.masked_network(one_hidden).layers == ("hidden0",)
+    assert not masking.masked_network(one_hidden).fast        # three classes
+    x = np.zeros((3, 2))
+    cases = [
+        (lambda: masking.masked_network(two_hidden), ValueError,
+         r"layers must name .*\['hidden0', 'hidden1'\]"),
+        (lambda: masking.masked_network(two_hidden, ["hidden2"]), ValueError, "^layers names"),
+        (lambda: masking.masked_network(two_hidden, ["output"]), ValueError, "^layers names"),
+        (lambda: masking.masked_network(two_hidden, ["hidden0", "hidden0"]), ValueError,
+         "^layers must not repeat"),
+        (lambda: masking.masked_network(two_hidden, []), ValueError, "^layers must name at"),
+        (lambda: masking.masked_network(two_hidden, [0]), TypeError, "^layers must hold"),
+        (lambda: masking.masked_network(two_hidden, 3), TypeError, "^layers must be"),
+        (lambda: masking.mask_losses(two_hidden, x, [0, 1, 3], np.ones((1, 2)), layers="hidden0"),
+         ValueError, r"^y must hold labels in \[0, 3\)"),
+        (lambda: masking.mask_losses(two_hidden, x[:0], [], np.ones((1, 2)), layers="hidden0"),
+         ValueError, "^x must not be empty"),
+        (lambda: masking.mask_losses(two_hidden, np.zeros((3, 3)), [0, 1, 2], np.ones((1, 2)),
+                                     layers="hidden0"), ValueError, "^x must have shape"),
+        (lambda: masking.node_directions(one_hidden), ValueError, "^model must have two classes"),
+        (lambda: masking.masked_network(network.Network.from_dense(
+            random_layers([(2, "relu")], ("sigmoid", 2), 0)[0])), ValueError,
+         "^model ends in 2 sigmoid units"),
+        (lambda: masking.masked_network(network.Network.from_dense(
+            random_layers([], ("softmax", 2), 0)[0])), ValueError, "^model has no hidden layer"),
+        (lambda: masking.mask_losses_before_relu(
+            network.Network.from_dense(random_layers([(2, "tanh")], ("softmax", 2), 0)[0]),
+            x, [0, 1, 1], np.ones((1, 2))), ValueError, "^model must have a ReLU"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+    binary = network.Network.from_dense(random_layers([(2, "relu")], ("sigmoid", 1), 0)[0])
+    with pytest.raises(ValueError, match=r"^y must hold labels in \[0, 2\)"):
+        masking.mask_losses(binary, x, [0, 1, 2], np.ones((1, 2)))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import toyviz
-from toyviz import data, models
+from toyviz import data, models, network
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,69 @@ def test_unmasked_equals_the_masked_model_with_every_node_on(trained):
     ones = np.ones((len(x), 6), np.float32)
     np.testing.assert_allclose(plain(x, training=False).numpy(),
                                model([x, ones], training=False).numpy(), atol=1e-6)
+
+
+def random_weights(model, seed):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.get_weights():
+            layer.set_weights([rng.normal(size=w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+    return model
+
+
+def test_with_masks_multiplies_each_named_layer_after_its_activation_and_shares_weights():
+    import keras
+
+    model = random_weights(keras.Sequential([
+        keras.Input(shape=(3,), name="x"),
+        keras.layers.Dense(4, name="first"), keras.layers.ReLU(name="first_relu"),
+        keras.layers.Dense(5, activation="tanh", name="second"),
+        keras.layers.Dense(3, activation="softmax", name="output")]), 0)
+    masked = models.with_masks(model, ["second", "first"])
+    assert [tuple(t.shape) for t in masked.inputs] == [(None, 3), (None, 5), (None, 4)]
+    net = network.read(masked)
+    assert net.masked == ("first", "second")      # in the chain's order
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 3)).astype(np.float32)
+    first, second = rng.uniform(size=(7, 4)), rng.uniform(size=(7, 5))
+    got = masked([x, second.astype(np.float32), first.astype(np.float32)]).numpy()
+    expected = network.read(model).predict(x, {"first": first, "second": second})
+    np.testing.assert_allclose(got, expected, atol=1e-6)   # after the separate ReLU layer
+    ones = [np.ones((7, 5), np.float32), np.ones((7, 4), np.float32)]
+    np.testing.assert_allclose(masked([x, *ones]).numpy(), model(x).numpy(), atol=1e-6)
+    random_weights(model, 2)                       # the same layers: new weights show
+    np.testing.assert_allclose(masked([x, *ones]).numpy(), model(x).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="^layers names 'output'"):
+        models.with_masks(model, ["output"])
+    with pytest.raises(ValueError, match="^layers must name at least one"):
+        models.with_masks(model, [])
+
+
+def test_masked_circle_model_is_with_masks_of_its_plain_network(trained):
+    model, x, _ = trained
+    again = models.with_masks(models.unmasked(model), "hidden0")
+    mask = np.random.default_rng(0).uniform(size=(len(x), 6)).astype(np.float32)
+    np.testing.assert_allclose(again([x, mask]).numpy(), model([x, mask]).numpy(), atol=1e-6)
+    # masks the model already has are replaced by the ones named
+    remasked = models.with_masks(model, ["hidden"])
+    assert network.read(remasked).masked == ("hidden",)
+    np.testing.assert_allclose(remasked([x, mask]).numpy(), model([x, mask]).numpy(),
+                               atol=1e-6)
+
+
+def test_unmasked_keeps_every_layer_and_activation():
+    import keras
+
+    model = random_weights(models.with_masks(keras.Sequential([
+        keras.Input(shape=(2,)), keras.layers.Dense(3, activation="tanh", name="a"),
+        keras.layers.Dense(4, activation="sigmoid", name="b"),
+        keras.layers.Dense(1, activation="sigmoid", name="c")]), ["b"]), 3)
+    plain = models.unmasked(model)
+    assert [layer.name for layer in plain.layers] == ["hidden0", "hidden1", "output"]
+    x = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    np.testing.assert_allclose(plain(x).numpy(), model([x, np.ones((5, 4), np.float32)]).numpy(),
+                               atol=1e-6)
 
 
 def test_training_learns_something(trained):
@@ -108,6 +171,8 @@ def test_check_labels():
     (lambda: models.mlp(2, (3,), 2, "gelu"), ValueError, "output_activation"),
     (lambda: models.unmasked(models.mlp(2, (3,))), ValueError, "model"),
     (lambda: models.masked_weights(None), TypeError, "model"),
+    (lambda: models.masked_weights(models.mlp(2, (3, 3))), ValueError, "^model must be a 2-n-2"),
+    (lambda: models.with_masks(models.mlp(2, (3,)), 3), TypeError, "^layers must be"),
     (lambda: models.save_model(models.masked_circle_model(2), "/tmp/x.h5"), ValueError,
      "path"),
     (lambda: models.save_model("model", "/tmp/x.keras"), TypeError, "model"),

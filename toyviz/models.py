@@ -149,7 +149,13 @@ def with_masks(model, layers):
         taken.add(name)
         return name
 
-    x = keras.Input(shape=net.input_shape, name=fresh("x"))
+    # the model's own data input (not a mask input): network.read then finds the chain
+    # from the same input layer in both models
+    multiplied = {id(tensor._keras_history[0]) for layer in model.layers
+                  if type(layer).__name__ == "Multiply"
+                  for node in layer._inbound_nodes for tensor in node.input_tensors}
+    x = next(tensor for tensor in model.inputs
+             if id(tensor._keras_history[0]) not in multiplied)
     masks = {name: keras.Input(shape=(net.hidden_layers[name],), name=fresh(f"mask_{name}"))
              for name in names}
     chain = [layer for layer in model.layers
