@@ -1,11 +1,13 @@
 """The built site in a real browser: headless Chromium (Debian's, driven by Playwright)
 opens every page from a server on 127.0.0.1 with every other request blocked.
 
-Two sites are checked: a small fixture book built here (a NodeToggleHeatmap with random
-weights and a GridExplorer, so these tests work before and apart from the chapters), and
+Two sites are checked: a small fixture book built here (two NodeToggleHeatmaps with random
+weights, a 2-8-8-3 tanh/ReLU network on three classes and a 2-20-2 ReLU one with the
+circle drawn, and a GridExplorer, so these tests work before and apart from the chapters), and
 the real book in _build/html that `make test` builds before running this file. Both must
 load without console errors or requests to other hosts, and every explorable must render.
-A node toggle must redraw within one frame with the numbers toyviz computes in Python;
+A node toggle (clicked, or ticked with the keyboard) and the class select must redraw
+within one frame with the numbers toyviz.network computes in Python;
 every control of a grid picker must change its canvas (and its readout, where the readouts
 differ) to the grids Python encoded. On the real book, each chapter's explorable must be
 there (chapter 1: node toggles; chapter 2: rules per layer type; chapter 3: criterion and
@@ -51,11 +53,26 @@ CHAPTER_EXPLORABLES = {
 FIXTURE_CELL = """\
 import numpy as np
 import toyviz.widgets
+from toyviz.network import Network
 
 rng = np.random.default_rng(0)
-weights = {"w1": rng.normal(size=(2, 20)), "b1": rng.normal(size=20),
-           "w2": rng.normal(size=(20, 2)), "b2": rng.normal(size=2)}
-toyviz.widgets.NodeToggleHeatmap(weights)
+deep = Network.from_dense([(rng.normal(size=(2, 8)), rng.normal(size=8), "tanh"),
+                           (rng.normal(size=(8, 8)), rng.normal(size=8), "relu"),
+                           (rng.normal(size=(8, 3)), rng.normal(size=3), "softmax")])
+x = rng.uniform(-1.5, 1.5, size=(120, 2))
+toyviz.widgets.NodeToggleHeatmap(deep, x, deep.predict(x).argmax(axis=1), layer="hidden0",
+                                 class_names=["red", "green", "blue"], resolution=120)
+"""
+
+FIXTURE_CIRCLE_CELL = """\
+from toyviz.data import CIRCLE_RADIUS_SQUARED
+
+small = Network.from_dense([(rng.normal(size=(2, 20)), rng.normal(size=20), "relu"),
+                            (rng.normal(size=(20, 2)), rng.normal(size=2), "softmax")])
+circle_x = rng.uniform(-1, 1, size=(300, 2))
+circle_y = (np.sum(circle_x**2, axis=1) < CIRCLE_RADIUS_SQUARED).astype(int)
+toyviz.widgets.NodeToggleHeatmap(small, circle_x, circle_y,
+                                 circle_radius_squared=CIRCLE_RADIUS_SQUARED)
 """
 
 FIXTURE_GRID_CELL = """\
@@ -103,6 +120,7 @@ def build_fixture_book(folder):
     notebook.cells = [
         nbformat.v4.new_markdown_cell("# Explorable fixture\n\nRandom weights, 20 nodes."),
         nbformat.v4.new_code_cell(FIXTURE_CELL),
+        nbformat.v4.new_code_cell(FIXTURE_CIRCLE_CELL),
         nbformat.v4.new_code_cell(FIXTURE_GRID_CELL)]
     nbformat.write(notebook, folder / "explorable.ipynb")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
@@ -287,34 +305,43 @@ def read_drawn(page, index):
     return page.evaluate("""(index) => {
         const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
         const hook = root.toyvizExplorable;
-        return {redraws: hook.redraws, mask: hook.mask, meanLoss: hook.meanLoss,
-                probability: Array.from(hook.probability), loss: Array.from(hook.loss),
+        return {redraws: hook.redraws, mask: hook.mask, shownClass: hook.shownClass,
+                meanLoss: hook.meanLoss, probability: Array.from(hook.probability),
+                pointProbabilities: Array.from(hook.pointProbabilities),
+                loss: Array.from(hook.loss),
+                status: root.querySelector('[aria-live]').textContent,
+                captions: Array.from(root.querySelectorAll('figcaption'), (c) => c.textContent),
                 images: Array.from(root.querySelectorAll('canvas'), (c) => c.toDataURL())};
     }""", index)
 
 
-def assert_matches_python(drawn, state, mask):
-    weights = {key: np.asarray(value) for key, value in state["weights"].items()}
-    python = widgets.heatmap_values(weights, mask, state["extent"], state["resolution"])
-    assert drawn["mask"] == list(mask)
-    probability_error = np.max(np.abs(np.array(drawn["probability"])
-                                      - python["probability"].ravel()))
-    loss_error = np.max(np.abs(np.array(drawn["loss"]) - python["loss"].ravel()))
-    assert probability_error <= 1e-4, f"P(inside) differs from Python by {probability_error}"
-    assert loss_error <= 1e-4, f"per-point loss differs from Python by {loss_error}"
-    assert abs(drawn["meanLoss"] - python["mean_loss"]) <= 1e-4
+def assert_matches_python(drawn, state, mask, shown=None):
+    """What the browser drew is what toyviz.network computes, within the stated
+    tolerance (both run in float64)."""
+    shown = state["shown_class"] if shown is None else shown
+    python = widgets.node_toggle_values(state, mask, shown)
+    assert drawn["mask"] == list(mask) and drawn["shownClass"] == shown
+    tolerance = widgets.BROWSER_TOLERANCE
+    for key, values in (("probability", python["probability"].ravel()),
+                        ("pointProbabilities", python["point_probabilities"].ravel()),
+                        ("loss", python["loss"])):
+        error = np.max(np.abs(np.array(drawn[key]) - values))
+        assert error <= tolerance, f"{key} differs from Python by {error}"
+    assert abs(drawn["meanLoss"] - python["mean_loss"]) <= tolerance
+    assert f"{python['mean_loss']:.3f}" in drawn["status"]
+    assert drawn["captions"] == [f"P({state['class_names'][shown]})", "Loss per point"]
 
 
 def most_visible_node(state, mask):
     """The node whose toggle changes the drawn probabilities most (some nodes of a trained
     net are dead on the whole square, and toggling them rightly changes nothing)."""
-    weights = {key: np.asarray(value) for key, value in state["weights"].items()}
-    before = widgets.heatmap_values(weights, mask, state["extent"], 60)["probability"]
+    coarse = {**state, "resolution": 60}
+    before = widgets.node_toggle_values(coarse, mask)["probability"]
     changes = []
     for node in range(len(mask)):
         flipped = list(mask)
         flipped[node] = 1 - flipped[node]
-        after = widgets.heatmap_values(weights, flipped, state["extent"], 60)["probability"]
+        after = widgets.node_toggle_values(coarse, flipped)["probability"]
         changes.append(np.max(np.abs(after - before)))
     return int(np.argmax(changes))
 
@@ -333,12 +360,75 @@ def test_clicking_a_node_toggle_redraws_with_pythons_numbers(site, visit):
         mask = list(state["mask"])
         mask[node] = 1 - mask[node]
         assert after["redraws"] == before["redraws"] + 1
-        assert after["images"][0] != before["images"][0], "P(inside) canvas did not change"
+        assert after["images"][0] != before["images"][0], "probability canvas did not change"
         assert after["images"][1] != before["images"][1], "loss canvas did not change"
         assert_matches_python(after, state, mask)
         root.get_by_role("button", name="All nodes off").click()
         assert_matches_python(read_drawn(page.page, index), state, [0] * len(mask))
+        root.get_by_role("button", name="All nodes on").click()
+        assert_matches_python(read_drawn(page.page, index), state, [1] * len(mask))
         assert page.unexpected_errors() == []
+
+
+def test_the_keyboard_toggles_nodes_and_picks_the_class(site, visit):
+    """Tab to a toggle and press Space; pick the class with the arrow keys: each redraws
+    with Python's numbers, and the keys do not leave the explorable (JupyterLab's
+    shortcuts listen above it)."""
+    base, found = node_toggle_explorables(site)
+    for path, index, state, count in found:
+        page = visit(base, path)
+        wait_until_drawn(page.page, count)
+        root = page.page.locator("[data-toyviz-explorable]").nth(index)
+        page.page.evaluate("""() => { window.keysAbove = 0;
+            document.body.addEventListener('keydown', () => { window.keysAbove += 1; }); }""")
+        mask = list(state["mask"])
+        root.get_by_label("node 1", exact=True).focus()
+        page.page.keyboard.press("Shift+Tab")
+        page.page.keyboard.press("Tab")
+        page.page.keyboard.press("Space")
+        mask[1] = 1 - mask[1]
+        assert_matches_python(read_drawn(page.page, index), state, mask)
+        select = root.get_by_label("Probability of", exact=True)
+        assert select.count() == 1
+        shown = state["shown_class"]
+        last = len(state["class_names"]) - 1
+        select.focus()
+        page.page.keyboard.press("ArrowDown" if shown < last else "ArrowUp")
+        assert_matches_python(read_drawn(page.page, index), state, mask,
+                              shown + 1 if shown < last else shown - 1)
+        for c in range(len(state["class_names"])):
+            select.select_option(str(c))
+            assert_matches_python(read_drawn(page.page, index), state, mask, c)
+        assert page.page.evaluate("window.keysAbove") == 0, "keys left the explorable"
+        assert page.unexpected_errors() == []
+
+
+def test_fixture_three_class_network_matches_python(site, visit):
+    """The fixture's 2-8-8-3 tanh/ReLU network with the toggles on its first layer (the
+    browser runs the layers after the mask for every redraw): every class, and masks
+    set node by node, against toyviz.network."""
+    html, base = site
+    if html == SITE:
+        pytest.skip("the fixture's network is checked on the fixture site")
+    found = [(path, index, state, count) for path, index, state, count
+             in node_toggle_explorables(site)[1]
+             if len(state["class_names"]) == 3]
+    assert len(found) == 1, "the fixture's 3-class explorable is missing"
+    path, index, state, count = found[0]
+    assert [len(layer["bias"]) for layer in state["layers"]] == [8, 8, 3]
+    assert [layer["activation"] for layer in state["layers"]] == ["tanh", "relu", "linear"]
+    assert state["circle_radius_squared"] is None
+    page = visit(base, path)
+    wait_until_drawn(page.page, count)
+    root = page.page.locator("[data-toyviz-explorable]").nth(index)
+    mask = list(state["mask"])
+    for node in (0, 3, 5, 7):
+        root.get_by_label(f"node {node}", exact=True).click()
+        mask[node] = 0
+        for c in range(3):
+            root.get_by_label("Probability of", exact=True).select_option(str(c))
+            assert_matches_python(read_drawn(page.page, index), state, mask, c)
+    assert page.unexpected_errors() == []
 
 
 def test_a_toggle_redraws_within_one_frame(site, visit):
@@ -381,10 +471,21 @@ def test_controls_are_labelled_and_figures_described(site, visit):
         assert canvases.count() == 2
         for k in range(2):
             assert canvases.nth(k).get_attribute("role") == "img"
-            assert "Heatmap" in canvases.nth(k).get_attribute("aria-label")
+        assert "Heatmap of the network's probability" in canvases.nth(0).get_attribute(
+            "aria-label")
+        assert "labelled points coloured by their cross-entropy loss" in canvases.nth(
+            1).get_attribute("aria-label")
         captions = root.locator("figcaption").all_inner_texts()
-        assert captions == ["P(inside the circle)", "Loss per point"]
-        assert "nodes on" in root.locator("[aria-live]").inner_text()
+        names = state["class_names"]
+        assert captions == [f"P({names[state['shown_class']]})", "Loss per point"]
+        if path == "book/node_removal.html":
+            assert captions[0] == "P(inside the circle)"
+            assert state["circle_radius_squared"] is not None
+            assert len(state["labels"]) == 1000, "chapter 1 shows its 1000 test points"
+        status = root.locator("[aria-live]").inner_text()
+        assert "nodes on" in status and f"{len(state['labels'])} labelled points" in status
+        select = root.get_by_label("Probability of", exact=True)
+        assert select.locator("option").all_inner_texts() == names
         for image in page.page.locator("img").all():
             assert image.get_attribute("alt") is not None, f"{path}: an <img> has no alt"
 

@@ -1,9 +1,9 @@
-"""The explorables' Python side: the forward pass the browser is compared with, the widget
-state (weights and mask, kept apart from drawing), argument checks, and the front-end
-module's numbers run under Node (the real-browser checks are in test_browser.py)."""
+"""The explorables' Python side: the network form the browser is compared with, the
+widget state (weights, mask and data, kept apart from drawing), argument checks and
+refusals, and the front-end module's numbers run under Node (the real-browser checks are
+in test_browser.py)."""
 
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -17,149 +17,262 @@ from hypothesis import strategies as st
 
 from toyviz import widgets
 from toyviz.data import CIRCLE_RADIUS_SQUARED
+from toyviz.network import ACTIVATIONS, OTHER_ACTIVATIONS, Network
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def random_weights(rng, n=20, scale=1.0):
-    return {"w1": scale * rng.normal(size=(2, n)), "b1": scale * rng.normal(size=n),
-            "w2": scale * rng.normal(size=(n, 2)), "b2": scale * rng.normal(size=2)}
+def random_network(rng, sizes=(2, 20, 2), activations=("relu",), output="softmax",
+                   scale=1.0):
+    """A Dense chain with normal weights: ``sizes`` from input to output, hidden
+    activations cycled from ``activations``."""
+    layers = [(scale * rng.normal(size=(a, b)), scale * rng.normal(size=b),
+               activations[k % len(activations)])
+              for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+    layers[-1] = (*layers[-1][:2], output)
+    return Network.from_dense(layers)
 
 
-def slow_forward(weights, mask, points):
-    """One point and one node at a time, in float64: obviously right, slow."""
-    out = []
-    for x0, x1 in np.asarray(points, dtype=np.float64):
-        logits = [float(weights["b2"][c]) for c in range(2)]
-        for u in range(len(mask)):
-            a = x0 * float(weights["w1"][0][u]) + x1 * float(weights["w1"][1][u])
-            a = max(a + float(weights["b1"][u]), 0.0) * mask[u]
-            for c in range(2):
-                logits[c] += a * float(weights["w2"][u][c])
-        top = max(logits)
-        exps = [math.exp(z - top) for z in logits]
-        out.append([e / sum(exps) for e in exps])
-    return np.array(out)
+def labelled_points(rng, n=60, classes=2):
+    return rng.uniform(-1.5, 1.5, size=(n, 2)), rng.integers(0, classes, size=n)
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 8), scale=st.floats(0.1, 5.0))
-def test_forward_matches_slow_reference(seed, n, scale):
-    rng = np.random.default_rng(seed)
-    weights = {k: v.astype(np.float32) for k, v in random_weights(rng, n, scale).items()}
-    mask = rng.integers(0, 2, size=n).tolist()
-    points = rng.uniform(-2, 2, size=(30, 2))
-    fast = widgets.forward(weights, mask, points)
-    assert fast.shape == (30, 2) and fast.dtype == np.float64
-    np.testing.assert_allclose(fast, slow_forward(weights, mask, points), rtol=0, atol=1e-12)
-
-
-def test_forward_matches_the_keras_masked_model():
+def keras_chain(sizes, activations, output, seed):
     import keras
 
-    from toyviz.models import masked_circle_model, masked_weights
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((sizes[0],))
+    a = inputs
+    for k, width in enumerate(sizes[1:-1]):
+        a = keras.layers.Dense(width, activation=activations[k % len(activations)],
+                               name=f"dense{k}")(a)
+    outputs = keras.layers.Dense(sizes[-1], activation=output, name="out")(a)
+    return keras.Model(inputs, outputs)
+
+
+def test_values_match_the_keras_masked_circle_model():
+    """Chapter 1's model: the grid and the points under several masks, against Keras with
+    the mask input; the mean loss is Keras's mean cross-entropy on the points."""
+    import keras
+
+    from toyviz.models import masked_circle_model
 
     keras.utils.set_random_seed(3)
     model = masked_circle_model(20)
     rng = np.random.default_rng(3)
-    points = rng.uniform(-2, 2, size=(500, 2)).astype(np.float32)
+    x, y = labelled_points(rng, 200)
+    widget = widgets.NodeToggleHeatmap(model, x, y, resolution=21,
+                                       circle_radius_squared=CIRCLE_RADIUS_SQUARED)
+    assert widget.layer == "hidden" and widget.n_nodes == 20 and widget.shown_class == 1
+    xs, ys = widgets.grid_axes(widget.extent, 21)
+    grid = np.stack([np.tile(xs, 21), np.repeat(ys, 21)], axis=1).astype(np.float32)
+    points = x.astype(np.float32)
     masks = np.vstack([np.ones(20), np.zeros(20), rng.integers(0, 2, size=(3, 20))])
     for mask in masks.astype(np.float32):
-        expected = model.predict([points, np.tile(mask, (500, 1))], verbose=0)
-        got = widgets.forward(masked_weights(model), mask, points)
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+        values = widget.values(mask)
+        expected = model.predict([grid, np.tile(mask, (len(grid), 1))], verbose=0)
+        np.testing.assert_allclose(values["probability"].ravel(), expected[:, 1], atol=1e-5)
+        expected = model.predict([points, np.tile(mask, (len(points), 1))], verbose=0)
+        np.testing.assert_allclose(values["point_probabilities"], expected, atol=1e-5)
+        keras_loss = keras.losses.SparseCategoricalCrossentropy()(y, expected)
+        assert values["mean_loss"] == pytest.approx(float(keras_loss), abs=1e-5)
+
+
+def test_values_match_keras_on_a_deep_three_class_network():
+    """A 2-8-8-3 tanh/ReLU network without a mask layer: switching a node off equals
+    zeroing its outgoing weights in Keras."""
+    import keras
+
+    model = keras_chain((2, 8, 8, 3), ("tanh", "relu"), "softmax", seed=4)
+    rng = np.random.default_rng(4)
+    x, y = labelled_points(rng, 100, classes=3)
+    with pytest.raises(ValueError, match=r"layer must name .*'dense0': 8, 'dense1': 8"):
+        widgets.NodeToggleHeatmap(model, x, y)
+    for layer, following in (("dense0", "dense1"), ("dense1", "out")):
+        widget = widgets.NodeToggleHeatmap(model, x, y, layer=layer, resolution=9,
+                                           shown_class=0)
+        assert widget.class_names == ["class 0", "class 1", "class 2"]
+        assert widget.circle_radius_squared is None
+        mask = rng.integers(0, 2, size=8)
+        pruned = keras.models.clone_model(model)
+        pruned.set_weights(model.get_weights())
+        kernel, bias = pruned.get_layer(following).get_weights()
+        pruned.get_layer(following).set_weights([kernel * mask[:, None], bias])
+        expected = pruned.predict(x.astype(np.float32), verbose=0)
+        values = widget.values(mask)
+        np.testing.assert_allclose(values["point_probabilities"], expected, atol=1e-5)
+        loss = keras.losses.SparseCategoricalCrossentropy()(y, expected)
+        assert values["mean_loss"] == pytest.approx(float(loss), abs=1e-5)
+        for shown in range(3):
+            xs, ys = widgets.grid_axes(widget.extent, 9)
+            grid = np.stack([np.tile(xs, 9), np.repeat(ys, 9)], axis=1)
+            np.testing.assert_allclose(
+                widget.values(mask, shown)["probability"].ravel(),
+                pruned.predict(grid.astype(np.float32), verbose=0)[:, shown], atol=1e-5)
+
+
+def test_a_moons_network_with_one_sigmoid_unit_scores_its_own_labels():
+    """Two moons, a sigmoid output: the loss is Keras's binary cross-entropy on the moons'
+    labels, and no circle is drawn unless asked for."""
+    import keras
+    from sklearn.datasets import make_moons
+
+    model = keras_chain((2, 6, 1), ("elu",), "sigmoid", seed=5)
+    x, y = make_moons(150, noise=0.1, random_state=5)
+    widget = widgets.NodeToggleHeatmap(model, x, y, extent=(-1.5, 2.5, -1.5, 2.0),
+                                       class_names=["lower moon", "upper moon"])
+    assert widget.circle_radius_squared is None and widget.output == "sigmoid"
+    probability = model.predict(x.astype(np.float32), verbose=0)
+    values = widget.values()
+    np.testing.assert_allclose(values["point_probabilities"][:, 1], probability[:, 0],
+                               atol=1e-5)
+    loss = keras.losses.BinaryCrossentropy()(y[:, None], probability)
+    assert values["mean_loss"] == pytest.approx(float(loss), abs=1e-5)
+    assert "P(upper moon)" in repr(widget)
+
+
+def test_widget_state_is_the_network_and_the_data_not_the_drawing():
+    rng = np.random.default_rng(6)
+    network = random_network(rng, (2, 8, 8, 3), ("tanh", "relu"))
+    x, y = labelled_points(rng, 40, classes=3)
+    widget = widgets.NodeToggleHeatmap(network, x, y, layer="hidden1", resolution=50)
+    state = widget.get_state()
+    assert [layer["name"] for layer in state["layers"]] == ["hidden0", "hidden1", "output"]
+    assert [layer["activation"] for layer in state["layers"]] == ["tanh", "relu", "linear"]
+    assert state["output"] == "softmax" and state["layer"] == "hidden1"
+    for layer, (kernel, bias, _) in zip(state["layers"], network.dense_chain()):
+        np.testing.assert_array_equal(np.asarray(layer["kernel"], np.float32),
+                                      kernel.astype(np.float32))
+        np.testing.assert_array_equal(np.asarray(layer["bias"], np.float32),
+                                      bias.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(state["points"], np.float32),
+                                  x.astype(np.float32))
+    assert state["labels"] == y.tolist() and state["mask"] == [1] * 8
+    assert state["kind"] == "node-toggle-heatmap" and state["shown_class"] == 2
+    assert state["resolution"] == 50 and state["extent"] == [-2.0, 2.0, -2.0, 2.0]
+    assert state["_esm"] == widgets.FRONT_END.read_text()
+    assert widget.n_nodes == 8
+    text = json.dumps({key: value for key, value in state.items() if key != "_esm"})
+    assert len(text) < 12 * (network.dense_chain()[0][0].size + 8 + 64 + 8 + 24 + 3
+                             + 3 * len(x)) + 1000, "state is not float32-sized"
+    np.testing.assert_array_equal(widget.network().predict(x),
+                                  widgets.state_network(state).predict(x))
+
+
+def test_float32_lists_read_back_exactly():
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(size=2000) * 10.0 ** rng.integers(-30, 30, 2000),
+                             [0.0, -0.0, 1e-45, 3.4e38, 0.1, 1 / 3]]).astype(np.float32)
+    listed = widgets._float32_list(values)
+    np.testing.assert_array_equal(np.asarray(listed, dtype=np.float32), values)
+    assert len(json.dumps(listed)) < 0.75 * len(json.dumps(values.astype(np.float64).tolist()))
+
+
+def test_mask_and_class_changes_from_the_front_end_reach_python():
+    rng = np.random.default_rng(8)
+    network = random_network(rng)
+    x, y = labelled_points(rng)
+    widget = widgets.NodeToggleHeatmap(network, x, y, resolution=20)
+    seen = []
+    widget.observe(lambda change: seen.append(change["new"]), names="mask")
+    mask = [1] * 20
+    mask[3] = 0
+    widget.set_state({"mask": mask, "shown_class": 0})  # what JupyterLab's messages do
+    assert widget.mask == mask and seen == [mask] and widget.shown_class == 0
+    expected = network.predict(x, masks={"hidden0": np.array(mask)})
+    np.testing.assert_allclose(widget.values()["point_probabilities"], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="shown_class"):
+        widget.shown_class = 2
 
 
 def test_point_loss_matches_keras():
     import keras
 
-    rng = np.random.default_rng(4)
-    probabilities = rng.dirichlet([1, 1], size=200)
-    probabilities[:3] = [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
-    labels = rng.integers(0, 2, size=200)
+    rng = np.random.default_rng(9)
+    probabilities = rng.dirichlet([1, 1, 1], size=200)
+    probabilities[:3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5]]
+    labels = rng.integers(0, 3, size=200)
     expected = keras.losses.SparseCategoricalCrossentropy(reduction=None)(
         labels, probabilities.astype(np.float32))
     np.testing.assert_allclose(widgets.point_loss(probabilities, labels),
                                np.asarray(expected), rtol=1e-5, atol=1e-6)
-
-
-def test_heatmap_values_layout_matches_the_grid_convention():
-    rng = np.random.default_rng(5)
-    weights = random_weights(rng)
-    mask = rng.integers(0, 2, size=20)
-    values = widgets.heatmap_values(weights, mask, extent=(-2, 1, -1, 3), resolution=7)
-    xs, ys = values["xs"], values["ys"]
-    np.testing.assert_allclose(xs, np.linspace(-2, 1, 7))
-    np.testing.assert_allclose(ys, np.linspace(-1, 3, 7))
-    for i, j in [(0, 0), (2, 5), (6, 1)]:
-        point = np.array([[xs[j], ys[i]]])
-        probability = widgets.forward(weights, mask, point)
-        assert values["probability"][i, j] == pytest.approx(probability[0, 1], abs=1e-12)
-        label = int(xs[j] ** 2 + ys[i] ** 2 < CIRCLE_RADIUS_SQUARED)
-        loss = widgets.point_loss(probability, np.array([label]))[0]
-        assert values["loss"][i, j] == pytest.approx(loss, abs=1e-12)
-    in_data = (np.abs(xs)[None, :] <= 1) & (np.abs(ys)[:, None] <= 1)
-    assert values["mean_loss"] == pytest.approx(values["loss"][in_data].mean())
-
-
-def test_widget_state_holds_weights_and_mask_not_drawing():
-    from toyviz.models import masked_circle_model, masked_weights
-
-    model = masked_circle_model(20)
-    widget = widgets.NodeToggleHeatmap(model, resolution=50)
-    state = widget.get_state()
-    expected = masked_weights(model)
-    for key, value in expected.items():
-        np.testing.assert_array_equal(np.asarray(state["weights"][key], np.float32), value)
-    assert state["mask"] == [1] * 20
-    assert state["kind"] == "node-toggle-heatmap"
-    assert state["resolution"] == 50 and state["extent"] == [-2.0, 2.0, -2.0, 2.0]
-    assert state["_esm"] == widgets.FRONT_END.read_text()
-    assert widget.n_nodes == 20
-    json.dumps(state)  # the build embeds the state as JSON
-
-
-def test_mask_changes_from_the_front_end_reach_python():
-    rng = np.random.default_rng(6)
-    widget = widgets.NodeToggleHeatmap(random_weights(rng), resolution=20)
-    seen = []
-    widget.observe(lambda change: seen.append(change["new"]), names="mask")
-    mask = [1] * 20
-    mask[3] = 0
-    widget.set_state({"mask": mask})  # what a comm message from JupyterLab does
-    assert widget.mask == mask and seen == [mask]
-    np.testing.assert_array_equal(widget.values()["probability"],
-                                  widgets.heatmap_values(random_weights(
-                                      np.random.default_rng(6)), mask, resolution=20)
-                                  ["probability"].astype(np.float64))
-
-
-def test_bad_input_names_the_parameter():
-    rng = np.random.default_rng(7)
-    good = random_weights(rng)
-    with pytest.raises(TypeError, match="model_or_weights"):
-        widgets.NodeToggleHeatmap("model.keras")
-    with pytest.raises(ValueError, match="model_or_weights must have keys"):
-        widgets.NodeToggleHeatmap({"w1": good["w1"]})
-    with pytest.raises(ValueError, match=r"model_or_weights\['w2'\]"):
-        widgets.NodeToggleHeatmap({**good, "w2": np.zeros((3, 2))})
-    with pytest.raises(ValueError, match="resolution"):
-        widgets.NodeToggleHeatmap(good, resolution=1)
-    with pytest.raises(TypeError, match="resolution"):
-        widgets.NodeToggleHeatmap(good, resolution=20.0)
-    with pytest.raises(ValueError, match="extent"):
-        widgets.NodeToggleHeatmap(good, extent=(2, -2, -2, 2))
-    with pytest.raises(TypeError, match="extent"):
-        widgets.NodeToggleHeatmap(good, extent=(1, 2))
-    with pytest.raises(ValueError, match="mask"):
-        widgets.NodeToggleHeatmap(good, mask=[1] * 19)
-    with pytest.raises(ValueError, match="loss_max"):
-        widgets.NodeToggleHeatmap(good, loss_max=0)
-    widget = widgets.NodeToggleHeatmap(good, resolution=10)
-    with pytest.raises(ValueError, match="mask must hold only 0 and 1"):
-        widget.mask = [2] * 20
     with pytest.raises(ValueError, match="labels"):
         widgets.point_loss(np.full((2, 2), 0.5), np.array([0, 2]))
+
+
+def refusal_models():
+    """(model, message) pairs the explorable must refuse."""
+    import keras
+
+    conv_input = keras.Input((6, 6, 1))
+    conv = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, activation="relu")(conv_input))
+    conv_model = keras.Model(conv_input, keras.layers.Dense(2, activation="softmax")(conv))
+    wide_input = keras.Input((3,))
+    three_inputs = keras.Model(wide_input, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.Dense(4, activation="relu")(wide_input)))
+    flat_input = keras.Input((2,))
+    no_hidden = keras.Model(flat_input, keras.layers.Dense(3, activation="softmax")(flat_input))
+    return [
+        (conv_model, r"model must take 2 inputs .* got input shape \(6, 6, 1\)"),
+        (three_inputs, r"model must take 2 inputs .* got input shape \(3,\)"),
+        (no_hidden, r"model has no hidden layer"),
+        (keras_chain((2, 4, 2), ("gelu",), "softmax", 1),
+         r"model's layer 'dense0' uses the activation 'gelu', which the browser does not"),
+        (keras_chain((2, 4, 1), ("relu",), None, 1), r"model must end in a softmax or sigmoid"),
+        (keras_chain((2, 4, 3), ("relu",), "sigmoid", 1), r"single sigmoid output unit"),
+        (keras_chain((2, 400, 60, 2), ("relu",), "softmax", 1), r"at most 20,000"),
+    ]
+
+
+def test_networks_it_cannot_draw_are_refused_by_name():
+    x, y = labelled_points(np.random.default_rng(10))
+    for model, message in refusal_models():
+        with pytest.raises(ValueError, match=message):
+            widgets.NodeToggleHeatmap(model, x, y)
+    with pytest.raises(TypeError, match="model must be a keras.Model or a toyviz"):
+        widgets.NodeToggleHeatmap("model.keras", x, y)
+    with pytest.raises(TypeError, match="model must be a keras.Model or a toyviz"):
+        widgets.NodeToggleHeatmap({"w1": np.zeros((2, 3))}, x, y)
+
+
+def test_bad_arguments_name_the_parameter():
+    rng = np.random.default_rng(11)
+    network = random_network(rng, (2, 5, 4, 3), ("relu",))
+    x, y = labelled_points(rng, 30, classes=3)
+
+    def make(**changes):
+        arguments = dict(model=network, x=x, y=y, layer="hidden0", resolution=10)
+        arguments.update(changes)
+        return widgets.NodeToggleHeatmap(**arguments)
+
+    cases = [
+        (ValueError, r"layer must be one of the hidden layers \['hidden0', 'hidden1'\], "
+                     "got 'output'", dict(layer="output")),
+        (TypeError, "layer must be a str", dict(layer=0)),
+        (ValueError, r"x must have shape \(any, 2\)", dict(x=np.zeros((30, 3)))),
+        (ValueError, "x must contain only finite", dict(x=np.full((30, 2), np.nan))),
+        (ValueError, r"x must hold at most 5000 points",
+         dict(x=np.zeros((5001, 2)), y=np.zeros(5001, int))),
+        (ValueError, r"y must have shape \(30\)", dict(y=y[:5])),
+        (ValueError, "y must hold class labels 0 to 2", dict(y=np.full(30, 3))),
+        (TypeError, "y must hold integer class labels", dict(y=y + 0.5)),
+        (ValueError, "class_names must be 3 non-empty str", dict(class_names=["a", "b"])),
+        (ValueError, "shown_class must be <= 2", dict(shown_class=3)),
+        (ValueError, "mask", dict(mask=[1] * 4)),
+        (ValueError, "mask must hold only 0 and 1", dict(mask=[2] * 5)),
+        (ValueError, "resolution", dict(resolution=1)),
+        (TypeError, "resolution", dict(resolution=20.0)),
+        (ValueError, "extent", dict(extent=(2, -2, -2, 2))),
+        (TypeError, "extent", dict(extent=(1, 2))),
+        (ValueError, "loss_max", dict(loss_max=0)),
+        (ValueError, "circle_radius_squared", dict(circle_radius_squared=-1.0)),
+    ]
+    for error, message, changes in cases:
+        with pytest.raises(error, match=message):
+            make(**changes)
+    widget = make()
+    with pytest.raises(ValueError, match="mask must hold only 0 and 1"):
+        widget.mask = [2] * 5
 
 
 @pytest.mark.parametrize("name", ["viridis", "vlag"])
@@ -178,43 +291,143 @@ def test_front_end_colour_maps_are_the_books(name):
     np.testing.assert_array_equal(lut, np.round(expected * 255).astype(np.uint8))
 
 
-def test_front_end_numbers_match_python_under_node(tmp_path):
-    """The module's forward pass, run by Node over a sequence of masks (single toggles take
-    the incremental path, bigger changes the full sum), against toyviz's Python."""
+def run_node(tmp_path, body):
+    """Run ``body`` (JavaScript, with the front end imported as ``m``) under Node and
+    return what it prints as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed; test_browser.py checks the same in Chromium")
-    rng = np.random.default_rng(8)
-    weights = {k: v.astype(np.float32) for k, v in random_weights(rng, scale=2.0).items()}
-    masks = [rng.integers(0, 2, size=20).tolist()]
-    for step in range(150):
-        mask = list(masks[-1])
-        for node_index in rng.choice(20, size=1 if step % 10 else 6, replace=False):
-            mask[node_index] = 1 - mask[node_index]
-        masks.append(mask)
-    extent, resolution = (-2.0, 2.0, -1.5, 2.5), 41
     script = tmp_path / "run.mjs"
-    script.write_text(f"""
-import * as m from {json.dumps(widgets.FRONT_END.as_uri())};
-const weights = {json.dumps({k: v.tolist() for k, v in weights.items()})};
-const [x0, x1, y0, y1] = {json.dumps(list(extent))};
-const xs = m.linspace(x0, x1, {resolution}), ys = m.linspace(y0, y1, {resolution});
-const output = m.outputTerms(weights, xs, ys);
-const probability = new Float64Array(output.points), loss = new Float64Array(output.points);
-const results = {json.dumps(masks)}.map((mask) => {{
-  const meanLoss = m.maskedOutput(output, mask, probability, loss);
-  return {{probability: Array.from(probability), loss: Array.from(loss), meanLoss}};
+    script.write_text(f"import * as m from {json.dumps(widgets.FRONT_END.as_uri())};\n{body}")
+    result = subprocess.run([node, str(script)], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def browser_values(tmp_path, state, masks, shown_classes):
+    """What the front end computes for each mask and shown class, under Node."""
+    return run_node(tmp_path, f"""
+const state = {json.dumps({key: value for key, value in state.items() if key != "_esm"})};
+const toggled = state.layers.findIndex((layer) => layer.name === state.layer);
+const network = m.denseNetwork(state.layers, state.output, toggled);
+const [x0, x1, y0, y1] = state.extent;
+const xs = m.linspace(x0, x1, state.resolution), ys = m.linspace(y0, y1, state.resolution);
+const grid = m.networkGrid(network, xs, ys);
+const probability = new Float64Array(grid.points);
+const pointProbabilities = new Float64Array(state.points.length * network.classes);
+const loss = new Float64Array(state.points.length);
+const shown = {json.dumps(shown_classes)};
+const results = {json.dumps(masks)}.map((mask, k) => {{
+  m.updateLogits(grid, mask);
+  m.gridProbability(grid, shown[k], probability);
+  const meanLoss = m.pointLosses(network, state.points, state.labels, mask,
+                                 pointProbabilities, loss);
+  return {{probability: Array.from(probability), loss: Array.from(loss), meanLoss,
+           pointProbabilities: Array.from(pointProbabilities)}};
 }});
 console.log(JSON.stringify(results));
 """)
-    result = subprocess.run([node, str(script)], capture_output=True, text=True, check=True)
-    for mask, browser in zip(masks, json.loads(result.stdout), strict=True):
-        python = widgets.heatmap_values(weights, mask, extent, resolution)
-        np.testing.assert_allclose(browser["probability"], python["probability"].ravel(),
-                                   rtol=0, atol=1e-12)
-        np.testing.assert_allclose(browser["loss"], python["loss"].ravel(), rtol=0,
-                                   atol=1e-9)
-        assert browser["meanLoss"] == pytest.approx(python["mean_loss"], abs=1e-12)
+
+
+def assert_browser_matches_python(browser, state, mask, shown):
+    python = widgets.node_toggle_values(state, mask, shown)
+    tolerance = widgets.BROWSER_TOLERANCE
+    np.testing.assert_allclose(browser["probability"], python["probability"].ravel(),
+                               rtol=0, atol=tolerance)
+    np.testing.assert_allclose(browser["pointProbabilities"],
+                               python["point_probabilities"].ravel(), rtol=0, atol=tolerance)
+    np.testing.assert_allclose(browser["loss"], python["loss"], rtol=0, atol=tolerance)
+    assert browser["meanLoss"] == pytest.approx(python["mean_loss"], abs=tolerance)
+
+
+def mask_walk(rng, n, steps):
+    """Masks changing one node at a time (the incremental path), six every tenth step."""
+    masks = [rng.integers(0, 2, size=n).tolist()]
+    for step in range(steps):
+        mask = list(masks[-1])
+        for node_index in rng.choice(n, size=1 if step % 10 else min(6, n), replace=False):
+            mask[node_index] = 1 - mask[node_index]
+        masks.append(mask)
+    return masks
+
+
+@pytest.mark.parametrize("sizes, activations, output, layer", [
+    ((2, 20, 2), ("relu",), "softmax", "hidden0"),            # chapter 1's shape
+    ((2, 8, 8, 3), ("tanh", "relu"), "softmax", "hidden0"),   # layers after the toggles
+    ((2, 8, 8, 3), ("tanh", "relu"), "softmax", "hidden1"),
+    ((2, 6, 5, 1), ("elu", "sigmoid"), "sigmoid", "hidden1"),
+])
+def test_front_end_numbers_match_python_under_node(tmp_path, sizes, activations, output,
+                                                   layer):
+    """The module's forward pass, run by Node over a sequence of masks, against
+    toyviz.network's, within widgets.BROWSER_TOLERANCE."""
+    rng = np.random.default_rng(12)
+    network = random_network(rng, sizes, activations, output, scale=2.0)
+    classes = max(sizes[-1], 2)
+    x, y = labelled_points(rng, 50, classes)
+    widget = widgets.NodeToggleHeatmap(network, x, y, layer=layer, resolution=41,
+                                       extent=(-2.0, 2.0, -1.5, 2.5))
+    state = widget.get_state()
+    masks = mask_walk(rng, network.hidden_layers[layer], 120)
+    shown = [k % classes for k in range(len(masks))]
+    for mask, show, browser in zip(masks, shown, browser_values(tmp_path, state, masks, shown),
+                                   strict=True):
+        assert_browser_matches_python(browser, state, mask, show)
+
+
+def test_every_activation_the_form_reads_is_computed_or_refused(tmp_path):
+    """Each hidden activation toyviz.network reads: the front end's function equals numpy's
+    within BROWSER_TOLERANCE, or the explorable refuses it by name."""
+    from toyviz.network import _activation_step
+
+    names = [*ACTIVATIONS, *OTHER_ACTIVATIONS, "leaky_relu(0.05)", "elu(0.5)",
+             "relu(negative_slope=0.1, max_value=6.0)", "relu(negative_slope=0.0, max_value=None)"]
+    z = np.concatenate([np.linspace(-8, 8, 401), [-40.0, -1e-9, 0.0, 1e-9, 5.999, 6.0, 40.0]])
+    supported = [name for name in names if widgets._BROWSER_ACTIVATION.fullmatch(name)]
+    assert set(names) - set(supported) == {"gelu"}
+    got = run_node(tmp_path, f"""
+const z = {json.dumps(z.tolist())};
+console.log(JSON.stringify(Object.fromEntries({json.dumps(supported)}.map(
+  (name) => [name, z.map(m.activation(name))]))));
+""")
+    for name in supported:
+        if name.startswith("relu(") or "(" in name and name.split("(")[0] in ("leaky_relu", "elu"):
+            continue  # parametric: checked against the layers below
+        (step,) = _activation_step("layer", name)
+        np.testing.assert_allclose(got[name], step.f(z), rtol=0,
+                                   atol=widgets.BROWSER_TOLERANCE, err_msg=name)
+    slope, alpha = 0.05, 0.5
+    np.testing.assert_allclose(got["leaky_relu(0.05)"], np.where(z > 0, z, slope * z), atol=0)
+    np.testing.assert_allclose(got["elu(0.5)"], np.where(z > 0, z, alpha * np.expm1(
+        np.minimum(z, 0))), rtol=0, atol=widgets.BROWSER_TOLERANCE)
+    np.testing.assert_allclose(got["relu(negative_slope=0.1, max_value=6.0)"],
+                               np.where(z > 0, np.minimum(z, 6.0), 0.1 * z), atol=0)
+    np.testing.assert_allclose(got["relu(negative_slope=0.0, max_value=None)"],
+                               np.maximum(z, 0), atol=0)
+
+
+def test_keras_parametric_activations_are_read_and_computed_alike(tmp_path):
+    """LeakyReLU, ELU and a capped ReLU as Keras layers: their toyviz.network names reach
+    the front end, which computes them as numpy does."""
+    import keras
+
+    keras.utils.set_random_seed(13)
+    inputs = keras.Input((2,))
+    a = keras.layers.LeakyReLU(negative_slope=0.1)(keras.layers.Dense(5, name="d0")(inputs))
+    a = keras.layers.ELU(alpha=0.5)(keras.layers.Dense(5, name="d1")(a))
+    a = keras.layers.ReLU(max_value=1.5, negative_slope=0.05)(keras.layers.Dense(4, name="d2")(a))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(a))
+    rng = np.random.default_rng(13)
+    x, y = labelled_points(rng, 40, classes=3)
+    widget = widgets.NodeToggleHeatmap(model, x, y, layer="d1", resolution=15)
+    state = widget.get_state()
+    assert [layer["activation"] for layer in state["layers"][:3]] == [
+        "leaky_relu(0.1)", "elu(0.5)", "relu(negative_slope=0.05, max_value=1.5)"]
+    np.testing.assert_allclose(widget.values()["point_probabilities"],
+                               model.predict(x.astype(np.float32), verbose=0), atol=1e-5)
+    masks = mask_walk(rng, 5, 12)
+    for mask, browser in zip(masks, browser_values(tmp_path, state, masks, [1] * len(masks)),
+                             strict=True):
+        assert_browser_matches_python(browser, state, mask, 1)
 
 
 def test_npm_front_end_matches_the_python_anywidget():
@@ -244,15 +457,29 @@ def test_repr_is_short_and_draw_gives_the_static_picture():
     import matplotlib
 
     matplotlib.use("Agg")
-    rng = np.random.default_rng(9)
-    widget = widgets.NodeToggleHeatmap(random_weights(rng), resolution=30, mask=[1, 0] * 10)
-    assert repr(widget) == ("NodeToggleHeatmap(20 nodes, 10 on; P(inside) and loss on a "
-                            "30 x 30 grid over [-2, 2] x [-2, 2])")
+    rng = np.random.default_rng(14)
+    x, y = labelled_points(rng, 40)
+    widget = widgets.NodeToggleHeatmap(random_network(rng), x, y, resolution=30,
+                                       mask=[1, 0] * 10, class_names=["out", "in"],
+                                       circle_radius_squared=CIRCLE_RADIUS_SQUARED)
+    assert repr(widget) == ("NodeToggleHeatmap(layer 'hidden0': 20 nodes, 10 on; 40 labelled "
+                            "points, 2 classes; P(in) on a 30 x 30 grid over [-2, 2] x "
+                            "[-2, 2])")
     figure = widget.draw()
+    values = widget.values()
     images = [ax.images[0] for ax in figure.axes if ax.images]
-    assert len(images) == 2
-    np.testing.assert_allclose(images[0].get_array(), widget.values()["probability"])
-    assert images[0].get_cmap().name == images[1].get_cmap().name == "viridis"
+    assert len(images) == 1
+    np.testing.assert_allclose(images[0].get_array(), values["probability"])
+    assert images[0].get_cmap().name == "viridis"
+    heat, loss_axes = figure.axes[:2]
+    assert heat.get_title() == "P(in)" and loss_axes.get_title() == "Loss per point"
+    scatter = loss_axes.collections[0]
+    np.testing.assert_allclose(scatter.get_array(), values["loss"])
+    assert scatter.get_cmap().name == "viridis" and scatter.get_clim() == (0, widget.loss_max)
+    np.testing.assert_allclose(scatter.get_offsets(), x.astype(np.float32))
+    assert all(len(ax.lines) == 1 for ax in (heat, loss_axes))  # the circle, when asked for
+    widget.circle_radius_squared = None
+    assert not widget.draw().axes[1].lines
 
 
 def grid_explorer(**changes):

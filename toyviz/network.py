@@ -23,6 +23,7 @@ Introduced in chapter 1, §The network, and used by every chapter.
 
 import abc
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -595,6 +596,10 @@ def _output_shape(step, shape):
     return (oh, ow, shape[2])
 
 
+_PARAMETRIC = re.compile(r"(leaky_relu|elu)\(([^()]+)\)"
+                         r"|relu\(negative_slope=([^,()]+), max_value=([^,()]+)\)")
+
+
 def _activation_step(layer_name, function):
     if function == "linear":
         return []
@@ -605,6 +610,17 @@ def _activation_step(layer_name, function):
                              zero_at_zero=False)]
     if function == "softmax":   # kept without f, and refused by read() unless it is final
         return [Nonlinearity(layer_name, function, None, None, zero_at_zero=False)]
+    parametric = _PARAMETRIC.fullmatch(function)
+    if parametric:  # the names _steps_for_layer gives, so from_dense reads dense_chain back
+        kind, parameter, slope, top = parametric.groups()
+        if kind == "leaky_relu":
+            return [Nonlinearity(layer_name, function, *_leaky(float(parameter)))]
+        if kind == "elu":
+            return [Nonlinearity(layer_name, function, *_elu(float(parameter)))]
+        slope, ceiling = float(slope), np.inf if top == "None" else float(top)
+        return [Nonlinearity(layer_name, function,
+                             lambda z: np.where(z > 0, np.minimum(z, ceiling), slope * z),
+                             lambda z: np.where(z > 0, (z < ceiling).astype(float), slope))]
     raise ValueError(
         f"layer {layer_name!r} uses the activation {function!r}, which is not supported; "
         f"supported: {sorted([*ACTIVATIONS, *OTHER_ACTIVATIONS, 'linear', 'softmax'])}")
@@ -661,10 +677,7 @@ def _steps_for_layer(layer, shape, last):
         top = None if layer.max_value is None else float(layer.max_value)
         if slope == 0 and top is None:
             return [Nonlinearity(layer.name, "relu", *ACTIVATIONS["relu"])]
-        ceiling = np.inf if top is None else top
-        return [Nonlinearity(layer.name, f"relu(negative_slope={slope}, max_value={top})",
-                             lambda z: np.where(z > 0, np.minimum(z, ceiling), slope * z),
-                             lambda z: np.where(z > 0, (z < ceiling).astype(float), slope))]
+        return _activation_step(layer.name, f"relu(negative_slope={slope}, max_value={top})")
     if kind == "LeakyReLU":
         slope = float(layer.negative_slope)
         name = "leaky_relu" if slope == 0.2 else f"leaky_relu({slope})"

@@ -1,23 +1,30 @@
 """The book's interactive figures ("explorables"), as anywidgets.
 
-Every explorable keeps its state (weights, mask, settings) in synced traits and leaves the
-drawing to one shared front-end module, ``toyviz/static/explorable.js``. That module
-computes what it shows in the browser, so the same widget works in JupyterLab with a
-kernel (changes made with the controls sync back to Python) and on the static site, where
-the build embeds the widget state and no kernel exists.
+Every explorable keeps its state (weights, mask, data, settings) in synced traits and
+leaves the drawing to one shared front-end module, ``toyviz/static/explorable.js``. That
+module computes what it shows in the browser, so the same widget works in JupyterLab with
+a kernel (changes made with the controls sync back to Python) and on the static site,
+where the build embeds the widget state and no kernel exists.
 
-This module also holds the Python forward pass the browser's numbers are tested against.
+The node-toggle explorable runs the network in the browser as a chain of Dense layers.
+The values its numbers are tested against come from :class:`toyviz.network.Network`,
+the library's one forward pass (:func:`node_toggle_values`).
 
 Introduced in chapter 1, §Switching nodes off (the node-toggle heatmap).
 """
 
+import base64
 import pathlib
+import re
+import zlib
 
 import anywidget
 import numpy as np
 import traitlets
 
-from toyviz._checks import check_array, check_float, check_int
+from toyviz import plots
+from toyviz._checks import _describe, check_array, check_float, check_int
+from toyviz.network import Dense, Network, read
 
 #: The shared front-end module (an ES module) behind every explorable.
 FRONT_END = pathlib.Path(__file__).parent / "static" / "explorable.js"
@@ -25,30 +32,40 @@ FRONT_END = pathlib.Path(__file__).parent / "static" / "explorable.js"
 #: Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log.
 EPSILON = 1e-7
 
+#: Hidden activations the front end computes, by :attr:`toyviz.network.Nonlinearity.function`
+#: name (a number stands for a parameter: ``leaky_relu(0.1)``, ``elu(0.5)``,
+#: ``relu(negative_slope=0.1, max_value=6.0)``). The browser's values match numpy's
+#: float64 ones within :data:`BROWSER_TOLERANCE`.
+BROWSER_ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "leaky_relu(slope)", "elu",
+                       "elu(alpha)", "selu", "tanh", "softsign", "silu", "sigmoid",
+                       "relu(negative_slope=slope, max_value=top or None)")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_BROWSER_ACTIVATION = re.compile(
+    rf"linear|relu|relu6|leaky_relu|elu|selu|tanh|softsign|silu|sigmoid"
+    rf"|leaky_relu\({_NUMBER}\)|elu\({_NUMBER}\)"
+    rf"|relu\(negative_slope={_NUMBER}, max_value=(?:{_NUMBER}|None)\)")
+
+#: Largest difference allowed between the browser's and numpy's probabilities and
+#: per-point losses (both float64; the two differ only in rounding of tanh, exp, log).
+BROWSER_TOLERANCE = 1e-9
+
+#: The explorable's state travels inside the page: at most this many labelled points
+#: and this many weights.
+MAX_POINTS = 5000
+MAX_WEIGHTS = 20000
 
 
-def check_weights(name, weights):
-    """Return the four weight arrays of a 2 -> n -> 2 network as float32 numpy arrays.
-
-    Parameters
-    ----------
-    weights : dict with ``w1: (2, n)``, ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)``, as
-        returned by :func:`toyviz.models.masked_weights`.
-    """
-    if not isinstance(weights, dict):
-        raise TypeError(f"{name} must be a dict with keys w1, b1, w2, b2, "
-                        f"got {type(weights).__name__}")
-    missing = sorted({"w1", "b1", "w2", "b2"} - set(weights))
-    if missing:
-        raise ValueError(f"{name} must have keys w1, b1, w2, b2, missing {missing}")
-    w1 = check_array(f"{name}['w1']", weights["w1"], shape=(2, None))
-    n = w1.shape[1]
-    if n < 1:
-        raise ValueError(f"{name}['w1'] must have at least one column, got shape {w1.shape}")
-    return {"w1": w1,
-            "b1": check_array(f"{name}['b1']", weights["b1"], shape=(n,)),
-            "w2": check_array(f"{name}['w2']", weights["w2"], shape=(n, 2)),
-            "b2": check_array(f"{name}['b2']", weights["b2"], shape=(2,))}
+def _float32_list(array):
+    """A 1-D or 2-D ``array`` rounded to float32, as (nested) lists of the shortest
+    decimals that read back as the same float32 values (the front end rounds them with
+    ``Math.fround``): about half the characters of the float64 digits."""
+    array = np.asarray(array, dtype=np.float32)
+    flat = np.array([float(str(value)) for value in array.ravel()])
+    exact = flat.astype(np.float32) == array.ravel()
+    flat[~exact] = array.ravel()[~exact]  # a decimal that would round the other way
+    if array.ndim == 1:
+        return flat.tolist()
+    return flat.reshape(array.shape).tolist()
 
 
 def check_mask(name, mask, n_nodes):
@@ -81,76 +98,163 @@ def grid_axes(extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
     return np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
 
 
-def forward(weights, mask, points):
-    """The masked circle model's forward pass in float64 numpy:
-    ``softmax((relu(points @ w1 + b1) * mask) @ w2 + b2)``.
+def drawable_network(model, name="model"):
+    """``model`` as a :class:`toyviz.network.Network` the node-toggle explorable can
+    draw, or an error saying why not.
+
+    Drawable: 2 inputs, a chain of Dense layers with at least one hidden layer, hidden
+    activations from :data:`BROWSER_ACTIVATIONS`, and a softmax output over two or more
+    classes or a single sigmoid unit (the loss needs probabilities).
 
     Parameters
     ----------
-    weights : dict, see :func:`check_weights`
-    mask : (n,) 0/1
-    points : (m, 2) float
+    model : keras.Model (read with :func:`toyviz.network.read`) or Network
+    name : the caller's parameter name, for messages
 
-    Returns
-    -------
-    (m, 2) float64 class probabilities (column 1 = inside the circle).
+    Raises ``TypeError`` for anything else and ``ValueError`` naming ``name`` and the
+    reason for a network it cannot draw.
     """
-    weights = {k: v.astype(np.float64) for k, v in check_weights("weights", weights).items()}
-    mask = np.asarray(check_mask("mask", mask, weights["b1"].shape[0]), dtype=np.float64)
-    points = check_array("points", points, shape=(None, 2), dtype=np.float64)
-    hidden = np.maximum(points @ weights["w1"] + weights["b1"], 0.0) * mask
-    logits = hidden @ weights["w2"] + weights["b2"]
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True)
+    if not isinstance(model, Network):
+        import keras
+
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"{name} must be a keras.Model or a toyviz.network.Network, "
+                            f"got {_describe(model)}")
+        try:
+            model = read(model)
+        except ValueError as error:
+            raise ValueError(f"{name} cannot be read as a network: {error}") from error
+    if tuple(model.input_shape) != (2,):
+        raise ValueError(f"{name} must take 2 inputs (the explorable draws the plane), "
+                         f"got input shape {tuple(model.input_shape)}")
+    try:
+        chain = model.dense_chain("the node-toggle explorable")
+    except ValueError as error:
+        raise ValueError(f"{name} cannot be drawn: {error}") from error
+    names = [step.name for step in model.steps if isinstance(step, Dense)]
+    if len(chain) < 2:
+        raise ValueError(f"{name} has no hidden layer (it is a single Dense layer "
+                         f"{names[0]!r}), so there are no nodes to toggle")
+    if model.output == "linear":
+        raise ValueError(f"{name} must end in a softmax or sigmoid (the loss panel needs "
+                         "probabilities), got a linear output")
+    if model.output == "sigmoid" and model.n_outputs != 1:
+        raise ValueError(f"{name} must have a single sigmoid output unit, got "
+                         f"{model.n_outputs}")
+    if model.output == "softmax" and model.n_outputs < 2:
+        raise ValueError(f"{name} must have at least 2 softmax outputs, got 1")
+    for layer, (_, _, activation) in zip(names, chain[:-1]):
+        if not _BROWSER_ACTIVATION.fullmatch(activation):
+            raise ValueError(
+                f"{name}'s layer {layer!r} uses the activation {activation!r}, which the "
+                f"browser does not compute; supported: {', '.join(BROWSER_ACTIVATIONS)}")
+    n_weights = sum(kernel.size + bias.size for kernel, bias, _ in chain)
+    if n_weights > MAX_WEIGHTS:
+        raise ValueError(f"{name} has {n_weights:,} weights; the explorable embeds them in "
+                         f"the page and takes at most {MAX_WEIGHTS:,}")
+    return model
+
+
+def toggled_layer(model, layer, name="layer"):
+    """The hidden layer whose nodes get toggles: ``layer`` if given (a name from
+    ``model.hidden_layers``), else the model's masked layer, else its only hidden layer.
+    ``model`` is a :class:`toyviz.network.Network`."""
+    hidden = model.hidden_layers
+    if layer is None:
+        if len(model.masked) == 1:
+            return model.masked[0]
+        if len(hidden) == 1:
+            return next(iter(hidden))
+        raise ValueError(f"{name} must name the hidden layer whose nodes get toggles; the "
+                         f"model has hidden layers {hidden} (name: width)"
+                         + (f" and masks {list(model.masked)}" if model.masked else ""))
+    if not isinstance(layer, str):
+        raise TypeError(f"{name} must be a str naming a hidden layer, got {_describe(layer)}")
+    if layer not in hidden:
+        raise ValueError(f"{name} must be one of the hidden layers {list(hidden)}, "
+                         f"got {layer!r}")
+    return layer
 
 
 def point_loss(probabilities, labels):
     """Per-point cross-entropy ``-log(clip(p[label], EPSILON, 1 - EPSILON))``, as Keras'
-    sparse categorical cross-entropy on probabilities computes it.
+    sparse categorical (or, for two columns from one sigmoid, binary) cross-entropy on
+    probabilities computes it.
 
     Parameters
     ----------
-    probabilities : (m, 2) float
-    labels : (m,) int in {0, 1}
+    probabilities : (m, classes) float, rows summing to 1
+    labels : (m,) int in [0, classes)
 
     Returns
     -------
     (m,) float64
     """
-    probabilities = check_array("probabilities", probabilities, shape=(None, 2),
-                                dtype=np.float64)
-    labels = check_array("labels", labels, shape=(len(probabilities),), dtype=None)
-    if not np.issubdtype(labels.dtype, np.integer) or (
-            labels.size and (labels.min() < 0 or labels.max() > 1)):
-        raise ValueError(f"labels must hold the integers 0 and 1, got {labels[:10]!r}...")
+    probabilities = check_array("probabilities", probabilities, ndim=2, dtype=np.float64)
+    labels = _check_labels("labels", labels, len(probabilities), probabilities.shape[1])
     picked = probabilities[np.arange(len(labels)), labels]
     return -np.log(np.clip(picked, EPSILON, 1 - EPSILON))
 
 
-def heatmap_values(weights, mask, extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
-    """What :class:`NodeToggleHeatmap` draws, computed in Python.
+def _check_labels(name, labels, length, n_classes):
+    labels = check_array(name, labels, shape=(length,), dtype=None)
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise TypeError(f"{name} must hold integer class labels, got {_describe(labels)}")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{name} must hold class labels 0 to {n_classes - 1}, got values "
+                         f"from {labels.min()} to {labels.max()}")
+    return labels
+
+
+def class_probabilities(network, points, masks=None):
+    """:meth:`toyviz.network.Network.predict` with one column per class: a single
+    sigmoid unit's ``p`` becomes ``(1 - p, p)``. Returns ``(..., m, classes)`` float64."""
+    predicted = network.predict(points, masks)
+    if network.output == "sigmoid":
+        return np.concatenate([1.0 - predicted, predicted], axis=-1)
+    return predicted
+
+
+def state_network(state):
+    """The network a node-toggle explorable's ``state`` (a dict, as embedded in a built
+    page) runs, with its float32 weights, as a :class:`toyviz.network.Network`."""
+    layers = [(np.asarray(layer["kernel"], dtype=np.float32),
+               np.asarray(layer["bias"], dtype=np.float32), layer["activation"])
+              for layer in state["layers"]]
+    layers[-1] = (*layers[-1][:2], state["output"])
+    return Network.from_dense(layers, [layer["name"] for layer in state["layers"]])
+
+
+def node_toggle_values(state, mask=None, shown_class=None):
+    """What a :class:`NodeToggleHeatmap` with widget ``state`` draws for ``mask`` and
+    ``shown_class`` (default: the state's), computed with :class:`toyviz.network.Network`
+    in float64: the values the browser's are tested against.
 
     Returns
     -------
-    dict with ``probability: (r, r)`` P(inside), ``loss: (r, r)`` per-point loss against
-    the circle label (inside iff x0**2 + x1**2 < 2/pi), both float64 with row i at
-    ``ys[i]`` (``imshow(origin="lower")``), ``xs, ys: (r,)``, and ``mean_loss``, the mean
-    loss over the grid points inside the data square [-1, 1]^2.
+    dict with ``probability: (r, r)`` P(shown class) over the grid (row i at ``ys[i]``,
+    ``imshow(origin="lower")``), ``xs, ys: (r,)``, ``point_probabilities: (m, classes)``
+    and ``loss: (m,)`` of the labelled points, and ``mean_loss``, their mean loss.
     """
-    from toyviz.data import CIRCLE_RADIUS_SQUARED
-
-    xs, ys = grid_axes(extent, resolution)
+    network = state_network(state)
+    layer = state["layer"]
+    width = network.hidden_layers[layer]
+    mask = np.asarray(check_mask("mask", state["mask"] if mask is None else mask, width),
+                      dtype=np.float64)
+    shown = state["shown_class"] if shown_class is None else check_int(
+        "shown_class", shown_class, low=0, high=len(state["class_names"]) - 1)
+    xs, ys = grid_axes(state["extent"], state["resolution"])
     gx, gy = np.meshgrid(xs, ys)
-    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    probabilities = forward(weights, mask, points)
-    labels = (np.sum(points**2, axis=1) < CIRCLE_RADIUS_SQUARED).astype(np.int64)
-    loss = point_loss(probabilities, labels)
-    in_data = np.all(np.abs(points) <= 1.0, axis=1)
-    r = len(xs)
-    return {"probability": probabilities[:, 1].reshape(r, r), "loss": loss.reshape(r, r),
-            "xs": xs, "ys": ys,
-            "mean_loss": float(loss[in_data].mean()) if in_data.any() else float("nan")}
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    probability = class_probabilities(network, grid, {layer: mask})[:, shown]
+    points = np.asarray(state["points"], dtype=np.float32).reshape(-1, 2).astype(np.float64)
+    labels = np.asarray(state["labels"], dtype=np.int64)
+    predicted = class_probabilities(network, points, {layer: mask})
+    loss = point_loss(predicted, labels)
+    return {"probability": probability.reshape(len(ys), len(xs)), "xs": xs, "ys": ys,
+            "point_probabilities": predicted, "loss": loss,
+            "mean_loss": float(loss.mean()) if len(loss) else float("nan")}
 
 
 class Explorable(anywidget.AnyWidget):
@@ -160,92 +264,139 @@ class Explorable(anywidget.AnyWidget):
     kind = traitlets.Unicode("").tag(sync=True)
     label = traitlets.Unicode("").tag(sync=True)
 
-class NodeToggleHeatmap(Explorable):
-    """Chapter 1's explorable: 20 labelled toggles switch hidden nodes of the masked
-    circle model on and off, and two heatmaps over ``extent`` show P(inside) and the
-    per-point loss against the circle label, each with a viridis colour bar and the
-    target circle drawn.
 
-    The browser computes the 2 -> n -> 2 forward pass over the grid itself, so the
-    widget needs no kernel once the page is built. Its state is the data, not the
-    drawing: ``weights`` (lists of the float32 values), ``mask`` (list of 0/1),
-    ``resolution``, ``extent`` and ``loss_max`` (top of the loss colour bar).
-    :meth:`values` computes in Python what the front end draws.
+class NodeToggleHeatmap(Explorable):
+    """Toggle the nodes of one hidden layer of a 2-input network on and off, and watch two
+    panels over ``extent`` change: a heatmap of the probability of a chosen class (a
+    select picks it) with the labelled points on top, and the labelled points coloured
+    by their cross-entropy loss, with the mean loss over them underneath. Each panel has
+    a viridis colour bar; the target circle of chapter 1 is drawn when asked for.
+
+    The browser runs the network over the grid itself, as a chain of Dense layers with
+    the mask on the toggled layer, so the widget needs no kernel once the page is built.
+    Its state is the data, not the drawing: ``layers`` (per Dense layer its name, kernel,
+    bias and activation name; weights as float32 values), ``output`` (softmax or
+    sigmoid), ``layer`` (the toggled layer), ``mask`` (list of 0/1), ``points`` and
+    ``labels``, ``class_names``, ``shown_class``, ``resolution``, ``extent``,
+    ``loss_max`` and ``circle_radius_squared``. :meth:`values` computes in Python, with
+    :class:`toyviz.network.Network`, what the front end draws; :meth:`draw` draws it
+    with matplotlib.
 
     Introduced in chapter 1, §Switching nodes off.
 
     Parameters
     ----------
-    model_or_weights : keras.Model (a masked circle model) or dict of ``w1: (2, n)``,
-        ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)`` (see
-        :func:`toyviz.models.masked_weights`)
+    model : keras.Model or toyviz.network.Network with 2 inputs, Dense layers only (any
+        depth), hidden activations from :data:`BROWSER_ACTIVATIONS`, a softmax output
+        (any number of classes) or one sigmoid unit; see :func:`drawable_network`
+    x : (m, 2) float, the points shown (at most :data:`MAX_POINTS`)
+    y : (m,) int, their class labels, in [0, classes)
+    layer : str, the hidden layer whose nodes get toggles; default the model's masked
+        layer if it has one, else its only hidden layer
     resolution : int, 2..1000, grid points per side
     extent : (x0, x1, y0, y1)
-    mask : (n,) 0/1, default all ones
+    mask : (nodes,) 0/1, default all ones
     loss_max : float > 0, losses at or above it get the top colour
+    class_names : list of str, one per class (default "class 0", "class 1", ...)
+    shown_class : int, the class whose probability the heatmap shows first (default the
+        last class: class 1 of two)
+    circle_radius_squared : float or None, draw chapter 1's target circle
+        (:data:`toyviz.data.CIRCLE_RADIUS_SQUARED`) on both panels
     """
 
-    weights = traitlets.Dict().tag(sync=True)
+    layers = traitlets.List().tag(sync=True)
+    output = traitlets.Unicode("softmax").tag(sync=True)
+    layer = traitlets.Unicode().tag(sync=True)
     mask = traitlets.List(traitlets.Int()).tag(sync=True)
+    points = traitlets.List().tag(sync=True)
+    labels = traitlets.List(traitlets.Int()).tag(sync=True)
+    class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    shown_class = traitlets.Int(1).tag(sync=True)
     resolution = traitlets.Int(200).tag(sync=True)
     extent = traitlets.List(traitlets.Float(), [-2.0, 2.0, -2.0, 2.0]).tag(sync=True)
     loss_max = traitlets.Float(3.0).tag(sync=True)
+    circle_radius_squared = traitlets.Float(None, allow_none=True).tag(sync=True)
 
-    def __init__(self, model_or_weights, resolution=200, extent=(-2.0, 2.0, -2.0, 2.0),
-                 mask=None, loss_max=3.0):
-        if isinstance(model_or_weights, dict):
-            weights = check_weights("model_or_weights", model_or_weights)
-        else:
-            from toyviz.models import masked_weights
-
-            try:
-                weights = masked_weights(model_or_weights)
-            except TypeError as error:
-                raise TypeError(
-                    "model_or_weights must be a masked circle keras.Model or a dict "
-                    f"of weights, got {type(model_or_weights).__name__}") from error
-        n = weights["b1"].shape[0]
-        mask = [1] * n if mask is None else check_mask("mask", mask, n)
-        resolution = check_int("resolution", resolution, low=2, high=1000)
-        extent = _check_extent(extent)
-        loss_max = check_float("loss_max", loss_max, low=0, low_open=True)
+    def __init__(self, model, x, y, layer=None, resolution=200,
+                 extent=(-2.0, 2.0, -2.0, 2.0), mask=None, loss_max=3.0, class_names=None,
+                 shown_class=None, circle_radius_squared=None):
+        network = drawable_network(model, "model")
+        layer = toggled_layer(network, layer, "layer")
+        n_classes = max(network.n_outputs, 2)
+        x = check_array("x", x, shape=(None, 2), dtype=np.float32)
+        if len(x) > MAX_POINTS:
+            raise ValueError(f"x must hold at most {MAX_POINTS} points (the page embeds "
+                             f"them), got {len(x)}; show a sample")
+        y = _check_labels("y", y, len(x), n_classes)
+        if class_names is None:
+            class_names = [f"class {k}" for k in range(n_classes)]
+        elif isinstance(class_names, (str, bytes)) or len(class_names) != n_classes or \
+                not all(isinstance(text, str) and text for text in class_names):
+            raise ValueError(f"class_names must be {n_classes} non-empty str (one per class),"
+                             f" got {class_names!r:.80}")
+        shown_class = n_classes - 1 if shown_class is None else check_int(
+            "shown_class", shown_class, low=0, high=n_classes - 1)
+        width = network.hidden_layers[layer]
+        mask = [1] * width if mask is None else check_mask("mask", mask, width)
+        if circle_radius_squared is not None:
+            circle_radius_squared = check_float("circle_radius_squared",
+                                                circle_radius_squared, low=0, low_open=True)
+        names = [step.name for step in network.steps if isinstance(step, Dense)]
+        layers = [{"name": name, "kernel": _float32_list(kernel),
+                   "bias": _float32_list(bias), "activation": activation}
+                  for name, (kernel, bias, activation)
+                  in zip(names, network.dense_chain("the node-toggle explorable"))]
+        layers[-1]["activation"] = "linear"  # the output activation is `output`
         super().__init__(
             kind="node-toggle-heatmap",
-            label="Switch hidden nodes on and off and watch the heatmaps change",
-            weights={k: v.tolist() for k, v in weights.items()}, mask=mask,
-            resolution=resolution, extent=extent, loss_max=loss_max)
+            label=f"Switch the nodes of layer {layer} on and off and watch the panels change",
+            layers=layers, output=network.output, layer=layer, mask=mask,
+            points=_float32_list(x), labels=y.tolist(), class_names=list(class_names),
+            shown_class=shown_class,
+            resolution=check_int("resolution", resolution, low=2, high=1000),
+            extent=_check_extent(extent),
+            loss_max=check_float("loss_max", loss_max, low=0, low_open=True),
+            circle_radius_squared=circle_radius_squared)
 
     @traitlets.validate("mask")
     def _valid_mask(self, proposal):
-        return check_mask("mask", proposal["value"], len(self.weights["b1"]))
+        return check_mask("mask", proposal["value"], self.n_nodes)
 
     @traitlets.validate("resolution")
     def _valid_resolution(self, proposal):
         return check_int("resolution", proposal["value"], low=2, high=1000)
 
-    @traitlets.validate("weights")
-    def _valid_weights(self, proposal):
-        checked = check_weights("weights", proposal["value"])
-        return {k: v.tolist() for k, v in checked.items()}
+    @traitlets.validate("shown_class")
+    def _valid_shown_class(self, proposal):
+        return check_int("shown_class", proposal["value"], low=0,
+                         high=len(self.class_names) - 1)
 
     @property
     def n_nodes(self):
-        """Number of hidden nodes (and toggles)."""
-        return len(self.weights["b1"])
+        """Number of nodes of the toggled layer (and of toggles)."""
+        return next(len(layer["bias"]) for layer in self.layers if layer["name"] == self.layer)
 
-    def weight_arrays(self):
-        """The weights as float32 arrays: dict of ``w1, b1, w2, b2``."""
-        return check_weights("weights", self.weights)
+    def network(self):
+        """The network the explorable runs (float32 weights), as a
+        :class:`toyviz.network.Network`."""
+        return state_network(self.get_state())
 
     def __repr__(self):
         x0, x1, y0, y1 = (f"{value:g}" for value in self.extent)
-        return (f"NodeToggleHeatmap({self.n_nodes} nodes, {sum(self.mask)} on; P(inside) "
-                f"and loss on a {self.resolution} x {self.resolution} grid over "
+        return (f"NodeToggleHeatmap(layer {self.layer!r}: {self.n_nodes} nodes, "
+                f"{sum(self.mask)} on; {len(self.labels)} labelled points, "
+                f"{len(self.class_names)} classes; P({self.class_names[self.shown_class]}) "
+                f"on a {self.resolution} x {self.resolution} grid over "
                 f"[{x0}, {x1}] x [{y0}, {y1}])")
 
+    def values(self, mask=None, shown_class=None):
+        """:func:`node_toggle_values` for ``mask`` and ``shown_class`` (default: the
+        widget's current ones)."""
+        return node_toggle_values(self.get_state(), mask, shown_class)
+
     def draw(self, axes=None):
-        """A static picture of what the explorable shows for the current mask, with
-        matplotlib (for print, or readers without JavaScript).
+        """A static picture of what the explorable shows for the current mask and class,
+        with matplotlib (for print, or readers without JavaScript).
 
         Parameters
         ----------
@@ -255,26 +406,38 @@ class NodeToggleHeatmap(Explorable):
         -------
         The matplotlib Figure.
         """
-        from toyviz import plots
-
         if axes is None:
             _, axes = plots.subplots(1, 2, width=3.4, height=3.0)
         values = self.values()
         extent = tuple(self.extent)
+        points = np.asarray(self.points, dtype=np.float32).reshape(-1, 2)
+        labels = np.asarray(self.labels)
+        name = self.class_names[self.shown_class]
         plots.heatmap(axes[0], values["probability"], extent, vmin=0, vmax=1,
-                      title="P(inside the circle)", label="probability of class 1")
-        plots.heatmap(axes[1], values["loss"], extent, vmin=0, vmax=self.loss_max,
-                      title="Loss per point", label="cross-entropy loss")
-        for ax in axes:
-            plots.draw_circle(ax)
+                      title=f"P({name})", label="probability")
+        plots.training_points(axes[0], points, labels == self.shown_class)
+        axes[1].set_facecolor(LOSS_BACKGROUND)
+        scatter = axes[1].scatter(points[:, 0], points[:, 1], c=values["loss"], s=6,
+                                  cmap=plots.SEQUENTIAL, vmin=0, vmax=self.loss_max,
+                                  edgecolors="none")
+        axes[1].figure.colorbar(scatter, ax=axes[1], fraction=0.046, pad=0.04).set_label(
+            "cross-entropy loss")
+        axes[1].set_title("Loss per point")
+        axes[1].set_aspect("equal")
+        for ax, colour in zip(axes, ("white", "#1b1b1b")):
+            if self.circle_radius_squared is not None:
+                plots.draw_circle(ax, self.circle_radius_squared, color=colour)
+            ax.set_xlim(extent[0], extent[1])
+            ax.set_ylim(extent[2], extent[3])
+            ax.set_xticks([extent[0], (extent[0] + extent[1]) / 2, extent[1]])
+            ax.set_yticks([extent[2], (extent[2] + extent[3]) / 2, extent[3]])
             ax.set_xlabel("$x_0$")
             ax.set_ylabel("$x_1$")
         return axes[0].figure
 
-    def values(self, mask=None):
-        """:func:`heatmap_values` for ``mask`` (default: the widget's current mask)."""
-        return heatmap_values(self.weight_arrays(), self.mask if mask is None else mask,
-                              self.extent, self.resolution)
+
+#: Background of the loss panel (the points carry the colours), as in the front end.
+LOSS_BACKGROUND = "#e6e6e6"
 
 
 CONTROL_KINDS = ("select", "slider")
@@ -327,9 +490,6 @@ class GridExplorer(Explorable):
     def __init__(self, values, controls, panels, extent=(-2.0, 2.0, -2.0, 2.0),
                  readouts=None, selection=None, circle_radius_squared=None, points=None,
                  label="Pick options and watch the heatmaps change", compress=True):
-        import base64
-        import zlib
-
         if not isinstance(compress, (bool, np.bool_)):
             raise TypeError(f"compress must be a bool, got {type(compress).__name__}")
         controls = _check_controls(controls)
@@ -396,9 +556,6 @@ def decode_grids(state, selection):
     built page) draws for ``selection``, decoded as the browser decodes them: the
     levels unpacked (``encoding`` "deflate": zlib; "uint8" or missing: as they are), then
     ``vmin + level * (vmax - vmin) / 255``. Returns ``(n_panels, r, r)`` float64."""
-    import base64
-    import zlib
-
     counts = tuple(len(control["options"]) for control in state["controls"])
     combination = int(np.ravel_multi_index(tuple(selection), counts))
     r, panels = state["resolution"], state["panels"]

@@ -33,13 +33,8 @@ export const VLAG = decodeColourMap(VLAG_HEX);
 /** Colour maps by the names toyviz.plots uses (SEQUENTIAL, DIVERGING). */
 export const COLOUR_MAPS = { viridis: VIRIDIS, vlag: VLAG };
 
-/** Squared radius of chapter 1's target circle (toyviz.data.CIRCLE_RADIUS_SQUARED). */
-export const CIRCLE_RADIUS_SQUARED = 2 / Math.PI;
-
 /** Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log. */
 export const EPSILON = 1e-7;
-const LOSS_CEILING = -Math.log(EPSILON);
-const LOSS_FLOOR = -Math.log1p(-EPSILON);
 
 /** n evenly spaced values from lo to hi inclusive (numpy.linspace in float64). */
 export function linspace(lo, hi, n) {
@@ -50,105 +45,222 @@ export function linspace(lo, hi, n) {
   return out;
 }
 
+// ---------------------------------------------------------------- the network
+
+const NUMBER = "([-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?)";
+const SELU_ALPHA = 1.6732632423543772, SELU_SCALE = 1.0507009873554805;
+const sigmoid = (z) => 0.5 * (1 + Math.tanh(0.5 * z));
+const elu = (alpha) => (z) => (z > 0 ? z : alpha * Math.expm1(z));
+const leaky = (slope) => (z) => (z > 0 ? z : slope * z);
+const FIXED_ACTIVATIONS = {
+  linear: (z) => z,
+  relu: (z) => (z > 0 ? z : 0),
+  relu6: (z) => (z > 0 ? (z < 6 ? z : 6) : 0),
+  leaky_relu: leaky(0.2),
+  elu: elu(1),
+  selu: (z) => SELU_SCALE * (z > 0 ? z : SELU_ALPHA * Math.expm1(z)),
+  tanh: Math.tanh,
+  softsign: (z) => z / (1 + Math.abs(z)),
+  silu: (z) => z * sigmoid(z),
+  sigmoid,
+};
+const PARAMETRIC_ACTIVATIONS = [
+  [new RegExp(`^leaky_relu\\(${NUMBER}\\)$`), ([slope]) => leaky(slope)],
+  [new RegExp(`^elu\\(${NUMBER}\\)$`), ([alpha]) => elu(alpha)],
+  [new RegExp(`^relu\\(negative_slope=${NUMBER}, max_value=(?:${NUMBER}|None)\\)$`),
+   ([slope, top]) => {
+     const ceiling = Number.isNaN(top) ? Infinity : top;
+     return (z) => (z > 0 ? (z < ceiling ? z : ceiling) : slope * z);
+   }],
+];
+
 /**
- * The masked circle model's output layer, split into one term per hidden node so that a
- * new mask costs only additions. Two-class softmax depends only on the difference of the
- * two logits, d = z1 - z0 = sum over nodes u of mask[u] * relu(x @ w1[:, u] + b1[u]) *
- * (w2[u, 1] - w2[u, 0]) + (b2[1] - b2[0]).
- *
- * Point k = i * xs.length + j sits at (xs[j], ys[i]): the first coordinate varies fastest,
- * as in toyviz.data.grid. Returns { terms: Float64Array (n * points), node-major,
- * offset: b2[1] - b2[0], inside: Uint8Array (points) circle labels, inData: Uint8Array
- * (points) 1 inside the data square [-1, 1]^2 }.
+ * The element-wise function named `name`, as toyviz.network names it (its numpy
+ * counterpart; toyviz.widgets.BROWSER_ACTIVATIONS lists the names understood here).
  */
-export function outputTerms(weights, xs, ys) {
-  const n = weights.b1.length, points = xs.length * ys.length;
-  const terms = new Float64Array(n * points);
-  const inside = new Uint8Array(points), inData = new Uint8Array(points);
-  for (let u = 0; u < n; u++) {
-    const wx = weights.w1[0][u], wy = weights.w1[1][u], b = weights.b1[u];
-    const dw = weights.w2[u][1] - weights.w2[u][0];
-    let k = u * points;
-    for (let i = 0; i < ys.length; i++) {
-      const base = ys[i] * wy + b;
-      for (let j = 0; j < xs.length; j++, k++) {
-        const a = xs[j] * wx + base;
-        terms[k] = a > 0 ? a * dw : 0;
+export function activation(name) {
+  if (Object.hasOwn(FIXED_ACTIVATIONS, name)) return FIXED_ACTIVATIONS[name];
+  for (const [pattern, make] of PARAMETRIC_ACTIVATIONS) {
+    const match = pattern.exec(name);
+    if (match) return make(match.slice(1).map((text) => (text === undefined ? NaN : Number(text))));
+  }
+  throw new Error(`toyviz: the activation ${JSON.stringify(name)} is not computed here`);
+}
+
+/**
+ * A chain of Dense layers from the widget's `layers` trait ([{name, kernel: [[in x out]],
+ * bias: [out], activation}], the float32 values as decimals, rounded back with
+ * Math.fround) and its `output` ("softmax" or "sigmoid"). `toggled` is the index of the
+ * layer whose nodes the mask multiplies (after their activation). Kernels are stored
+ * row-major, in x out.
+ */
+export function denseNetwork(layers, output, toggled) {
+  const dense = layers.map((layer) => {
+    const inputs = layer.kernel.length, units = layer.bias.length;
+    const kernel = new Float64Array(inputs * units);
+    layer.kernel.forEach((row, i) => row.forEach((value, j) => {
+      kernel[i * units + j] = Math.fround(value);
+    }));
+    return { name: layer.name, inputs, units, kernel, activation: layer.activation,
+             bias: Float64Array.from(layer.bias, Math.fround), f: activation(layer.activation) };
+  });
+  if (!(toggled >= 0 && toggled < dense.length - 1)) {
+    throw new Error(`toyviz: layer index ${toggled} is not a hidden layer`);
+  }
+  const classes = output === "sigmoid" ? 2 : dense[dense.length - 1].units;
+  return { layers: dense, output, toggled, classes, nodes: dense[toggled].units };
+}
+
+/** `target` = the layer's activation of `source` (same length; may be the same array). */
+function activate(layer, source, target) {
+  const { activation: name, f } = layer, size = source.length;
+  if (name === "relu") {
+    for (let k = 0; k < size; k++) { const s = source[k]; target[k] = s > 0 ? s : 0; }
+  } else if (name === "linear") {
+    if (target !== source) target.set(source);
+  } else {
+    for (let k = 0; k < size; k++) target[k] = f(source[k]);
+  }
+  return target;
+}
+
+/**
+ * Layers first..last-1 of the chain on `count` points at once: `input` holds count x
+ * inputs values (point-major), the result count x units. `mask` (or null) multiplies the
+ * toggled layer's outputs. `buffers` (an object) keeps each layer's output array between
+ * calls, so a redraw allocates nothing.
+ */
+function runLayers(network, input, count, first, last, mask, buffers = {}) {
+  let a = input;
+  for (let l = first; l < last; l++) {
+    const { inputs, units, kernel, bias } = network.layers[l];
+    if (!buffers[l] || buffers[l].length !== count * units) {
+      buffers[l] = new Float64Array(count * units);
+    }
+    const z = buffers[l];
+    for (let k = 0, ai = 0, zi = 0; k < count; k++, ai += inputs, zi += units) {
+      for (let j = 0; j < units; j++) z[zi + j] = 0;
+      for (let i = 0; i < inputs; i++) {
+        const value = a[ai + i];
+        if (value === 0) continue;
+        for (let j = 0, row = i * units; j < units; j++) z[zi + j] += value * kernel[row + j];
+      }
+      for (let j = 0; j < units; j++) z[zi + j] += bias[j];
+    }
+    activate(network.layers[l], z, z);
+    if (l === network.toggled && mask) {
+      for (let k = 0, zi = 0; k < count; k++, zi += units) {
+        for (let j = 0; j < units; j++) z[zi + j] *= mask[j];
       }
     }
+    a = z;
   }
-  let k = 0;
-  for (let i = 0; i < ys.length; i++) {
-    const y = ys[i];
+  return a;
+}
+
+/**
+ * The probability of class `shown` from `logits` (count x width, point-major) into `out`:
+ * softmax shifted by the largest logit, or a single sigmoid unit's p (class 1) and
+ * 1 - p (class 0). With `all` (count x classes) every class's probability too.
+ */
+function probabilities(network, logits, count, shown, out, all = null) {
+  const classes = network.classes;
+  if (network.output === "sigmoid") {
+    for (let k = 0; k < count; k++) {
+      const p = sigmoid(logits[k]);
+      out[k] = shown === 1 ? p : 1 - p;
+      if (all) { all[2 * k] = 1 - p; all[2 * k + 1] = p; }
+    }
+    return out;
+  }
+  for (let k = 0, base = 0; k < count; k++, base += classes) {
+    let top = -Infinity, total = 0;
+    for (let c = 0; c < classes; c++) if (logits[base + c] > top) top = logits[base + c];
+    for (let c = 0; c < classes; c++) total += Math.exp(logits[base + c] - top);
+    out[k] = Math.exp(logits[base + shown] - top) / total;
+    if (all) for (let c = 0; c < classes; c++) all[base + c] = Math.exp(logits[base + c] - top) / total;
+  }
+  return out;
+}
+
+/**
+ * The network over a grid, split at the toggled layer: the toggled layer's node values
+ * (after the activation, before the mask) at every point are computed once, and a mask
+ * costs only what follows. The next layer's sums (before its activation) change by one
+ * node's term per toggle, so only changed nodes are added or taken away (a full sum every
+ * FULL_SUM_EVERY updates keeps rounding from piling up); the layers after it, if any, run
+ * in full.
+ *
+ * Point k = i * xs.length + j sits at (xs[j], ys[i]): the first coordinate varies fastest,
+ * as in toyviz.data.grid. Returns {network, points, nodes: Float64Array (points x nodes),
+ * sums: Float64Array (points x next layer's units), logits (after updateLogits), ...}.
+ */
+export function networkGrid(network, xs, ys) {
+  const points = xs.length * ys.length;
+  const input = new Float64Array(2 * points);
+  for (let i = 0, k = 0; i < ys.length; i++) {
     for (let j = 0; j < xs.length; j++, k++) {
-      const x = xs[j];
-      inside[k] = x * x + y * y < CIRCLE_RADIUS_SQUARED ? 1 : 0;
-      inData[k] = x >= -1 && x <= 1 && y >= -1 && y <= 1 ? 1 : 0;
+      input[2 * k] = xs[j];
+      input[2 * k + 1] = ys[i];
     }
   }
-  return { terms, offset: weights.b2[1] - weights.b2[0], inside, inData, points,
-           logit: null, logitMask: null, updates: 0 };
+  const nodes = runLayers(network, input, points, 0, network.toggled + 1, null);
+  const next = network.layers[network.toggled + 1];
+  return { network, points, nodes, sums: new Float64Array(points * next.units),
+           activated: new Float64Array(points * next.units), logits: null, buffers: {},
+           sumsMask: null, updates: 0 };
 }
 
-/**
- * Bring output.logit (the logit difference d at every point) up to date for `mask`.
- * A toggle changes d by one node's term, so when few nodes changed since the last call
- * only their terms are added or taken away (40,000 additions for a 200 x 200 grid
- * instead of 800,000); a full sum every FULL_SUM_EVERY updates keeps rounding from
- * piling up.
- */
 const FULL_SUM_EVERY = 64;
-function updateLogit(output, mask) {
-  const { terms, offset, points } = output;
-  const n = mask.length;
-  if (!output.logit) {
-    output.logit = new Float64Array(points);
-    output.logitMask = null;
-  }
-  const d = output.logit, previous = output.logitMask;
-  const changed = [];
+
+/** Bring grid.logits (points x output units) up to date for `mask` (array of 0/1). */
+export function updateLogits(grid, mask) {
+  const { network, points, nodes, sums } = grid;
+  const n = network.nodes, next = network.toggled + 1, last = network.layers.length - 1;
+  const { kernel, bias, units } = network.layers[next];
+  const previous = grid.sumsMask, changed = [];
   if (previous) for (let u = 0; u < n; u++) if (previous[u] !== (mask[u] ? 1 : 0)) changed.push(u);
-  if (!previous || changed.length > 4 || output.updates >= FULL_SUM_EVERY) {
-    d.fill(offset);
-    for (let u = 0; u < n; u++) {
-      if (!mask[u]) continue;
-      const base = u * points;
-      for (let k = 0; k < points; k++) d[k] += terms[base + k];
-    }
-    output.updates = 0;
-  } else {
-    for (const u of changed) {
-      const base = u * points;
-      if (mask[u]) for (let k = 0; k < points; k++) d[k] += terms[base + k];
-      else for (let k = 0; k < points; k++) d[k] -= terms[base + k];
-    }
-    output.updates += 1;
+  const full = !previous || changed.length > 4 || grid.updates >= FULL_SUM_EVERY;
+  if (full) {
+    for (let k = 0; k < points; k++) for (let c = 0; c < units; c++) sums[k * units + c] = bias[c];
   }
-  output.logitMask = Uint8Array.from(mask, (value) => (value ? 1 : 0));
-  return d;
+  for (const u of full ? Array.from({ length: n }, (_, u) => u) : changed) {
+    if (full && !mask[u]) continue;
+    const sign = full || mask[u] ? 1 : -1;
+    for (let c = 0; c < units; c++) {
+      const w = sign * kernel[u * units + c];
+      for (let k = 0; k < points; k++) sums[k * units + c] += nodes[k * n + u] * w;
+    }
+  }
+  grid.updates = full ? 0 : grid.updates + 1;
+  grid.sumsMask = Uint8Array.from(mask, (value) => (value ? 1 : 0));
+  grid.logits = next === last ? sums : runLayers(
+    network, activate(network.layers[next], sums, grid.activated), points, next + 1, last + 1,
+    null, grid.buffers);
+  return grid.logits;
+}
+
+/** P(class `shown`) at every grid point into `out` (Float64Array), after updateLogits. */
+export function gridProbability(grid, shown, out) {
+  return probabilities(grid.network, grid.logits, grid.points, shown, out);
 }
 
 /**
- * P(inside) = softmax(z)[1] and the per-point loss -log(clip(P(true class), EPSILON,
- * 1 - EPSILON)) against the circle label, for one mask (array of 0/1). Fills
- * `probability` and `loss` (Float64Array, one value per point) and returns the mean
- * loss over the points inside the data square [-1, 1]^2.
+ * The labelled points ([[x0, x1]], rounded to float32) under `mask`: class probabilities
+ * (Float64Array, points x classes) into `all`, the per-point loss
+ * -log(clip(p[label], EPSILON, 1 - EPSILON)) into `loss`; returns the mean loss.
  */
-export function maskedOutput(output, mask, probability, loss) {
-  const { inside, inData, points } = output;
-  const d = updateLogit(output, mask);
-  let total = 0, count = 0;
-  for (let k = 0; k < points; k++) {
-    const z = d[k];
-    const e = Math.exp(-Math.abs(z));            // in (0, 1]: never overflows
-    const log1pe = Math.log1p(e);
-    probability[k] = z >= 0 ? 1 / (1 + e) : e / (1 + e);
-    // loss = softplus(-z) if inside else softplus(z); softplus(t) = max(t, 0) + log1p(e)
-    const t = inside[k] ? -z : z;
-    let value = (t > 0 ? t : 0) + log1pe;
-    value = value > LOSS_CEILING ? LOSS_CEILING : value < LOSS_FLOOR ? LOSS_FLOOR : value;
-    loss[k] = value;
-    if (inData[k]) { total += value; count++; }
+export function pointLosses(network, points, labels, mask, all, loss) {
+  const count = points.length;
+  const input = new Float64Array(2 * count);
+  points.forEach(([x, y], k) => { input[2 * k] = Math.fround(x); input[2 * k + 1] = Math.fround(y); });
+  const logits = runLayers(network, input, count, 0, network.layers.length, mask);
+  probabilities(network, logits, count, 0, new Float64Array(count), all);
+  let total = 0;
+  for (let k = 0; k < count; k++) {
+    const picked = all[k * network.classes + labels[k]];
+    loss[k] = -Math.log(picked < EPSILON ? EPSILON : picked > 1 - EPSILON ? 1 - EPSILON : picked);
+    total += loss[k];
   }
   return count ? total / count : NaN;
 }
@@ -187,14 +299,25 @@ function formatTick(value) {
     : String(+value.toFixed(2));
 }
 
+/** The colour of `value` on [vmin, vmax] in the colour table `lut`, as CSS. */
+export function colourOf(lut, value, vmin, vmax) {
+  let level = Math.round((value - vmin) * 255 / (vmax - vmin));
+  level = level < 0 ? 0 : level > 255 ? 255 : level;
+  return `rgb(${lut[3 * level]},${lut[3 * level + 1]},${lut[3 * level + 2]})`;
+}
+
+/** Background of a panel drawn without values (toyviz.widgets.LOSS_BACKGROUND). */
+const BACKGROUND = "#e6e6e6";
+
 /**
- * A heatmap panel: a square grid of values drawn with viridis on [vmin, vmax], axes ticks,
- * an optional circle overlay and a labelled colour bar. The canvas has role="img" and an
- * aria-label that update() keeps current.
+ * A heatmap panel: a square grid of values drawn with a colour map on [vmin, vmax] (or a
+ * plain background when update() gets no values), axes ticks, an optional circle overlay
+ * (dashed, in `circleColour`), points (marks) and a labelled colour bar. The canvas has
+ * role="img" and an aria-label that update() keeps current.
  */
 export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow = false,
-                               circleRadiusSquared = null, points = null, lut = VIRIDIS,
-                               size = 200 }) {
+                               circleRadiusSquared = null, circleColour = "#fff",
+                               lut = VIRIDIS, size = 200 }) {
   const [x0, x1, y0, y1] = extent;
   const left = 38, top = 8, bottom = 34, barGap = 14, barWidth = 12, barLabels = 58;
   const width = left + size + barGap + barWidth + barLabels, height = top + size + bottom;
@@ -261,7 +384,7 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
   context.fillText(colourLabel, 0, 0);
   context.restore();
 
-  function update(values, columns, rows, description) {
+  function drawValues(values, columns, rows) {
     if (offscreen.width !== columns || offscreen.height !== rows) {
       offscreen.width = columns;
       offscreen.height = rows;
@@ -286,36 +409,45 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
     offContext.putImageData(image, 0, 0);
     context.imageSmoothingEnabled = false;
     context.drawImage(offscreen, left, top, size, size);
+  }
+
+  /**
+   * Draw `values` (rows x columns, row i the i-th y from the bottom; null: the plain
+   * background) and `marks` [{x, y, fill, stroke, radius}] in data coordinates.
+   */
+  function update(values, columns, rows, description, marks = []) {
+    if (values === null) {
+      context.fillStyle = BACKGROUND;
+      context.fillRect(left, top, size, size);
+    } else {
+      drawValues(values, columns, rows);
+    }
+    context.save();
+    context.beginPath();
+    context.rect(left, top, size, size);
+    context.clip();
     if (circleRadiusSquared !== null) {
       const radius = Math.sqrt(circleRadiusSquared);
-      context.save();
-      context.beginPath();
-      context.rect(left, top, size, size);
-      context.clip();
       context.beginPath();
       context.ellipse(left + (0 - x0) / (x1 - x0) * size, top + (y1 - 0) / (y1 - y0) * size,
                       radius / (x1 - x0) * size, radius / (y1 - y0) * size, 0, 0, 2 * Math.PI);
       context.setLineDash([5, 4]);
-      context.strokeStyle = "#fff";
+      context.strokeStyle = circleColour;
       context.lineWidth = 1.5;
       context.stroke();
-      context.restore();
+      context.setLineDash([]);
     }
-    if (points) {
-      // Two-class points as in toyviz.plots.training_points: class 0 white, class 1
-      // black, each outlined in the other colour.
-      context.lineWidth = 0.6;
-      for (const [x, y, label] of points) {
-        if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-        context.beginPath();
-        context.arc(left + (x - x0) / (x1 - x0) * size, top + (y1 - y) / (y1 - y0) * size,
-                    1.8, 0, 2 * Math.PI);
-        context.fillStyle = label ? "#000" : "#fff";
-        context.strokeStyle = label ? "#fff" : "#000";
-        context.fill();
-        context.stroke();
-      }
+    context.lineWidth = 0.6;
+    for (const { x, y, fill, stroke, radius } of marks) {
+      context.beginPath();
+      context.arc(left + (x - x0) / (x1 - x0) * size, top + (y1 - y) / (y1 - y0) * size,
+                  radius, 0, 2 * Math.PI);
+      context.fillStyle = fill;
+      context.strokeStyle = stroke;
+      context.fill();
+      context.stroke();
     }
+    context.restore();
     context.strokeStyle = "#1b1b1b";
     context.lineWidth = 1;
     context.strokeRect(left + 0.5, top + 0.5, size - 1, size - 1);
@@ -344,31 +476,59 @@ export function nodeToggles(count, legend, onToggle) {
 
 // ---------------------------------------------------------------- widget kinds
 
-function readWeights(model) {
-  const weights = model.get("weights");
-  return { w1: weights.w1, b1: weights.b1, w2: weights.w2, b2: weights.b2 };
+/** Points marked by class as toyviz.plots.training_points marks two classes: the class
+ * `shown` black outlined in white, the others white outlined in black. */
+function classMarks(points, labels, shown, radius = 1.8) {
+  return points.map(([x, y], k) => {
+    const picked = labels[k] === shown;
+    return { x, y, fill: picked ? "#000" : "#fff", stroke: picked ? "#fff" : "#000", radius };
+  });
 }
 
-/** Chapter 1: toggle hidden nodes, see P(inside) and the per-point loss change. */
+/**
+ * Chapter 1 and any 2-input Dense network (toyviz.widgets.NodeToggleHeatmap): toggle the
+ * nodes of one hidden layer and see P(a chosen class) over the plane and the loss of each
+ * labelled point change.
+ *
+ * State: layers [{name, kernel, bias, activation}], output, layer (the toggled one), mask,
+ * points [[x0, x1]], labels, class_names, shown_class, resolution, extent, loss_max,
+ * circle_radius_squared.
+ */
 function renderNodeToggleHeatmap({ model, root }) {
   const extent = model.get("extent");
+  const lossMax = model.get("loss_max");
+  const names = model.get("class_names");
+  const points = model.get("points"), labels = model.get("labels");
+  const circleRadiusSquared = model.get("circle_radius_squared") ?? null;
+  const layers = model.get("layers"), layer = model.get("layer");
+  const network = denseNetwork(layers, model.get("output"),
+                               layers.findIndex((entry) => entry.name === layer));
+  const n = network.nodes;
+  const resolution = model.get("resolution");
+  const xs = linspace(extent[0], extent[1], resolution);
+  const ys = linspace(extent[2], extent[3], resolution);
+  const grid = networkGrid(network, xs, ys);
+  const probability = new Float64Array(grid.points);
+  const pointProbabilities = new Float64Array(points.length * network.classes);
+  const loss = new Float64Array(points.length);
+
+  const heatmap = (shown) => heatmapPanel({
+    title: `P(${names[shown]})`, extent, vmin: 0, vmax: 1, colourLabel: "probability",
+    circleRadiusSquared });
   const panels = [
-    heatmapPanel({ title: "P(inside the circle)", extent, vmin: 0, vmax: 1,
-                   colourLabel: "probability of class 1",
-                   circleRadiusSquared: CIRCLE_RADIUS_SQUARED }),
-    heatmapPanel({ title: "Loss per point", extent, vmin: 0, vmax: model.get("loss_max"),
-                   overflow: true, colourLabel: "cross-entropy loss",
-                   circleRadiusSquared: CIRCLE_RADIUS_SQUARED }),
+    heatmap(model.get("shown_class")),
+    heatmapPanel({ title: "Loss per point", extent, vmin: 0, vmax: lossMax, overflow: true,
+                   colourLabel: "cross-entropy loss", circleRadiusSquared,
+                   circleColour: "#1b1b1b" }),
   ];
+  const panelBox = element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure));
   const status = element("p", { class: "tv-status", "aria-live": "polite" });
-  let state = null;
 
   function setMask(mask) {
     model.set("mask", mask);
     model.save_changes();
   }
-  const n = model.get("weights").b1.length;
-  const toggles = nodeToggles(n, "Hidden nodes (ticked = on)", (u, on) => {
+  const toggles = nodeToggles(n, `Nodes of layer ${layer} (ticked = on)`, (u, on) => {
     const mask = model.get("mask").slice();
     mask[u] = on ? 1 : 0;
     setMask(mask);
@@ -377,40 +537,56 @@ function renderNodeToggleHeatmap({ model, root }) {
   allOn.addEventListener("click", () => setMask(new Array(n).fill(1)));
   const allOff = element("button", { type: "button" }, ["All nodes off"]);
   allOff.addEventListener("click", () => setMask(new Array(n).fill(0)));
-  root.append(element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure)),
+  const id = `tv-${Math.random().toString(36).slice(2)}`;
+  const classSelect = element("select", { id, "data-control": "shown_class" },
+    names.map((name, c) => element("option", { value: String(c) }, [name])));
+  classSelect.addEventListener("change", () => {
+    model.set("shown_class", Number(classSelect.value));
+    model.save_changes();
+  });
+  root.append(panelBox,
+              element("div", { class: "tv-control" }, [
+                element("label", { for: id }, ["Probability of"]), classSelect]),
               toggles.fieldset, allOn, allOff, status);
 
-  function prepare() {
-    const resolution = model.get("resolution");
-    const [x0, x1, y0, y1] = model.get("extent");
-    const xs = linspace(x0, x1, resolution), ys = linspace(y0, y1, resolution);
-    state = { xs, ys, output: outputTerms(readWeights(model), xs, ys),
-              probability: new Float64Array(resolution * resolution),
-              loss: new Float64Array(resolution * resolution) };
-  }
-
+  let shownPanel = model.get("shown_class");
   function redraw() {
     const start = performance.now();
-    const mask = model.get("mask");
-    const { xs, ys, output, probability, loss } = state;
-    const meanLoss = maskedOutput(output, mask, probability, loss);
+    const mask = model.get("mask"), shown = model.get("shown_class");
+    if (shown !== shownPanel) {  // the heatmap's title names the class
+      const fresh = heatmap(shown);
+      panelBox.replaceChild(fresh.figure, panels[0].figure);
+      panels[0] = fresh;
+      shownPanel = shown;
+    }
+    updateLogits(grid, mask);
+    gridProbability(grid, shown, probability);
+    const meanLoss = pointLosses(network, points, labels, mask, pointProbabilities, loss);
     const on = [];
     mask.forEach((value, u) => { if (value) on.push(u); });
     const which = on.length === n ? "all nodes on" : on.length === 0 ? "all nodes off"
       : `nodes on: ${on.join(", ")}`;
+    const circle = circleRadiusSquared === null ? ""
+      : " The dashed line is the target circle.";
     panels[0].update(probability, xs.length, ys.length,
-      `Heatmap of the network's probability that a point is inside the circle, ${which}. ` +
-      "The dashed white line is the target circle.");
-    panels[1].update(loss, xs.length, ys.length,
-      `Heatmap of the per-point cross-entropy loss, ${which}; mean ${meanLoss.toFixed(3)} ` +
-      "over the data square from -1 to 1.");
+      `Heatmap of the network's probability of ${names[shown]}, ${which}; the labelled ` +
+      `points of ${names[shown]} in black, the others in white.${circle}`,
+      classMarks(points, labels, shown));
+    panels[1].update(null, xs.length, ys.length,
+      `The ${points.length} labelled points coloured by their cross-entropy loss, ` +
+      `${which}; mean ${meanLoss.toFixed(3)}.${circle}`,
+      points.map(([x, y], k) => ({ x, y, fill: colourOf(VIRIDIS, loss[k], 0, lossMax),
+                                   stroke: "#1b1b1b", radius: 2.2 })));
     toggles.boxes.forEach((box, u) => { box.checked = Boolean(mask[u]); });
-    status.textContent = `${on.length} of ${n} nodes on. Mean loss over the data square ` +
-      `[-1, 1]\u00b2: ${meanLoss.toFixed(3)}.`;
+    classSelect.value = String(shown);
+    status.textContent = `${on.length} of ${n} nodes on. Mean loss over the ` +
+      `${points.length} labelled points: ${meanLoss.toFixed(3)}.`;
     const hook = root.toyvizExplorable;
     hook.redraws += 1;
     hook.mask = Array.from(mask);
+    hook.shownClass = shown;
     hook.probability = probability;
+    hook.pointProbabilities = pointProbabilities;
     hook.loss = loss;
     hook.meanLoss = meanLoss;
     hook.resolution = xs.length;
@@ -418,17 +594,12 @@ function renderNodeToggleHeatmap({ model, root }) {
     root.setAttribute("data-redraws", String(hook.redraws));
   }
 
-  const onMask = () => redraw();
-  const onWeights = () => { prepare(); redraw(); };
-  model.on("change:mask", onMask);
-  model.on("change:weights", onWeights);
-  model.on("change:resolution", onWeights);
-  prepare();
+  model.on("change:mask", redraw);
+  model.on("change:shown_class", redraw);
   redraw();
   return () => {
-    model.off("change:mask", onMask);
-    model.off("change:weights", onWeights);
-    model.off("change:resolution", onWeights);
+    model.off("change:mask", redraw);
+    model.off("change:shown_class", redraw);
   };
 }
 
@@ -481,8 +652,9 @@ function renderGridPicker({ model, root }) {
   const panels = panelSpecs.map((spec) => heatmapPanel({
     title: spec.title, extent, vmin: spec.vmin, vmax: spec.vmax,
     colourLabel: spec.colour_label, lut: COLOUR_MAPS[spec.colour_map] || VIRIDIS,
-    circleRadiusSquared: overlay.circle_radius_squared ?? null,
-    points: overlay.points || null }));
+    circleRadiusSquared: overlay.circle_radius_squared ?? null }));
+  const overlayPoints = overlay.points || [];
+  const marks = classMarks(overlayPoints, overlayPoints.map((point) => point[2]), 1);
   const status = element("p", { class: "tv-status", "aria-live": "polite" },
                          ["Loading the grids\u2026"]);
   const perGrid = resolution * resolution;
@@ -549,7 +721,7 @@ function renderGridPicker({ model, root }) {
       const step = (spec.vmax - spec.vmin) / 255;
       for (let k = 0; k < perGrid; k++) out[k] = spec.vmin + levels[offset + k] * step;
       panels[p].update(out, resolution, resolution,
-        `Heatmap of ${spec.title} (${spec.colour_label}) for ${picked}.`);
+        `Heatmap of ${spec.title} (${spec.colour_label}) for ${picked}.`, marks);
       return out;
     });
     inputs.forEach(({ input, shown }, c) => {
@@ -589,9 +761,10 @@ const KINDS = {
 };
 
 // Traits that change a kind's layout (axes, controls): a change rebuilds the view. The
-// kinds redraw by themselves on every other change (mask, weights, selection, grids).
+// kinds redraw by themselves on every other change (mask, shown class, selection, grids).
 const REBUILD_ON = {
-  "node-toggle-heatmap": ["extent", "loss_max"],
+  "node-toggle-heatmap": ["layers", "output", "layer", "points", "labels", "class_names",
+                          "resolution", "extent", "loss_max", "circle_radius_squared"],
   "grid-picker": ["controls", "panels", "resolution", "extent", "overlay", "readouts"],
 };
 
