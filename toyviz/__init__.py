@@ -4,6 +4,10 @@ Importing toyviz does nothing but define names: no seeding, no warnings filters,
 downloads, and no TensorFlow import. Submodules load on first use, so
 ``import toyviz; toyviz.masking`` works, and TensorFlow is imported only by the
 functions that need it.
+
+Each idea is introduced in a chapter of the book: node masks in :doc:`/book/node_removal`,
+relevance in :doc:`/book/relevance`, pruning and training in :doc:`/book/pruning`. The
+module pages say which section.
 """
 
 import importlib
