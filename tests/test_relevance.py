@@ -3,6 +3,8 @@ float64 on random small networks; conservation, R form = Q form = gradient x inp
 scaling table and the radial weights as hypothesis properties; bad input."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toyviz import data
+from toyviz import network as network_module
 from toyviz import relevance as rel
 
 # --------------------------------------------------------------------------------------
@@ -722,3 +725,49 @@ def test_the_two_maximum_constructions_agree_in_the_limit_unless_all_inputs_are_
     assert rel.max_constructions_gap(pairs[:1], 0.05)[0] > 0.05
     with pytest.raises(ValueError, match="softness"):
         rel.max_constructions_gap(pairs, 0.0)
+
+
+# --------------------------------------------------------------------------------------
+# The package layout: the split kept every name where the chapters import it
+# --------------------------------------------------------------------------------------
+
+SUBMODULES = [f"toyviz.relevance.{name}" for name in
+              ("rules", "composites", "propagation", "consistency", "evaluation")]
+
+#: The public names of toyviz/relevance.py before it became a package (commit d2387b7^).
+NAMES_BEFORE_THE_SPLIT = (
+    "ACTIVATIONS", "CHUNK_VALUES", "Composite", "Conv2D", "Dense", "ENDS", "Explanation",
+    "Folded", "Ignore", "LAYER_TYPES", "Matrix", "MatrixGradient", "MatrixInputsOnly",
+    "MatrixNormalized", "MatrixRule", "Maximum", "MaximumGradient", "MaximumRadial",
+    "MaximumRule", "Network", "Nonlinearity", "NonlinearityGradient", "NonlinearityRule",
+    "OUTPUT_ACTIVATIONS", "PRESETS", "PRESET_LABELS", "RULES", "Repeat", "Rescale", "Reshape",
+    "Rule", "STARTS", "SUPPORTED_LAYERS", "Slope", "Step", "aopc", "blip", "layer_totals",
+    "max_constants_table", "max_constructions_gap", "max_constructions_table",
+    "max_with_constant", "network_from_model", "output_weights", "perturbation_curve",
+    "preset", "propagate", "randomized_copy", "rank_correlation", "register",
+    "relu_max_network", "rule", "rule_sweep", "scale_both_ways", "scaling_table",
+    "softmax_max_network", "softness_floor")
+
+
+def test_every_name_of_the_old_module_is_still_importable_from_the_package():
+    missing = [name for name in NAMES_BEFORE_THE_SPLIT if not hasattr(rel, name)]
+    assert not missing, f"toyviz.relevance lost {missing}"
+    assert sorted(rel.__all__) == sorted(NAMES_BEFORE_THE_SPLIT)
+    for name in NAMES_BEFORE_THE_SPLIT:
+        value = getattr(rel, name)
+        if hasattr(network_module, name):   # re-exported: the very object of toyviz.network
+            assert value is getattr(network_module, name), name
+        elif callable(value):           # defined in one of the package's modules
+            assert value.__module__ in SUBMODULES, (name, value.__module__)
+        else:                           # a constant of one of them
+            assert any(vars(sys.modules[module]).get(name) is value
+                       for module in SUBMODULES), name
+
+
+def test_importing_the_package_loads_neither_keras_nor_scipy_stats():
+    code = ("import sys, toyviz.relevance\n"
+            "loaded = [m for m in ('tensorflow', 'keras', 'scipy.stats') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr

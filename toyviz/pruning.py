@@ -32,6 +32,9 @@ from toyviz._checks import (_describe, check_array, check_choice, check_flag, ch
 #: mean makes to the next layer's pre-activations.
 CRITERIA = ("random", "std", "weight", "variance_weight")
 
+#: The names of the evaluation points and labels, for messages.
+_EVAL = ("x_eval", "y_eval")
+
 #: What each criterion removes first, in words (for legends and controls).
 CRITERION_NAMES = {"random": "random",
                    "std": "smallest activation std (the essay's)",
@@ -108,8 +111,9 @@ class _Chain:
         return out
 
 
-def _check_nodes(name, nodes, width):
-    """A non-empty, repeat-free 1-d selection of node indices in [0, width), sorted."""
+def _check_nodes(name, nodes, width, sort=True):
+    """A non-empty, repeat-free 1-d selection of node indices in [0, width), int64,
+    sorted unless ``sort`` is False."""
     if isinstance(nodes, (str, bytes)):
         raise TypeError(f"{name} must be a 1-d sequence of int node indices, "
                         f"got {_describe(nodes)}")
@@ -125,7 +129,8 @@ def _check_nodes(name, nodes, width):
                          f"values from {array.min()} to {array.max()}")
     if len(np.unique(array)) != len(array):
         raise ValueError(f"{name} holds repeated node indices")
-    return np.sort(array.astype(np.int64))
+    array = array.astype(np.int64)
+    return np.sort(array) if sort else array
 
 
 def hidden_layer_names(model):
@@ -166,8 +171,18 @@ def prune_weights(weights, keep, means=None):
     -------
     list of ``(kernel, bias)``, smaller.
     """
+    weights = _check_weights(weights)
     n_hidden = len(weights) - 1
-    kept = [keep.get(i, np.arange(weights[i][1].shape[0])) for i in range(n_hidden)]
+    widths = [bias.shape[0] for _, bias in weights[:-1]]
+    keep = _check_positions("keep", keep, widths)
+    if means is not None:
+        if isinstance(means, (str, bytes)) or not isinstance(means, (list, tuple)) \
+                or len(means) != n_hidden:
+            raise TypeError(f"means must be None or a list of {n_hidden} arrays, one per "
+                            f"hidden layer, got {_describe(means)}")
+        means = [check_array(f"means[{i}]", mean, shape=(width,), dtype=np.float64)
+                 for i, (mean, width) in enumerate(zip(means, widths))]
+    kept = [keep.get(i, np.arange(widths[i])) for i in range(n_hidden)]
     out = []
     for layer, (kernel, bias) in enumerate(weights):
         kernel, bias = np.array(kernel), np.array(bias)
@@ -179,6 +194,26 @@ def prune_weights(weights, keep, means=None):
             kernel = kernel[rows]
         if layer < n_hidden:
             kernel, bias = kernel[:, kept[layer]], bias[kept[layer]]
+        out.append((kernel, bias))
+    return out
+
+
+def _check_weights(weights):
+    """A chain of ``(kernel (in, out), bias (out,))`` float64 pairs, checked."""
+    if isinstance(weights, (str, bytes, dict)) or not isinstance(weights, (list, tuple)) \
+            or not weights:
+        raise TypeError(f"weights must be a non-empty list of (kernel, bias) pairs, "
+                        f"got {_describe(weights)}")
+    out = []
+    for i, pair in enumerate(weights):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"weights[{i}] must be a (kernel, bias) pair, got {_describe(pair)}")
+        kernel = check_array(f"weights[{i}][0]", pair[0], ndim=2, dtype=np.float64)
+        if out and kernel.shape[0] != out[-1][0].shape[1]:
+            raise ValueError(f"weights[{i}][0] must have {out[-1][0].shape[1]} rows to follow "
+                             f"the layer before, got shape {kernel.shape}")
+        bias = check_array(f"weights[{i}][1]", pair[1], shape=(kernel.shape[1],),
+                           dtype=np.float64)
         out.append((kernel, bias))
     return out
 
@@ -304,6 +339,7 @@ def scores(model, criterion, data=None, rng=None):
     dict hidden layer name -> (width,) float64
     """
     check_choice("criterion", criterion, CRITERIA)
+    rng = None if rng is None else check_rng("rng", rng)
     chain = _Chain(model)
     hidden = None
     if data is not None:
@@ -386,9 +422,10 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
     params = training.check_stack("params", params)
     check_choice("criterion", criterion, CRITERIA)
     compensate = check_flag("compensate", compensate)
+    rng = None if rng is None else check_rng("rng", rng)
     k = params[0][0].shape[0]
     fractions = _layer_fractions(fraction, len(params) - 1)
-    _, hidden = training.forward(params, data)
+    _, hidden = training._forward(params, data, name="data")
     if keep is not None and (not isinstance(keep, (list, tuple)) or len(keep) != k):
         raise TypeError(f"keep must be a list of {k} keep dicts (one per network), "
                         f"got {_describe(keep)}")
@@ -426,10 +463,13 @@ def _check_positions(name, keep, widths):
 
 
 def _sequence(name, values):
-    """``values`` as a list, refusing a str or a non-sequence."""
+    """``values`` as a non-empty list, refusing a str or a non-sequence."""
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{name} must be a sequence, got {_describe(values)}")
-    return list(values)
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must hold at least one value, got none")
+    return values
 
 
 def _check_flags(name, values):
@@ -466,9 +506,9 @@ def embed(small, full, rows, cols):
     -------
     (n_in, n_out) float32: ``full`` with ``small`` written into the kept block.
     """
-    full = check_array("full", full, ndim=2)
-    rows = check_array("rows", rows, ndim=1, dtype=np.int64)
-    cols = check_array("cols", cols, ndim=1, dtype=np.int64)
+    full = check_array("full", full, ndim=2, empty=False)
+    rows = _check_nodes("rows", rows, full.shape[0], sort=False)
+    cols = _check_nodes("cols", cols, full.shape[1], sort=False)
     small = check_array("small", small, shape=(len(rows), len(cols)))
     out = full.copy()
     out[np.ix_(rows, cols)] = small
@@ -508,7 +548,7 @@ def sweep(params, data, x_eval, y_eval, fractions, criteria, rng, compensate=(Tr
             for comp in compensate:
                 pruned, keep = prune_stack(params, fraction, criterion, data, rng,
                                            compensate=comp, keep=keep)
-                for net, acc in enumerate(training.accuracy(pruned, x_eval, y_eval)):
+                for net, acc in enumerate(training._accuracy(pruned, x_eval, y_eval, _EVAL)):
                     rows.append((net, criterion, comp, fraction, acc))
     return pd.DataFrame(rows, columns=["net", "criterion", "compensate", "fraction",
                                        "accuracy"])
@@ -530,7 +570,17 @@ def summarize(table, by, value="accuracy", confidence=0.95):
     pandas.DataFrame with columns ``*by, n, mean, low, high``.
     """
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True)
-    grouped = table.groupby(list(by), sort=False)[value]
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a pandas.DataFrame, got {_describe(table)}")
+    by = _sequence("by", by)
+    for i, column in enumerate(by):
+        if not isinstance(column, str) or column not in table.columns:
+            raise ValueError(f"by[{i}] must name a column of table {list(table.columns)}, "
+                             f"got {column!r}")
+    if not isinstance(value, str) or value not in table.columns:
+        raise ValueError(f"value must name a column of table {list(table.columns)}, "
+                         f"got {value!r}")
+    grouped = table.groupby(by, sort=False)[value]
     out = grouped.agg(["count", "mean", "std"]).reset_index()
     half = stats.t.ppf((1 + confidence) / 2, out["count"] - 1) * out["std"] / np.sqrt(
         out["count"])
@@ -564,7 +614,8 @@ def budget_table(stacks, x, y, confidence=0.95):
 def silent_nodes(params, data):
     """The hidden nodes of each network of a stack that are silent on ``data``: a node
     whose output is 0 on every point, such as a ReLU that never fires (so its standard
-    deviation and its mean are both 0). Deleting such a node changes nothing, with or without compensation.
+    deviation and its mean are both 0). Deleting such a node changes nothing, with or
+    without compensation.
 
     Parameters
     ----------
@@ -578,7 +629,7 @@ def silent_nodes(params, data):
     keeps : list of ``k`` keep dicts (by hidden position) holding every node that is not
         silent (at least one per layer), ready for :func:`prune_stack`
     """
-    _, hidden = training.forward(params, data)
+    _, hidden = training._forward(params, data, name="data")
     rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
     for position, h in enumerate(hidden):
         silent = ~h.any(axis=1)  # (k, width)
@@ -633,7 +684,7 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
                 for i, criterion in enumerate(_sequence("criteria", criteria))]
     compensate = _check_flags("compensate", compensate)
     points = check_array("points", points, ndim=2, dtype=np.float64)
-    _, hidden = training.forward(single, data)
+    _, hidden = training._forward(single, data, name="data")
     weights = [(kernel[0].astype(np.float64), bias[0].astype(np.float64))
                for kernel, bias in single]
     shape = (len(criteria), len(compensate), len(fractions))
@@ -646,8 +697,8 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
             for b, comp in enumerate(compensate):
                 pruned, _ = prune_stack(single, fraction, criterion, data,
                                         compensate=comp, keep=keep)
-                probability[c, b, f] = training.forward(pruned, points)[0][0, :, 1]
-                accuracies[c, b, f] = training.accuracy(pruned, x_eval, y_eval)[0]
+                probability[c, b, f] = training._forward(pruned, points, name="points")[0][0, :, 1]
+                accuracies[c, b, f] = training._accuracy(pruned, x_eval, y_eval, _EVAL)[0]
     return probability, accuracies
 
 
@@ -686,7 +737,7 @@ def layer_sweep(params, data, x_eval, y_eval, fractions, layer_sets, criterion="
         for fraction in fractions:
             shares = [fraction if p in positions else 0.0 for p in range(n_hidden)]
             pruned, _ = prune_stack(params, shares, criterion, data, rng)
-            for net, acc in enumerate(training.accuracy(pruned, x_eval, y_eval)):
+            for net, acc in enumerate(training._accuracy(pruned, x_eval, y_eval, _EVAL)):
                 rows.append((net, label, fraction, acc))
     return pd.DataFrame(rows, columns=["net", "layers", "fraction", "accuracy"])
 
@@ -711,7 +762,7 @@ def near_constant_nodes(params, data, relative=0.01):
         constant (at least one per layer), ready for :func:`prune_stack`
     """
     relative = check_float("relative", relative, low=0, high=1)
-    _, hidden = training.forward(params, data)
+    _, hidden = training._forward(params, data, name="data")
     rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
     for position, h in enumerate(hidden):
         spread = h.std(axis=1)  # (k, width)

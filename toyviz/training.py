@@ -30,7 +30,7 @@ import pandas as pd
 
 from toyviz import network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng)
+                            check_int, check_rng, check_size)
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -45,12 +45,10 @@ class Stack(list):
     layer (``None``: ReLU everywhere). Every function here accepts a plain list of pairs
     as a ReLU stack and returns a :class:`Stack`."""
 
-    def __init__(self, pairs=(), activations=None):
-        super().__init__(pairs)
-        n_hidden = max(len(self) - 1, 0)
+    def __init__(self, pairs, activations=None):
+        super().__init__(_check_pairs("pairs", pairs))
         self.activations = _check_activations(
-            "activations", ("relu",) * n_hidden if activations is None else activations,
-            n_hidden)
+            "activations", "relu" if activations is None else activations, len(self) - 1)
 
     def __repr__(self):
         shapes = [tuple(kernel.shape) for kernel, _ in self]
@@ -63,6 +61,15 @@ class Stack(list):
         return [(np.asarray(kernel[net], np.float64), np.asarray(bias[net], np.float64),
                  activation)
                 for (kernel, bias), activation in zip(self, (*self.activations, "softmax"))]
+
+
+def _stack(pairs, activations):
+    """A :class:`Stack` of pairs known to be valid (made here), without checking them."""
+    stack = Stack.__new__(Stack)
+    list.__init__(stack, pairs)
+    stack.activations = _check_activations(
+        "activations", "relu" if activations is None else activations, len(stack) - 1)
+    return stack
 
 
 def _check_activations(name, activations, n_hidden):
@@ -128,13 +135,20 @@ def _tf():
 def check_stack(name, params):
     """Return ``params`` as a :class:`Stack` of float32 ``(kernel, bias)`` numpy pairs,
     checking that they describe ``k`` chained dense layers (a plain list: ReLU hidden
-    layers)."""
-    if isinstance(params, (str, bytes)) or not hasattr(params, "__len__") or not len(params):
+    layers). ``name`` is the caller's parameter, for the messages."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (the parameter's name), got {_describe(name)}")
+    return _stack(_check_pairs(name, params), getattr(params, "activations", None))
+
+
+def _check_pairs(name, params):
+    if isinstance(params, (str, bytes, dict)) or not hasattr(params, "__len__") \
+            or not len(params):
         raise TypeError(f"{name} must be a non-empty list of (kernel, bias) pairs, "
-                        f"got {type(params).__name__}")
+                        f"got {_describe(params)}")
     out = []
     for i, pair in enumerate(params):
-        if not hasattr(pair, "__len__") or len(pair) != 2:
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
             raise TypeError(f"{name}[{i}] must be a (kernel, bias) pair, "
                             f"got {type(pair).__name__}")
         kernel = check_array(f"{name}[{i}][0]", pair[0], ndim=3)
@@ -147,7 +161,7 @@ def check_stack(name, params):
                 f"{out[-1][0].shape[2]}, any) to follow the layer before, "
                 f"got shape {kernel.shape}")
         out.append((kernel, bias))
-    return Stack(out, getattr(params, "activations", None))
+    return out
 
 
 def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2, activation="relu"):
@@ -174,18 +188,31 @@ def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2, activation="relu"):
     n_outputs = check_int("n_outputs", n_outputs, low=1)
     activations = _check_activations("activation", activation, len(widths))
     sizes = [n_inputs, *widths, n_outputs]
+    n_weights = n_nets * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    _check_fits([("n_nets", n_nets), ("n_inputs", n_inputs), ("n_outputs", n_outputs),
+                 *((f"widths[{i}]", w) for i, w in enumerate(widths))], 12 * n_weights)
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         kernel = rng.uniform(-limit, limit, size=(n_nets, fan_in, fan_out))
         params.append((kernel.astype(np.float32), np.zeros((n_nets, fan_out), np.float32)))
-    return Stack(params, activations)
+    return _stack(params, activations)
+
+
+def _check_fits(sizes, n_bytes):
+    """Refuse, naming the largest of ``sizes`` ([(parameter, value)]), arrays of
+    ``n_bytes`` that would not fit in memory."""
+    name, value = max(sizes, key=lambda item: item[1])
+    check_size(name, value, n_bytes)
 
 
 def _check_widths(widths):
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
-        raise TypeError(f"widths must be a sequence of ints, got {type(widths).__name__}")
-    return [check_int(f"widths[{i}]", w, low=1) for i, w in enumerate(widths)]
+        raise TypeError(f"widths must be a sequence of ints, got {_describe(widths)}")
+    widths = [check_int(f"widths[{i}]", w, low=1) for i, w in enumerate(widths)]
+    if not widths:
+        raise ValueError("widths must hold at least one hidden layer width, got none")
+    return widths
 
 
 def from_models(models):
@@ -223,7 +250,7 @@ def from_models(models):
                 f"models must all have the layer shapes and activations of models[0] "
                 f"{[(k.shape, f) for k, _, f in first]}, but models[{i}] has "
                 f"{[(k.shape, f) for k, _, f in chain]}")
-    return Stack([(np.stack([chain[j][0] for chain in chains]).astype(np.float32),
+    return _stack([(np.stack([chain[j][0] for chain in chains]).astype(np.float32),
                    np.stack([chain[j][1] for chain in chains]).astype(np.float32))
                   for j in range(len(first))], [f for _, _, f in first[:-1]])
 
@@ -276,12 +303,12 @@ def take(params, nets):
     params = check_stack("params", params)
     if np.asarray(nets).dtype == bool:
         raise TypeError(f"nets must hold int network positions, got {_describe(nets)}")
-    nets = check_array("nets", nets, dtype=np.int64).reshape(-1)
+    nets = check_array("nets", nets, ndim=1, dtype=np.int64, empty=False)
     k = params[0][0].shape[0]
-    if nets.size and (nets.min() < -k or nets.max() >= k):
+    if nets.min() < 0 or nets.max() >= k:
         raise ValueError(f"nets must hold network positions in [0, {k}), got values from "
                          f"{nets.min()} to {nets.max()}")
-    return Stack([(kernel[nets], bias[nets]) for kernel, bias in params], params.activations)
+    return _stack([(kernel[nets], bias[nets]) for kernel, bias in params], params.activations)
 
 
 def concat(*stacks):
@@ -293,7 +320,7 @@ def concat(*stacks):
         if s.activations != stacks[0].activations:
             raise ValueError(f"stacks[{i}] has activations {list(s.activations)}, "
                              f"stacks[0] {list(stacks[0].activations)}")
-    return Stack([(np.concatenate([s[j][0] for s in stacks]),
+    return _stack([(np.concatenate([s[j][0] for s in stacks]),
                    np.concatenate([s[j][1] for s in stacks]))
                   for j in range(len(stacks[0]))], stacks[0].activations)
 
@@ -321,9 +348,17 @@ def forward(params, x, dtype=np.float64):
     hidden : list of (k, n, width) node outputs (after the activation), one per hidden
         layer
     """
+    return _forward(params, x, dtype)
+
+
+def _forward(params, x, dtype=np.float64, name="x"):
+    """:func:`forward`, naming the caller's parameter ``name`` for ``x``."""
     params = check_stack("params", params)
+    if dtype not in (np.float32, np.float64, "float32", "float64") \
+            or isinstance(dtype, (bool, np.bool_)):
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {_describe(dtype)}")
     k = params[0][0].shape[0]
-    x = _check_inputs("x", x, k, params[0][0].shape[1])
+    x = _check_inputs(name, x, k, params[0][0].shape[1])
     a = x.astype(dtype)
     hidden = []
     functions = [_numpy_activation(name) for name in params.activations]
@@ -348,9 +383,13 @@ def accuracy(params, x, y):
     -------
     (k,) float64
     """
-    params = check_stack("params", params)
-    probabilities, _ = forward(params, x)
-    y = _check_labels("y", y, *probabilities.shape)
+    return _accuracy(params, x, y)
+
+
+def _accuracy(params, x, y, names=("x", "y")):
+    """:func:`accuracy`, naming the caller's parameters ``names`` for ``x`` and ``y``."""
+    probabilities, _ = _forward(params, x, name=names[0])
+    y = _check_labels(names[1], y, *probabilities.shape)
     return (probabilities.argmax(axis=-1) == y).mean(axis=1)
 
 
@@ -363,8 +402,8 @@ def _check_labels(name, y, k, n, n_outputs):
     if labels.ndim == 1 and labels.shape[0] == n:
         labels = np.broadcast_to(labels, (k, n))
     if labels.shape != (k, n):
-        raise ValueError(f"{name} must have shape ({n},) or ({k}, {n}) to match x, got "
-                         f"{_describe(labels)}")
+        raise ValueError(f"{name} must have shape ({n},) or ({k}, {n}) to match the points, "
+                         f"got {_describe(labels)}")
     if labels.min() < 0 or labels.max() >= n_outputs:
         raise ValueError(f"{name} must hold integer labels in [0, {n_outputs}), got values "
                          f"from {labels.min()} to {labels.max()}")
@@ -395,9 +434,12 @@ def batch_schedule(n, k, epochs, batch_size, rng, shuffle=True):
     k = check_int("k", k, low=1)
     epochs = check_int("epochs", epochs, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
+    rng = check_rng("rng", rng)
+    shuffle = check_flag("shuffle", shuffle)
     batch_size = min(batch_size, n)
     per_epoch = -(-n // batch_size)
     padded = per_epoch * batch_size
+    _check_fits([("n", n), ("k", k), ("epochs", epochs)], 12 * epochs * k * padded)
     index = np.zeros((epochs, k, padded), np.int32)
     for epoch in range(epochs):
         for net in range(k):
@@ -453,7 +495,8 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     y = _check_labels("y", y, k, n, n_outputs)
     epochs = check_int("epochs", epochs, low=1)
     rng = check_rng("rng", rng)
-    learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True)
+    learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True,
+                                high=100.0)
     batch_size = n if batch_size is None else check_int("batch_size", batch_size, low=1)
     check_choice("optimizer", optimizer, OPTIMIZERS)
     shuffle, track = check_flag("shuffle", shuffle), check_flag("track", track)
@@ -490,7 +533,7 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     # full-batch schedule is not copied into TensorFlow all at once (the moments carry over).
     chunk = min(steps, _CHUNK_STEPS) if snapshot_every is None else snapshot_every
     snapshots = [] if snapshot_every is None else [(0, _copy(params))]
-    stack = lambda arrays: Stack(_pairs(arrays), params.activations)  # noqa: E731
+    stack = lambda arrays: _stack(_pairs(arrays), params.activations)  # noqa: E731
     losses = []
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
@@ -591,7 +634,7 @@ def _pairs(flat):
 
 
 def _copy(params):
-    return Stack([(kernel.copy(), bias.copy()) for kernel, bias in params], params.activations)
+    return _stack([(kernel.copy(), bias.copy()) for kernel, bias in params], params.activations)
 
 
 def explain_unchanged(before, result, layer=1):
