@@ -173,3 +173,14 @@ def test_trainer_bad_flags_and_labels_name_the_parameter():
         training.take(params, [2])
     with pytest.raises(TypeError, match="nets"):
         training.take(params, [True, False])
+
+
+def test_relu_only_code_refuses_other_stacks():
+    """The right-reasons page's TensorFlow relevance is written for ReLU stacks."""
+    from toyviz import reasons
+
+    rng = np.random.default_rng(14)
+    tanh = training.init_stack(1, [4], rng, n_inputs=3, n_outputs=2, activation="tanh")
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="params must have ReLU"):
+        reasons.relevance_tf(tanh, x, np.ones((2, 2), np.float32))

@@ -177,7 +177,10 @@ def _check_params_tf(name, params):
             isinstance(pair, (list, tuple)) and len(pair) == 2
             and all(_is_tensor(array) for array in pair) for pair in params):
         return params
-    training.check_stack(name, params)
+    stack = training.check_stack(name, params)
+    if any(activation != "relu" for activation in stack.activations):
+        raise ValueError(f"{name} must have ReLU hidden layers for the TensorFlow relevance, "
+                         f"got activations {list(stack.activations)}")
     dtype = np.float64 if np.asarray(params[0][0]).dtype == np.float64 else np.float32
     return [(np.asarray(kernel, dtype), np.asarray(bias, dtype)) for kernel, bias in params]
 
