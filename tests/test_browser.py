@@ -371,9 +371,9 @@ def test_clicking_a_node_toggle_redraws_with_pythons_numbers(site, visit):
 
 
 def test_the_keyboard_toggles_nodes_and_picks_the_class(site, visit):
-    """Tab to a toggle and press Space; pick the class with the arrow keys: each redraws
-    with Python's numbers, and the keys do not leave the explorable (JupyterLab's
-    shortcuts listen above it)."""
+    """Tab to a toggle and press Space; pick the class with the arrow keys; switch the
+    points on the heatmap with Space: each redraws with Python's numbers, and the keys do
+    not leave the explorable (JupyterLab's shortcuts listen above it)."""
     base, found = node_toggle_explorables(site)
     for path, index, state, count in found:
         page = visit(base, path)
@@ -399,6 +399,17 @@ def test_the_keyboard_toggles_nodes_and_picks_the_class(site, visit):
         for c in range(len(state["class_names"])):
             select.select_option(str(c))
             assert_matches_python(read_drawn(page.page, index), state, mask, c)
+        points = root.get_by_label("Labelled points on the heatmap", exact=True)
+        assert points.is_checked() == state["show_points"]
+        before = read_drawn(page.page, index)
+        points.focus()
+        page.page.keyboard.press("Space")
+        after = read_drawn(page.page, index)
+        assert points.is_checked() != state["show_points"]
+        assert after["redraws"] == before["redraws"] + 1
+        assert after["images"][0] != before["images"][0], "the points did not come or go"
+        assert after["images"][1] == before["images"][1]
+        assert_matches_python(after, state, mask, c)
         assert page.page.evaluate("window.keysAbove") == 0, "keys left the explorable"
         assert page.unexpected_errors() == []
 

@@ -131,6 +131,39 @@ def test_a_moons_network_with_one_sigmoid_unit_scores_its_own_labels():
     assert "P(upper moon)" in repr(widget)
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), widths=st.lists(st.integers(1, 6), min_size=1,
+                                                       max_size=3),
+       activations=st.lists(st.sampled_from(["relu", "tanh", "sigmoid", "elu", "linear",
+                                             "leaky_relu", "softsign", "selu"]),
+                            min_size=1, max_size=3),
+       classes=st.sampled_from([1, 2, 3, 4]), data=st.data())
+def test_a_node_off_is_the_node_deleted(seed, widths, activations, classes, data):
+    """Any Dense chain, any toggled layer: the explorable's values under a mask equal the
+    network with the switched-off nodes' outgoing weights set to zero, and all nodes on
+    equal the network itself."""
+    rng = np.random.default_rng(seed)
+    output = "sigmoid" if classes == 1 else "softmax"
+    network = random_network(rng, (2, *widths, classes), activations, output)
+    x, y = labelled_points(rng, 25, max(classes, 2))
+    toggled = data.draw(st.integers(0, len(widths) - 1))
+    layer = f"hidden{toggled}"
+    widget = widgets.NodeToggleHeatmap(network, x, y, layer=layer, resolution=5)
+    mask = rng.integers(0, 2, size=widths[toggled])
+    chain = [(kernel.astype(np.float32), bias.astype(np.float32), name)
+             for kernel, bias, name in network.dense_chain()]
+    deleted = list(chain)
+    kernel, bias, name = deleted[toggled + 1]
+    deleted[toggled + 1] = (kernel * mask[:, None], bias, name)
+    for reference, mask_used in ((Network.from_dense(deleted), mask),
+                                 (Network.from_dense(chain), np.ones_like(mask))):
+        values = widget.values(mask_used, shown_class=max(classes, 2) - 1)
+        expected = widgets.class_probabilities(reference, x.astype(np.float32))
+        np.testing.assert_allclose(values["point_probabilities"], expected, rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_allclose(values["loss"], widgets.point_loss(expected, y), atol=1e-9)
+
+
 def test_widget_state_is_the_network_and_the_data_not_the_drawing():
     rng = np.random.default_rng(6)
     network = random_network(rng, (2, 8, 8, 3), ("tanh", "relu"))
@@ -266,6 +299,7 @@ def test_bad_arguments_name_the_parameter():
         (TypeError, "extent", dict(extent=(1, 2))),
         (ValueError, "loss_max", dict(loss_max=0)),
         (ValueError, "circle_radius_squared", dict(circle_radius_squared=-1.0)),
+        (TypeError, "show_points must be True, False or None", dict(show_points="yes")),
     ]
     for error, message, changes in cases:
         with pytest.raises(error, match=message):
@@ -278,7 +312,7 @@ def test_bad_arguments_name_the_parameter():
 @pytest.mark.parametrize("name", ["viridis", "vlag"])
 def test_front_end_colour_maps_are_the_books(name):
     import matplotlib
-    import seaborn  # noqa: F401  (importing it registers vlag with matplotlib)
+    import seaborn  # noqa: F401 (importing it registers vlag with matplotlib)
 
     from toyviz import plots
 
@@ -478,8 +512,14 @@ def test_repr_is_short_and_draw_gives_the_static_picture():
     assert scatter.get_cmap().name == "viridis" and scatter.get_clim() == (0, widget.loss_max)
     np.testing.assert_allclose(scatter.get_offsets(), x.astype(np.float32))
     assert all(len(ax.lines) == 1 for ax in (heat, loss_axes))  # the circle, when asked for
+    assert widget.show_points and len(heat.collections) == 2  # the two classes' points
     widget.circle_radius_squared = None
-    assert not widget.draw().axes[1].lines
+    widget.show_points = False
+    figure = widget.draw()
+    assert not figure.axes[1].lines and not figure.axes[0].collections
+    crowded = np.random.default_rng(15).uniform(-1, 1, size=(widgets.CROWDED + 1, 2))
+    assert not widgets.NodeToggleHeatmap(random_network(rng), crowded,
+                                         crowded[:, 0] > 0).show_points
 
 
 def grid_explorer(**changes):

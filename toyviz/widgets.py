@@ -49,6 +49,13 @@ _BROWSER_ACTIVATION = re.compile(
 #: per-point losses (both float64; the two differ only in rounding of tanh, exp, log).
 BROWSER_TOLERANCE = 1e-9
 
+#: More labelled points than this hide the heatmap: by default they are drawn on the
+#: loss panel only.
+CROWDED = 300
+
+#: Background of the loss panel (the points carry the colours), as in the front end.
+LOSS_BACKGROUND = "#e6e6e6"
+
 #: The explorable's state travels inside the page: at most this many labelled points
 #: and this many weights.
 MAX_POINTS = 5000
@@ -268,7 +275,7 @@ class Explorable(anywidget.AnyWidget):
 class NodeToggleHeatmap(Explorable):
     """Toggle the nodes of one hidden layer of a 2-input network on and off, and watch two
     panels over ``extent`` change: a heatmap of the probability of a chosen class (a
-    select picks it) with the labelled points on top, and the labelled points coloured
+    select picks it), with the labelled points on top if wanted, and the labelled points coloured
     by their cross-entropy loss, with the mean loss over them underneath. Each panel has
     a viridis colour bar; the target circle of chapter 1 is drawn when asked for.
 
@@ -278,7 +285,7 @@ class NodeToggleHeatmap(Explorable):
     bias and activation name; weights as float32 values), ``output`` (softmax or
     sigmoid), ``layer`` (the toggled layer), ``mask`` (list of 0/1), ``points`` and
     ``labels``, ``class_names``, ``shown_class``, ``resolution``, ``extent``,
-    ``loss_max`` and ``circle_radius_squared``. :meth:`values` computes in Python, with
+    ``loss_max``, ``circle_radius_squared`` and ``show_points``. :meth:`values` computes in Python, with
     :class:`toyviz.network.Network`, what the front end draws; :meth:`draw` draws it
     with matplotlib.
 
@@ -302,6 +309,9 @@ class NodeToggleHeatmap(Explorable):
         last class: class 1 of two)
     circle_radius_squared : float or None, draw chapter 1's target circle
         (:data:`toyviz.data.CIRCLE_RADIUS_SQUARED`) on both panels
+    show_points : bool or None, draw the labelled points on the heatmap too (a checkbox
+        switches them); default: when there are at most :data:`CROWDED` of them, so that
+        many points do not hide the surface
     """
 
     layers = traitlets.List().tag(sync=True)
@@ -316,10 +326,11 @@ class NodeToggleHeatmap(Explorable):
     extent = traitlets.List(traitlets.Float(), [-2.0, 2.0, -2.0, 2.0]).tag(sync=True)
     loss_max = traitlets.Float(3.0).tag(sync=True)
     circle_radius_squared = traitlets.Float(None, allow_none=True).tag(sync=True)
+    show_points = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, model, x, y, layer=None, resolution=200,
                  extent=(-2.0, 2.0, -2.0, 2.0), mask=None, loss_max=3.0, class_names=None,
-                 shown_class=None, circle_radius_squared=None):
+                 shown_class=None, circle_radius_squared=None, show_points=None):
         network = drawable_network(model, "model")
         layer = toggled_layer(network, layer, "layer")
         n_classes = max(network.n_outputs, 2)
@@ -341,6 +352,11 @@ class NodeToggleHeatmap(Explorable):
         if circle_radius_squared is not None:
             circle_radius_squared = check_float("circle_radius_squared",
                                                 circle_radius_squared, low=0, low_open=True)
+        if show_points is None:
+            show_points = len(x) <= CROWDED
+        elif not isinstance(show_points, (bool, np.bool_)):
+            raise TypeError(f"show_points must be True, False or None, got "
+                            f"{_describe(show_points)}")
         names = [step.name for step in network.steps if isinstance(step, Dense)]
         layers = [{"name": name, "kernel": _float32_list(kernel),
                    "bias": _float32_list(bias), "activation": activation}
@@ -356,7 +372,7 @@ class NodeToggleHeatmap(Explorable):
             resolution=check_int("resolution", resolution, low=2, high=1000),
             extent=_check_extent(extent),
             loss_max=check_float("loss_max", loss_max, low=0, low_open=True),
-            circle_radius_squared=circle_radius_squared)
+            circle_radius_squared=circle_radius_squared, show_points=bool(show_points))
 
     @traitlets.validate("mask")
     def _valid_mask(self, proposal):
@@ -415,11 +431,12 @@ class NodeToggleHeatmap(Explorable):
         name = self.class_names[self.shown_class]
         plots.heatmap(axes[0], values["probability"], extent, vmin=0, vmax=1,
                       title=f"P({name})", label="probability")
-        plots.training_points(axes[0], points, labels == self.shown_class)
+        if self.show_points:
+            plots.training_points(axes[0], points, labels == self.shown_class)
         axes[1].set_facecolor(LOSS_BACKGROUND)
-        scatter = axes[1].scatter(points[:, 0], points[:, 1], c=values["loss"], s=6,
+        scatter = axes[1].scatter(points[:, 0], points[:, 1], c=values["loss"], s=8,
                                   cmap=plots.SEQUENTIAL, vmin=0, vmax=self.loss_max,
-                                  edgecolors="none")
+                                  edgecolors="#1b1b1b", linewidths=0.3)
         axes[1].figure.colorbar(scatter, ax=axes[1], fraction=0.046, pad=0.04).set_label(
             "cross-entropy loss")
         axes[1].set_title("Loss per point")
@@ -434,10 +451,6 @@ class NodeToggleHeatmap(Explorable):
             ax.set_xlabel("$x_0$")
             ax.set_ylabel("$x_1$")
         return axes[0].figure
-
-
-#: Background of the loss panel (the points carry the colours), as in the front end.
-LOSS_BACKGROUND = "#e6e6e6"
 
 
 CONTROL_KINDS = ("select", "slider")

@@ -4,7 +4,8 @@
 // JupyterLab with a kernel (control changes sync back to Python) and on the static site,
 // where myst-nb embeds the widget state and everything is computed here, in the browser.
 //
-// Layout of this file: colour map and numbers (pure functions, no DOM), drawing (heatmap
+// Layout of this file: colour maps and numbers, the network (a chain of Dense layers with
+// a node mask, as toyviz.network computes it; pure functions, no DOM), drawing (heatmap
 // panel with colour bar), controls, then one render function per widget kind, picked by the
 // model's `kind` trait. A new explorable adds a kind; it reuses the rest.
 //
@@ -492,7 +493,7 @@ function classMarks(points, labels, shown, radius = 1.8) {
  *
  * State: layers [{name, kernel, bias, activation}], output, layer (the toggled one), mask,
  * points [[x0, x1]], labels, class_names, shown_class, resolution, extent, loss_max,
- * circle_radius_squared.
+ * circle_radius_squared, show_points.
  */
 function renderNodeToggleHeatmap({ model, root }) {
   const extent = model.get("extent");
@@ -544,15 +545,22 @@ function renderNodeToggleHeatmap({ model, root }) {
     model.set("shown_class", Number(classSelect.value));
     model.save_changes();
   });
+  const pointsBox = element("input", { type: "checkbox", "data-control": "show_points" });
+  pointsBox.addEventListener("change", () => {
+    model.set("show_points", pointsBox.checked);
+    model.save_changes();
+  });
   root.append(panelBox,
               element("div", { class: "tv-control" }, [
-                element("label", { for: id }, ["Probability of"]), classSelect]),
+                element("label", { for: id }, ["Probability of"]), classSelect,
+                element("label", {}, [pointsBox, " Labelled points on the heatmap"])]),
               toggles.fieldset, allOn, allOff, status);
 
   let shownPanel = model.get("shown_class");
   function redraw() {
     const start = performance.now();
     const mask = model.get("mask"), shown = model.get("shown_class");
+    const showPoints = model.get("show_points");
     if (shown !== shownPanel) {  // the heatmap's title names the class
       const fresh = heatmap(shown);
       panelBox.replaceChild(fresh.figure, panels[0].figure);
@@ -569,9 +577,10 @@ function renderNodeToggleHeatmap({ model, root }) {
     const circle = circleRadiusSquared === null ? ""
       : " The dashed line is the target circle.";
     panels[0].update(probability, xs.length, ys.length,
-      `Heatmap of the network's probability of ${names[shown]}, ${which}; the labelled ` +
-      `points of ${names[shown]} in black, the others in white.${circle}`,
-      classMarks(points, labels, shown));
+      `Heatmap of the network's probability of ${names[shown]}, ${which}` +
+      (showPoints ? `; the labelled points of ${names[shown]} in black, the others in white.`
+       : ".") + circle,
+      showPoints ? classMarks(points, labels, shown) : []);
     panels[1].update(null, xs.length, ys.length,
       `The ${points.length} labelled points coloured by their cross-entropy loss, ` +
       `${which}; mean ${meanLoss.toFixed(3)}.${circle}`,
@@ -579,6 +588,7 @@ function renderNodeToggleHeatmap({ model, root }) {
                                    stroke: "#1b1b1b", radius: 2.2 })));
     toggles.boxes.forEach((box, u) => { box.checked = Boolean(mask[u]); });
     classSelect.value = String(shown);
+    pointsBox.checked = Boolean(showPoints);
     status.textContent = `${on.length} of ${n} nodes on. Mean loss over the ` +
       `${points.length} labelled points: ${meanLoss.toFixed(3)}.`;
     const hook = root.toyvizExplorable;
@@ -594,13 +604,10 @@ function renderNodeToggleHeatmap({ model, root }) {
     root.setAttribute("data-redraws", String(hook.redraws));
   }
 
-  model.on("change:mask", redraw);
-  model.on("change:shown_class", redraw);
+  const redrawOn = ["change:mask", "change:shown_class", "change:show_points"];
+  for (const event of redrawOn) model.on(event, redraw);
   redraw();
-  return () => {
-    model.off("change:mask", redraw);
-    model.off("change:shown_class", redraw);
-  };
+  return () => { for (const event of redrawOn) model.off(event, redraw); };
 }
 
 /** Decode base64 text into bytes. */
