@@ -34,6 +34,7 @@ import pandas as pd
 from toyviz import data, relevance, routes, training
 from toyviz._checks import (_describe, check_array, check_choice, check_float, check_int,
                              check_labels, check_rng, check_size)
+from toyviz.network import Network
 
 #: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
 #: ``MARKER_PIXELS[c]``. Column 0 and the middle of column 7 carry ink in fewer than 1 in
@@ -496,17 +497,12 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
 def network(params, net):
     """Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), for
     chapter 2's propagation and perturbation code."""
-    training.check_stack("params", params)         # the shapes; the values stay float64
-    params = [(np.asarray(kernel, np.float64), np.asarray(bias, np.float64))
-              for kernel, bias in params]
-    net = check_int("net", net, low=0, high=params[0][0].shape[0] - 1)
-    steps = []
-    for index, (kernel, bias) in enumerate(params):
-        name = f"layer{index}"
-        steps.append(relevance.Dense(name, kernel[net], bias[net]))
-        if index < len(params) - 1:
-            steps.append(relevance.Nonlinearity(name, "relu", *relevance.ACTIVATIONS["relu"]))
-    return relevance.Network(steps, (params[0][0].shape[1],), params[-1][0].shape[2])
+    stack = training.check_stack("params", params)  # the shapes and the activations
+    net = check_int("net", net, low=0, high=stack[0][0].shape[0] - 1)
+    # the values of params, not of the float32 stack: a float64 stack stays float64
+    return Network.from_dense([
+        (np.asarray(kernel[net], np.float64), np.asarray(bias[net], np.float64), activation)
+        for (kernel, bias), activation in zip(params, (*stack.activations, "softmax"))])
 
 
 def _log_softmax(logits):
