@@ -592,3 +592,25 @@ def test_grid_explorer_compressed_and_plain_grids_decode_alike():
                                   plain.grid_values((1, 2)))
     with pytest.raises(TypeError, match="compress must be a bool"):
         grid_explorer(compress="yes")
+
+
+def test_python_reference_checks_the_state_it_is_given():
+    rng = np.random.default_rng(16)
+    x, y = labelled_points(rng)
+    state = widgets.NodeToggleHeatmap(random_network(rng), x, y, resolution=5).get_state()
+    with pytest.raises(TypeError, match="state must be a dict"):
+        widgets.node_toggle_values([state])
+    with pytest.raises(ValueError, match=r"state must be .* missing \['labels'\]"):
+        widgets.node_toggle_values({k: v for k, v in state.items() if k != "labels"})
+    with pytest.raises(ValueError, match=r"state\['layer'\] must be one of"):
+        widgets.node_toggle_values({**state, "layer": "output"})
+    with pytest.raises(ValueError, match=r"state\['labels'\] must hold class labels"):
+        widgets.node_toggle_values({**state, "labels": [5] * len(y)})
+    with pytest.raises(ValueError, match="shown_class must be <= 1"):
+        widgets.node_toggle_values(state, shown_class=2)
+    with pytest.raises(ValueError, match=r"state\['layers'\] must be a list of dicts"):
+        widgets.state_network({**state, "layers": [{"kernel": [[1.0]]}] * 2})
+    with pytest.raises(TypeError, match="network must be a toyviz.network.Network"):
+        widgets.class_probabilities("net", x)
+    with pytest.raises(ValueError, match="points must have shape"):
+        widgets.class_probabilities(widgets.state_network(state), np.zeros((3, 3)))

@@ -217,7 +217,11 @@ def _check_labels(name, labels, length, n_classes):
 def class_probabilities(network, points, masks=None):
     """:meth:`toyviz.network.Network.predict` with one column per class: a single
     sigmoid unit's ``p`` becomes ``(1 - p, p)``. Returns ``(..., m, classes)`` float64."""
-    predicted = network.predict(points, masks)
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a toyviz.network.Network, got {_describe(network)}")
+    points = check_array("points", points, shape=(None, *network.input_shape),
+                         dtype=np.float64)
+    predicted = network.predict(points, network.check_masks(masks))
     if network.output == "sigmoid":
         return np.concatenate([1.0 - predicted, predicted], axis=-1)
     return predicted
@@ -226,11 +230,31 @@ def class_probabilities(network, points, masks=None):
 def state_network(state):
     """The network a node-toggle explorable's ``state`` (a dict, as embedded in a built
     page) runs, with its float32 weights, as a :class:`toyviz.network.Network`."""
-    layers = [(np.asarray(layer["kernel"], dtype=np.float32),
-               np.asarray(layer["bias"], dtype=np.float32), layer["activation"])
-              for layer in state["layers"]]
-    layers[-1] = (*layers[-1][:2], state["output"])
-    return Network.from_dense(layers, [layer["name"] for layer in state["layers"]])
+    state = _check_state(state)
+    try:
+        layers = [(check_array(f"state['layers'][{k}]['kernel']", layer["kernel"], ndim=2),
+                   check_array(f"state['layers'][{k}]['bias']", layer["bias"], ndim=1),
+                   layer["activation"]) for k, layer in enumerate(state["layers"])]
+        layers[-1] = (*layers[-1][:2], state["output"])
+        return Network.from_dense(layers, [layer["name"] for layer in state["layers"]])
+    except (KeyError, IndexError, TypeError) as error:
+        raise ValueError(f"state['layers'] must be a list of dicts with name, kernel, bias "
+                         f"and activation, as NodeToggleHeatmap makes them: {error!r}") from error
+
+
+STATE_KEYS = ("layers", "output", "layer", "mask", "points", "labels", "class_names",
+              "shown_class", "resolution", "extent")
+
+
+def _check_state(state):
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict (a NodeToggleHeatmap's get_state()), got "
+                        f"{_describe(state)}")
+    missing = [key for key in STATE_KEYS if key not in state]
+    if missing or not isinstance(state["layers"], list) or len(state["layers"]) < 2:
+        raise ValueError(f"state must be a NodeToggleHeatmap's state with keys "
+                         f"{list(STATE_KEYS)} and at least 2 layers, missing {missing}")
+    return state
 
 
 def node_toggle_values(state, mask=None, shown_class=None):
@@ -245,18 +269,20 @@ def node_toggle_values(state, mask=None, shown_class=None):
     and ``loss: (m,)`` of the labelled points, and ``mean_loss``, their mean loss.
     """
     network = state_network(state)
-    layer = state["layer"]
+    layer = toggled_layer(network, state["layer"], "state['layer']")
     width = network.hidden_layers[layer]
     mask = np.asarray(check_mask("mask", state["mask"] if mask is None else mask, width),
                       dtype=np.float64)
-    shown = state["shown_class"] if shown_class is None else check_int(
-        "shown_class", shown_class, low=0, high=len(state["class_names"]) - 1)
+    shown = check_int("shown_class", state["shown_class"] if shown_class is None
+                      else shown_class, low=0, high=max(network.n_outputs, 2) - 1)
     xs, ys = grid_axes(state["extent"], state["resolution"])
     gx, gy = np.meshgrid(xs, ys)
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
     probability = class_probabilities(network, grid, {layer: mask})[:, shown]
-    points = np.asarray(state["points"], dtype=np.float32).reshape(-1, 2).astype(np.float64)
-    labels = np.asarray(state["labels"], dtype=np.int64)
+    points = check_array("state['points']", np.asarray(state["points"]).reshape(-1, 2),
+                         dtype=np.float32).astype(np.float64)
+    labels = _check_labels("state['labels']", state["labels"], len(points),
+                           max(network.n_outputs, 2))
     predicted = class_probabilities(network, points, {layer: mask})
     loss = point_loss(predicted, labels)
     return {"probability": probability.reshape(len(ys), len(xs)), "xs": xs, "ys": ys,
