@@ -268,3 +268,22 @@ def test_run_and_chunk_reject_bad_input(tmp_path):
         exact.run(problem, folder=3)
     with pytest.raises(ValueError, match="needs a grid"):
         exact.run(problem).density(0.5)
+
+
+def test_sweep_all_masks_fused_and_numpy_paths_agree(monkeypatch):
+    rng = np.random.default_rng(21)
+    layers = [(rng.normal(size=(2, 11)), rng.normal(size=11), "relu"),
+              (rng.normal(size=(11, 2)), rng.normal(size=2), "softmax")]
+    net = network.Network.from_dense(layers)
+    x = rng.uniform(-1, 1, (150, 2))
+    y = rng.integers(0, 2, 150)
+    project = np.full((11, 1), 1 / 11)
+    fused = masking.sweep_all_masks(net, x, y, project=project, node_means=True, workers=1)
+    monkeypatch.setattr(_fused, "_STATE", {"kernels": None})      # as without numba
+    plain = masking.sweep_all_masks(net, x, y, project=project, node_means=True)
+    a, c = masking.signed_contributions(net, x, y)
+    loss, gradient = reference(a, c, np.arange(2**11))
+    for ours in (fused, plain):
+        assert np.abs(ours[0] - loss).max() <= 2e-6
+        assert np.abs(ours[1] - gradient @ project).max() <= 2e-6
+        assert np.abs(ours[2] - gradient.mean(axis=0)).max() <= 2e-6

@@ -148,6 +148,40 @@ def _compile():
                             total += part
                         out[t, k] = offset[t] + total
 
+    @njit(inline="always", fastmath=True)
+    def gradient_block(r, n_rows, s, column_sums, n_points, out, first):
+        """out[first + q, i] = (column_sums[i] - r[q] . s[i]) / n_points for q < n_rows:
+        four masks times two nodes per pass over the points (8 accumulators, 6 loads for
+        8 multiply-adds)."""
+        n_out, n_split = s.shape
+        q = 0
+        while q < n_rows:
+            m = min(4, n_rows - q)
+            r0, r1 = r[q], r[q + 1 if m > 1 else q]
+            r2, r3 = r[q + 2 if m > 2 else q], r[q + 3 if m > 3 else q]
+            i = 0
+            while i < n_out:
+                s0, s1 = s[i], s[i + 1 if i + 1 < n_out else i]
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = np.float32(0.0)
+                for p in range(n_split):
+                    v, w = s0[p], s1[p]
+                    x0, x1, x2, x3 = r0[p], r1[p], r2[p], r3[p]
+                    a0 += x0 * v
+                    a1 += x1 * v
+                    a2 += x2 * v
+                    a3 += x3 * v
+                    b0 += x0 * w
+                    b1 += x1 * w
+                    b2 += x2 * w
+                    b3 += x3 * w
+                for slot, (a, b) in enumerate(((a0, b0), (a1, b1), (a2, b2), (a3, b3))):
+                    if slot < m:
+                        out[first + q + slot, i] = (column_sums[i] - a) / n_points
+                        if i + 1 < n_out:
+                            out[first + q + slot, i + 1] = (column_sums[i + 1] - b) / n_points
+                i += 2
+            q += 4
+
     @njit(parallel=True, fastmath=True, cache=True)
     def sweep(X, Y, offset, ST, column_sums, n_points, losses_out, gradients_out,
               reciprocal_sums):
@@ -194,33 +228,8 @@ def _compile():
                             rk = r[k - k0]
                             for p in range(n_split):
                                 sums[p] += rk[p]
-                    k = k0
-                    while k + 4 <= k1:          # four masks share each load of s
-                        r0, r1, r2, r3 = r[k - k0], r[k - k0 + 1], r[k - k0 + 2], r[k - k0 + 3]
-                        for i in range(n_out):
-                            si = s[i]
-                            a0 = a1 = a2 = a3 = np.float32(0.0)
-                            for p in range(n_split):
-                                v = si[p]
-                                a0 += r0[p] * v
-                                a1 += r1[p] * v
-                                a2 += r2[p] * v
-                                a3 += r3[p] * v
-                            row = t * n_k + k
-                            gradients_out[row, i] = (column_sums[i] - a0) / n_points
-                            gradients_out[row + 1, i] = (column_sums[i] - a1) / n_points
-                            gradients_out[row + 2, i] = (column_sums[i] - a2) / n_points
-                            gradients_out[row + 3, i] = (column_sums[i] - a3) / n_points
-                        k += 4
-                    while k < k1:
-                        rk = r[k - k0]
-                        for i in range(n_out):
-                            si = s[i]
-                            a0 = np.float32(0.0)
-                            for p in range(n_split):
-                                a0 += rk[p] * si[p]
-                            gradients_out[t * n_k + k, i] = (column_sums[i] - a0) / n_points
-                        k += 1
+                    gradient_block(r, k1 - k0, s, column_sums, n_points, gradients_out,
+                                   t * n_k + k0)
 
     @njit(parallel=True, cache=True)
     def accumulate(values, j_indices, n_low, n_nodes, centre):
@@ -374,7 +383,7 @@ def _bits(indices, n_bits):
     return ((indices[:, None] >> np.arange(n_bits, dtype=np.int64)) & 1).astype(np.float64)
 
 
-def sweep(a, c, losses, gradients, project=None, node_means=False):
+def sweep(a, c, losses, gradients, project=None, node_means=False, workers=None):
     """Loss and mask-gradient of all ``2**n`` masks with the fused kernel (numba must be
     available), from the signed contributions ``a`` (n_points,) and ``c`` (n_points,
     n_nodes), already checked: what :func:`toyviz.masking.sweep_all_masks` computes in
@@ -382,9 +391,21 @@ def sweep(a, c, losses, gradients, project=None, node_means=False):
 
     Writes ``losses`` (2**n,) float64 and ``gradients`` (2**n, k) float32 (``gradients @
     project``; k = n without ``project``). Returns, with ``node_means``, the sum over all
-    masks of every node's gradient, (n,) float64, else None. Threads: numba's (see
-    :func:`set_threads`).
+    masks of every node's gradient, (n,) float64, else None. ``workers``: threads (None:
+    numba's default, the number of CPUs); the results do not depend on it.
     """
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        if workers is not None:
+            set_threads(workers)
+        return _sweep(a, c, losses, gradients, project, node_means)
+    finally:
+        numba.set_num_threads(before)
+
+
+def _sweep(a, c, losses, gradients, project, node_means):
     n_points, n_nodes = c.shape
     if project is None:
         project = np.eye(n_nodes)
