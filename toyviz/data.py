@@ -131,7 +131,7 @@ def digits(rng=None):
     """
     if rng is not None:
         rng = check_rng("rng", rng)
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: about 1 s, and only the digits need it
 
     bunch = load_digits()
     x = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[..., None]

@@ -8,10 +8,18 @@ Every chapter draws with them: :doc:`/book/node_removal`, :doc:`/book/relevance`
 :doc:`/book/pruning`; each function names the section that introduces its figure.
 """
 
+import re
+
+import IPython.display
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import animation as matplotlib_animation
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
                              check_int, check_labels)
+from toyviz.data import CIRCLE_RADIUS_SQUARED
 
 #: Colour map for probabilities and other non-negative quantities.
 SEQUENTIAL = "viridis"
@@ -23,19 +31,12 @@ DPI = 80
 
 def _register_seaborn_colour_maps():
     """``vlag`` (DIVERGING) is a seaborn colour map, known to matplotlib only once seaborn
-    has been imported."""
+    has been imported. Imported here, not at the top: seaborn takes about 2 s to import
+    and only signed heatmaps need it."""
     import seaborn  # noqa: F401
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _check_axes(name, ax):
-    from matplotlib.axes import Axes
-
     if not isinstance(ax, Axes):
         raise TypeError(f"{name} must be a matplotlib Axes, got {_describe(ax)}")
     return ax
@@ -135,8 +136,6 @@ def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, 
 
 def draw_circle(ax, radius_squared=None, **style):
     """Draw the target circle of chapter 1 (radius sqrt(2/pi) unless given)."""
-    from toyviz.data import CIRCLE_RADIUS_SQUARED
-
     _check_axes("ax", ax)
     if radius_squared is None:
         radius_squared = CIRCLE_RADIUS_SQUARED
@@ -152,7 +151,6 @@ def subplots(nrows=1, ncols=1, width=3.2, height=3.0, **kwargs):
     """``plt.subplots`` with the book's panel size and resolution."""
     nrows, ncols = _check_columns("nrows", nrows), _check_columns("ncols", ncols)
     width, height = _check_inches("width", width), _check_inches("height", height)
-    plt = _pyplot()
     kwargs.setdefault("dpi", DPI)
     kwargs.setdefault("constrained_layout", True)
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
@@ -264,9 +262,6 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
 
     Introduced in chapter 3, :doc:`§Watching the three routes train </book/pruning>`.
     """
-    from matplotlib import animation
-
-    plt = _pyplot()
     frames = _check_grid_values("frames", frames, 4)
     n_frames, n_panels = frames.shape[:2]
     x = check_array("x", x, shape=(None, 2), empty=False)
@@ -297,8 +292,8 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
             heading.set_text(captions[i])
         return images
 
-    anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval,
-                                   blit=False)
+    anim = matplotlib_animation.FuncAnimation(fig, update, frames=n_frames,
+                                              interval=interval, blit=False)
     plt.close(fig)
     return anim
 
@@ -461,7 +456,7 @@ def density_lines(ax, grid, densities, reference=None, reference_label=None, nor
     reference : float or None, drawn as a grey vertical line
     normals : dict label -> (mean, std) or None, drawn dashed in the same colour
     """
-    from scipy.stats import norm
+    from scipy.stats import norm  # lazy: scipy.stats takes about 1 s to import
 
     _check_axes("ax", ax)
     grid = check_array("grid", grid, ndim=1, dtype=np.float64, empty=False)
@@ -608,10 +603,6 @@ def animation_html(animation, default_mode="once"):
 
     Introduced in chapter 3, :doc:`§Watching the three routes train </book/pruning>`.
     """
-    import re
-
-    from matplotlib import animation as matplotlib_animation
-
     if not isinstance(animation, matplotlib_animation.Animation):
         raise TypeError("animation must be a matplotlib.animation.Animation, "
                         f"got {type(animation).__name__}")
@@ -628,10 +619,7 @@ def show(figure):
     gives it a number, a name and a caption in the book, and JupyterLab shows it under the
     cell, where a glued figure would show nowhere.
     """
-    from IPython.display import display
-    from matplotlib.figure import Figure
-
     if not isinstance(figure, Figure):
         raise TypeError(f"figure must be a matplotlib Figure, got {type(figure).__name__}")
-    display(figure)
-    _pyplot().close(figure)
+    IPython.display.display(figure)
+    plt.close(figure)

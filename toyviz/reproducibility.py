@@ -9,6 +9,8 @@ import platform
 import resource
 import time
 
+import psutil
+
 from toyviz import checks
 from toyviz._checks import check_float
 
@@ -43,8 +45,6 @@ def run_stats():
     -------
     dict with ``run_seconds`` (float) and ``peak_rss_mb`` (float, MiB).
     """
-    import psutil
-
     started = psutil.Process().create_time()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"run_seconds": time.time() - started, "peak_rss_mb": peak_kib / 1024}

@@ -51,11 +51,10 @@ class Composite:
 
     @property
     def needs_baseline(self):
+        """Whether the composite compares to a baseline: it ends ``times_difference`` or one
+        of its rules needs one (:class:`~toyviz.relevance.rules.Rescale`)."""
         return self.end == "times_difference" or any(
             getattr(self, t).needs_baseline for t in LAYER_TYPES)
-
-    def rule_for(self, kind):
-        return getattr(self, kind)
 
 
 def _gradient(epsilon):
