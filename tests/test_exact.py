@@ -168,13 +168,16 @@ def test_any_hidden_layer_through_the_general_engine():
     check_against_tables(exact.run(problem), values, grid)
 
 
+def two_class_net(rng, n_nodes, n_points):
+    """Chapter 1's case: a random 2-n-2 ReLU/softmax network, points and labels."""
+    layers = [(rng.normal(size=(2, n_nodes)), rng.normal(size=n_nodes), "relu"),
+              (rng.normal(size=(n_nodes, 2)), rng.normal(size=2), "softmax")]
+    return (network.Network.from_dense(layers), rng.uniform(-1, 1, (n_points, 2)),
+            rng.integers(0, 2, n_points))
+
+
 def test_chapter_one_case_from_a_network_uses_the_fused_path():
-    rng = np.random.default_rng(4)
-    layers = [(rng.normal(size=(2, 10)), rng.normal(size=10), "relu"),
-              (rng.normal(size=(10, 2)), rng.normal(size=2), "softmax")]
-    net = network.Network.from_dense(layers)
-    x = rng.uniform(-1, 1, (80, 2))
-    y = rng.integers(0, 2, 80)
+    net, x, y = two_class_net(np.random.default_rng(4), 10, 80)
     problem = exact.problem(net, x, y)
     assert problem.fast
     swept, _ = masking.sweep_all_masks(net, x, y)
@@ -271,12 +274,7 @@ def test_run_and_chunk_reject_bad_input(tmp_path):
 
 
 def test_sweep_all_masks_fused_and_numpy_paths_agree(monkeypatch):
-    rng = np.random.default_rng(21)
-    layers = [(rng.normal(size=(2, 11)), rng.normal(size=11), "relu"),
-              (rng.normal(size=(11, 2)), rng.normal(size=2), "softmax")]
-    net = network.Network.from_dense(layers)
-    x = rng.uniform(-1, 1, (150, 2))
-    y = rng.integers(0, 2, 150)
+    net, x, y = two_class_net(np.random.default_rng(21), 11, 150)
     project = np.full((11, 1), 1 / 11)
     fused = masking.sweep_all_masks(net, x, y, project=project, node_means=True, workers=1)
     monkeypatch.setattr(_fused, "_STATE", {"kernels": None})      # as without numba

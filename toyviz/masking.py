@@ -118,8 +118,10 @@ class MaskedNetwork:
     Build it with :func:`masked_network`. Attributes: ``network``
     (:class:`toyviz.network.Network`), ``layers`` (tuple of hidden layer names),
     ``widths`` (their numbers of nodes), ``n_nodes`` (the mask's length, their sum),
-    ``loss`` (``"categorical"`` or ``"binary"``), ``n_classes``, and ``fast`` (True for
-    chapter 1's case: see the module docstring).
+    ``slices`` (each layer's columns in a mask), ``ends`` (the index in
+    ``network.steps`` of the step whose outputs are each layer's nodes), ``loss``
+    (``"categorical"`` or ``"binary"``), ``n_classes``, and ``fast`` (True for chapter 1's
+    case: see the module docstring).
     """
 
     def __init__(self, net, layers):
