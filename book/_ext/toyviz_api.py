@@ -292,12 +292,16 @@ def _resolve_elsewhere(app, env, node, contnode):
     documented: ``toyviz.relevance.propagate`` (a name the package re-exports) or
     ``Composite`` written in a module that imports it lead to the page of the module that
     defines it, an instance attribute to its class. Failing that, a bare name in a subpackage is looked up among that
-    subpackage's documented names, and resolved when exactly one matches. Anything else
-    stays a missing reference, which the nitpicky build reports."""
+    subpackage's documented names, and resolved when exactly one matches. A private name
+    (``_sweep_split``, ``toyviz._fused``) stays code without a link: the reference documents
+    public names only. Anything else stays a missing reference, which the nitpicky build
+    reports."""
     if node.get("refdomain") != "py" or not node.get("reftarget"):
         return None
     target = node["reftarget"].lstrip("~.")
     module = node.get("py:module") or ""
+    if module.startswith(PACKAGE) and is_private(target):
+        return contnode  # a private helper: named as code, with no page to link to
     domain = env.get_domain("py")
     scopes = [module] if module else []
     scopes += [module.rpartition(".")[0]] if module.count(".") > 1 else []
