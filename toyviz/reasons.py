@@ -9,7 +9,8 @@ everything a fair test needs:
   position in training, at a random position at test time (:func:`shortcut_task`);
 * **differentiable relevance** in TensorFlow for a stack of ReLU MLPs (the stack form of
   :mod:`toyviz.training`): the input gradient, gradient × input and LRP-0/LRP-ε
-  (:func:`relevance_tf`), equal to :func:`toyviz.relevance.propagate` in float64;
+  (:func:`relevance_tf`), equal in float64 to :func:`toyviz.relevance.propagate
+  <toyviz.relevance.propagation.propagate>`;
 * the **training routes** (:data:`ROUTES`): plain training, the essay's penalty on LRP-ε
   relevance in the marker region, Ross et al.'s input-gradient penalty, and a penalty on
   the positive LRP-ε relevance only (:func:`train_route`);
@@ -534,18 +535,21 @@ MEASURES = {
 
 def evaluate(params, task, rng):
     """The measures of :data:`MEASURES` for every network of a stack, on the held-out
-    digits of ``task``. Relevance is chapter 2's numpy :func:`toyviz.relevance.propagate`
-    (LRP-ε with ε = :data:`EPSILON`, biases blamed, explaining the true class's logit).
+    digits of ``task``. Relevance is chapter 2's numpy :func:`toyviz.relevance.propagate
+    <toyviz.relevance.propagation.propagate>` (LRP-ε with ε = :data:`EPSILON`, biases
+    blamed, explaining the true class's logit).
 
     AOPC restricted to the marker region: region perturbation
-    (:func:`toyviz.relevance.perturbation_curve`) over the ten marker pixels only, in the
+    (:func:`toyviz.relevance.perturbation_curve
+    <toyviz.relevance.evaluation.perturbation_curve>`) over the ten marker pixels only, in the
     order of their relevance, each set to 0 (removed). Only the lit marker pixel changes
     anything, so the AOPC is the marker's removal effect times the share of the eleven
     steps after it is removed: ``aopc_marker_first`` (the marker-first order) when relevance
     ranks the marker first among the marker pixels, a tenth of that when it ranks it last
     (below the unlit pixels' zeros). The randomisation
     check re-initialises every layer (Glorot uniform from ``rng``, zero biases, as
-    :func:`toyviz.relevance.randomized_copy`).
+    :func:`toyviz.relevance.randomized_copy
+    <toyviz.relevance.evaluation.randomized_copy>`).
 
     Returns
     -------

@@ -9,11 +9,12 @@ There are three types:
 * **matrix multiply** ``z_j = sum_i a_i w_ij + bias_j`` (Dense, Conv2D),
 * **nonlinearity** ``b = f(z)`` element-wise, with ``f(0) = 0`` (ReLU, tanh, ...),
 
-plus reshapes (Flatten), which every rule passes straight through. A :class:`Composite`
+plus reshapes (Flatten), which every rule passes straight through. A
+:class:`~toyviz.relevance.composites.Composite`
 picks one rule per layer type, how the backward pass starts (with 1 or with the explained
 output) and how it ends (the signal itself, the signal times the input, or the signal
-times the input's difference from a baseline). The presets in :data:`PRESETS` are the
-classic methods written this way.
+times the input's difference from a baseline). The presets in
+:data:`~toyviz.relevance.composites.PRESETS` are the classic methods written this way.
 
 Biases are handled as the essay's "blame the bias" proposes: each bias is the weight of an
 extra input that is the constant 1. The matrix rules give that input its share like any
@@ -29,11 +30,16 @@ the positions where the bias is added).
 The package is split along these seams, as zennit splits ``core``, ``rules`` and
 ``composites``:
 
-* :mod:`toyviz.relevance.rules`: :func:`blip`, the rule classes, the registry
-  :data:`RULES` and :func:`rule`;
-* :mod:`toyviz.relevance.composites`: :class:`Composite`, :data:`PRESETS`, :func:`preset`;
-* :mod:`toyviz.relevance.propagation`: :func:`network_from_model`, :func:`propagate`,
-  :class:`Explanation`, :func:`layer_totals`, :func:`rule_sweep`;
+* :mod:`toyviz.relevance.rules`: :func:`~toyviz.relevance.rules.blip`, the rule classes,
+  the registry :data:`~toyviz.relevance.rules.RULES` and
+  :func:`~toyviz.relevance.rules.rule`;
+* :mod:`toyviz.relevance.composites`: :class:`~toyviz.relevance.composites.Composite`,
+  :data:`~toyviz.relevance.composites.PRESETS`, :func:`~toyviz.relevance.composites.preset`;
+* :mod:`toyviz.relevance.propagation`: :func:`~toyviz.relevance.propagation.propagate`,
+  :class:`~toyviz.relevance.propagation.Explanation`,
+  :func:`~toyviz.relevance.propagation.network_from_model`,
+  :func:`~toyviz.relevance.propagation.layer_totals`,
+  :func:`~toyviz.relevance.propagation.rule_sweep`;
 * :mod:`toyviz.relevance.consistency`: the essay's consistency tables, computed;
 * :mod:`toyviz.relevance.evaluation`: region perturbation and parameter randomisation.
 

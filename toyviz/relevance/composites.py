@@ -17,7 +17,11 @@ from toyviz.relevance.rules import (
     LAYER_TYPES, RULES, Ignore, MatrixGradient, MatrixNormalized, MatrixRule, MaximumGradient,
     MaximumRule, NonlinearityGradient, NonlinearityRule, Repeat, Rescale, Rule)
 
+#: Where the backward pass starts, with the signal 1 or with the explained output (see
+#: :class:`Composite`).
 STARTS = ("one", "output")
+#: How the backward pass ends, with the signal, the signal times the input or the signal
+#: times the input minus the baseline (see :class:`Composite`).
 ENDS = ("signal", "times_input", "times_difference")
 
 
@@ -51,8 +55,9 @@ class Composite:
 
     @property
     def needs_baseline(self):
-        """Whether the composite compares to a baseline: it ends ``times_difference`` or one
-        of its rules needs one (:class:`~toyviz.relevance.rules.Rescale`)."""
+        """True if the composite compares to a baseline, as it does when it ends
+        ``times_difference`` or one of its rules needs one
+        (:class:`~toyviz.relevance.rules.Rescale`)."""
         return self.end == "times_difference" or any(
             getattr(self, t).needs_baseline for t in LAYER_TYPES)
 

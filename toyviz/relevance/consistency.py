@@ -194,9 +194,10 @@ def max_constants_table(constants=(0.0, -0.5, -1.0), resolution=401):
 
 
 def relu_max_network():
-    """``max(a, b) = a + relu(b - a)`` from the building blocks, as a :class:`Network`
-    with input (a, b): a matrix ``(a, b) -> (a, b - a)``, an element-wise function that is
-    the identity on the first unit and ReLU on the second, and the sum."""
+    """``max(a, b) = a + relu(b - a)`` from the building blocks, as a
+    :class:`~toyviz.network.Network` with input (a, b): a matrix ``(a, b) -> (a, b - a)``,
+    an element-wise function that is the identity on the first unit and ReLU on the second,
+    and the sum."""
     def f(z):
         return np.concatenate([z[:, :1], np.maximum(z[:, 1:], 0.0)], axis=1)
 

@@ -29,7 +29,8 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     model : keras.Model or Network
     x : (n, *input_shape) float
     relevance : (n, *input_shape) float, the order (random values give a random order).
-    output : as for :func:`propagate` (int, pair or (n,) int array).
+    output : as for :func:`~toyviz.relevance.propagation.propagate` (int, pair or (n,) int
+        array).
     replacement : (n, *input_shape) float, e.g. uniform noise drawn once.
     steps : int >= 1, how many values to replace.
 

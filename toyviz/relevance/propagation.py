@@ -32,7 +32,7 @@ def network_from_model(model):
     the output activation. A node mask layer, if the model has one, is read as all ones
     (the whole network).
 
-    Every hidden activation must have ``f(0) = 0`` (:data:`ACTIVATIONS`): the rules
+    Every hidden activation must have ``f(0) = 0`` (:data:`~toyviz.network.ACTIVATIONS`): the rules
     share an activation's output between its inputs in proportion, which needs it.
     Raises ``ValueError`` naming the layer otherwise.
     """
@@ -64,6 +64,8 @@ def _to_explain(model):
 class Explanation:
     """The result of :func:`propagate`.
 
+    Attributes
+    ----------
     input : (n, *input_shape) float64, the relevance of each input value.
     bias : dict, layer name -> (n, units) float64 relevance of that layer's biases
         (``bias="each"``), or ``{"shared": (n,)}`` for one shared constant-1 input.
@@ -91,16 +93,24 @@ class Explanation:
     def conservation_error(self):
         """(n,) ``output - input_total - bias_total``: 0 up to rounding for conserving
         composites (LRP-0 and gradient × input on ReLU networks, with or without max
-        pooling; rescale on ReLU networks without max pooling, see :class:`Rescale`)."""
+        pooling; rescale on ReLU networks without max pooling, see
+        :class:`~toyviz.relevance.rules.Rescale`)."""
         return self.output - self.input_total - self.bias_total
 
 
 def output_weights(output, n_outputs, n):
     """The weights ``c`` of the explained quantity ``c . logits``.
 
+    Parameters
+    ----------
     output : int k (logit k), a pair (k, m) (logit k minus logit m) or an int array (n,)
         (one logit per sample).
-    Returns (n_outputs,) or (n, n_outputs) float64.
+    n_outputs : int, the number of logits.
+    n : int, the number of samples.
+
+    Returns
+    -------
+    (n_outputs,) or (n, n_outputs) float64.
     """
     if isinstance(output, (tuple, list)):
         if len(output) != 2:
@@ -136,7 +146,8 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     ----------
     model : keras.Model or Network (see :func:`network_from_model` for what is supported)
     x : (n, *input_shape) float
-    composite : Composite or a preset name from :data:`PRESETS`
+    composite : Composite or a preset name from
+        :data:`~toyviz.relevance.composites.PRESETS`
     output : int k (logit k), pair (k, m) (logit k minus logit m) or int array (n,).
         Logits, not softmax probabilities: see chapter 2, §Why logits.
     baseline : None, (*input_shape) or (n, *input_shape), for composites that compare to
@@ -185,8 +196,8 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
                        np.concatenate([p.output for p in parts]), composite)
 
 
-#: Batches are processed in chunks of about this many values per layer: arrays that stay
-#: in the processor's cache are several times faster than fresh multi-megabyte ones.
+#: About this many values per layer make one chunk of a batch; arrays that stay in the
+#: processor's cache are several times faster than fresh multi-megabyte ones.
 CHUNK_VALUES = 2 ** 15
 
 
@@ -312,7 +323,8 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
     model : keras.Model or Network
     x : (n, *input_shape) float
     matrix_rules, nonlinearity_rules : sequences of rule objects
-    ends : sequence of end conditions (see :class:`Composite`)
+    ends : sequence of end conditions (see
+        :class:`~toyviz.relevance.composites.Composite`)
     output : as for :func:`propagate`
 
     Returns

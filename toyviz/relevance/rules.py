@@ -18,6 +18,7 @@ import numpy as np
 
 from toyviz._checks import check_choice, check_float
 
+#: The layer types a rule can reverse (see the package docstring).
 LAYER_TYPES = ("maximum", "matrix", "nonlinearity")
 # --------------------------------------------------------------------------------------
 # blip
