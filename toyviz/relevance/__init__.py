@@ -49,7 +49,7 @@ whole library shares; its names (:class:`~toyviz.network.Network`,
 :data:`~toyviz.network.ACTIVATIONS`, ...) stay importable from here, as does every name of
 the submodules above. Importing this package does not import TensorFlow or Keras.
 
-Introduced in chapter 2.
+Introduced in :doc:`chapter 2 </book/relevance>`.
 """
 
 from toyviz.network import (

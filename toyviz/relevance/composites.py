@@ -7,7 +7,8 @@ times the input's difference from a baseline (:data:`ENDS`). :data:`PRESETS` wri
 classic methods this way, :func:`preset` builds one by name and :data:`PRESET_LABELS`
 names them as the book does.
 
-Introduced in chapter 2, §The rules and §Relevance maps of the circle model.
+Introduced in chapter 2, :ref:`§The rules <relevance-rules>` and :ref:`§Relevance maps of
+the circle model <relevance-maps>`.
 """
 
 from dataclasses import dataclass

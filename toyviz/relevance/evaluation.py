@@ -6,9 +6,10 @@ when the most relevant inputs are replaced first (Samek et al. 2015);
 randomisation check of Adebayo et al. 2018: an explanation that reflects what the network
 learnt changes when its weights are randomised.
 
-Introduced in chapter 2, §Which rule is better? Region perturbation and §Sanity check:
-randomise the parameters; the page "Training for the right reasons" uses both to measure
-goodharting.
+Introduced in chapter 2, :ref:`§Which rule is better? Region perturbation
+<relevance-perturbation>` and :ref:`§Sanity check: randomise the parameters
+<relevance-sanity>`; the page "Training for the right reasons" uses both to
+:ref:`measure goodharting <reasons-goodharting>`.
 """
 
 import math

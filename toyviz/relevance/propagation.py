@@ -8,9 +8,11 @@ the relevance of the input and of every bias. :func:`layer_totals` traces the co
 total layer by layer; :func:`rule_sweep` explains the same inputs with every mix of rules.
 This is the part zennit keeps in ``core`` and ``attribution``.
 
-Introduced in chapter 2, §Relevance maps of the circle model; :func:`rule_sweep` in
-§Mix your own rules, :func:`layer_totals` in §Blame the bias. The page "Training for the
-right reasons" checks its differentiable relevance against :func:`propagate`.
+Introduced in chapter 2, :ref:`§Relevance maps of the circle model <relevance-maps>`;
+:func:`rule_sweep` in :doc:`§Mix your own rules </book/relevance>`, :func:`layer_totals`
+in :ref:`§Blame the bias <relevance-blame-bias>`. The page "Training for the right
+reasons" checks its :ref:`differentiable relevance <reasons-differentiable>` against
+:func:`propagate`.
 """
 
 import numbers
@@ -286,7 +288,7 @@ def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
     named ``"into <kind> <layer name>"`` (the total at that step's input); and the
     explained output in column ``"output"``.
 
-    Introduced in chapter 2, §Blame the bias.
+    Introduced in chapter 2, :ref:`§Blame the bias <relevance-blame-bias>`.
     """
     network = _to_explain(model)
     if isinstance(composite, str):
@@ -316,7 +318,7 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
     the output for the normalized matrix rule (R form) and from 1 otherwise. Biases share
     one constant-1 input.
 
-    Introduced in chapter 2, §Mix your own rules (the explorable).
+    Introduced in chapter 2, :doc:`§Mix your own rules (the explorable) </book/relevance>`.
 
     Parameters
     ----------

@@ -8,8 +8,8 @@ zennit's ``rules`` module does. :class:`MatrixInputsOnly`, the variant that "bla
 bias" replaces, is deliberately left out of the registry. :func:`blip` is LRP-epsilon's
 stabiliser.
 
-Introduced in chapter 2, §The rules; :class:`MatrixInputsOnly` in chapter 2, §Blame the
-bias.
+Introduced in chapter 2, :ref:`§The rules <relevance-rules>`; :class:`MatrixInputsOnly` in
+chapter 2, :ref:`§Blame the bias <relevance-blame-bias>`.
 """
 
 import abc
@@ -244,8 +244,8 @@ class Rescale(NonlinearityRule):
     nonlinearities. A max pooling layer breaks this wherever a window's winner at ``x``
     differs from its winner at ``x_bar``: the gradient maximum rule passes on
     ``x_w - x_bar_w`` for the input's winner ``w``, while the maximum changed by
-    ``x_w - x_bar_v`` (``v`` the baseline's winner). Chapter 2, §Rescale and max
-    pooling, measures how much this costs on the digits network."""
+    ``x_w - x_bar_v`` (``v`` the baseline's winner). Chapter 2, :ref:`§Rescale and max
+    pooling <relevance-rescale-max>`, measures how much this costs on the digits network."""
 
     name = "rescale"
     needs_baseline = True
@@ -267,8 +267,8 @@ class MatrixInputsOnly(MatrixNormalized):
     It conserves ``sum_i R(a_i) = sum_j R(z_j)`` without any bias relevance, but it divides
     by the bias-free part ``z_j - bias_j``, which can be close to 0 where ``z_j`` is not
     (the second essay, §What the actual problem was); where it is exactly 0 nothing passes.
-    Not in :data:`RULES`: it is shown in
-    chapter 2, §Blame the bias, as the contrast, not offered as a rule to mix.
+    Not in :data:`RULES`: it is shown in chapter 2, :ref:`§Blame the bias
+    <relevance-blame-bias>`, as the contrast, not offered as a rule to mix.
     """
 
     name = "inputs only"
