@@ -16,6 +16,7 @@ book shares ``_config.yml``). Loaded through ``_config.yml``'s ``sphinx.local_ex
 """
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -38,6 +39,7 @@ def is_private(dotted):
     return any(part.startswith("_") for part in dotted.split("."))
 
 
+@functools.cache
 def public_modules():
     """Names of toyviz's public modules, the package first, in alphabetical order."""
     package = importlib.import_module(PACKAGE)
@@ -45,7 +47,7 @@ def public_modules():
     for info in pkgutil.walk_packages(package.__path__, PACKAGE + "."):
         if not is_private(info.name):
             names.append(info.name)
-    return sorted(names)
+    return tuple(sorted(names))
 
 
 def _bound_names(statements):
@@ -282,9 +284,14 @@ def _home(name, value):
     last = name.rpartition(".")[2]
     for module_name in public_modules():
         module = importlib.import_module(module_name)
-        if last in defined_names(module) and getattr(module, last) is value:
+        if last in _defined(module_name) and getattr(module, last) is value:
             return f"{module_name}.{last}"
     return None
+
+
+@functools.cache
+def _defined(module_name):
+    return tuple(defined_names(importlib.import_module(module_name)))
 
 
 def _resolve_elsewhere(app, env, node, contnode):
