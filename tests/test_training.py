@@ -184,3 +184,10 @@ def test_relu_only_code_refuses_other_stacks():
     x = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match="params must have ReLU"):
         reasons.relevance_tf(tanh, x, np.ones((2, 2), np.float32))
+
+
+def test_a_copied_stack_keeps_its_activations():
+    stack = training.init_stack(1, [3], np.random.default_rng(15), activation="sigmoid")
+    assert stack.copy().activations == ("sigmoid",)
+    assert training.Stack([(2 * k, b) for k, b in stack], stack.activations).activations == (
+        "sigmoid",)

@@ -43,12 +43,20 @@ class Stack(list):
     """A stack of networks: the list of ``(kernel, bias)`` pairs (see the module
     docstring) and ``activations``, one name from :data:`HIDDEN_ACTIVATIONS` per hidden
     layer (``None``: ReLU everywhere). Every function here accepts a plain list of pairs
-    as a ReLU stack and returns a :class:`Stack`."""
+    as a ReLU stack and returns a :class:`Stack`.
+
+    A new list built from a stack's pairs (``[(2 * k, b) for k, b in stack]``) is such a
+    plain list: wrap it as ``Stack(pairs, stack.activations)`` to keep the activations.
+    """
 
     def __init__(self, pairs, activations=None):
         super().__init__(_check_pairs("pairs", pairs))
         self.activations = _check_activations(
             "activations", "relu" if activations is None else activations, len(self) - 1)
+
+    def copy(self):
+        """A shallow copy that keeps ``activations`` (``list.copy`` would drop them)."""
+        return _stack(self, self.activations)
 
     def __repr__(self):
         shapes = [tuple(kernel.shape) for kernel, _ in self]
