@@ -629,3 +629,27 @@ def test_prune_stack_refuses_non_bool_flags():
         pruning.prune_stack(params, 0.5, "std", x, keep=[{0: [7]}, {0: [1]}])
     with pytest.raises(TypeError, match="criteria"):
         pruning.sweep(params, x, x, y, [0.5], "std", rng)
+
+
+def test_compensation_gives_a_bias_to_a_layer_without_one():
+    """Folding the removed nodes' means needs a bias in the next layer: a Dense layer
+    built with use_bias=False gets one (only then), and the result still equals the
+    mean-replaced original."""
+    import keras
+
+    rng = np.random.default_rng(16)
+    model = keras.Sequential([keras.Input((2,)),
+                              keras.layers.Dense(5, activation="tanh", use_bias=False,
+                                                 name="h"),
+                              keras.layers.Dense(2, use_bias=False, name="o")])
+    for layer in model.layers:
+        layer.set_weights([rng.normal(size=w.shape).astype(np.float32)
+                           for w in layer.get_weights()])
+    data = rng.normal(size=(30, 2)).astype(np.float32)
+    keep = {"h": [0, 3]}
+    smaller = pruning.prune(model, keep, data=data)
+    assert smaller.get_layer("o").use_bias and not smaller.get_layer("h").use_bias
+    np.testing.assert_allclose(predict(smaller, data),
+                               pruning.replace_by_means(model, keep, data, data), atol=1e-5)
+    plain = pruning.prune(model, keep, compensate=False)
+    assert not plain.get_layer("o").use_bias
