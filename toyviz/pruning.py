@@ -11,6 +11,11 @@ so a node whose activation is constant can be removed without changing anything.
 pruned network is exactly the original one with each removed node's activation replaced
 by that mean (all means are taken in the original network, on the same data).
 
+A Keras model is read with :func:`toyviz.network.read` and must be a chain of Dense
+layers (activations as layers or as ``activation=``, Dropout allowed); :func:`prune`
+rebuilds it with only the pruned layers' widths changed. A :mod:`toyviz.training` stack
+is pruned network by network with :func:`prune_stack`, keeping its activations.
+
 Introduced in chapter 3, §What pruning means.
 """
 

@@ -105,15 +105,16 @@ class TrainResult:
 
     Attributes
     ----------
-    params : the trained stack (numpy float32, same shapes as the input stack).
+    params : the trained :class:`Stack` (numpy float32, the input stack's shapes and
+        activations).
     steps : int, the number of optimizer steps taken.
     loss : (steps,) float32, the mean over networks of the mini-batch loss at each step.
     snapshots : list of ``(step, params)``; the stack before step 0 and after every
         ``snapshot_every`` steps (empty when ``snapshot_every`` is None).
     ever_active : list of ``(k, width)`` bool, one per hidden layer: whether the unit's
         pre-activation was positive for at least one training example in at least one
-        mini-batch during training. A unit that is never active gets zero gradient on its
-        incoming weights and bias at every step.
+        mini-batch during training. A ReLU unit that is never active gets zero gradient
+        on its incoming weights and bias at every step.
     sign_sum : list of ``(kernel (k, ...), bias (k, ...))`` float32: the sum over steps of
         the sign of each parameter's gradient (+1, 0 or -1).
     nonzero_steps : same shapes, the number of steps on which the gradient was non-zero.
