@@ -139,6 +139,32 @@ def check_size(name, value, n_bytes):
     return value
 
 
+def check_sequence(name, values, what="values", empty=False):
+    """Return ``values`` (a list or tuple, not a str) as a list, refusing an empty one
+    unless ``empty``; ``what`` describes the items, for the message."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple of {what}, got {_describe(values)}")
+    if not empty and not values:
+        raise ValueError(f"{name} must hold at least one of {what}, got none")
+    return list(values)
+
+
+def check_instance(name, value, kinds, what):
+    """Check that ``value`` is an instance of ``kinds``; ``what`` names them in words."""
+    if not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {what}, got {_describe(value)}")
+    return value
+
+
+def check_name(value, name="name"):
+    """A helper's ``name`` argument (the caller's parameter name, for its messages): a
+    non-empty str."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty str (a parameter's name), got "
+                        f"{_describe(value)}")
+    return value
+
+
 def check_choice(name, value, choices):
     """Check that ``value`` is one of ``choices``."""
     if not isinstance(value, str):

@@ -424,6 +424,7 @@ def record_of(notebook):
 def check_notebook(name, notebook):
     """Check that ``notebook`` looks like a notebook read from an ``.ipynb`` (a dict whose
     ``cells`` are dicts)."""
+    _check_name(name)
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list) or \
             not all(isinstance(cell, dict) for cell in notebook["cells"]):
         raise TypeError(f"{name} must be a notebook read from an .ipynb, got "
@@ -433,6 +434,7 @@ def check_notebook(name, notebook):
 
 def check_entries(name, entries):
     """Check that ``entries`` are a record's entries, as :func:`record_of` returns them."""
+    _check_name(name)
     if not isinstance(entries, dict) or not all(
             isinstance(key, str) and isinstance(entry, dict)
             and entry.get("type") in ("number", "text", "table")
