@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
+import toyviz
 from toyviz import _fused, exact, landscape, masking, network
 
 VALUE_TOLERANCE = 1e-5
@@ -88,6 +89,8 @@ def test_without_numba_it_warns_and_the_numpy_path_gives_the_same(monkeypatch):
     grid = np.linspace(0, 3, 61)
     with_numba = exact.run(exact.problem(contributions=(a, c), grid=grid, chunk_size=32))
     monkeypatch.setitem(sys.modules, "numba", None)      # import numba -> ImportError
+    monkeypatch.delitem(sys.modules, "toyviz._kernels", raising=False)
+    monkeypatch.delattr(toyviz, "_kernels", raising=False)
     monkeypatch.setattr(_fused, "_STATE", {})
     with pytest.warns(_fused.NumbaMissingWarning, match="numba is not available"):
         assert not _fused.available()

@@ -16,7 +16,7 @@ from toyviz._checks import check_int
 from toyviz._version import __version__
 
 _SUBMODULES = ("data", "models", "masking", "relevance", "pruning", "training", "plots",
-               "widgets", "reproducibility", "checks", "claims", "routes", "reasons")
+               "widgets", "reproducibility", "checks", "claims", "routes", "reasons", "exact")
 
 __all__ = ["__version__", "set_seed", *_SUBMODULES]
 

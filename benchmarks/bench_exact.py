@@ -1,0 +1,236 @@
+"""Exact landscapes at speed (issue 15), measured in one run.
+
+On trained masked circle models (seed 17, 1000 training and 1000 test points):
+
+* all 2**20 masks of the 20-node model, loss and gradient, with the fused numba kernel
+  (``masking.sweep_all_masks`` as it runs with numba) and with the numpy path (the same
+  call with the kernels switched off), alternating, best of three each; both checked
+  against the float64 engine (``masking.mask_losses``) on 2000 masks;
+* exact Shapley values (and the other streamed reductions, with densities on chapter 1's
+  grid) over all 2**24 masks of a 24-node model, in a fresh process that loads no
+  TensorFlow, with its time and peak memory;
+* one chunk each of 28- and 32-node models, timed per core, extrapolated to all masks;
+* the 20-node model's exact reductions through a 2-worker dask ``LocalCluster``, compared
+  with the local run bit for bit;
+* what numba adds to a process's peak memory: chapter 1's sweep (projected gradients and
+  node means, as the chapter calls it) in two fresh processes, with and without numba.
+
+Times are wall-clock (best of the runs) and CPU seconds; the machine may be shared, so the
+load average is printed beside them. The last line printed is one JSON object.
+
+Run: ``.venv/bin/python benchmarks/bench_exact.py``
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import toyviz  # noqa: E402
+from toyviz import _fused, data, exact, masking, models, network  # noqa: E402
+
+SEED = 17
+SWEEP_RUNS = 3
+N_CHECK = 2000
+TOLERANCE = 1e-5
+LOSS_GRID = (0.0, 3.5, 701)          # chapter 1's loss grid
+
+
+def timed(function, *args, **kwargs):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def numpy_path(function, *args, **kwargs):
+    """Call ``function`` as it runs without numba."""
+    saved = dict(_fused._STATE)
+    _fused._STATE["kernels"] = None
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _fused._STATE.clear()
+        _fused._STATE.update(saved)
+
+
+def child(code, *args):
+    """Run ``code`` in a fresh Python; it prints one JSON line last."""
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                         text=True, check=False, env={**os.environ, "TQDM_DISABLE": "1"})
+    if run.returncode:
+        raise RuntimeError(f"the child process failed:\n{run.stderr}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+EXACT_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from toyviz import exact
+saved = np.load(sys.argv[1], allow_pickle=False)
+wall, cpu = time.perf_counter(), time.process_time()
+landscape = exact.exact_landscape(contributions=(saved["a"], saved["c"]),
+                                  grid=saved["grid"])
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+np.savez(sys.argv[2], shapley=landscape.shapley, banzhaf=landscape.banzhaf)
+print(json.dumps({"seconds": wall, "cpu_seconds": cpu,
+                  "efficiency_error": abs(landscape.shapley.sum()
+                                          - (landscape.full - landscape.empty)),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+MEMORY_CHILD = """
+import json, resource, sys
+import numpy as np
+from toyviz import _fused, masking, network
+saved = np.load(sys.argv[1], allow_pickle=False)
+if sys.argv[2] == "numpy":
+    _fused._STATE["kernels"] = None
+net = network.Network.from_dense([(saved["w1"], saved["b1"], "relu"),
+                                  (saved["w2"], saved["b2"], "softmax")])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+masking.sweep_all_masks(net, saved["x"], saved["y"], project=np.full((20, 1), 1 / 20),
+                        node_means=True)
+print(json.dumps({"before_mb": before,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+def main():
+    rng = toyviz.set_seed(SEED)
+    x_train, y_train = data.circle(1000, rng)
+    x_test, y_test = data.circle(1000, rng)
+    nets = {}
+    for n_nodes in (20, 24, 28, 32):
+        model = models.train_circle_model(x_train, y_train, n_nodes=n_nodes)
+        nets[n_nodes] = network.read(model)
+    print(f"trained 2-n-2 circle models, n = 20, 24, 28, 32 (seed {SEED}, 1000 training "
+          f"points, 1000 test points); numba {_fused.available()}")
+
+    # ---------------------------------------------------------------- 2**20 sweep
+    net20 = nets[20]
+    indices = rng.integers(0, 2**20, N_CHECK)
+    indices[:2] = 0, 2**20 - 1
+    check_loss, check_gradient = masking.mask_losses(
+        net20, x_test, y_test, masking.masks_from_indices(indices, 20))
+    masking.sweep_all_masks(net20, x_test, y_test)          # compiles or loads the kernel
+    fused_runs, numpy_runs = [], []
+    for _ in range(SWEEP_RUNS):
+        (fused_loss, fused_gradient), wall, cpu = timed(masking.sweep_all_masks, net20,
+                                                        x_test, y_test)
+        fused_runs.append((wall, cpu, load()))
+        (numpy_loss, numpy_gradient), wall, cpu = timed(numpy_path, masking.sweep_all_masks,
+                                                        net20, x_test, y_test)
+        numpy_runs.append((wall, cpu, load()))
+    errors = {name: max(float(np.abs(loss[indices] - check_loss).max()),
+                        float(np.abs(gradient[indices] - check_gradient).max()))
+              for name, (loss, gradient) in {"fused": (fused_loss, fused_gradient),
+                                             "numpy": (numpy_loss, numpy_gradient)}.items()}
+    del fused_gradient, numpy_gradient
+    fused_best = min(run[0] for run in fused_runs)
+    numpy_best = min(run[0] for run in numpy_runs)
+    same_run_ratios = [n[0] / f[0] for f, n in zip(fused_runs, numpy_runs)]
+    for name, runs in (("fused (numba)", fused_runs), ("numpy path", numpy_runs)):
+        print(f"2**20 masks, loss and gradient, {name}: wall "
+              f"{', '.join(f'{r[0]:.2f}' for r in runs)} s (best {min(r[0] for r in runs):.2f}), "
+              f"CPU {', '.join(f'{r[1]:.2f}' for r in runs)} s, load "
+              f"{', '.join(f'{r[2]:.1f}' for r in runs)}; max difference from the float64 "
+              f"engine {errors['fused' if 'numba' in name else 'numpy']:.1e}")
+    print(f"numpy path / fused, run by run: {', '.join(f'{r:.2f}' for r in same_run_ratios)}; "
+          f"best against best {numpy_best / fused_best:.2f}x")
+
+    # ---------------------------------------------------------------- 24 nodes, exact
+    with tempfile.TemporaryDirectory() as folder:
+        a, c = masking.signed_contributions(nets[24], x_test, y_test)
+        np.savez(Path(folder) / "in.npz", a=a, c=c, grid=np.linspace(*LOSS_GRID))
+        exact24 = child(EXACT_CHILD, str(Path(folder) / "in.npz"),
+                        str(Path(folder) / "out.npz"))
+    print(f"exact Shapley (and Banzhaf, best/worst by size, moments, densities, complement "
+          f"correlation) over all 2**24 masks of the 24-node layer: {exact24['seconds']:.1f} s "
+          f"wall, {exact24['cpu_seconds']:.1f} s CPU, peak memory {exact24['peak_rss_mb']:.0f} "
+          f"MiB (a fresh process without TensorFlow); Shapley efficiency error "
+          f"{exact24['efficiency_error']:.1e}")
+
+    # ---------------------------------------------------------------- 28, 32: one chunk
+    per_core = {}
+    for n_nodes in (28, 32):
+        a, c = masking.signed_contributions(nets[n_nodes], x_test, y_test)
+        problem = exact.problem(contributions=(a, c), grid=np.linspace(*LOSS_GRID))
+        exact.chunk(problem, 0)                                # warm: tables, kernels
+        _, wall, cpu = timed(exact.chunk, problem, 1)
+        masks = 2 * problem.pairs * 2**problem.n_low
+        per_core[n_nodes] = cpu * problem.n_chunks
+        print(f"{n_nodes} nodes: one chunk of {masks:,} masks in {wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU; all {problem.n_chunks:,} chunks: about "
+              f"{per_core[n_nodes] / 3600:.2f} hours on one core, "
+              f"{per_core[n_nodes] / 3600 / 2:.2f} on these 2")
+
+    # ---------------------------------------------------------------- LocalCluster
+    from distributed import Client, LocalCluster
+
+    a, c = masking.signed_contributions(net20, x_test, y_test)
+    problem = exact.problem(contributions=(a, c), grid=np.linspace(*LOSS_GRID),
+                            chunk_size=2**17)
+    local, local_wall, _ = timed(exact.run, problem)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        remote, remote_wall, _ = timed(exact.run, problem, client=client)
+    cluster_exact = all(
+        np.array_equal(getattr(local, name), getattr(remote, name))
+        for name in ("shapley", "banzhaf", "complement_correlation")) and all(
+        np.array_equal(value, remote.by_size[name]) for name, value in local.by_size.items()
+    ) and np.array_equal(local.density(0.5), remote.density(0.5))
+    print(f"20 nodes in {problem.n_chunks} chunks: local {local_wall:.1f} s, 2-worker "
+          f"LocalCluster {remote_wall:.1f} s; identical results: {cluster_exact}")
+
+    # ---------------------------------------------------------------- numba's memory
+    with tempfile.TemporaryDirectory() as folder:
+        (w1, b1, _), (w2, b2, _) = net20.dense_chain("the memory benchmark")
+        path = Path(folder) / "net.npz"
+        np.savez(path, w1=w1, b1=b1, w2=w2, b2=b2, x=x_test, y=y_test)
+        memory = {path_name: child(MEMORY_CHILD, str(path), path_name)
+                  for path_name in ("numba", "numpy")}
+    numba_adds = memory["numba"]["peak_rss_mb"] - memory["numpy"]["peak_rss_mb"]
+    print(f"chapter 1's sweep in a fresh process: peak {memory['numba']['peak_rss_mb']:.0f} "
+          f"MiB with numba, {memory['numpy']['peak_rss_mb']:.0f} MiB without: numba adds "
+          f"{numba_adds:.0f} MiB")
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    targets = {
+        "2**20 sweep <= 1.2 s": fused_best <= 1.2,
+        ">= 2x the numpy path": numpy_best / fused_best >= 2,
+        "matches the float64 engine to 1e-5": max(errors.values()) <= TOLERANCE,
+        "exact Shapley, 24 nodes, <= 30 s": exact24["seconds"] <= 30,
+        "its peak memory < 1 GB": exact24["peak_rss_mb"] < 1024,
+        "LocalCluster = local, exactly": cluster_exact,
+    }
+    print("targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}"
+                                  for name, ok in targets.items()))
+    print(json.dumps({
+        "fused_sweep_s": round(fused_best, 3), "numpy_sweep_s": round(numpy_best, 3),
+        "speedup_vs_numpy": round(numpy_best / fused_best, 2),
+        "fused_sweep_cpu_s": round(min(r[1] for r in fused_runs), 2),
+        "numpy_sweep_cpu_s": round(min(r[1] for r in numpy_runs), 2),
+        "max_error": float(f"{max(errors.values()):.2e}"),
+        "exact24_s": round(exact24["seconds"], 1),
+        "exact24_peak_mb": round(exact24["peak_rss_mb"]),
+        "exact28_core_hours": round(per_core[28] / 3600, 3),
+        "exact32_core_hours": round(per_core[32] / 3600, 2),
+        "cluster_matches": cluster_exact, "numba_adds_mb": round(numba_adds),
+        "load_average": round(load(), 1), "peak_rss_mb": round(peak),
+    }))
+
+
+if __name__ == "__main__":
+    main()
