@@ -764,3 +764,21 @@ def test_default_layers_and_refusals():
     binary = network.Network.from_dense(random_layers([(2, "relu")], ("sigmoid", 1), 0)[0])
     with pytest.raises(ValueError, match=r"^y must hold labels in \[0, 2\)"):
         masking.mask_losses(binary, x, [0, 1, 2], np.ones((1, 2)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.sampled_from(ACTIVATION_NAMES)), min_size=1,
+                max_size=3), st.sampled_from(OUTPUTS), st.integers(0, 2**31 - 1))
+def test_last_layer_products_equal_the_general_engine(hidden, output, seed):
+    """The last hidden layer alone, any number of classes: logits as one product with
+    the nodes times the output kernel, against the forward and backward pass."""
+    layers, rng = random_layers(hidden, output, seed)
+    target = masking.masked_network(network.Network.from_dense(layers),
+                                    f"hidden{len(hidden) - 1}")
+    x, y = points_for(output, rng, n_points=25)
+    x = x.astype(np.float64)
+    masks = mixed_masks(rng, target.n_nodes, k=6)
+    losses, gradients = masking._batch_engine(target, x, y)(masks)
+    ref_losses, ref_gradients = masking._general(target, x, y, masks)
+    np.testing.assert_allclose(losses, ref_losses, atol=1e-12, rtol=1e-12)
+    np.testing.assert_allclose(gradients, ref_gradients, atol=1e-12, rtol=1e-9)

@@ -493,14 +493,25 @@ def _loss_terms(kind, logits, y):
         sign = 1.0 - 2.0 * y
         softplus, sigmoid = _softplus_sigmoid(sign * logits[..., 0])
         return softplus, (sign * sigmoid)[..., None]
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_total = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    log_p = shifted - log_total
-    points = np.arange(len(y))
-    loss = -log_p[..., points, y]
-    delta = np.exp(log_p)
-    delta[..., points, y] -= 1.0
-    return loss, delta
+    one_hot = np.eye(logits.shape[-1])[y]                    # (n_points, n_outputs)
+    shifted = logits - _over_classes(np.maximum, logits)[..., None]
+    delta = np.exp(shifted)
+    total = _over_classes(np.add, delta)
+    delta /= total[..., None]
+    delta -= one_hot                                          # softmax - one-hot
+    shifted *= one_hot
+    return np.log(total) - _over_classes(np.add, shifted), delta   # log sum exp - logit of y
+
+
+def _over_classes(function, array):
+    """``function.reduce`` over the last axis; for a few classes as a loop over them,
+    which is several times faster than numpy's reduction of a short last axis."""
+    if array.shape[-1] > 16:
+        return function.reduce(array, axis=-1)
+    out = array[..., 0].copy()
+    for column in range(1, array.shape[-1]):
+        function(out, array[..., column], out=out)
+    return out
 
 
 def _probabilities(kind, logits):
@@ -548,6 +559,33 @@ def _general(target, x, y, masks, per_point=False):
     return losses, np.concatenate(parts, axis=-1)
 
 
+def _batch_engine(target, x, y):
+    """A function ``masks (k, n_nodes) float64 -> (losses (k, n_points), gradients (k,
+    n_nodes) summed over the points)`` for these points.
+
+    When one layer is masked and feeds the output layer directly (any number of classes),
+    the logits are one matrix product ``b + masks @ H`` with ``H[i, (p, c)] = h_pi W_ic``
+    (``h`` the layer's nodes, ``W`` the output kernel), and the gradient is ``delta @ H.T``
+    (``delta`` = d loss / d logits): chapter 1's signed contributions with one column per
+    class. Otherwise :func:`_general` runs the network forward and back."""
+    net = target.network
+    if not (len(target.layers) == 1 and target.ends[0] == len(net.steps) - 2):
+        return lambda masks: _general(target, x, y, masks)
+    values, _ = net.forward(x)
+    nodes, output = values[target.ends[0] + 1], net.steps[-1]
+    n_points, n_outputs = len(x), output.kernel.shape[1]
+    products = np.ascontiguousarray(
+        (nodes[:, :, None] * output.kernel[None]).transpose(1, 0, 2).reshape(-1, n_points * n_outputs))
+
+    def run(masks):
+        logits = (masks @ products).reshape(len(masks), n_points, n_outputs)
+        logits += output.bias
+        losses, delta = _loss_terms(target.loss, logits, y)
+        return losses, delta.reshape(len(masks), -1) @ products.T
+
+    return run
+
+
 def _chunk_size(target, n_points, most):
     """Masks per chunk of the general engine: at most ``most``, and few enough that one
     array of the pass holds about :data:`_CHUNK_NUMBERS` numbers."""
@@ -593,6 +631,7 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
         a, c = _contributions(target, x, y)
     else:
         chunk_size = _chunk_size(target, n_points, chunk_size)
+        engine = _batch_engine(target, x, y)
     with _progress(len(masks), progress, "masks") as bar:
         for start in range(0, len(masks), chunk_size):
             chunk = masks[start:start + chunk_size].astype(np.float64)
@@ -602,7 +641,7 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
                 losses[rows] = softplus.sum(axis=1) / n_points
                 gradients[rows] = sigmoid @ c / n_points
             else:
-                point_loss, gradient = _general(target, x, y, chunk)
+                point_loss, gradient = engine(chunk)
                 losses[rows] = point_loss.sum(axis=1) / n_points
                 gradients[rows] = gradient / n_points
             bar.update(len(chunk))
@@ -912,19 +951,20 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
 def _sweep_chunks(target, x, y, losses, gradients, project, workers, block, progress,
                   node_means):
     """The general sweep: consecutive mask indices in chunks, each chunk's masks through
-    :func:`_general` at once, written into ``losses`` and ``gradients`` (projected by
+    :func:`_batch_engine` at once, written into ``losses`` and ``gradients`` (projected by
     ``project`` unless it is None). Returns the sum over all masks of each node's
     gradient, (n_nodes,), summed chunk by chunk in index order, or None."""
     n_nodes, n_points = target.n_nodes, len(x)
     chunk = _chunk_size(target, n_points, block)
     starts = range(0, 2**n_nodes, chunk)
     chunk_sums = np.zeros((len(starts), n_nodes)) if node_means else None
+    engine = _batch_engine(target, x, y)
 
     def run(number):
         start = starts[number]
         rows = slice(start, min(start + chunk, 2**n_nodes))
         masks = masks_from_indices(np.arange(rows.start, rows.stop), n_nodes)
-        point_loss, gradient = _general(target, x, y, masks.astype(np.float64))
+        point_loss, gradient = engine(masks.astype(np.float64))
         losses[rows] = point_loss.sum(axis=1) / n_points
         gradient /= n_points
         gradients[rows] = gradient if project is None else gradient @ project
