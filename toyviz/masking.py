@@ -31,7 +31,9 @@ point whose loss would exceed ``-log(1e-7) = 16.1`` counts as 16.1 there, with g
 pass, :meth:`toyviz.network.Network.forward`, as masks of shape ``(k, 1, width)``, which
 gives ``(k, n_points, ...)`` values; the gradient with respect to the mask comes from a
 numpy backward pass from the logits to the first masked layer. Masks go in chunks, so
-memory stays bounded.
+memory stays bounded. When one layer is masked and feeds the output layer, the logits of
+a chunk are one matrix product of the masks with the nodes times the output kernel, and
+so is the gradient (:func:`_batch_engine`).
 
 **Chapter 1's fast path.** When one layer is masked, it is the last hidden layer, and the
 output has two classes (two softmax or linear units, or one sigmoid or linear unit),
