@@ -191,3 +191,15 @@ def test_a_copied_stack_keeps_its_activations():
     assert stack.copy().activations == ("sigmoid",)
     assert training.Stack([(2 * k, b) for k, b in stack], stack.activations).activations == (
         "sigmoid",)
+
+
+def test_train_result_holds_a_diverged_run_and_checks_its_fields():
+    stack = training.init_stack(1, [3], np.random.default_rng(17), activation="tanh")
+    diverged = stack.copy()    # Stack() refuses NaN weights; a run's record holds them
+    diverged[0] = (np.full_like(stack[0][0], np.nan), stack[0][1])
+    result = training.TrainResult(diverged, 1, np.array([np.nan]))
+    assert result.params.activations == ("tanh",) and np.isnan(result.params[0][0]).all()
+    with pytest.raises(ValueError, match="steps"):
+        training.TrainResult(stack, 2, np.array([0.5]))
+    with pytest.raises(TypeError, match="snapshots"):
+        training.TrainResult(stack, 1, np.array([0.5]), snapshots="none")

@@ -134,6 +134,33 @@ class TrainResult:
     nonzero_steps: list = field(default_factory=list)
     co_active: list = field(default_factory=list)
 
+    def __post_init__(self):
+        # the weights as training left them: a diverged run's NaN too
+        self.params = _stack(_check_pairs("params", self.params, finite=False),
+                             getattr(self.params, "activations", None))
+        self.steps = check_int("steps", self.steps, low=0)
+        self.loss = check_array("loss", self.loss, ndim=1, finite=False)
+        if len(self.loss) != self.steps:
+            raise ValueError(f"loss must hold one value per step, but steps is "
+                             f"{self.steps} and loss holds {len(self.loss)}")
+        k = self.params[0][0].shape[0]
+        for name in ("snapshots", "ever_active", "sign_sum", "nonzero_steps", "co_active"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                raise TypeError(f"{name} must be a list, got {_describe(value)}")
+        for i, snapshot in enumerate(self.snapshots):
+            if not isinstance(snapshot, (list, tuple)) or len(snapshot) != 2:
+                raise TypeError(f"snapshots[{i}] must be a (step, params) pair, "
+                                f"got {_describe(snapshot)}")
+            check_int(f"snapshots[{i}][0]", snapshot[0], low=0, high=self.steps)
+            _check_pairs(f"snapshots[{i}][1]", snapshot[1], finite=False)
+        for name in ("ever_active", "co_active"):
+            for i, value in enumerate(getattr(self, name)):
+                array = check_array(f"{name}[{i}]", value, dtype=None)
+                if array.dtype != bool or array.ndim < 2 or array.shape[0] != k:
+                    raise ValueError(f"{name}[{i}] must be a bool array with one row per "
+                                     f"network ({k}), got {_describe(array)}")
+
 
 def _tf():
     import tensorflow as tf
@@ -150,7 +177,7 @@ def check_stack(name, params):
     return _stack(_check_pairs(name, params), getattr(params, "activations", None))
 
 
-def _check_pairs(name, params):
+def _check_pairs(name, params, finite=True):
     if isinstance(params, (str, bytes, dict)) or not hasattr(params, "__len__") \
             or not len(params):
         raise TypeError(f"{name} must be a non-empty list of (kernel, bias) pairs, "
@@ -160,8 +187,8 @@ def _check_pairs(name, params):
         if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
             raise TypeError(f"{name}[{i}] must be a (kernel, bias) pair, "
                             f"got {type(pair).__name__}")
-        kernel = check_array(f"{name}[{i}][0]", pair[0], ndim=3)
-        bias = check_array(f"{name}[{i}][1]", pair[1], shape=(kernel.shape[0],
+        kernel = check_array(f"{name}[{i}][0]", pair[0], ndim=3, finite=finite)
+        bias = check_array(f"{name}[{i}][1]", pair[1], finite=finite, shape=(kernel.shape[0],
                                                                kernel.shape[2]))
         if out and (kernel.shape[0] != out[0][0].shape[0]
                     or kernel.shape[1] != out[-1][0].shape[2]):
@@ -325,7 +352,11 @@ def concat(*stacks):
     stacks = [check_stack(f"stacks[{i}]", s) for i, s in enumerate(stacks)]
     if not stacks:
         raise TypeError("concat needs at least one stack")
+    shapes = [kernel.shape[1:] for kernel, _ in stacks[0]]
     for i, s in enumerate(stacks[1:], start=1):
+        if [kernel.shape[1:] for kernel, _ in s] != shapes:
+            raise ValueError(f"stacks[{i}] has layers {[k.shape[1:] for k, _ in s]}, "
+                             f"stacks[0] {shapes}: the networks must have one shape")
         if s.activations != stacks[0].activations:
             raise ValueError(f"stacks[{i}] has activations {list(s.activations)}, "
                              f"stacks[0] {list(stacks[0].activations)}")
