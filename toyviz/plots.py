@@ -95,7 +95,8 @@ def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, 
     ----------
     ax : matplotlib Axes
     values : (r, r) float, row i is the i-th y value (``origin="lower"``), as produced by
-        reshaping a :func:`toyviz.data.grid` evaluation.
+        reshaping a :func:`toyviz.data.grid` evaluation. NaN draws as a blank cell; inf
+        is refused.
     extent : (x0, x1, y0, y1)
     signed : bool
         Use the diverging map with limits symmetric about zero.
