@@ -299,7 +299,7 @@ def gaussian_density(values, grid, bandwidth, weights=None):
 
     Introduced in chapter 1, §Loss under random masks.
     """
-    values = check_array("values", values, ndim=1, dtype=np.float64)
+    values = check_array("values", values, ndim=1, dtype=np.float64, empty=False)
     grid = check_array("grid", grid, ndim=1, dtype=np.float64)
     if len(grid) < 2 or np.any(np.diff(grid) <= 0):
         raise ValueError(f"grid must be increasing with at least 2 points, got {_describe(grid)}")
@@ -366,7 +366,7 @@ def normal_fit(values, weights=None, tails=(0.01, 0.99)):
         weights = check_array("weights", weights, shape=values.shape, dtype=np.float64)
         if np.any(weights < 0) or not weights.sum() > 0:
             raise ValueError("weights must be >= 0 with a positive sum")
-    tails = check_array("tails", tails, ndim=1, dtype=np.float64)
+    tails = check_array("tails", tails, ndim=1, dtype=np.float64, empty=False)
     if np.any((tails <= 0) | (tails >= 1)):
         raise ValueError(f"tails must lie in (0, 1), got {tails}")
     # Memory-lean for chapter 1's 2**20 masks: a few arrays of the input's size, reused.

@@ -84,7 +84,8 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from toyviz import data, models, network
-from toyviz._checks import _describe, check_array, check_float, check_int, check_rng, check_size
+from toyviz._checks import (_describe, check_array, check_flag, check_float, check_int, check_rng,
+                            check_size)
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
     MAX_NODES,
     banzhaf_values,
@@ -127,7 +128,13 @@ class MaskedNetwork:
     """
 
     def __init__(self, net, layers):
-        self.network, self.layers = net, tuple(layers)
+        if not isinstance(net, network.Network):
+            raise TypeError(f"net must be a toyviz.network.Network, got {_describe(net)}")
+        layers = models._layer_names(net, layers, "layers")
+        if not layers:
+            raise ValueError(f"layers must name at least one hidden layer, got none; hidden "
+                             f"layers: {list(net.hidden_layers)}")
+        self.network, self.layers = net, layers
         self.widths = tuple(net.hidden_layers[layer] for layer in self.layers)
         self.n_nodes = sum(self.widths)
         self.ends = tuple(net._node_ends[layer][0] for layer in self.layers)
@@ -203,10 +210,6 @@ def masked_network(model, layers=None):
         else:
             raise ValueError(f"layers must name the hidden layer(s) to mask: the model has "
                              f"{len(hidden)} hidden layers {list(hidden)} and no mask input")
-    layers = models._layer_names(net, layers, "layers")
-    if not layers:
-        raise ValueError(f"layers must name at least one hidden layer, got none; hidden "
-                         f"layers: {list(hidden)}")
     return MaskedNetwork(net, layers)
 
 
@@ -215,13 +218,15 @@ def n_nodes_of(model, layers=None):
     return masked_network(model, layers).n_nodes
 
 
-def _points(target, x, y=None, empty=True):
-    """``x`` as float64 ``(n_points, *input_shape)``, and ``y`` as int64 labels of the
-    model's classes."""
-    x = check_array("x", x, shape=(None, *target.network.input_shape), dtype=np.float64,
-                    empty=empty)
-    if y is None:
-        return x
+def _inputs(target, x):
+    """``x`` as float64 ``(n_points, *input_shape)``, at least one point."""
+    return check_array("x", x, shape=(None, *target.network.input_shape), dtype=np.float64,
+                       empty=False)
+
+
+def _points(target, x, y):
+    """``x`` as by :func:`_inputs`, and ``y`` as int64 labels of the model's classes."""
+    x = _inputs(target, x)
     return x, models.check_labels("y", y, len(x), n_classes=target.n_classes)
 
 
@@ -245,7 +250,7 @@ def hidden_activations(model, x, layers=None):
     (n_points, n_nodes) float64, the layers' nodes side by side in the order of ``layers``.
     """
     target = masked_network(model, layers)
-    values, _ = target.network.forward(_points(target, x))
+    values, _ = target.network.forward(_inputs(target, x))
     return np.concatenate([values[end + 1] for end in target.ends], axis=-1)
 
 
@@ -308,11 +313,14 @@ def check_masks(masks, n_nodes, binary=False, name="masks"):
     Masks are numbers in [0, 1] (1 = node on); with ``binary`` only 0 and 1 are allowed.
     Boolean and integer arrays are accepted and converted.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {_describe(name)}")
+    binary = check_flag("binary", binary)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
     raw = check_array(name, masks, dtype=None)
     if raw.ndim != 2 or raw.shape[1] != n_nodes:
         raise ValueError(f"{name} must have shape (n_masks, {n_nodes}) (one row per mask, "
-                         f"one column per node), got {_describe(raw)}")
+                         f"one column per node: n_nodes = {n_nodes}), got {_describe(raw)}")
     if np.iscomplexobj(raw):
         raise TypeError(f"{name} must be real, got {_describe(raw)}")
     values = raw.astype(np.float32)
@@ -344,6 +352,8 @@ def random_masks(n_masks, p, rng, n_nodes=20):
     p = check_float("p", p, low=0, high=1)
     rng = check_rng("rng", rng)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
+    name, value = ("n_masks", n_masks) if n_masks >= n_nodes else ("n_nodes", n_nodes)
+    check_size(name, value, 12 * n_masks * n_nodes)   # float64 draws, float32 masks
     return (rng.random((n_masks, n_nodes)) < p).astype(np.float32)
 
 
@@ -388,6 +398,9 @@ def popcount(indices):
     indices = check_array("indices", indices, ndim=1, dtype=None)
     if not np.issubdtype(indices.dtype, np.integer):
         raise TypeError(f"indices must be integers, got {_describe(indices)}")
+    if indices.size and indices.min() < 0:
+        raise ValueError(f"indices must be >= 0 (mask indices), got values from "
+                         f"{indices.min()} to {indices.max()}")
     return np.bitwise_count(indices.astype(np.uint64)).astype(np.int64)
 
 
@@ -409,6 +422,8 @@ def hypercube_paths(n_paths, rng, n_nodes=20):
     n_paths = check_int("n_paths", n_paths, low=1)
     rng = check_rng("rng", rng)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
+    name, value = ("n_paths", n_paths) if n_paths >= n_nodes else ("n_nodes", n_nodes)
+    check_size(name, value, 6 * n_paths * (n_nodes + 1) * n_nodes)
     start = rng.random((n_paths, n_nodes)) < 0.5
     order = np.argsort(rng.random((n_paths, n_nodes)), axis=1)
     # flipped[r, t, i]: node i has been flipped within the first t steps of path r.
@@ -623,7 +638,7 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
     Introduced in chapter 1, §The batched engine.
     """
     target = masked_network(model, layers)
-    x, y = _points(target, x, y, empty=False)
+    x, y = _points(target, x, y)
     masks = check_masks(masks, target.n_nodes)
     chunk_size = check_int("chunk_size", chunk_size, low=1)
     n_points = len(x)
@@ -686,7 +701,7 @@ def class_probabilities(model, x, mask=None, layers=None):
     Returns (n_points, n_classes) float64.
     """
     target = masked_network(model, layers)
-    x = _points(target, x)
+    x = _inputs(target, x)
     mask = _one_mask(target, mask).astype(np.float64)
     masks = {layer: mask[part] for layer, part in zip(target.layers, target.slices)}
     return _probabilities(target.loss, target.network(x, masks))
@@ -698,7 +713,7 @@ def inside_probability(model, x, mask=None, layers=None):
     target = masked_network(model, layers)
     if not target.fast:
         return class_probabilities(target, x, mask)[:, 1]
-    x = _points(target, x)
+    x = _inputs(target, x)
     mask = _one_mask(target, mask)
     b, v = _last_layer(target, "inside_probability")
     values, _ = target.network.forward(x)
@@ -744,7 +759,7 @@ def reference_mask_losses(model, x, y, masks, progress=None, layers=None):
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
     target = masked_network(model, layers)
-    x, y = _points(target, x, y, empty=False)
+    x, y = _points(target, x, y)
     masks = check_masks(masks, target.n_nodes)
     masked_model = models.with_masks(model, target.layers)
     loss_fn = _keras_loss(target)
@@ -799,7 +814,7 @@ def mask_losses_before_relu(model, x, y, masks, chunk_size=8, layers=None):
             target.network.steps[end - 1], network.Dense):
         raise ValueError(f"model must have a ReLU activation on layer {target.layers[0]!r} "
                          "for mask_losses_before_relu")
-    x, y = _points(target, x, y, empty=False)
+    x, y = _points(target, x, y)
     masks = check_masks(masks, target.n_nodes)
     chunk_size = check_int("chunk_size", chunk_size, low=1)
     values, _ = target.network.forward(x)
@@ -918,7 +933,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     Introduced in chapter 1, §The exact landscape.
     """
     target = masked_network(model, layers)
-    x, y = _points(target, x, y, empty=False)
+    x, y = _points(target, x, y)
     n_nodes = target.n_nodes
     if n_nodes > MAX_SWEEP_NODES:
         raise ValueError(f"model must have at most {MAX_SWEEP_NODES} masked nodes for a full "

@@ -9,9 +9,21 @@ import os
 import numpy as np
 
 from toyviz import network
-from toyviz._checks import check_array, check_choice, check_float, check_int
+from toyviz._checks import check_array, check_choice, check_float, check_int, check_size
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
+
+#: Largest learning rate and number of epochs accepted: beyond them Adam only diverges and
+#: training only runs for days.
+MAX_LEARNING_RATE = 10.0
+MAX_EPOCHS = 100_000
+
+
+def _check_weights_fit(name, value, sizes):
+    """Refuse the layer size ``value`` of the parameter ``name`` when the float32 weights
+    of Dense layers of ``sizes`` (with Adam's two copies and Keras' initialisers, about
+    four times) cannot fit in memory."""
+    return check_size(name, value, 16 * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
 
 
 def _keras():
@@ -37,6 +49,7 @@ def masked_circle_model(n_nodes=20):
     ``(batch, 2)`` class probabilities (class 1 = inside the circle).
     """
     n_nodes = check_int("n_nodes", n_nodes, low=1)
+    _check_weights_fit("n_nodes", n_nodes, (2, n_nodes, 2))
     keras = _keras()
     x = keras.Input(shape=(2,), name="x")
     mask = keras.Input(shape=(n_nodes,), name="mask")
@@ -52,7 +65,8 @@ def compile_classifier(model, learning_rate=0.01):
     keras = _keras()
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True)
+    learning_rate = check_float("learning_rate", learning_rate, low=0, high=MAX_LEARNING_RATE,
+                                low_open=True)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False),
@@ -72,17 +86,18 @@ def train_circle_model(x, y, n_nodes=20, epochs=20, batch_size=32, learning_rate
     ----------
     x : (n, 2) float32
     y : (n,) int, labels in {0, 1}
-    n_nodes, epochs, batch_size : int >= 1
-    learning_rate : float > 0
+    n_nodes, batch_size : int >= 1
+    epochs : int in [1, MAX_EPOCHS]
+    learning_rate : float in (0, MAX_LEARNING_RATE]
 
     Returns
     -------
     keras.Model, trained.
     """
-    x = check_array("x", x, shape=(None, 2))
+    x = check_array("x", x, shape=(None, 2), empty=False)
     y = check_labels("y", y, len(x), n_classes=2)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
-    epochs = check_int("epochs", epochs, low=1)
+    epochs = check_int("epochs", epochs, low=1, high=MAX_EPOCHS)
     batch_size = check_int("batch_size", batch_size, low=1)
     model = compile_classifier(masked_circle_model(n_nodes), learning_rate)
     ones = np.ones((len(x), n_nodes), dtype=np.float32)
@@ -102,6 +117,11 @@ def mlp(n_inputs=2, widths=(50, 50), n_outputs=2, output_activation="softmax"):
     widths = [check_int(f"widths[{i}]", w, low=1) for i, w in enumerate(widths)]
     n_outputs = check_int("n_outputs", n_outputs, low=1)
     check_choice("output_activation", output_activation, _ACTIVATIONS)
+    sizes = [("n_inputs", n_inputs), *((f"widths[{i}]", w) for i, w in enumerate(widths)),
+             ("n_outputs", n_outputs)]
+    for (a_name, a), (b_name, b) in zip(sizes[:-1], sizes[1:]):   # the larger one is to blame
+        name, value = (a_name, a) if a >= b else (b_name, b)
+        _check_weights_fit(name, value, (a, b))
     keras = _keras()
     layers = [keras.Input(shape=(n_inputs,), name="x")]
     layers += [keras.layers.Dense(w, activation="relu", name=f"hidden{i}")
@@ -251,7 +271,14 @@ def masked_weights(model):
 
 def check_labels(name, y, n, n_classes):
     """Return ``y`` as an int64 array of length ``n`` with values in [0, n_classes)."""
-    y = check_array(name, y, shape=(n,), dtype=None)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    n = check_int("n", n, low=0)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    y = check_array(name, y, ndim=1, dtype=None)
+    if len(y) != n:
+        raise ValueError(f"{name} must have shape ({n},), one label per point (n = {n}), "
+                         f"got {len(y)} labels")
     if not np.issubdtype(y.dtype, np.integer):
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if n and (y.min() < 0 or y.max() >= n_classes):
