@@ -1,6 +1,7 @@
 """Exact reductions over all ``2**n`` masks of a layer, streamed chunk by chunk.
 
-Introduced on the reproducibility page (exact landscapes past one machine).
+Introduced in :ref:`reproducibility-exact`, for layers wider than chapter 1's
+(:doc:`/book/node_removal` sweeps its 20 nodes' table whole).
 
 Shapley and Banzhaf values, the best and worst mask of every size, the moments and the
 loss densities when every node is on with probability ``p``, and the correlation between
@@ -513,6 +514,8 @@ def exact_landscape(model=None, x=None, y=None, layers=None, value="loss", grid=
     Returns
     -------
     Landscape
+
+    Introduced in :ref:`reproducibility-exact`.
     """
     return run(problem(model, x, y, layers=layers, value=value, grid=grid,
                        bandwidth=bandwidth, chunk_size=chunk_size,

@@ -16,7 +16,8 @@ from toyviz._checks import check_float
 
 #: Packages whose versions the reproducibility page lists.
 PACKAGES = ("toyviz", "tensorflow-cpu", "keras", "numpy", "scipy", "matplotlib", "seaborn",
-            "scikit-learn", "ipywidgets", "anywidget", "jupyter-book", "myst-nb", "nbval")
+            "scikit-learn", "ipywidgets", "anywidget", "jupyter-book", "myst-nb", "nbval",
+            "numba", "dask", "distributed")
 
 
 def versions(packages=PACKAGES):
