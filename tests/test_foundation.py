@@ -41,6 +41,14 @@ def test_submodules_load_lazily():
         toyviz.nope  # noqa: B018
 
 
+def test_every_public_module_loads_from_the_package():
+    import pkgutil
+
+    public = {module.name for module in pkgutil.iter_modules(toyviz.__path__)
+              if not module.name.startswith("_")}
+    assert public == set(toyviz._SUBMODULES)
+
+
 def _short_training(seed):
     rng = toyviz.set_seed(seed)
     x, y = data.circle(200, rng)

@@ -16,7 +16,8 @@ from toyviz._checks import check_int
 from toyviz._version import __version__
 
 _SUBMODULES = ("data", "models", "masking", "relevance", "pruning", "training", "plots",
-               "widgets", "reproducibility", "checks", "claims", "routes", "reasons", "exact")
+               "widgets", "reproducibility", "checks", "claims", "routes", "reasons", "exact",
+               "network", "landscape")
 
 __all__ = ["__version__", "set_seed", *_SUBMODULES]
 
