@@ -231,6 +231,10 @@ def test_point_loss_matches_keras():
                                np.asarray(expected), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="labels"):
         widgets.point_loss(np.full((2, 2), 0.5), np.array([0, 2]))
+    with pytest.raises(ValueError, match="probabilities must be rows .* summing to 1"):
+        widgets.point_loss(np.full((2, 3), 0.5), np.array([0, 1]))
+    with pytest.raises(ValueError, match="probabilities must not be empty"):
+        widgets.point_loss(np.zeros((0, 2)), np.array([0, 1]))
 
 
 def refusal_models():
@@ -287,8 +291,10 @@ def test_bad_arguments_name_the_parameter():
         (ValueError, r"x must hold at most 5000 points",
          dict(x=np.zeros((5001, 2)), y=np.zeros(5001, int))),
         (ValueError, r"y must have shape \(30\)", dict(y=y[:5])),
-        (ValueError, "y must hold class labels 0 to 2", dict(y=np.full(30, 3))),
-        (TypeError, "y must hold integer class labels", dict(y=y + 0.5)),
+        (ValueError, r"y must be class labels in 0 \.\. 2", dict(y=np.full(30, 3))),
+        (ValueError, "y must hold whole numbers", dict(y=y + 0.5)),
+        (ValueError, "x must not be empty", dict(x=np.zeros((0, 2)), y=[])),
+        (TypeError, "class_names must be a list or tuple", dict(class_names=3)),
         (ValueError, "class_names must be 3 non-empty str", dict(class_names=["a", "b"])),
         (ValueError, "shown_class must be <= 2", dict(shown_class=3)),
         (ValueError, "mask", dict(mask=[1] * 4)),
@@ -299,7 +305,7 @@ def test_bad_arguments_name_the_parameter():
         (TypeError, "extent", dict(extent=(1, 2))),
         (ValueError, "loss_max", dict(loss_max=0)),
         (ValueError, "circle_radius_squared", dict(circle_radius_squared=-1.0)),
-        (TypeError, "show_points must be True, False or None", dict(show_points="yes")),
+        (TypeError, "show_points must be True or False", dict(show_points="yes")),
     ]
     for error, message, changes in cases:
         with pytest.raises(error, match=message):
@@ -519,7 +525,7 @@ def test_repr_is_short_and_draw_gives_the_static_picture():
     assert not figure.axes[1].lines and not figure.axes[0].collections
     crowded = np.random.default_rng(15).uniform(-1, 1, size=(widgets.CROWDED + 1, 2))
     assert not widgets.NodeToggleHeatmap(random_network(rng), crowded,
-                                         crowded[:, 0] > 0).show_points
+                                         (crowded[:, 0] > 0).astype(int)).show_points
 
 
 def grid_explorer(**changes):
@@ -574,9 +580,19 @@ def test_grid_explorer_bad_input_names_the_parameter():
         grid_explorer(readouts=["one"])
     with pytest.raises(TypeError, match="points"):
         grid_explorer(points=np.zeros((3, 2)))
+    with pytest.raises(TypeError, match="readouts must be a list or tuple"):
+        grid_explorer(readouts=12)
+    with pytest.raises(TypeError, match="label must be a non-empty str"):
+        grid_explorer(label=None)
+    with pytest.raises(TypeError, match="selection must be a list or tuple"):
+        grid_explorer(selection=1)
     _, widget = grid_explorer()
-    with pytest.raises(ValueError, match="selection"):
+    with pytest.raises(ValueError, match=r"selection\[0\] must be <= 2"):
         widget.selection = [3, 0]
+    with pytest.raises(TypeError, match="state must be a GridExplorer's state"):
+        widgets.decode_grids(None, [0, 0])
+    with pytest.raises(TypeError, match=r"selection\[1\] must be an int"):
+        widgets.decode_grids(widget.get_state(), [0, "a"])
 
 
 def test_grid_explorer_compressed_and_plain_grids_decode_alike():
@@ -604,7 +620,7 @@ def test_python_reference_checks_the_state_it_is_given():
         widgets.node_toggle_values({k: v for k, v in state.items() if k != "labels"})
     with pytest.raises(ValueError, match=r"state\['layer'\] must be one of"):
         widgets.node_toggle_values({**state, "layer": "output"})
-    with pytest.raises(ValueError, match=r"state\['labels'\] must hold class labels"):
+    with pytest.raises(ValueError, match=r"state\['labels'\] must be class labels"):
         widgets.node_toggle_values({**state, "labels": [5] * len(y)})
     with pytest.raises(ValueError, match="shown_class must be <= 1"):
         widgets.node_toggle_values(state, shown_class=2)
@@ -614,3 +630,9 @@ def test_python_reference_checks_the_state_it_is_given():
         widgets.class_probabilities("net", x)
     with pytest.raises(ValueError, match="points must have shape"):
         widgets.class_probabilities(widgets.state_network(state), np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="model must be a toyviz.network.Network"):
+        widgets.toggled_layer("net", None)
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        widgets.toggled_layer(widgets.state_network(state), None, name=None)
+    with pytest.raises(TypeError, match="n_nodes must be an int"):
+        widgets.check_mask("mask", [1, 0], 2.0)

@@ -23,7 +23,8 @@ import numpy as np
 import traitlets
 
 from toyviz import plots
-from toyviz._checks import _describe, check_array, check_float, check_int
+from toyviz._checks import (_describe, check_array, check_flag, check_float, check_instance,
+                            check_int, check_labels, check_name, check_sequence)
 from toyviz.network import Dense, Network, read
 
 #: The shared front-end module (an ES module) behind every explorable.
@@ -77,6 +78,8 @@ def _float32_list(array):
 
 def check_mask(name, mask, n_nodes):
     """Return ``mask`` as a list of ``n_nodes`` ints, each 0 (node off) or 1 (node on)."""
+    check_name(name)
+    n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_WEIGHTS)
     array = check_array(name, mask, shape=(n_nodes,), dtype=None)
     if not np.all((array == 0) | (array == 1)):
         raise ValueError(f"{name} must hold only 0 and 1, got {array.tolist()}")
@@ -121,6 +124,7 @@ def drawable_network(model, name="model"):
     Raises ``TypeError`` for anything else and ``ValueError`` naming ``name`` and the
     reason for a network it cannot draw.
     """
+    check_name(name)
     if not isinstance(model, Network):
         import keras
 
@@ -166,6 +170,8 @@ def toggled_layer(model, layer, name="layer"):
     """The hidden layer whose nodes get toggles: ``layer`` if given (a name from
     ``model.hidden_layers``), else the model's masked layer, else its only hidden layer.
     ``model`` is a :class:`toyviz.network.Network`."""
+    check_instance("model", model, Network, "a toyviz.network.Network")
+    check_name(name)
     hidden = model.hidden_layers
     if layer is None:
         if len(model.masked) == 1:
@@ -197,21 +203,15 @@ def point_loss(probabilities, labels):
     -------
     (m,) float64
     """
-    probabilities = check_array("probabilities", probabilities, ndim=2, dtype=np.float64)
-    labels = _check_labels("labels", labels, len(probabilities), probabilities.shape[1])
+    probabilities = check_array("probabilities", probabilities, ndim=2, dtype=np.float64,
+                                empty=False)
+    if np.any(probabilities < 0) or np.any(probabilities > 1) or not np.allclose(
+            probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-6):
+        raise ValueError("probabilities must be rows of class probabilities in [0, 1] "
+                         "summing to 1 (within 1e-6)")
+    labels = check_labels("labels", labels, len(probabilities), probabilities.shape[1])
     picked = probabilities[np.arange(len(labels)), labels]
     return -np.log(np.clip(picked, EPSILON, 1 - EPSILON))
-
-
-def _check_labels(name, labels, length, n_classes):
-    labels = check_array(name, labels, shape=(length,), dtype=None)
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        raise TypeError(f"{name} must hold integer class labels, got {_describe(labels)}")
-    labels = labels.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"{name} must hold class labels 0 to {n_classes - 1}, got values "
-                         f"from {labels.min()} to {labels.max()}")
-    return labels
 
 
 def class_probabilities(network, points, masks=None):
@@ -220,7 +220,7 @@ def class_probabilities(network, points, masks=None):
     if not isinstance(network, Network):
         raise TypeError(f"network must be a toyviz.network.Network, got {_describe(network)}")
     points = check_array("points", points, shape=(None, *network.input_shape),
-                         dtype=np.float64)
+                         dtype=np.float64, empty=False)
     predicted = network.predict(points, network.check_masks(masks))
     if network.output == "sigmoid":
         return np.concatenate([1.0 - predicted, predicted], axis=-1)
@@ -281,8 +281,8 @@ def node_toggle_values(state, mask=None, shown_class=None):
     probability = class_probabilities(network, grid, {layer: mask})[:, shown]
     points = check_array("state['points']", np.asarray(state["points"]).reshape(-1, 2),
                          dtype=np.float32).astype(np.float64)
-    labels = _check_labels("state['labels']", state["labels"], len(points),
-                           max(network.n_outputs, 2))
+    labels = check_labels("state['labels']", state["labels"], len(points),
+                          max(network.n_outputs, 2))
     predicted = class_probabilities(network, points, {layer: mask})
     loss = point_loss(predicted, labels)
     return {"probability": probability.reshape(len(ys), len(xs)), "xs": xs, "ys": ys,
@@ -360,14 +360,14 @@ class NodeToggleHeatmap(Explorable):
         network = drawable_network(model, "model")
         layer = toggled_layer(network, layer, "layer")
         n_classes = max(network.n_outputs, 2)
-        x = check_array("x", x, shape=(None, 2), dtype=np.float32)
+        x = check_array("x", x, shape=(None, 2), dtype=np.float32, empty=False)
         if len(x) > MAX_POINTS:
             raise ValueError(f"x must hold at most {MAX_POINTS} points (the page embeds "
                              f"them), got {len(x)}; show a sample")
-        y = _check_labels("y", y, len(x), n_classes)
+        y = check_labels("y", y, len(x), n_classes)
         if class_names is None:
             class_names = [f"class {k}" for k in range(n_classes)]
-        elif isinstance(class_names, (str, bytes)) or len(class_names) != n_classes or \
+        elif len(check_sequence("class_names", class_names, "str")) != n_classes or \
                 not all(isinstance(text, str) and text for text in class_names):
             raise ValueError(f"class_names must be {n_classes} non-empty str (one per class),"
                              f" got {class_names!r:.80}")
@@ -378,11 +378,8 @@ class NodeToggleHeatmap(Explorable):
         if circle_radius_squared is not None:
             circle_radius_squared = check_float("circle_radius_squared",
                                                 circle_radius_squared, low=0, low_open=True)
-        if show_points is None:
-            show_points = len(x) <= CROWDED
-        elif not isinstance(show_points, (bool, np.bool_)):
-            raise TypeError(f"show_points must be True, False or None, got "
-                            f"{_describe(show_points)}")
+        show_points = len(x) <= CROWDED if show_points is None else check_flag(
+            "show_points", show_points)
         names = [step.name for step in network.steps if isinstance(step, Dense)]
         layers = [{"name": name, "kernel": _float32_list(kernel),
                    "bias": _float32_list(bias), "activation": activation}
@@ -548,13 +545,16 @@ class GridExplorer(Explorable):
         for p, panel in enumerate(panels):
             spec, levels[:, p] = _quantise(panel, values[:, p], f"panels[{p}]")
             specs.append(spec)
+        if not isinstance(label, str) or not label:
+            raise TypeError(f"label must be a non-empty str, got {_describe(label)}")
         if readouts is None:
             readouts = []
-        elif isinstance(readouts, (str, bytes)) or len(readouts) != combinations or not all(
+        elif len(check_sequence("readouts", readouts, "str")) != combinations or not all(
                 isinstance(text, str) for text in readouts):
             raise ValueError(f"readouts must be a list of {combinations} str (one per "
                              f"combination) or None, got {readouts!r:.80}")
-        selection = [0] * len(controls) if selection is None else list(selection)
+        selection = [0] * len(controls) if selection is None else _check_selection(
+            "selection", selection, counts)
         overlay = {"circle_radius_squared": None if circle_radius_squared is None else
                    check_float("circle_radius_squared", circle_radius_squared, low=0,
                                low_open=True),
@@ -569,13 +569,8 @@ class GridExplorer(Explorable):
 
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):
-        selection = list(proposal["value"])
-        counts = [len(control["options"]) for control in self.controls]
-        if len(selection) != len(counts) or any(
-                not 0 <= index < count for index, count in zip(selection, counts)):
-            raise ValueError(f"selection must hold one option index per control, each "
-                             f"below {counts}, got {selection}")
-        return selection
+        return _check_selection("selection", proposal["value"],
+                                [len(control["options"]) for control in self.controls])
 
     def grid_values(self, selection=None):
         """The grids drawn for ``selection`` (default: the current one): see
@@ -595,7 +590,12 @@ def decode_grids(state, selection):
     built page) draws for ``selection``, decoded as the browser decodes them: the
     levels unpacked (``encoding`` "deflate": zlib; "uint8" or missing: as they are), then
     ``vmin + level * (vmax - vmin) / 255``. Returns ``(n_panels, r, r)`` float64."""
+    if not isinstance(state, dict) or not all(
+            key in state for key in ("controls", "panels", "resolution", "grids")):
+        raise TypeError("state must be a GridExplorer's state (a dict with controls, panels, "
+                        f"resolution and grids), got {_describe(state)}")
     counts = tuple(len(control["options"]) for control in state["controls"])
+    selection = _check_selection("selection", selection, counts)
     combination = int(np.ravel_multi_index(tuple(selection), counts))
     r, panels = state["resolution"], state["panels"]
     packed = base64.b64decode(state["grids"])
@@ -608,6 +608,16 @@ def decode_grids(state, selection):
         -1, len(panels), r, r)[combination]
     return np.stack([panel["vmin"] + levels[p] * ((panel["vmax"] - panel["vmin"]) / 255)
                      for p, panel in enumerate(panels)])
+
+
+def _check_selection(name, selection, counts):
+    """One option index per control, each below its count: a list of ints."""
+    selection = check_sequence(name, selection, "option indices", empty=not counts)
+    if len(selection) != len(counts):
+        raise ValueError(f"{name} must hold one option index per control ({len(counts)}), "
+                         f"got {len(selection)}")
+    return [check_int(f"{name}[{c}]", index, low=0, high=count - 1)
+            for c, (index, count) in enumerate(zip(selection, counts))]
 
 
 def _check_controls(controls):
