@@ -70,6 +70,10 @@ def test_batched_masks_give_one_output_per_mask():
     for k, mask in enumerate(masks):
         np.testing.assert_allclose(batched[k], net.predict(x, {"h1": mask}), rtol=1e-12)
     assert np.array_equal(net.predict(x, {"h0": np.ones(5)}), net.predict(x))
+    values, _ = net.forward(x)
+    assert values[net.node_steps["h1"] + 1].shape == (6, 4)
+    np.testing.assert_array_equal(values[net.node_steps["h1"] + 1],
+                                  np.tanh(values[net.node_steps["h1"]]))
 
 
 @pytest.mark.parametrize("build, match", [
@@ -125,3 +129,15 @@ def test_masks_are_checked_by_name_and_width():
         net.forward(np.zeros((1, 2)), np.ones(3))
     with pytest.raises(TypeError, match="model must be a keras.Model"):
         network.read("model")
+
+
+def test_layers_shared_with_another_model_are_read_in_this_model():
+    dense = keras.layers.Dense(3, activation="tanh", name="shared_h")
+    out = keras.layers.Dense(2, name="shared_out")
+    first = keras.Input((2,))
+    keras.Model(first, out(dense(first)))           # the layers' first calls
+    second = keras.Input((2,))
+    model = keras.Model(second, out(dense(second)))
+    net = network.read(model)
+    x = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    np.testing.assert_allclose(net.predict(x), model(x).numpy(), rtol=2e-5, atol=2e-6)

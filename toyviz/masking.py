@@ -137,7 +137,7 @@ class MaskedNetwork:
         self.network, self.layers = net, layers
         self.widths = tuple(net.hidden_layers[layer] for layer in self.layers)
         self.n_nodes = sum(self.widths)
-        self.ends = tuple(net._node_ends[layer][0] for layer in self.layers)
+        self.ends = tuple(net.node_steps[layer] for layer in self.layers)
         bounds = np.cumsum((0, *self.widths))
         self.slices = tuple(slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]))
         first = min(self.ends)

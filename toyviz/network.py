@@ -356,6 +356,13 @@ class Network:
         every Dense layer but the last."""
         return {name: width for name, (_, width) in self._node_ends.items()}
 
+    @property
+    def node_steps(self):
+        """``{hidden layer name: index of the step whose output holds its nodes}`` (the
+        Dense step, or the activation after it): ``forward(x)[0][index + 1]`` are the
+        nodes' outputs, and a mask multiplies them there."""
+        return {name: end for name, (end, _) in self._node_ends.items()}
+
     def explaining(self, weights):
         """A copy whose last step computes ``weights . logits``, weights: (n_outputs,) or
         (n, n_outputs). Its output is (n,)."""
@@ -498,7 +505,13 @@ def read(model):
     if not layers:
         raise ValueError("model must have at least one layer, got none")
     mask_inputs, masked = set(), []
-    data_input = _producers(layers[0], None)[0]
+    model_inputs = [t._keras_history[0] for t in model.inputs]
+    # The first layer's call on one of this model's inputs (its layers may also have
+    # been called in other models).
+    first_calls = [[t._keras_history[0] for t in node.input_tensors]
+                   for node in layers[0]._inbound_nodes]
+    data_input = next((call[0] for call in first_calls if call and call[0] in model_inputs),
+                      _producers(layers[0], None)[0])
     input_shape = tuple(int(d) for d in data_input.output.shape[1:])
     steps, shape, previous, last_dense = [], input_shape, data_input, None
     for position, layer in enumerate(layers):
@@ -519,8 +532,8 @@ def read(model):
             if isinstance(step, Dense):
                 last_dense = step
         previous = layer
-    inputs = [t._keras_history[0] for t in model.inputs]
-    extra = [layer.name for layer in inputs if layer is not data_input and layer not in mask_inputs]
+    extra = [layer.name for layer in model_inputs
+             if layer is not data_input and layer not in mask_inputs]
     if extra:
         raise ValueError(f"model has inputs {extra} that are neither its data input "
                          f"{data_input.name!r} nor masks; only chains are supported")
