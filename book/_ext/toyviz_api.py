@@ -10,6 +10,12 @@ submodules. ``book/api/modules.inc`` is the table of modules that ``book/api.md`
 and ``_toc.yml`` picks the pages up with ``glob: book/api/*``, so a new module appears
 without anyone editing a list.
 
+While the pages are read, three more hooks keep the strict (``-W -n``) build honest
+without rewriting the library: docstrings are adjusted for napoleon (:func:`_docstring`,
+:func:`_as_written`), autosummary's first sentence is never cut inside inline markup
+(:func:`_extract_summary`), and a cross-reference to a name a package re-exports leads to
+where the name is defined (:func:`_resolve_elsewhere`).
+
 The pages are generated, not committed (``.gitignore``); a page whose module disappeared
 is deleted. Nothing happens in a book without ``book/api.md`` (the browser tests' fixture
 book shares ``_config.yml``). Loaded through ``_config.yml``'s ``sphinx.local_extensions``.
