@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from toyviz import _fused
-from toyviz._checks import _describe, check_array, check_float, check_int
+from toyviz._checks import _describe, check_array, check_flag, check_float, check_int
 
 #: Most masked nodes this module handles (2**36 masks; past 2**32 a cluster is needed).
 MAX_NODES = 36
@@ -66,9 +66,27 @@ class Problem:
     cluster workers (the network's weights, the points, the settings). Attributes:
     ``n_nodes``, ``n_low``, ``n_chunks``, ``value``, ``grid``, ``bandwidth``,
     ``centre`` (the value of the mask with every node on: the sums are of values minus
-    it, which keeps their rounding small), ``fingerprint`` (a hash of all of it)."""
+    it, which keeps their rounding small), ``fingerprint`` (a hash of all of it).
+
+    Parameters (as :func:`problem` passes them): ``n_nodes`` int in [1, MAX_NODES];
+    ``value``, ``grid``, ``bandwidth``, ``chunk_size`` as in :func:`problem`; ``fast``
+    bool; ``parts`` a dict, ``{"a": (P,), "c": (P, n_nodes)}`` when ``fast``, else
+    ``{"target": MaskedNetwork, "x": ..., "y": ...}``.
+    """
 
     def __init__(self, n_nodes, value, grid, bandwidth, chunk_size, fast, parts):
+        n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_NODES)
+        if not isinstance(value, str) or value not in VALUES:
+            raise ValueError(f"value must be one of {VALUES}, got {_describe(value)}")
+        if grid is not None:
+            grid = check_array("grid", grid, ndim=1, dtype=np.float64)
+            if len(grid) < 2 or np.any(np.diff(grid) <= 0):
+                raise ValueError(f"grid must be increasing with at least 2 points, got "
+                                 f"{_describe(grid)}")
+        bandwidth = check_float("bandwidth", bandwidth, low=0, low_open=True)
+        chunk_size = check_int("chunk_size", chunk_size, low=1)
+        fast = check_flag("fast", fast)
+        parts = _check_parts(parts, fast, n_nodes)
         self.n_nodes, self.value = n_nodes, value
         self.grid, self.bandwidth = grid, bandwidth
         self.fast, self.parts = fast, parts
@@ -106,6 +124,33 @@ class Problem:
         return np.concatenate([side, 2**self.n_high - 1 - side[::-1]])
 
 
+def _check_parts(parts, fast, n_nodes):
+    """``parts`` of a :class:`Problem`, checked against ``fast`` and ``n_nodes``."""
+    if not isinstance(parts, dict):
+        raise TypeError(f"parts must be a dict, got {_describe(parts)}")
+    if fast:
+        if set(parts) != {"a", "c"}:
+            raise ValueError(f"parts must have keys a and c when fast, got {sorted(parts)}")
+        c = check_array("parts c", parts["c"], shape=(None, n_nodes), dtype=np.float64)
+        a = check_array("parts a", parts["a"], shape=(len(c),), dtype=np.float64)
+        return {"a": a, "c": c}
+    from toyviz import masking
+
+    if set(parts) != {"target", "x", "y"}:
+        raise ValueError(f"parts must have keys target, x and y, got {sorted(parts)}")
+    if not isinstance(parts["target"], masking.MaskedNetwork):
+        raise TypeError(f"parts target must be a toyviz.masking.MaskedNetwork, got "
+                        f"{_describe(parts['target'])}")
+    if parts["target"].n_nodes != n_nodes:
+        raise ValueError(f"parts target must have n_nodes = {n_nodes} masked nodes, got "
+                         f"{parts['target'].n_nodes}")
+    x = check_array("parts x", parts["x"], dtype=np.float64)
+    y = check_array("parts y", parts["y"], shape=(len(x),), dtype=None)
+    masking.mask_losses(parts["target"], x[:1], y[:1], np.ones((1, n_nodes)),
+                        progress=False)          # checks x, y and the network once
+    return {"target": parts["target"], "x": x, "y": y}
+
+
 def _arrays(parts):
     if "a" in parts:
         return [parts["a"], parts["c"]]
@@ -139,15 +184,6 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
     -------
     Problem
     """
-    if value not in VALUES:
-        raise ValueError(f"value must be one of {VALUES}, got {value!r}")
-    if grid is not None:
-        grid = check_array("grid", grid, ndim=1, dtype=np.float64)
-        if len(grid) < 2 or np.any(np.diff(grid) <= 0):
-            raise ValueError(f"grid must be increasing with at least 2 points, got "
-                             f"{_describe(grid)}")
-    bandwidth = check_float("bandwidth", bandwidth, low=0, low_open=True)
-    chunk_size = check_int("chunk_size", chunk_size, low=1)
     if contributions is not None:
         if model is not None or x is not None or y is not None:
             raise ValueError("contributions replaces model, x and y: give one or the other")
@@ -172,8 +208,6 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
         else:
             points = check_array("x", x, dtype=np.float64)
             labels = check_array("y", y, shape=(len(points),), dtype=None)
-            masking.mask_losses(target, points[:1], labels[:1], np.ones((1, n_nodes)),
-                                progress=False)          # checks x, y and the network once
             fast, parts = False, {"target": target, "x": points, "y": labels}
     if not 1 <= n_nodes <= MAX_NODES:
         raise ValueError(f"model must have 1 to {MAX_NODES} masked nodes, got {n_nodes}")
@@ -333,6 +367,28 @@ def _combine(problem, results):
     return Landscape(problem, total)
 
 
+def _check_total(problem, total, name="total"):
+    """A chunk's or the combined accumulators (see :func:`chunk`), checked."""
+    if not isinstance(total, dict):
+        raise TypeError(f"{name} must be a dict of accumulators (see toyviz.exact.chunk), got "
+                        f"{_describe(total)}")
+    n = problem.n_nodes
+    shapes = {"powers": (n + 1, 3), "node_sums": (n + 1, n), "best": (n + 1,),
+              "worst": (n + 1,), "best_index": (n + 1,), "worst_index": (n + 1,),
+              "cross": (1,)}
+    if problem.grid is not None:
+        shapes["density"] = (n + 1, None)
+    if set(total) != set(shapes):
+        raise ValueError(f"{name} must have keys {sorted(shapes)}, got {sorted(total)}")
+    checked = {}
+    for key, shape in shapes.items():
+        integer = key.endswith("_index")
+        checked[key] = check_array(f"{name} {key}", total[key], shape=shape,
+                                   dtype=np.int64 if integer else np.float64,
+                                   finite=key not in ("best", "worst"))
+    return checked
+
+
 class Landscape:
     """The exact reductions over all ``2**n`` masks (see :func:`exact_landscape`).
 
@@ -350,6 +406,9 @@ class Landscape:
     """
 
     def __init__(self, problem, total):
+        if not isinstance(problem, Problem):
+            raise TypeError(f"problem must be a toyviz.exact.Problem, got {_describe(problem)}")
+        total = _check_total(problem, total)
         n = problem.n_nodes
         self.n_nodes, self.value, self.n_masks = n, problem.value, problem.n_masks
         self.grid, self.bandwidth = problem.grid, problem.bandwidth
@@ -473,6 +532,10 @@ def run(problem, client=None, folder=None, progress=None):
     if folder is not None:
         for number in range(problem.n_chunks):
             results[number] = _load(folder, problem, number)
+    if client is not None and not (callable(getattr(client, "map", None))
+                                   and callable(getattr(client, "scatter", None))):
+        raise TypeError(f"client must be a dask.distributed.Client or None, got "
+                        f"{_describe(client)}")
     todo = [number for number, result in enumerate(results) if result is None]
     with _progress(problem.n_chunks, progress, f"{problem.n_masks:,} masks") as bar:
         bar.update(problem.n_chunks - len(todo))
