@@ -580,6 +580,9 @@ def execute(path, seed=None, allow_errors=False, timeout=600):
                 client.execute_cell(cell, index)
             elif cell.cell_type == "markdown":
                 _evaluate_inline_expressions(client, cell)
+        # As nbclient's own execute() does: the widget state matching the outputs, so
+        # that the saved notebook shows its explorables before it is run again.
+        client.set_widgets_metadata()
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code":

@@ -287,7 +287,7 @@ class Maximum(Step):
         self.one_d = one_d
 
     def values(self, a):
-        """The windows: (n, *output_shape, k)."""
+        """The windows: ``(n, *output_shape, k)``."""
         if self.one_d:
             a = a[:, :, None, :]
         parts = self.windows.extract(a, -np.inf)
@@ -298,7 +298,7 @@ class Maximum(Step):
         return (self.values(a) if values is None else values).max(axis=-1)
 
     def scatter(self, parts, shape):
-        """Adjoint of :meth:`values`: (n, *output_shape, k) summed back to ``shape``."""
+        """Adjoint of :meth:`values`: ``(n, *output_shape, k)`` summed back to ``shape``."""
         if self.one_d:
             parts, shape = parts[:, :, None], (shape[0], shape[1], 1, shape[2])
         parts = parts.reshape(*parts.shape[:4], *self.windows.window)
@@ -307,7 +307,7 @@ class Maximum(Step):
 
 
 class Reshape(Step):
-    """Flatten: (n, *shape) -> (n, prod(shape))."""
+    """Flatten: ``(n, *shape) -> (n, prod(shape))``."""
 
     kind = "reshape"
 
