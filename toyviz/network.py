@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toyviz._checks import _describe, check_array
+from toyviz._checks import _describe, check_array, check_choice, check_flag, check_int
 
 # --------------------------------------------------------------------------------------
 # Element-wise functions
@@ -112,6 +112,15 @@ SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling1D", "MaxPooling2D", "Flatten"
 # --------------------------------------------------------------------------------------
 
 
+def _check_bias(bias, units):
+    """A Matrix step's bias: (units,) float64, one per unit of its kernel."""
+    bias = check_array("bias", bias, dtype=np.float64)
+    if bias.shape != (units,):
+        raise ValueError(f"bias must have shape ({units},), one per unit of kernel, got "
+                         f"{bias.shape}")
+    return bias
+
+
 class Step(abc.ABC):
     """One operation of a :class:`Network`. ``kind`` is a layer type or ``"reshape"``;
     ``name`` is the Keras layer it comes from."""
@@ -119,6 +128,9 @@ class Step(abc.ABC):
     kind = None
 
     def __init__(self, name):
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str (the Keras layer's name), got "
+                            f"{_describe(name)}")
         self.name = name
 
     @abc.abstractmethod
@@ -142,10 +154,9 @@ class Dense(Matrix):
 
     def __init__(self, name, kernel, bias=None):
         super().__init__(name)
-        self.kernel = np.asarray(kernel, dtype=np.float64)
+        self.kernel = check_array("kernel", kernel, ndim=2, dtype=np.float64, empty=False)
         units = self.kernel.shape[1]
-        self.bias = (np.zeros(units) if bias is None
-                     else np.asarray(bias, dtype=np.float64).reshape(units))
+        self.bias = np.zeros(units) if bias is None else _check_bias(bias, units)
 
     def forward(self, a):
         z = a @ self.kernel
@@ -171,6 +182,13 @@ class Folded(Matrix):
 
     def __init__(self, name, weight, bias):
         super().__init__(name)
+        weight = check_array("weight", weight, dtype=np.float64, empty=False)
+        if weight.ndim not in (1, 2):
+            raise ValueError(f"weight must be (d,) or (d, n), got {_describe(weight)}")
+        bias = check_array("bias", bias, dtype=np.float64)
+        if bias.shape != weight.shape[1:]:
+            raise ValueError(f"bias must have shape {weight.shape[1:]}, one per column of "
+                             f"weight, got {bias.shape}")
         self.weight, self.bias = weight, bias
 
     def forward(self, a):
@@ -197,7 +215,15 @@ class _Windows:
     """Sliding windows over axes 1, 2 of (n, H, W, C) arrays, as Keras (TensorFlow) lays
     them out for 'valid' and 'same' padding."""
 
-    def __init__(self, window, strides, padding):
+    def __init__(self, window, strides, padding, names=("pool", "strides"), size=2):
+        for name, value in zip(names, (window, strides)):
+            if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) \
+                    or len(value) != size:
+                raise TypeError(f"{name} must be a tuple of {size} ints, got "
+                                f"{_describe(value)}")
+            for item in value:
+                check_int(name, item, low=1, high=10**6)
+        check_choice("padding", padding, ("valid", "same"))
         self.window, self.strides, self.padding = tuple(window), tuple(strides), padding
 
     def geometry(self, shape):
@@ -235,10 +261,10 @@ class Conv2D(Matrix):
 
     def __init__(self, name, kernel, bias=None, strides=(1, 1), padding="valid"):
         super().__init__(name)
-        self.kernel = np.asarray(kernel, dtype=np.float64)
+        self.kernel = check_array("kernel", kernel, ndim=4, dtype=np.float64, empty=False)
         kh, kw, c, f = self.kernel.shape
-        self.bias = np.zeros(f) if bias is None else np.asarray(bias, dtype=np.float64)
-        self.windows = _Windows((kh, kw), strides, padding)
+        self.bias = np.zeros(f) if bias is None else _check_bias(bias, f)
+        self.windows = _Windows((kh, kw), strides, padding, ("kernel", "strides"))
         self._matrix = self.kernel.reshape(kh * kw * c, f)
 
     def _patches(self, a):
@@ -268,8 +294,15 @@ class Nonlinearity(Step):
 
     def __init__(self, name, function, f, fprime, zero_at_zero=True):
         super().__init__(name)
+        if not isinstance(function, str):
+            raise TypeError(f"function must be the activation's name (str), got "
+                            f"{_describe(function)}")
+        for label, value in (("f", f), ("fprime", fprime)):
+            if value is not None and not callable(value):
+                raise TypeError(f"{label} must be a function of float64 arrays (None for a "
+                                f"softmax that the output applies), got {_describe(value)}")
         self.function, self.f, self.fprime = function, f, fprime
-        self.zero_at_zero = zero_at_zero
+        self.zero_at_zero = check_flag("zero_at_zero", zero_at_zero)
 
     def forward(self, z):
         return self.f(z)
@@ -283,8 +316,8 @@ class Maximum(Step):
 
     def __init__(self, name, pool, strides, padding, one_d=False):
         super().__init__(name)
+        self.one_d = check_flag("one_d", one_d)
         self.windows = _Windows(pool, strides, padding)
-        self.one_d = one_d
 
     def values(self, a):
         """The windows: ``(n, *output_shape, k)``."""
@@ -338,9 +371,36 @@ class Network:
     _node_ends: dict = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.output not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"output must be one of {list(OUTPUT_ACTIVATIONS)}, "
-                             f"got {self.output!r}")
+        check_choice("output", self.output, OUTPUT_ACTIVATIONS)
+        if not isinstance(self.steps, list) or not self.steps or not all(
+                isinstance(step, Step) for step in self.steps):
+            raise TypeError(f"steps must be a non-empty list of Step objects, got "
+                            f"{_describe(self.steps)}")
+        if not isinstance(self.steps[-1], Matrix):
+            raise ValueError(f"steps must end in a matrix step (the logits), got "
+                             f"{type(self.steps[-1]).__name__}")
+        if isinstance(self.input_shape, (str, bytes)) or not isinstance(
+                self.input_shape, (tuple, list)) or not self.input_shape:
+            raise TypeError(f"input_shape must be a non-empty tuple of ints, got "
+                            f"{_describe(self.input_shape)}")
+        self.input_shape = tuple(check_int("input_shape", size, low=1, high=2**31)
+                                 for size in self.input_shape)
+        first = self.steps[0]
+        fan_in = first.kernel.shape[0] if isinstance(first, Dense) else (
+            first.kernel.shape[2] if isinstance(first, Conv2D) else None)
+        if fan_in is not None and self.input_shape[-1] != fan_in:
+            raise ValueError(f"input_shape must end in {fan_in}, the inputs of layer "
+                             f"{first.name!r}, got {self.input_shape}")
+        self.n_outputs = check_int("n_outputs", self.n_outputs, low=1)
+        last = self.steps[-1]
+        if isinstance(last, Dense) and last.kernel.shape[1] != self.n_outputs:
+            raise ValueError(f"n_outputs must be {last.kernel.shape[1]}, the units of layer "
+                             f"{last.name!r}, got {self.n_outputs}")
+        if isinstance(self.masked, (str, bytes)) or not isinstance(self.masked, (tuple, list)) \
+                or not all(isinstance(layer, str) for layer in self.masked):
+            raise TypeError(f"masked must be a tuple of layer names, got "
+                            f"{_describe(self.masked)}")
+        self.masked = tuple(self.masked)
         ends = {}
         for index, step in enumerate(self.steps[:-1]):
             if isinstance(step, Dense):
@@ -465,7 +525,10 @@ class Network:
 
 def apply_output(output, logits):
     """``softmax``, ``sigmoid`` or ``linear`` applied to logits (last axis), float64."""
-    logits = np.asarray(logits, dtype=np.float64)
+    check_choice("output", output, OUTPUT_ACTIVATIONS)
+    logits = check_array("logits", logits, dtype=np.float64, empty=False)
+    if logits.ndim < 1:
+        raise ValueError(f"logits must have a last axis of outputs, got {_describe(logits)}")
     if output == "softmax":
         shifted = logits - logits.max(axis=-1, keepdims=True)
         e = np.exp(shifted)

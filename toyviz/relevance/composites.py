@@ -53,6 +53,8 @@ class Composite:
                                 f"{sorted(RULES[layer_type])}), got {_describe(value)}")
         check_choice("start", self.start, STARTS)
         check_choice("end", self.end, ENDS)
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {_describe(self.name)}")
 
     @property
     def needs_baseline(self):
@@ -119,10 +121,12 @@ def preset(name, epsilon=0.01):
 
     ``epsilon`` (>= 0) is used by ``lrp_epsilon`` only.
     """
-    if isinstance(name, str) and name not in PRESETS:
+    if not isinstance(name, str):
+        raise TypeError(f"composite must be a preset name (str), one of {sorted(PRESETS)}, "
+                        f"or a Composite, got {_describe(name)}")
+    if name not in PRESETS:
         raise ValueError(f"composite must be one of {sorted(PRESETS)} or a Composite, "
-                         f"got {name!r}")
-    check_choice("composite", name, PRESETS)
+                         f"got the preset name {name!r}")
     epsilon = check_float("epsilon", epsilon, low=0)
     return PRESETS[name](epsilon)
 

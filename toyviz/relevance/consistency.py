@@ -17,10 +17,12 @@ Introduced in chapter 2, §The essay's consistency tables, computed:
 import numpy as np
 import pandas as pd
 
-from toyviz._checks import check_array, check_float, check_int, check_rng
+from toyviz._checks import (check_array, check_float, check_instance, check_int, check_rng,
+                             check_sequence)
 from toyviz.network import Dense, Network, Nonlinearity
 from toyviz.relevance.propagation import propagate
-from toyviz.relevance.rules import RULES, MatrixGradient, MatrixNormalized
+from toyviz.relevance.rules import (RULES, MatrixGradient, MatrixNormalized, MatrixRule,
+                                    MaximumRule, NonlinearityRule)
 
 def softness_floor(pairs, ladder=None):
     """The smallest softness of the soft maximum (:func:`softmax_max_network`) that
@@ -29,9 +31,11 @@ def softness_floor(pairs, ladder=None):
 
     pairs : (m, 2) float. Returns (m,) float64 (nan where no softness on the ladder runs).
     """
-    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64)
+    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64, empty=False)
     ladder = 2.0 ** -np.arange(41) if ladder is None else check_array(
-        "ladder", ladder, ndim=1, dtype=np.float64)
+        "ladder", ladder, ndim=1, dtype=np.float64, empty=False)
+    if np.any(ladder <= 0):
+        raise ValueError("ladder must hold softness values > 0")
     floor = np.full(len(pairs), np.nan)
     with np.errstate(all="ignore"):
         for s in sorted(ladder, reverse=True):
@@ -50,9 +54,14 @@ def max_constructions_gap(pairs, softness):
     pairs : (m, 2) float; softness : float or (m,) float > 0.
     Returns (m,) float64: ``max(|R_soft(a) - R_relu(a)|, |R_soft(b) - R_relu(b)|)``.
     """
-    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64)
-    softness = np.broadcast_to(check_array("softness", softness, dtype=np.float64),
-                               (len(pairs),))
+    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64, empty=False)
+    if isinstance(softness, (bool, np.bool_)):
+        raise TypeError("softness must be a float or an array of floats, got a bool")
+    softness = check_array("softness", softness, dtype=np.float64)
+    if softness.shape not in ((), (1,), (len(pairs),)):
+        raise ValueError(f"softness must be a float or have shape ({len(pairs)},), got "
+                         f"{softness.shape}")
+    softness = np.broadcast_to(softness, (len(pairs),))
     if not np.all(softness > 0):
         raise ValueError("softness must be > 0")
     relu = propagate(relu_max_network(), pairs, "lrp_0", output=0).input
@@ -77,10 +86,13 @@ def scale_both_ways(matrix_rule, nonlinearity_rule, alpha, a, signal):
     -------
     (as_matrix, as_nonlinearity) : two (m,) float64 arrays, R(a) by each reading.
     """
+    check_instance("matrix_rule", matrix_rule, MatrixRule, "a matrix rule")
+    check_instance("nonlinearity_rule", nonlinearity_rule, NonlinearityRule,
+                   "a nonlinearity rule")
     alpha = check_float("alpha", alpha)
     if alpha == 0:
         raise ValueError("alpha must be non-zero, got 0.0")
-    a = check_array("a", a, ndim=1, dtype=np.float64)[None]
+    a = check_array("a", a, ndim=1, dtype=np.float64, empty=False)[None]
     signal = check_array("signal", signal, shape=(a.shape[1],), dtype=np.float64)[None]
     matrix = Dense("scale", alpha * np.eye(a.shape[1]))
     as_matrix, _ = matrix_rule.backward(matrix, a, matrix.forward(a), signal)
@@ -110,7 +122,11 @@ def scaling_table(rng, alphas=(-2.0, 0.5, 3.0), size=50):
     ("α", "1" or "other") and whether the two agree for every alpha and every point.
     """
     rng = check_rng("rng", rng)
-    size = check_int("size", size, low=1)
+    alphas = [check_float("alphas", alpha) for alpha in check_sequence("alphas", alphas,
+                                                                       "non-zero floats")]
+    if 0.0 in alphas:
+        raise ValueError("alphas must be non-zero")
+    size = check_int("size", size, low=1, high=10**7)
     a = rng.uniform(0.1, 2.0, size) * rng.choice([-1.0, 1.0], size)
     signal = rng.normal(size=size)
     rows = []
@@ -145,9 +161,12 @@ def max_with_constant(rule_for_maximum, rule_for_nonlinearity, a, constant, repe
     -------
     (as_maximum, as_nonlinearity) : (m,) float64 each, ``R(a) / R(b)``.
     """
-    a = check_array("a", a, ndim=1, dtype=np.float64)
+    check_instance("rule_for_maximum", rule_for_maximum, MaximumRule, "a maximum rule")
+    check_instance("rule_for_nonlinearity", rule_for_nonlinearity, NonlinearityRule,
+                   "a nonlinearity rule")
+    a = check_array("a", a, ndim=1, dtype=np.float64, empty=False)
     constant = check_float("constant", constant, high=0)
-    repeats = check_int("repeats", repeats, low=1)
+    repeats = check_int("repeats", repeats, low=1, high=10**4)
     values = np.concatenate([a[:, None], np.full((len(a), repeats), constant)], axis=1)
     as_maximum = rule_for_maximum.weights(values)[:, 0]
     step = Nonlinearity("max_c", "max_c", lambda z: np.maximum(z, constant),
@@ -167,7 +186,9 @@ def max_constants_table(constants=(0.0, -0.5, -1.0), resolution=401):
     -------
     pandas.DataFrame, one row per (maximum rule, nonlinearity rule).
     """
-    resolution = check_int("resolution", resolution, low=3)
+    constants = [check_float("constants", c, high=0)
+                 for c in check_sequence("constants", constants, "floats <= 0")]
+    resolution = check_int("resolution", resolution, low=3, high=10**6)
     a = np.linspace(-2.0, 2.0, resolution)
     rows = []
     for max_name, max_cls in RULES["maximum"].items():
@@ -220,7 +241,7 @@ def softmax_max_network(softness, n_inputs=2):
     negative inputs rounds to -1 and the log overflows.
     """
     softness = check_float("softness", softness, low=0, low_open=True)
-    n_inputs = check_int("n_inputs", n_inputs, low=2)
+    n_inputs = check_int("n_inputs", n_inputs, low=2, high=10**4)
     steps = [Dense("scale", np.eye(n_inputs) / softness),
              Nonlinearity("exp", "expm1", np.expm1, np.exp),
              Dense("sum", np.ones((n_inputs, 1)), [n_inputs - 1.0]),
@@ -245,7 +266,9 @@ def max_constructions_table(pairs, softness=(0.5, 0.2, 0.1, 0.05), composite="lr
     pandas.DataFrame, one row per pair and construction, with R(a), R(b), R(biases) and
     their sum next to max(a, b).
     """
-    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64)
+    pairs = check_array("pairs", pairs, shape=(None, 2), dtype=np.float64, empty=False)
+    softness = [check_float("softness", s, low=0, low_open=True)
+                for s in check_sequence("softness", softness, "floats > 0")]
     rows = []
     networks = [(f"soft max, s={s:g}", softmax_max_network(s)) for s in softness]
     networks.append(("a + relu(b - a)", relu_max_network()))

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from toyviz._checks import _describe, check_array, check_int, check_rng
+from toyviz._checks import _describe, check_array, check_flag, check_int, check_rng
 from toyviz.relevance.propagation import (
     _chunks, _to_explain, output_weights)
 
@@ -40,7 +40,8 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     (steps + 1,) float64: mean over samples of ``f(x) - f(x after k replacements)``.
     """
     network = _to_explain(model)
-    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
+    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
+                    empty=False)
     relevance = check_array("relevance", relevance, shape=x.shape, dtype=np.float64)
     replacement = check_array("replacement", replacement, shape=x.shape, dtype=np.float64)
     n, size = len(x), int(np.prod(network.input_shape))
@@ -63,7 +64,7 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
 def aopc(curve):
     """Area over the perturbation curve: ``mean_k curve[k]`` over the ``L + 1`` points
     (Samek et al. 2015, eq. 12). Higher means the order found the important inputs first."""
-    curve = check_array("curve", curve, ndim=1, dtype=np.float64)
+    curve = check_array("curve", curve, ndim=1, dtype=np.float64, empty=False)
     return float(curve.mean())
 
 
@@ -99,8 +100,14 @@ def rank_correlation(first, second, absolute=True):
     """
     from scipy.stats import rankdata  # lazy: scipy.stats takes about 1 s to import
 
-    first = check_array("first", first, dtype=np.float64)
-    second = check_array("second", second, shape=first.shape, dtype=np.float64)
+    first = check_array("first", first, dtype=np.float64, empty=False)
+    if first.ndim < 2:
+        raise ValueError(f"first must be (n, ...) maps, one per sample, got {_describe(first)}")
+    second = check_array("second", second, dtype=np.float64)
+    if second.shape != first.shape:
+        raise ValueError(f"second must have the shape of first, {first.shape}, got "
+                         f"{second.shape}")
+    absolute = check_flag("absolute", absolute)
     first, second = first.reshape(len(first), -1), second.reshape(len(second), -1)
     if absolute:
         first, second = np.abs(first), np.abs(second)

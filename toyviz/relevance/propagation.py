@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from toyviz._checks import _describe, check_array, check_choice, check_float, check_int
+from toyviz._checks import (_describe, check_array, check_choice, check_float, check_int,
+                             check_sequence)
 from toyviz.network import ACTIVATIONS, Network
 from toyviz.network import read as _read
 from toyviz.relevance.composites import ENDS, PRESETS, Composite, preset
@@ -81,6 +82,29 @@ class Explanation:
     output: np.ndarray
     composite: Composite = field(repr=False)
 
+    def __post_init__(self):
+        values = check_array("input", self.input, dtype=np.float64, empty=False, finite=False)
+        if values.ndim < 2:
+            raise ValueError(f"input must be (n, *input_shape), got {_describe(values)}")
+        n = len(values)
+        if not isinstance(self.bias, dict) or not all(isinstance(k, str)
+                                                      for k in self.bias):
+            raise TypeError(f"bias must be a dict of layer name -> (n, units) array, got "
+                            f"{_describe(self.bias)}")
+        bias = {name: check_array(f"bias[{name!r}]", value, dtype=np.float64, finite=False)
+                for name, value in self.bias.items()}
+        for name, value in bias.items():
+            if value.ndim < 1 or len(value) != n:
+                raise ValueError(f"bias[{name!r}] must have {n} rows like input, got "
+                                 f"{_describe(value)}")
+        output = check_array("output", self.output, shape=(n,), dtype=np.float64,
+                             finite=False)
+        if not isinstance(self.composite, Composite):
+            raise TypeError(f"composite must be a Composite, got {_describe(self.composite)}")
+        object.__setattr__(self, "input", values)
+        object.__setattr__(self, "bias", bias)
+        object.__setattr__(self, "output", output)
+
     @property
     def input_total(self):
         """(n,) sum of the input relevance of each sample."""
@@ -114,6 +138,8 @@ def output_weights(output, n_outputs, n):
     -------
     (n_outputs,) or (n, n_outputs) float64.
     """
+    n_outputs = check_int("n_outputs", n_outputs, low=1, high=10**6)
+    n = check_int("n", n, low=0)
     if isinstance(output, (tuple, list)):
         if len(output) != 2:
             raise ValueError(f"output must be an int, a pair (k, m) or an int array of "
@@ -171,7 +197,8 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     else:
         check_float("epsilon", epsilon, low=0)
     check_choice("bias", bias, ("each", "shared"))
-    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
+    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
+                    empty=False)
     n = len(x)
     weights = output_weights(output, network.n_outputs, n)
     if composite.needs_baseline:
@@ -296,12 +323,16 @@ def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
     elif not isinstance(composite, Composite):
         raise TypeError(f"composite must be a Composite or one of {sorted(PRESETS)}, "
                         f"got {_describe(composite)}")
-    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64)
-    if composite.needs_baseline:
-        if baseline is None:
-            raise ValueError(f"baseline must be given for composite {composite.name!r}")
-        baseline = np.broadcast_to(check_array("baseline", baseline, dtype=np.float64),
-                                   x.shape)
+    x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
+                    empty=False)
+    if composite.needs_baseline and baseline is None:
+        raise ValueError(f"baseline must be given for composite {composite.name!r}")
+    if baseline is not None:
+        baseline = check_array("baseline", baseline, dtype=np.float64)
+        if baseline.shape not in (network.input_shape, x.shape):
+            raise ValueError(f"baseline must have shape {network.input_shape} or "
+                             f"{x.shape} (like x), got {_describe(baseline)}")
+        baseline = np.broadcast_to(baseline, x.shape)
     weights = output_weights(output, network.n_outputs, len(x))
     trace = []
     explanation = _backward(network.explaining(weights), x, composite, baseline, "each",
@@ -339,10 +370,12 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
     network = _to_explain(model)
     for name, rules, cls in (("matrix_rules", matrix_rules, MatrixRule),
                              ("nonlinearity_rules", nonlinearity_rules, NonlinearityRule)):
-        if not rules or not all(isinstance(r, cls) for r in rules):
+        if isinstance(rules, (str, bytes)) or not isinstance(rules, (list, tuple)) \
+                or not rules or not all(isinstance(r, cls) for r in rules):
             raise TypeError(f"{name} must be a non-empty sequence of {cls.__name__} "
                             f"objects, got {rules!r:.80}")
-    ends = [check_choice("ends", end, ENDS[:2]) for end in ends]
+    ends = [check_choice("ends", end, ENDS[:2])
+            for end in check_sequence("ends", ends, "end conditions")]
     shape = (len(matrix_rules), len(nonlinearity_rules), len(ends))
     inputs, biases, conservation = [], [], np.zeros(shape)
     for i, matrix in enumerate(matrix_rules):

@@ -16,7 +16,7 @@ import abc
 
 import numpy as np
 
-from toyviz._checks import check_choice, check_float
+from toyviz._checks import _describe, check_array, check_choice, check_float
 
 #: The layer types a rule can reverse (see the package docstring).
 LAYER_TYPES = ("maximum", "matrix", "nonlinearity")
@@ -40,7 +40,7 @@ def blip(z, epsilon):
     float64 array of z's shape.
     """
     epsilon = check_float("epsilon", epsilon, low=0)
-    z = np.asarray(z, dtype=np.float64)
+    z = check_array("z", z, dtype=np.float64)
     return z + np.where(z >= 0, epsilon, -epsilon)
 
 
@@ -54,6 +54,10 @@ RULES = {layer_type: {} for layer_type in LAYER_TYPES}
 
 def register(cls):
     """Class decorator: add a rule class to :data:`RULES` under its layer type and name."""
+    if not (isinstance(cls, type) and issubclass(cls, Rule)) or cls.layer_type not in RULES \
+            or not isinstance(cls.name, str):
+        raise TypeError(f"cls must be a Rule subclass with a layer_type among "
+                        f"{list(RULES)} and a name, got {_describe(cls)}")
     RULES[cls.layer_type][cls.name] = cls
     return cls
 
