@@ -49,9 +49,9 @@ import numpy as np
 from toyviz import _fused
 from toyviz._checks import _describe, check_array, check_flag, check_float, check_int
 
-#: Most masked nodes this module handles (2**36 masks; past 2**32 a cluster is needed).
+#: Most masked nodes this module handles (``2**36`` masks; past ``2**32`` a cluster is needed).
 MAX_NODES = 36
-#: Most low bits of the mask index: the low table holds 2**LOW_BITS rows of points.
+#: Most low bits of the mask index: the low table holds ``2**LOW_BITS`` rows of points.
 LOW_BITS = 12
 #: What a mask's value can be: the mean loss, or its logarithm.
 VALUES = ("loss", "log_loss")
@@ -168,17 +168,27 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
 
     Parameters
     ----------
-    model : keras.Model, :class:`toyviz.network.Network` or
-        :class:`toyviz.masking.MaskedNetwork`; layers : the hidden layer(s) to mask, as in
-        :func:`toyviz.masking.masked_network` (at most :data:`MAX_NODES` nodes in all)
-    x : (n_points, *input_shape) float; y : (n_points,) int class labels
-    value : "loss" (the mean cross-entropy over the points) or "log_loss" (its log)
-    grid : (g,) increasing float or None: where to evaluate the densities (None: none)
-    bandwidth : float > 0, the densities' Gaussian kernel width
-    chunk_size : int >= 1, about how many masks a chunk holds (its memory: 8 bytes a
-        mask, a few times over); rounded to whole high halves of the index
-    contributions : (a, c) instead of a model: chapter 1's form ``loss_p(m) =
-        softplus(a_p + m . c_p)`` with a (n_points,) and c (n_points, n_nodes)
+    model : keras.Model, toyviz.network.Network or toyviz.masking.MaskedNetwork
+        The network (or None with ``contributions``).
+    x : (n_points, *input_shape) float
+        The points.
+    y : (n_points,) int
+        Their class labels.
+    layers : str, sequence of str or None
+        The hidden layer(s) to mask, as in :func:`toyviz.masking.masked_network` (at most
+        :data:`MAX_NODES` nodes in all).
+    value : str
+        ``"loss"`` (the mean cross-entropy over the points) or ``"log_loss"`` (its log).
+    grid : (g,) increasing float or None
+        Where to evaluate the densities (None: no densities).
+    bandwidth : float > 0
+        The densities' Gaussian kernel width.
+    chunk_size : int >= 1
+        About how many masks a chunk holds (its memory: 8 bytes a mask, a few times
+        over), rounded to whole high halves of the index.
+    contributions : pair of arrays or None
+        ``(a, c)`` instead of a model, x and y: chapter 1's form ``loss_p(m) =
+        softplus(a_p + m . c_p)`` with ``a`` (n_points,) and ``c`` (n_points, n_nodes).
 
     Returns
     -------
@@ -440,7 +450,7 @@ class Landscape:
         return f"Landscape(n_nodes={self.n_nodes}, value={self.value!r})"
 
     def _size_weights(self, p):
-        """One mask's weight by its size: its probability at ``p``, or 1 / 2**n."""
+        """One mask's weight by its size: its probability at ``p``, or ``1 / 2**n``."""
         n = self.n_nodes
         if p is None:
             return np.full(n + 1, 1.0 / self.n_masks)
