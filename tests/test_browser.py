@@ -48,6 +48,7 @@ CHAPTER_EXPLORABLES = {
     "book/relevance.html": ("relevance.ipynb", "grid-picker"),
     "book/right_reasons.html": ("right_reasons.ipynb", "grid-picker"),
     "book/pruning.html": ("pruning.ipynb", "grid-picker"),
+    "book/own_network.html": ("own_network.ipynb", "node-toggle-heatmap"),
 }
 
 FIXTURE_CELL = """\

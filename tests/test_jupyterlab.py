@@ -34,7 +34,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_build" / "jupyterlab"
-CHAPTERS = ["node_removal", "relevance", "right_reasons", "pruning", "ledger"]
+CHAPTERS = ["node_removal", "relevance", "right_reasons", "pruning", "own_network",
+            "ledger"]
 #: Pages without figures
 WITHOUT_FIGURES = {"ledger"}
 #: What a reader must never see as text: a role or expression left unrendered
