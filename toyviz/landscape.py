@@ -1,6 +1,6 @@
 """The landscape over all masks: functions of a table with one value per mask.
 
-Introduced in chapter 1, §All 2^20 subnetworks and §The exact landscape.
+Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
 
 A *table* is a ``(2**n_nodes,)`` float array ``values`` with ``values[index]`` = the value
 (a loss, a log loss, a mean gradient, ...) of the binary mask with that index, where bit
@@ -61,7 +61,7 @@ def mask_probabilities(n_nodes, p):
 
     Returns ``(2**n_nodes,)`` float64, indexed by mask index, summing to 1.
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_NODES)
     p = check_float("p", p, low=0, high=1)
@@ -82,7 +82,7 @@ def mask_moments(values, p):
     -------
     (mean, std, skewness) floats
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     values, n_nodes = _check_table(values)
     p = check_float("p", p, low=0, high=1)
@@ -109,7 +109,7 @@ def removal_costs(values):
     values : (2**n,) float, e.g. the losses of :func:`toyviz.masking.sweep_all_masks`.
     Returns (n,) float64.
 
-    Introduced in chapter 1, §All 2^20 subnetworks.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     values, n = _check_table(values)
     full = len(values) - 1
@@ -158,7 +158,7 @@ def shapley_values(values):
     -------
     (n_nodes,) float64
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     values, n_nodes = _check_table(values)
     sizes = _sizes(n_nodes)
@@ -186,7 +186,7 @@ def banzhaf_values(values):
     """Exact Banzhaf value of every node: the mean over all ``2**(n-1)`` masks without
     node ``i`` of ``v(S + i) - v(S)``. (2**n,) float -> (n,) float64.
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     values, n_nodes = _check_table(values)
     result = np.empty(n_nodes)
@@ -227,7 +227,7 @@ def walsh_power_by_degree(values):
 
     Returns (n_nodes + 1,) float64 summing to the variance of ``values`` over all masks.
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     values, n_nodes = _check_table(values)
     spectrum = walsh_hadamard(values)
@@ -252,7 +252,7 @@ def flip_correlations(values):
     -------
     (n_nodes + 1,) float64, correlations (1 at d = 0).
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     values, n_nodes = _check_table(values)
     power = walsh_power_by_degree(values)
@@ -297,7 +297,7 @@ def gaussian_density(values, grid, bandwidth, weights=None):
     -------
     (g,) float64
 
-    Introduced in chapter 1, §Loss under random masks.
+    Introduced in chapter 1, :ref:`§Loss under random masks <node-removal-random-masks>`.
     """
     values = check_array("values", values, ndim=1, dtype=np.float64, empty=False)
     grid = check_array("grid", grid, ndim=1, dtype=np.float64)
@@ -355,7 +355,7 @@ def normal_fit(values, weights=None, tails=(0.01, 0.99)):
     ``tail_errors`` ((len(tails),) float64: the quantile minus the fitted normal's, in
     standard deviations).
 
-    Introduced in chapter 1, §Is the loss log-normal?
+    Introduced in chapter 1, :ref:`§Is the loss log-normal? <node-removal-lognormal>`
     """
     values = check_array("values", values, ndim=1, dtype=np.float64)
     if len(values) < 3:

@@ -1,6 +1,6 @@
 """Node masks: sampling them, and the loss and mask-gradient of many masks at once.
 
-Introduced in chapter 1 (node removal).
+Introduced in :doc:`chapter 1 </book/node_removal>`.
 
 A *mask* switches nodes of a network's hidden layers off (0) or on (1), or anywhere in
 between: each node's output, after its activation, is multiplied by its mask value,
@@ -346,7 +346,7 @@ def random_masks(n_masks, p, rng, n_nodes=20):
     -------
     (n_masks, n_nodes) float32 of 0s and 1s.
 
-    Introduced in chapter 1, §Loss under random masks.
+    Introduced in chapter 1, :ref:`§Loss under random masks <node-removal-random-masks>`.
     """
     n_masks = check_int("n_masks", n_masks, low=0)
     p = check_float("p", p, low=0, high=1)
@@ -417,7 +417,7 @@ def hypercube_paths(n_paths, rng, n_nodes=20):
     -------
     (n_paths, n_nodes + 1, n_nodes) float32; ``[:, t]`` is the mask after ``t`` flips.
 
-    Introduced in chapter 1, §Hypercube paths.
+    Introduced in chapter 1, :ref:`§Hypercube paths <node-removal-paths>`.
     """
     n_paths = check_int("n_paths", n_paths, low=1)
     rng = check_rng("rng", rng)
@@ -455,7 +455,7 @@ def path_correlations(values, alpha=0.05):
     ``flips_to_insignificant`` : the smallest d whose p-value exceeds ``alpha``
     (None if there is none).
 
-    Introduced in chapter 1, §Hypercube paths.
+    Introduced in chapter 1, :ref:`§Hypercube paths <node-removal-paths>`.
     """
     values = check_array("values", values, ndim=2, dtype=np.float64)
     if values.shape[0] < 3 or values.shape[1] < 2:
@@ -635,7 +635,8 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
     losses : (n_masks,) float64, mean cross-entropy over the points
     gradients : (n_masks, n_nodes) float64, d loss / d mask
 
-    Introduced in chapter 1, §The batched engine.
+    Introduced in chapter 1, :doc:`§The engine, and the essay's way as its check
+    </book/node_removal>`.
     """
     target = masked_network(model, layers)
     x, y = _points(target, x, y)
@@ -679,7 +680,7 @@ def point_losses(model, x, y, mask=None, layers=None):
     losses : (n_points,) float64
     gradients : (n_points, n_nodes) float64, d loss_p / d mask_i
 
-    Introduced in chapter 1, §Per-point heatmaps.
+    Introduced in chapter 1, :ref:`§Per-point heatmaps <node-removal-heatmaps>`.
     """
     target = masked_network(model, layers)
     x, y = _points(target, x, y)
@@ -802,7 +803,7 @@ def mask_losses_before_relu(model, x, y, masks, chunk_size=8, layers=None):
     -------
     losses : (n_masks,) float64, gradients : (n_masks, n_nodes) float64
 
-    Introduced in chapter 1, §Mask before or after the ReLU.
+    Introduced in chapter 1, :ref:`§Mask before or after the ReLU <node-removal-mask-relu>`.
     """
     import tensorflow as tf
 
@@ -857,7 +858,7 @@ def node_roles(model, lo=-1.0, hi=1.0, resolution=101, threshold=0.99, layers=No
     output is positive), ``relative_spread`` (std / mean of its output over the square),
     ``direction`` (``v_i``, > 0 votes "inside"), ``bias_like`` (bool).
 
-    Introduced in chapter 1, §Per-point heatmaps.
+    Introduced in chapter 1, :ref:`§Per-point heatmaps <node-removal-heatmaps>`.
     """
     target = masked_network(model, layers)
     if target.network.input_shape != (2,):
@@ -930,7 +931,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     tests hold it to 2e-6 on random small networks. Otherwise the losses are the
     engine's, and the gradients the engine's rounded to float32.
 
-    Introduced in chapter 1, §The exact landscape.
+    Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     target = masked_network(model, layers)
     x, y = _points(target, x, y)

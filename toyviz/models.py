@@ -1,7 +1,7 @@
 """The toy models: building, training, saving and loading (``.keras`` files only).
 
-Introduced in chapter 1, §The network (the masked circle classifier), and used again in
-chapters 2 and 3.
+Introduced in chapter 1, :ref:`§The network <node-removal-network>` (the masked circle
+classifier), and used again in chapters 2 and 3.
 """
 
 import os
@@ -152,7 +152,7 @@ def with_masks(model, layers):
     keras.Model with inputs ``[x: (batch, *input_shape), mask_<layer>: (batch, width),
     ...]`` and the model's output.
 
-    Introduced in chapter 1, §The network; used by
+    Introduced in chapter 1, :ref:`§The network <node-removal-network>`; used by
     :func:`toyviz.masking.reference_mask_losses` on any network.
     """
     keras = _keras()

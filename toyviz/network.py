@@ -18,7 +18,7 @@ A *hidden layer* is a Dense layer other than the last, and its *nodes* are its o
 after its activation. :meth:`Network.forward` takes masks for any hidden layers by name,
 and multiplies each node's output by its mask value, exactly as the mask layer does.
 
-Introduced in chapter 1, §The network, and used by every chapter.
+Introduced in chapter 1, :ref:`§The network <node-removal-network>`, and used by every chapter.
 """
 
 import abc

@@ -16,7 +16,7 @@ layers (activations as layers or as ``activation=``, Dropout allowed); :func:`pr
 rebuilds it with only the pruned layers' widths changed. A :mod:`toyviz.training` stack
 is pruned network by network with :func:`prune_stack`, keeping its activations.
 
-Introduced in chapter 3, §What pruning means.
+Introduced in chapter 3, :ref:`§What pruning means <what-pruning-means>`.
 """
 
 import copy
@@ -659,7 +659,7 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
     removes nodes group by group; both compensation settings delete the same nodes.
     (:func:`sweep` instead draws fresh random scores at every fraction.)
 
-    Introduced in chapter 3, §Beyond the essay (the pruning explorable).
+    Introduced in chapter 3, :doc:`§Prune it yourself </book/pruning>`.
 
     Parameters
     ----------
@@ -727,7 +727,7 @@ def layer_sweep(params, data, x_eval, y_eval, fractions, layer_sets, criterion="
     pandas.DataFrame with columns net, layers (the 1-based positions joined by "+"),
     fraction, accuracy.
 
-    Introduced in chapter 3, §Quiet nodes, layer by layer.
+    Introduced in chapter 3, :ref:`§Quiet nodes, layer by layer <quiet-layers>`.
     """
     params = training.check_stack("params", params)
     n_hidden = len(params) - 1

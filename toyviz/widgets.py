@@ -10,7 +10,8 @@ The node-toggle explorable runs the network in the browser as a chain of Dense l
 The values its numbers are tested against come from :class:`toyviz.network.Network`,
 the library's one forward pass (:func:`node_toggle_values`).
 
-Introduced in chapter 1, §Switching nodes off (the node-toggle heatmap).
+Introduced in chapter 1, :ref:`§Toggle the nodes <node-removal-toggle>` (the node-toggle
+heatmap).
 """
 
 import base64
@@ -315,7 +316,7 @@ class NodeToggleHeatmap(Explorable):
     :class:`toyviz.network.Network`, what the front end draws; :meth:`draw` draws it
     with matplotlib.
 
-    Introduced in chapter 1, §Switching nodes off.
+    Introduced in chapter 1, :ref:`§Toggle the nodes <node-removal-toggle>`.
 
     Parameters
     ----------
@@ -491,8 +492,9 @@ class GridExplorer(Explorable):
     grids cost at most about 13 kB per panel and combination in the page, and smooth
     surfaces with large flat regions a quarter of that.
 
-    Introduced in chapters 2 (rules per layer type -> relevance map) and 3 (fraction
-    pruned and criterion -> decision surface and accuracy).
+    Introduced in :doc:`chapter 2 </book/relevance>` (rules per layer type -> relevance map) and
+    :doc:`chapter 3 </book/pruning>` (fraction pruned and criterion -> decision surface and
+    accuracy).
 
     Parameters
     ----------

@@ -7,9 +7,9 @@ randomisation check of Adebayo et al. 2018: an explanation that reflects what th
 learnt changes when its weights are randomised.
 
 Introduced in chapter 2, :ref:`§Which rule is better? Region perturbation
-<relevance-perturbation>` and :ref:`§Sanity check: randomise the parameters
-<relevance-sanity>`; the page "Training for the right reasons" uses both to
-:ref:`measure goodharting <reasons-goodharting>`.
+<relevance-perturbation>` and :ref:`§Sanity check: randomise the parameters <relevance-sanity>`;
+the page :doc:`/book/right_reasons` uses both to :ref:`measure goodharting
+<reasons-goodharting>`.
 """
 
 import math

@@ -9,10 +9,9 @@ total layer by layer; :func:`rule_sweep` explains the same inputs with every mix
 This is the part zennit keeps in ``core`` and ``attribution``.
 
 Introduced in chapter 2, :ref:`§Relevance maps of the circle model <relevance-maps>`;
-:func:`rule_sweep` in :doc:`§Mix your own rules </book/relevance>`, :func:`layer_totals`
-in :ref:`§Blame the bias <relevance-blame-bias>`. The page "Training for the right
-reasons" checks its :ref:`differentiable relevance <reasons-differentiable>` against
-:func:`propagate`.
+:func:`rule_sweep` in :doc:`§Mix your own rules </book/relevance>`, :func:`layer_totals` in
+:ref:`§Blame the bias <relevance-blame-bias>`. The page :doc:`/book/right_reasons` checks its
+:ref:`differentiable relevance <reasons-differentiable>` against :func:`propagate`.
 """
 
 import numbers
@@ -177,7 +176,8 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     composite : Composite or a preset name from
         :data:`~toyviz.relevance.composites.PRESETS`
     output : int k (logit k), pair (k, m) (logit k minus logit m) or int array (n,).
-        Logits, not softmax probabilities: see chapter 2, §Why logits.
+        Logits, not softmax probabilities: see chapter 2, :doc:`§Why explain logits, not the
+        softmax output </book/relevance>`.
     baseline : None, (*input_shape) or (n, *input_shape), for composites that compare to
         a baseline (``rescale``); then the explained quantity is the difference between
         the input's and the baseline's.
