@@ -11,6 +11,9 @@ module pages say which section.
 """
 
 import importlib
+import random
+
+import numpy as np
 
 from toyviz._checks import check_int
 from toyviz._version import __version__
@@ -40,10 +43,6 @@ def set_seed(seed):
     numpy.random.Generator
         A generator seeded with ``seed``, for the chapter to pass on.
     """
-    import random
-
-    import numpy as np
-
     seed = check_int("seed", seed, low=0, high=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)

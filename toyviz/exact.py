@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toyviz import _fused
+from toyviz import _fused, masking
 from toyviz._checks import _describe, check_array, check_flag, check_float, check_int
 
 #: Most masked nodes this module handles (``2**36`` masks; past ``2**32`` a cluster is needed).
@@ -134,7 +134,6 @@ def _check_parts(parts, fast, n_nodes):
         c = check_array("parts c", parts["c"], shape=(None, n_nodes), dtype=np.float64)
         a = check_array("parts a", parts["a"], shape=(len(c),), dtype=np.float64)
         return {"a": a, "c": c}
-    from toyviz import masking
 
     if set(parts) != {"target", "x", "y"}:
         raise ValueError(f"parts must have keys target, x and y, got {sorted(parts)}")
@@ -206,7 +205,6 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
         fast, parts = True, {"a": a, "c": c}
         n_nodes = c.shape[1]
     else:
-        from toyviz import masking
 
         if model is None:
             raise TypeError("model must be given (or contributions=(a, c))")
@@ -248,7 +246,6 @@ def _values(problem, rows):
             sums[t] += tables.direct_sums(int(j))[0]
         values = sums / len(a)
     else:
-        from toyviz import masking
 
         values = np.empty((len(rows), n_k))
         for t, j in enumerate(rows):            # one high half at a time: n_k masks
@@ -530,7 +527,6 @@ def run(problem, client=None, folder=None, progress=None):
     -------
     Landscape
     """
-    from toyviz.masking import _progress
 
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a toyviz.exact.Problem, got {_describe(problem)}")
@@ -547,7 +543,7 @@ def run(problem, client=None, folder=None, progress=None):
         raise TypeError(f"client must be a dask.distributed.Client or None, got "
                         f"{_describe(client)}")
     todo = [number for number, result in enumerate(results) if result is None]
-    with _progress(problem.n_chunks, progress, f"{problem.n_masks:,} masks") as bar:
+    with masking._progress(problem.n_chunks, progress, f"{problem.n_masks:,} masks") as bar:
         bar.update(problem.n_chunks - len(todo))
         if client is None:
             for number in todo:

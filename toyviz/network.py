@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import erf
 
 from toyviz._checks import _describe, check_array, check_choice, check_flag, check_int
 
@@ -57,14 +58,10 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 
 def _gelu(z):
-    from scipy.special import erf
-
     return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
 
 
 def _gelu_prime(z):
-    from scipy.special import erf
-
     return 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(
         2.0 * math.pi)
 
