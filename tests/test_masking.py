@@ -783,3 +783,26 @@ def test_last_layer_products_equal_the_general_engine(hidden, output, seed):
     ref_losses, ref_gradients = masking._general(target, x, y, masks)
     np.testing.assert_allclose(losses, ref_losses, atol=1e-12, rtol=1e-12)
     np.testing.assert_allclose(gradients, ref_gradients, atol=1e-12, rtol=1e-9)
+
+
+def test_the_numpy_engine_never_loads_numba_and_agrees_with_auto():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from toyviz import masking, network\n"
+            "rng = np.random.default_rng(0)\n"
+            "net = network.Network.from_dense([(rng.normal(size=(2, 6)), rng.normal(size=6), "
+            "'relu'), (rng.normal(size=(6, 2)), rng.normal(size=2), 'softmax')])\n"
+            "x, y = rng.normal(size=(40, 2)), rng.integers(0, 2, 40)\n"
+            "numpy_loss, _ = masking.sweep_all_masks(net, x, y, engine='numpy')\n"
+            "print('numba' in sys.modules)\n"
+            "auto_loss, _ = masking.sweep_all_masks(net, x, y)\n"
+            "print(float(np.abs(numpy_loss - auto_loss).max()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "False"
+    assert float(out[1]) <= 2e-6
+    weights, x, y, _ = random_net(1, 3, n_points=5)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        masking.sweep_all_masks(weights, x, y, engine="fast")

@@ -84,8 +84,8 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from toyviz import _fused, data, models, network
-from toyviz._checks import (_describe, check_array, check_flag, check_float, check_int, check_rng,
-                            check_size)
+from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+                            check_int, check_rng, check_size)
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
     MAX_NODES,
     banzhaf_values,
@@ -878,8 +878,12 @@ def node_roles(model, lo=-1.0, hi=1.0, resolution=101, threshold=0.99, layers=No
 # --------------------------------------------------------------------------- full sweep
 
 
+#: How :func:`sweep_all_masks` computes chapter 1's case.
+SWEEP_ENGINES = ("auto", "numba", "numpy")
+
+
 def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project=None,
-                    node_means=False, layers=None):
+                    node_means=False, layers=None, engine="auto"):
     """Loss and mask-gradient of every one of the ``2**n_nodes`` binary masks.
 
     In chapter 1's case (two classes, the last hidden layer masked alone), splits each
@@ -899,7 +903,10 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     With numba installed, chapter 1's case runs in the fused kernel of
     :mod:`toyviz._fused` instead (the same split tables in one pass per block of masks,
     about twice as fast, within the same tolerances); without numba it warns once and
-    takes the numpy path.
+    takes the numpy path. ``engine`` chooses: ``"auto"`` (numba when installed),
+    ``"numba"`` (refused with a ValueError when numba cannot be imported) or ``"numpy"``
+    (never loads numba, whose compiler libraries add about 140 MiB of resident memory to
+    the process: chapter 1 runs on Binder's 1 GB and takes this one).
 
     Parameters
     ----------
@@ -946,6 +953,10 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     block = check_int("block", block, low=1)
     if not isinstance(node_means, (bool, np.bool_)):
         raise TypeError(f"node_means must be a bool, got {_describe(node_means)}")
+    engine = check_choice("engine", engine, SWEEP_ENGINES)
+    if engine == "numba" and target.fast and not _fused.available():
+        raise ValueError("engine 'numba' needs numba, which cannot be imported here; "
+                         "install toyviz[fast], or pass engine='numpy' or 'auto'")
     if project is not None:
         project = check_array("project", project, ndim=2, shape=(n_nodes, None),
                               dtype=np.float64)
@@ -958,7 +969,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     if target.fast:
         a, c = _contributions(target, x, y)
         node_sums = _sweep_split(a, c, losses, gradients, project, workers, block, progress,
-                                 node_means)
+                                 node_means, fused=engine != "numpy")
     else:
         node_sums = _sweep_chunks(target, x, y, losses, gradients, project, workers, block,
                                   progress, node_means)
@@ -999,16 +1010,18 @@ def _sweep_chunks(target, x, y, losses, gradients, project, workers, block, prog
     return chunk_sums.sum(axis=0) if node_means else None
 
 
-def _sweep_split(a, c, losses, gradients, project, workers, block, progress, node_means):
+def _sweep_split(a, c, losses, gradients, project, workers, block, progress, node_means,
+                 fused=True):
     """Chapter 1's sweep with the split tables (see :func:`sweep_all_masks`), from the
     signed contributions ``a: (n_points,)``, ``c: (n_points, n_nodes)``, written into
     ``losses`` and ``gradients``. Returns the sum over all masks of each node's gradient,
     (n_nodes,), summed in a fixed order, or None.
 
     With numba, the fused kernel of :mod:`toyviz._fused` does the work in one pass per
-    block of masks (``block`` does not apply); without it, numpy does, as below."""
+    block of masks (``block`` does not apply) unless ``fused`` is False; without it,
+    numpy does, as below."""
 
-    if _fused.available():
+    if fused and _fused.available():
         with _progress(1, progress, "all masks") as bar:
             node_sums = _fused.sweep(a, c, losses, gradients, project, node_means, workers)
             bar.update(1)
