@@ -26,10 +26,11 @@ book: $(STAMP) widgets-static
 ## test: unit tests, each chapter run in a live JupyterLab, the book build with warnings as
 ## errors (it executes every notebook, once), the checks of those executions against the
 ## committed outputs, browser tests of the site
-## (The live JupyterLab test runs before the build: the reproducibility page shows its memory.)
+## (The live JupyterLab test runs before the build: the reproducibility page shows its memory.
+## It runs on its own, in a process that never imports TensorFlow: see its lab fixture.)
 test: $(STAMP) chromium widgets-static
 	$(BIN)/python -m pytest tests -m "not browser and not notebooks"
-	$(BIN)/python -m pytest tests -m jupyterlab
+	$(BIN)/python -m pytest tests/test_jupyterlab.py
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	$(BIN)/python -m pytest tests -m "(notebooks or browser) and not jupyterlab" \
 	  --executed-notebooks _build/jupyter_execute
