@@ -61,7 +61,7 @@ def lab(tmp_path_factory):
     if "tensorflow" in sys.modules:
         pytest.fail("this test process has imported TensorFlow, so its library pages are "
                     "shared with the chapters' kernels, and a kernel cannot hand them back "
-                    "(toyviz.reproducibility.release_library_pages): the memory measured "
+                    "(toyviz.reproducibility.import_tensorflow): the memory measured "
                     "would not be Binder's. Run this file on its own: "
                     "pytest tests/test_jupyterlab.py")
     settings = tmp_path_factory.mktemp("lab-settings")
@@ -123,10 +123,9 @@ class MemoryWatch:
     budget bounds), and the part that is not file-backed (anonymous and shared memory),
     which the system cannot drop under pressure.
 
-    Most of the file-backed part is TensorFlow's library code. Its import reads about
-    280 MiB of it, and each chapter's setup cell hands those pages back
-    (``toyviz.reproducibility.release_library_pages``), so a kernel peaks as it imports
-    TensorFlow, before the release, and not later.
+    Most of the file-backed part would be TensorFlow's library code, which a plain import
+    reads in and leaves resident; each chapter's setup cell imports TensorFlow with
+    ``toyviz.reproducibility.import_tensorflow``, which hands those pages back.
     """
 
     def __init__(self, server):

@@ -1,7 +1,13 @@
-"""``toyviz.reproducibility.release_library_pages``: it frees the resident pages of a
-package's compiled libraries, and the package computes the same afterwards."""
+"""``toyviz.reproducibility``'s memory calls: ``release_library_pages`` frees the resident
+pages of a package's compiled libraries, which read back the same afterwards, and
+``import_tensorflow`` gives a TensorFlow that trains exactly as a plain import's. (How much
+memory they save is measured on the reproducibility page, in fresh processes: this test
+process maps the same libraries, and shared pages stay resident.)"""
 
+import json
 import mmap
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -78,3 +84,47 @@ def test_release_of_a_package_with_no_compiled_library_frees_nothing():
 def test_release_refuses_what_is_not_an_installed_package(package, error):
     with pytest.raises(error, match="package"):
         reproducibility.release_library_pages(package)
+
+
+TRAIN = """
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+if sys.argv[1] == "lean":
+    from toyviz import reproducibility
+    tensorflow = reproducibility.import_tensorflow()
+    assert tensorflow is sys.modules["tensorflow"]
+import keras
+import numpy as np
+
+keras.utils.set_random_seed(0)
+x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+y = (x ** 2).sum(axis=1) < 1
+model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(2, activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(x, y.astype(int), epochs=3, verbose=0)
+loaded = {line.split()[-1] for line in open("/proc/self/maps") if "libtensorflow_cc" in line}
+print(json.dumps({"weights": [w.tolist() for w in model.get_weights()],
+                  "libraries": sorted(loaded)}))
+"""
+
+
+def run_training(how):
+    done = subprocess.run([sys.executable, "-c", TRAIN, how], capture_output=True, text=True,
+                          check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@linux
+def test_import_tensorflow_loads_each_library_once_and_trains_as_a_plain_import():
+    plain, lean = run_training("plain"), run_training("lean")
+    assert len(lean["libraries"]) == 1 and lean["libraries"] == plain["libraries"], (
+        plain["libraries"], lean["libraries"])
+    for ours, theirs in zip(lean["weights"], plain["weights"], strict=True):
+        np.testing.assert_array_equal(np.array(ours), np.array(theirs))
+
+
+def test_import_tensorflow_when_imported_already_returns_the_module():
+    import tensorflow
+
+    assert reproducibility.import_tensorflow() is tensorflow
