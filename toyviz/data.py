@@ -1,7 +1,7 @@
 """Data sets, generated on the spot or shipped with a package; nothing is downloaded.
 
 Introduced in chapter 1, :ref:`§The network <node-removal-network>` (the circle), and
-chapter 3, :doc:`§Data and network </book/pruning>` (the spiral).
+chapter 3, :ref:`§Data and network <pruning-data>` (the spiral).
 """
 
 import math
@@ -53,7 +53,7 @@ def spiral(n, rng, turns=1.5, noise=0.1, radius=1.0, arms=2):
     ``r = radius * s`` and ``t = 2*pi*turns*s`` for ``s`` uniform on (0, 1], plus
     Gaussian noise of standard deviation ``noise * radius``.
 
-    Introduced in chapter 3, :doc:`§Data and network </book/pruning>`.
+    Introduced in chapter 3, :ref:`§Data and network <pruning-data>`.
 
     Parameters
     ----------

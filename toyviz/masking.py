@@ -635,8 +635,8 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
     losses : (n_masks,) float64, mean cross-entropy over the points
     gradients : (n_masks, n_nodes) float64, d loss / d mask
 
-    Introduced in chapter 1, :doc:`§The engine, and the essay's way as its check
-    </book/node_removal>`.
+    Introduced in chapter 1, :ref:`§The engine, and the essay's way as its check
+    <node-removal-engine>`.
     """
     target = masked_network(model, layers)
     x, y = _points(target, x, y)

@@ -213,7 +213,7 @@ def weight_scatter(ax, a, b, xlabel, ylabel, limits=None, size=3, title=None):
     -------
     float, Pearson's correlation coefficient of a and b.
 
-    Introduced in chapter 3, :doc:`§Weights against weights </book/pruning>`.
+    Introduced in chapter 3, :ref:`§Weights against weights <pruning-weights>`.
     """
     _check_axes("ax", ax)
     a = check_array("a", a, dtype=np.float64).ravel()
@@ -261,7 +261,7 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
     matplotlib.animation.FuncAnimation (the figure is closed, so it is not also shown
     as a still).
 
-    Introduced in chapter 3, :doc:`§Watching the three routes train </book/pruning>`.
+    Introduced in chapter 3, :ref:`§Watching the three routes train <pruning-three-routes>`.
     """
     frames = _check_grid_values("frames", frames, 4)
     n_frames, n_panels = frames.shape[:2]
@@ -602,7 +602,7 @@ def animation_html(animation, default_mode="once"):
     -------
     str, for ``IPython.display.HTML``.
 
-    Introduced in chapter 3, :doc:`§Watching the three routes train </book/pruning>`.
+    Introduced in chapter 3, :ref:`§Watching the three routes train <pruning-three-routes>`.
     """
     if not isinstance(animation, matplotlib_animation.Animation):
         raise TypeError("animation must be a matplotlib.animation.Animation, "

@@ -659,7 +659,7 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
     removes nodes group by group; both compensation settings delete the same nodes.
     (:func:`sweep` instead draws fresh random scores at every fraction.)
 
-    Introduced in chapter 3, :doc:`§Prune it yourself </book/pruning>`.
+    Introduced in chapter 3, :ref:`§Prune it yourself <pruning-yourself>`.
 
     Parameters
     ----------

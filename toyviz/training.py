@@ -20,7 +20,7 @@ ten seeds cost little more than one. The loss is the *sum* over networks of each
 network's mean cross-entropy, so every network gets exactly the gradient it would get
 alone, and Adam (element-wise) treats each exactly as Keras' ``Adam`` would.
 
-Introduced in chapter 3, :doc:`§Data and network </book/pruning>`.
+Introduced in chapter 3, :ref:`§Data and network <pruning-data>`.
 """
 
 from dataclasses import dataclass, field

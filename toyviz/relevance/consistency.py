@@ -9,7 +9,7 @@ soft maximum (:func:`softmax_max_network`, :func:`softness_floor`) or as
 ``a + relu(b - a)`` (:func:`relu_max_network`), compared in
 :func:`max_constructions_table` and :func:`max_constructions_gap`.
 
-Introduced in chapter 2, :doc:`§The essay's consistency tables, computed </book/relevance>`:
+Introduced in chapter 2, :ref:`§The essay's consistency tables, computed <relevance-consistency>`:
 :ref:`§Scaling equivalence <relevance-scaling>`, :ref:`§The maximum with constants ≤ 0
 <relevance-max-constants>` and :ref:`§Two ways to build a maximum <relevance-two-maxima>`.
 """

@@ -9,7 +9,7 @@ total layer by layer; :func:`rule_sweep` explains the same inputs with every mix
 This is the part zennit keeps in ``core`` and ``attribution``.
 
 Introduced in chapter 2, :ref:`§Relevance maps of the circle model <relevance-maps>`;
-:func:`rule_sweep` in :doc:`§Mix your own rules </book/relevance>`, :func:`layer_totals` in
+:func:`rule_sweep` in :ref:`§Mix your own rules <relevance-mix-rules>`, :func:`layer_totals` in
 :ref:`§Blame the bias <relevance-blame-bias>`. The page :doc:`/book/right_reasons` checks its
 :ref:`differentiable relevance <reasons-differentiable>` against :func:`propagate`.
 """
@@ -176,8 +176,8 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     composite : Composite or a preset name from
         :data:`~toyviz.relevance.composites.PRESETS`
     output : int k (logit k), pair (k, m) (logit k minus logit m) or int array (n,).
-        Logits, not softmax probabilities: see chapter 2, :doc:`§Why explain logits, not the
-        softmax output </book/relevance>`.
+        Logits, not softmax probabilities: see chapter 2, :ref:`§Why explain logits, not the
+        softmax output <relevance-logits>`.
     baseline : None, (*input_shape) or (n, *input_shape), for composites that compare to
         a baseline (``rescale``); then the explained quantity is the difference between
         the input's and the baseline's.
@@ -349,7 +349,7 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
     the output for the normalized matrix rule (R form) and from 1 otherwise. Biases share
     one constant-1 input.
 
-    Introduced in chapter 2, :doc:`§Mix your own rules (the explorable) </book/relevance>`.
+    Introduced in chapter 2, :ref:`§Mix your own rules (the explorable) <relevance-mix-rules>`.
 
     Parameters
     ----------
