@@ -281,12 +281,16 @@ def test_networks_in_a_stack_train_independently():
         np.testing.assert_allclose(bias[1], b1[0], atol=1e-6)
 
 
-def test_adam_never_moves_weights_of_a_node_that_never_fires():
-    rng = np.random.default_rng(2)
+def two_hidden_layers(seed):
+    """rng, 64 points labelled by the sign of x0, and one 2-4-3-2 network's layers."""
+    rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (64, 2)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    params = training.init_stack(1, [4, 3], rng)
-    (k0, b0), (k1, b1), last = params
+    return rng, x, y, training.init_stack(1, [4, 3], rng)
+
+
+def test_adam_never_moves_weights_of_a_node_that_never_fires():
+    rng, x, y, ((k0, b0), (k1, b1), last) = two_hidden_layers(2)
     k1[:, :, 2], b1[:, 2] = -np.abs(k1[:, :, 2]) - 0.1, -5.0  # node 2 of layer 2 is dead
     result = training.train([(k0, b0), (k1, b1), last], x, y, 3, rng, learning_rate=0.05,
                             track=True)
@@ -297,6 +301,25 @@ def test_adam_never_moves_weights_of_a_node_that_never_fires():
     row = table.loc["all"]
     assert row["unchanged"] == row["unchanged and never co-active"] >= 4
     assert row["max non-zero gradient steps"] == 0
+    assert row["updates below half a spacing"] == 0
+
+
+def test_a_weight_whose_updates_are_below_half_a_spacing_stays_put_and_is_explained():
+    # chapter 3 met one at seed 102: a gradient on 3 steps, every Adam step below half the
+    # float32 spacing at the weight, so the weight ended exactly where it started
+    rng, x, y, ((k0, b0), (k1, b1), last) = two_hidden_layers(5)
+    k0[:], b0[:] = np.abs(k0) + 0.1, 1.0       # every first-layer node fires on every point
+    k1[:, :, 1], b1[:, 1] = np.abs(k1[:, :, 1]), 1.0   # so does node 1 of layer 2
+    k1[0, 0, 1] = 1024.0 + 64.0   # spacing 1.2e-4 here: an SGD step of 1e-6 * g rounds away
+    before = training.Stack([(k0.copy(), b0.copy()), (k1.copy(), b1.copy()), last])
+    result = training.train(before, x, y, 2, rng, optimizer="sgd", learning_rate=1e-6,
+                            batch_size=16, track=True)
+    assert result.params[1][0][0, 0, 1] == k1[0, 0, 1]   # unchanged,
+    assert result.nonzero_steps[1][0][0, 0, 1] > 0       # with a gradient on every step,
+    assert 0 < result.largest_update[1][0][0, 0, 1] < np.spacing(k1[0, 0, 1]) / 2
+    row = training.explain_unchanged(before, result).loc["all"]
+    assert row["updates below half a spacing"] >= 1
+    assert row["unchanged"] == row["never co-active"] + row["updates below half a spacing"]
 
 
 def test_models_round_trip_and_accuracy():

@@ -1,6 +1,7 @@
 """What the reproducibility page shows: package versions, and each chapter's run time
 and peak memory, measured by the chapter itself in its last cell; and the one call that
-keeps a chapter's kernel inside Binder's memory, :func:`import_tensorflow`.
+keeps a chapter's kernel inside Binder's memory,
+:func:`~toyviz.reproducibility.import_tensorflow`.
 
 Introduced on the :doc:`/book/reproducibility` page.
 """

@@ -118,6 +118,11 @@ class TrainResult:
     sign_sum : list of ``(kernel (k, ...), bias (k, ...))`` float32: the sum over steps of
         the sign of each parameter's gradient (+1, 0 or -1).
     nonzero_steps : same shapes, the number of steps on which the gradient was non-zero.
+    largest_update : same shapes, the largest step the optimizer took on each parameter,
+        ``|w_before - w_after|`` as computed, before it is added to the float32 weight.
+        A parameter whose every step is below half the float32 spacing at its value
+        (``numpy.spacing(w) / 2``) ends exactly where it started although its gradient
+        was not zero.
     co_active : list of ``(k, fan_in, fan_out)`` bool, one per kernel after the first:
         whether the kernel's input node (a ReLU output) was positive on some training
         example on which its output node was active too (for the output layer: on which
@@ -133,6 +138,7 @@ class TrainResult:
     sign_sum: list = field(default_factory=list)
     nonzero_steps: list = field(default_factory=list)
     co_active: list = field(default_factory=list)
+    largest_update: list = field(default_factory=list)
 
     def __post_init__(self):
         # the weights as training left them: a diverged run's NaN too
@@ -144,7 +150,8 @@ class TrainResult:
             raise ValueError(f"loss must hold one value per step, but steps is "
                              f"{self.steps} and loss holds {len(self.loss)}")
         k = self.params[0][0].shape[0]
-        for name in ("snapshots", "ever_active", "sign_sum", "nonzero_steps", "co_active"):
+        for name in ("snapshots", "ever_active", "sign_sum", "nonzero_steps", "co_active",
+                     "largest_update"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
                 raise TypeError(f"{name} must be a list, got {_describe(value)}")
@@ -520,7 +527,9 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     frozen : optional list of ``(kernel_mask, bias_mask)`` 0/1 arrays shaped like params;
         gradients are multiplied by them (0 = never updated). Used to train masked nets.
     track : bool, also count gradient signs and non-zero steps (``sign_sum``,
-        ``nonzero_steps``); a little slower.
+        ``nonzero_steps``), keep the largest update of each parameter
+        (``largest_update``) and which nodes were active together (``ever_active``,
+        ``co_active``); a little slower.
 
     Returns
     -------
@@ -562,7 +571,7 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     zeros = [tf.zeros_like(w) for w in flat]
     moments = (zeros, zeros) if optimizer == "adam" else ((), ())
     active = [tf.zeros((k, kernel.shape[2]), tf.bool) for kernel, _ in params[:-1]]
-    signs, nonzero = (zeros, zeros) if track else ((), ())
+    signs, nonzero, largest = (zeros, zeros, zeros) if track else ((), (), ())
     co_active = ([tf.zeros(kernel.shape, tf.bool) for kernel, _ in params[1:]] if track
                  else ())
     flat_masks = [] if masks is None else [tf.constant(m) for pair in masks for m in pair]
@@ -577,8 +586,9 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     losses = []
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
-        flat, moments, active, signs, nonzero, co_active, loss = run(
-            flat, moments, active, signs, nonzero, co_active, tf.constant(index[start:stop]),
+        flat, moments, active, signs, nonzero, largest, co_active, loss = run(
+            flat, moments, active, signs, nonzero, largest, co_active,
+            tf.constant(index[start:stop]),
             tf.constant(weight[start:stop]), tf.constant(start, tf.float32), *constants)
         losses.append(loss.numpy())
         if snapshot_every is not None:
@@ -589,7 +599,8 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
         ever_active=[a.numpy() for a in active],
         sign_sum=_pairs([v.numpy() for v in signs]) if track else [],
         nonzero_steps=_pairs([v.numpy() for v in nonzero]) if track else [],
-        co_active=[c.numpy() for c in co_active])
+        co_active=[c.numpy() for c in co_active],
+        largest_update=_pairs([v.numpy() for v in largest]) if track else [])
 
 
 _LOOPS = {}
@@ -611,7 +622,8 @@ def _compiled_loop(activations, optimizer, track):
     functions = [{"relu": tf.nn.relu, "tanh": tf.tanh, "sigmoid": tf.sigmoid,
                   "linear": tf.identity}[name] for name in activations]
 
-    def step_fn(flat, moments, active, signs, nonzero, co_active, xb, yb, wb, t, lr, masks):
+    def step_fn(flat, moments, active, signs, nonzero, largest, co_active, xb, yb, wb, t, lr,
+                masks):
         with tf.GradientTape() as tape:
             tape.watch(flat)
             a = xb
@@ -639,19 +651,21 @@ def _compiled_loop(activations, optimizer, track):
             nonzero = [c + tf.cast(tf.not_equal(g, 0.0), tf.float32)
                        for c, g in zip(nonzero, grads)]
         if optimizer == "sgd":
-            flat = [w - lr * g for w, g in zip(flat, grads)]
+            updates = [lr * g for g in grads]
         else:
             alpha = lr * tf.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
             m = [m + (g - m) * (1 - beta_1) for m, g in zip(moments[0], grads)]
             v = [v + (tf.square(g) - v) * (1 - beta_2) for v, g in zip(moments[1], grads)]
-            flat = [w - mi * alpha / (tf.sqrt(vi) + epsilon) for w, mi, vi in zip(flat, m, v)]
+            updates = [mi * alpha / (tf.sqrt(vi) + epsilon) for mi, vi in zip(m, v)]
             moments = (m, v)
+        flat = [w - u for w, u in zip(flat, updates)]
         if track:
+            largest = [tf.maximum(top, tf.abs(u)) for top, u in zip(largest, updates)]
             co_active = new_co_active
-        return flat, moments, new_active, signs, nonzero, co_active, loss
+        return flat, moments, new_active, signs, nonzero, largest, co_active, loss
 
     @tf.function(reduce_retracing=True, jit_compile=False)
-    def run(flat, moments, active, signs, nonzero, co_active, index, weight, step0, x,
+    def run(flat, moments, active, signs, nonzero, largest, co_active, index, weight, step0, x,
             one_hot, lr, masks):
         n_steps = tf.shape(index)[0]
         losses = tf.TensorArray(tf.float32, size=n_steps)
@@ -659,11 +673,11 @@ def _compiled_loop(activations, optimizer, track):
         for s in tf.range(n_steps):
             xb = tf.gather(x, index[s], batch_dims=1)
             yb = tf.gather(one_hot, index[s], batch_dims=1)
-            flat, moments, active, signs, nonzero, co_active, loss = step_fn(
-                flat, moments, active, signs, nonzero, co_active, xb, yb, weight[s],
+            flat, moments, active, signs, nonzero, largest, co_active, loss = step_fn(
+                flat, moments, active, signs, nonzero, largest, co_active, xb, yb, weight[s],
                 step0 + tf.cast(s, tf.float32) + 1.0, lr, masks)
             losses = losses.write(s, loss / k)
-        return flat, moments, active, signs, nonzero, co_active, losses.stack()
+        return flat, moments, active, signs, nonzero, largest, co_active, losses.stack()
 
     _LOOPS[key] = run
     return run
@@ -684,7 +698,9 @@ def explain_unchanged(before, result, layer=1):
     node j of the next layer) gets the gradient ``sum_n a_i delta_j`` over a batch. It is
     exactly 0 on every step if node i's ReLU output and node j's ReLU derivative are
     never non-zero on the same training point, in particular if either node is never
-    active; Adam then keeps its moments at 0 and never moves the weight.
+    active; Adam then keeps its moments at 0 and never moves the weight. A weight can
+    also stay where it started with a gradient: when every update the optimizer computes
+    for it is below half the float32 spacing at its value, each rounds away.
 
     Parameters
     ----------
@@ -698,8 +714,13 @@ def explain_unchanged(before, result, layer=1):
     unchanged (exactly equal before and after); never co-active (weights whose two nodes
     were never active on the same training point); unchanged and never co-active;
     node never active (unchanged weights with a node never active at all); max non-zero
-    gradient steps (over the unchanged weights; 0 means none ever got a non-zero
-    gradient).
+    gradient steps (over the unchanged, never co-active weights; 0 means none ever got a
+    non-zero gradient); updates below half a spacing (unchanged weights whose nodes were
+    active together, every update of which was below half the float32 spacing at the
+    weight). Every unchanged weight is in one of the two groups when "unchanged" equals
+    "never co-active" plus "updates below half a spacing".
+
+    Introduced in chapter 3, :ref:`§The weights that never moved <never-moved>`.
     """
     before = check_stack("before", before)
     if not isinstance(result, TrainResult) or not result.co_active:
@@ -713,12 +734,16 @@ def explain_unchanged(before, result, layer=1):
         dead_out = (~result.ever_active[layer][net] if layer < len(before) - 1
                     else np.zeros(same.shape[1], bool))
         dead = dead_in[:, None] | dead_out[None, :]
-        steps = result.nonzero_steps[layer][0][net][same]
+        steps = result.nonzero_steps[layer][0][net][same & apart]
+        start = before[layer][0][net]
+        rounded = result.largest_update[layer][0][net] < np.spacing(np.abs(start)) / 2
         rows.append((str(net), same.size, int(same.sum()), int(apart.sum()),
                      int((same & apart).sum()), int((same & dead).sum()),
-                     int(steps.max()) if steps.size else 0))
+                     int(steps.max()) if steps.size else 0,
+                     int((same & ~apart & rounded).sum())))
     columns = ["weights", "unchanged", "never co-active", "unchanged and never co-active",
-               "node never active", "max non-zero gradient steps"]
+               "node never active", "max non-zero gradient steps",
+               "updates below half a spacing"]
     table = pd.DataFrame(rows, columns=["net", *columns])
     total = [int(table[c].max() if c.startswith("max") else table[c].sum()) for c in columns]
     table.loc[len(table)] = ["all", *total]
