@@ -75,9 +75,9 @@ def release_library_pages(package="tensorflow"):
     """Hand back to the system the pages of ``package``'s compiled libraries that this
     process holds, and return how many MiB of resident memory that freed.
 
-    Why: importing TensorFlow runs the static initialisers spread through its 1 GB
-    ``libtensorflow_cc.so``, which reads a few hundred MiB of it into memory, and a
-    chapter then runs a small part of that code. The pages are clean copies of the
+    Why: importing TensorFlow runs the static initialisers spread through its 750 MiB
+    ``libtensorflow_cc.so.2``, which reads about a third of it into memory (TensorFlow
+    2.21), and a chapter then runs a small part of that code. The pages are clean copies of the
     library file, so the system could drop them under memory pressure, but until it does
     they count as the process's resident memory: what mybinder.org's memory display and
     1 GB guarantee count. This call asks Linux to reclaim them now (``madvise`` with
@@ -136,7 +136,7 @@ def import_tensorflow():
     ``import keras``.
 
     A plain ``import tensorflow`` first loads ``libtensorflow_framework`` and
-    ``libtensorflow_cc``, whose static initialisers read a few hundred MiB of them, and then
+    ``libtensorflow_cc``, whose static initialisers read about 250 MiB of them, and then
     imports about 4,000 Python modules; the process peaks with both in memory. This loads
     the two libraries first (the same files, which the import then finds already loaded),
     hands their pages back (:func:`release_library_pages`), then imports TensorFlow and
