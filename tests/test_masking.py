@@ -744,7 +744,7 @@ def test_default_layers_and_refusals():
         (lambda: masking.masked_network(two_hidden, [0]), TypeError, "^layers must hold"),
         (lambda: masking.masked_network(two_hidden, 3), TypeError, "^layers must be"),
         (lambda: masking.mask_losses(two_hidden, x, [0, 1, 3], np.ones((1, 2)), layers="hidden0"),
-         ValueError, r"^y must hold labels in \[0, 3\)"),
+         ValueError, r"^y must be class labels in 0 \.\. 2"),
         (lambda: masking.mask_losses(two_hidden, x[:0], [], np.ones((1, 2)), layers="hidden0"),
          ValueError, "^x must not be empty"),
         (lambda: masking.mask_losses(two_hidden, np.zeros((3, 3)), [0, 1, 2], np.ones((1, 2)),
@@ -763,7 +763,7 @@ def test_default_layers_and_refusals():
         with pytest.raises(error, match=message):
             call()
     binary = network.Network.from_dense(random_layers([(2, "relu")], ("sigmoid", 1), 0)[0])
-    with pytest.raises(ValueError, match=r"^y must hold labels in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"^y must be class labels in 0 \.\. 1"):
         masking.mask_losses(binary, x, [0, 1, 2], np.ones((1, 2)))
 
 

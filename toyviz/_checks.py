@@ -100,15 +100,19 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
     return array
 
 
-def check_labels(name, labels, n=None, n_classes=None):
+def check_labels(name, labels, n=None, n_classes=None, empty=False, integer_dtype=False):
     """Return class labels as a (n,) int64 array, checking that they are whole numbers in
-    ``0 .. n_classes - 1`` (when ``n_classes`` is given), one per point (when ``n`` is)."""
-    labels = check_array(name, labels, ndim=1, shape=None if n is None else (n,),
-                         dtype=np.int64, empty=False)
-    if np.asarray(labels).dtype == bool:
-        raise TypeError(f"{name} must hold int class labels, got booleans")
+    ``0 .. n_classes - 1`` (when ``n_classes`` is given), one per point (when ``n`` is).
+    Booleans count as 0 and 1 and whole floats as integers, unless ``integer_dtype``
+    asks for an integer dtype; no labels at all are refused unless ``empty``."""
+    raw = check_array(name, labels, ndim=1, shape=None if n is None else (n,), dtype=None,
+                      empty=empty)
+    if integer_dtype and not np.issubdtype(raw.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
+    labels = check_array(name, raw, dtype=np.int64)
     high = "" if n_classes is None else f" .. {n_classes - 1}"
-    if labels.min() < 0 or n_classes is not None and labels.max() >= n_classes:
+    if labels.size and (labels.min() < 0 or n_classes is not None
+                        and labels.max() >= n_classes):
         raise ValueError(f"{name} must be class labels in 0{high}, got values from "
                          f"{labels.min()} to {labels.max()}")
     return labels

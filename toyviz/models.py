@@ -10,6 +10,7 @@ import numpy as np
 
 from toyviz import network
 from toyviz._checks import check_array, check_choice, check_float, check_int, check_size
+from toyviz._checks import check_labels as _check_labels  # models.check_labels narrows it
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
 
@@ -270,21 +271,17 @@ def masked_weights(model):
 
 
 def check_labels(name, y, n, n_classes):
-    """Return ``y`` as an int64 array of length ``n`` with values in [0, n_classes)."""
+    """Return ``y`` as an int64 array of length ``n`` with values in [0, n_classes): integer
+    labels only, none when ``n`` is 0 (:func:`toyviz._checks.check_labels`)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     n = check_int("n", n, low=0)
     n_classes = check_int("n_classes", n_classes, low=1)
-    y = check_array(name, y, ndim=1, dtype=None)
-    if len(y) != n:
+    labels = _check_labels(name, y, n_classes=n_classes, empty=True, integer_dtype=True)
+    if len(labels) != n:
         raise ValueError(f"{name} must have shape ({n},), one label per point (n = {n}), "
-                         f"got {len(y)} labels")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if n and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"{name} must hold labels in [0, {n_classes}), "
-                         f"got values from {y.min()} to {y.max()}")
-    return y.astype(np.int64)
+                         f"got {len(labels)} labels")
+    return labels
 
 
 def save_model(model, path):

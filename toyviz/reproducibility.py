@@ -62,15 +62,6 @@ def run_stats():
 MADV_PAGEOUT = 21
 
 
-def _resident_mb():
-    """This process's resident memory in MiB, from ``/proc/self/smaps_rollup``."""
-    with open("/proc/self/smaps_rollup") as rollup:
-        for line in rollup:
-            if line.startswith("Rss:"):
-                return int(line.split()[1]) / 1024
-    return 0.0  # pragma: no cover - every Linux since 4.14 has the line
-
-
 def release_library_pages(package="tensorflow"):
     """Hand back to the system the pages of ``package``'s compiled libraries that this
     process holds, and return how many MiB of resident memory that freed.
@@ -118,7 +109,8 @@ def release_library_pages(package="tensorflow"):
     folders = [os.path.realpath(folder) + os.sep for folder in spec.submodule_search_locations]
     libc = ctypes.CDLL(None)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    before = _resident_mb()
+    process = psutil.Process()
+    before = process.memory_info().rss
     with open("/proc/self/maps") as maps:
         regions = [line.split(maxsplit=5) for line in maps]
     for region in regions:
@@ -127,7 +119,7 @@ def release_library_pages(package="tensorflow"):
             continue
         start, end = (int(address, 16) for address in region[0].split("-"))
         libc.madvise(start, end - start, MADV_PAGEOUT)  # a kernel without it: EINVAL
-    return max(before - _resident_mb(), 0.0)
+    return max(before - process.memory_info().rss, 0) / 2**20
 
 
 def import_tensorflow():
