@@ -261,9 +261,33 @@ def _figure_fingerprint(result):
     return out
 
 
+#: Parameter names that are also everyday words or shape text in messages ("a network",
+#: "(n, 2)", "grouped by", "must end in"): they count as named only as the subject of a
+#: sentence or in backticks (see :func:`names_parameter`).
+_WORDLIKE = {"end", "why"}
+
+#: What follows a parameter named as a subject: a verb of the message, or a comparison
+#: ("x must be ...", "y looks one-hot ...", "n = 3", "lo=-1, hi=1", "hi <= lo").
+_SUBJECT_FOLLOWS = (r"(?:\s*(?:=|<|>|!=)|\s+(?:must|is|are|has|have|holds|looks|names|gives|"
+                    r"needs|does|cannot|should|would|contains|spans|takes|was|were|overflows"
+                    r"|lies)\b)")
+
+
 def names_parameter(message, name):
-    """Whether an error message names the parameter ``name``."""
-    return re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message) is not None
+    """Whether an error message names the parameter ``name``.
+
+    The name must stand as its own identifier token: not inside a longer name
+    (``first`` in ``first_layer``), not after a dot (``toyviz.network``) and not as a call
+    (``softmax(``). A name of one or two letters, or one in :data:`_WORDLIKE`, is an
+    English word or shape text as often as a name (``a``, ``n`` in "(n, 2)", ``by``), so it
+    counts only as the subject of the message, ``x must be ...``, ``x[0] has ...``,
+    ``y's labels ...``, ``n = 3``, or in backticks, `` `x` ``."""
+    token = re.escape(name)
+    if len(name) <= 2 or name in _WORDLIKE:
+        subject = (rf"(?<![A-Za-z0-9_.'\"\-]){token}(?:\[[^\]]*\])*(?:'s)?"
+                   rf"(?={_SUBJECT_FOLLOWS})")
+        return re.search(rf"{subject}|`{token}[`\[]", message) is not None
+    return re.search(rf"(?<![A-Za-z0-9_.]){token}(?![A-Za-z0-9_(])", message) is not None
 
 
 @dataclasses.dataclass

@@ -728,6 +728,9 @@ SPECS["network.apply_output"] = Spec(lambda: {"output": "softmax",
             axis=-1, keepdims=True)))})
 SPECS["network.read"] = Spec(lambda: {"model": mlp()},
                              same=lambda a, b: same(a(POINTS), b(POINTS)))
+SPECS["network.check_built"] = Spec(lambda: {"model": mlp(), "name": "model"},
+                                    same=lambda a, b: a is b, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text", lambda r, a: r is mlp())})
 
 # --- training --------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Each check raises ``TypeError`` for a wrong type and ``ValueError`` for a wrong 
 and the message names the parameter, what was expected and what came in.
 """
 
+import collections.abc
 import numbers
 import os
 
@@ -100,12 +101,32 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
     return array
 
 
+def looks_one_hot(array):
+    """Whether ``array`` (a numeric numpy array) is a (n, k >= 2) table of 0s and 1s with
+    one 1 per row: one-hot encoded labels."""
+    return (array.ndim == 2 and array.shape[1] >= 2 and array.size > 0
+            and not np.issubdtype(array.dtype, np.complexfloating)
+            and bool(np.all((array == 0) | (array == 1)))
+            and bool(np.all(array.sum(axis=1) == 1)))
+
+
+def refuse_one_hot(name, array):
+    """Refuse one-hot encoded labels where class indices are wanted, saying how to get
+    them."""
+    if looks_one_hot(array):
+        raise ValueError(f"{name} looks one-hot encoded (shape {array.shape}); pass class "
+                         f"indices, e.g. {name}.argmax(axis=1)")
+
+
 def check_labels(name, labels, n=None, n_classes=None, empty=False, integer_dtype=False):
     """Return class labels as a (n,) int64 array, checking that they are whole numbers in
     ``0 .. n_classes - 1`` (when ``n_classes`` is given), one per point (when ``n`` is).
     Booleans count as 0 and 1 and whole floats as integers, unless ``integer_dtype``
-    asks for an integer dtype; no labels at all are refused unless ``empty``."""
-    raw = check_array(name, labels, ndim=1, shape=None if n is None else (n,), dtype=None,
+    asks for an integer dtype; no labels at all are refused unless ``empty``; one-hot
+    encoded labels are refused with a message saying how to get class indices."""
+    raw = check_array(name, labels, dtype=None, empty=empty)
+    refuse_one_hot(name, raw)
+    raw = check_array(name, raw, ndim=1, shape=None if n is None else (n,), dtype=None,
                       empty=empty)
     if integer_dtype and not np.issubdtype(raw.dtype, np.integer):
         raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
@@ -151,6 +172,22 @@ def check_sequence(name, values, what="values", empty=False):
     if not empty and not values:
         raise ValueError(f"{name} must hold at least one of {what}, got none")
     return list(values)
+
+
+#: Collections that are not a sequence in an order of the caller's choosing: sets (a set
+#: of str iterates in hash order, which changes with ``PYTHONHASHSEED``), dicts and dict
+#: views.
+UNORDERED = (collections.abc.Set, collections.abc.MappingView, collections.abc.Mapping)
+
+
+def check_ordered(name, values, what="values"):
+    """Refuse a set, frozenset, dict or dict view where the order of ``values`` decides
+    the result. Returns ``values``."""
+    if isinstance(values, UNORDERED):
+        raise TypeError(f"{name} must be a list or tuple of {what}: their order matters, "
+                        f"and a set's order changes from one Python process to the next; "
+                        f"got {_describe(values)}")
+    return values
 
 
 def check_instance(name, value, kinds, what):

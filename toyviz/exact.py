@@ -214,8 +214,7 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
             a, c = masking.signed_contributions(target, x, y)
             fast, parts = True, {"a": a, "c": c}
         else:
-            points = check_array("x", x, dtype=np.float64)
-            labels = check_array("y", y, shape=(len(points),), dtype=None)
+            points, labels = masking._points(target, x, y)
             fast, parts = False, {"target": target, "x": points, "y": labels}
     if not 1 <= n_nodes <= MAX_NODES:
         raise ValueError(f"model must have 1 to {MAX_NODES} masked nodes, got {n_nodes}")

@@ -85,7 +85,7 @@ from tqdm.auto import tqdm
 
 from toyviz import _fused, data, models, network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng, check_size)
+                            check_int, check_ordered, check_rng, check_size)
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
     MAX_NODES,
     banzhaf_values,
@@ -186,9 +186,9 @@ def masked_network(model, layers=None):
     and no mask input (the message lists them), or when the layers cannot be masked (a
     layer after them that is not Dense or an activation; several sigmoid outputs).
     """
+    check_ordered("layers", layers, "hidden layer names")
     if isinstance(model, MaskedNetwork):
-        if layers is None or (tuple([layers] if isinstance(layers, str) else layers)
-                              == model.layers):
+        if layers is None or models._layer_names(model.network, layers) == model.layers:
             return model
         net = model.network
     elif isinstance(model, network.Network):

@@ -9,7 +9,8 @@ import os
 import numpy as np
 
 from toyviz import network
-from toyviz._checks import check_array, check_choice, check_float, check_int, check_size
+from toyviz._checks import (check_array, check_choice, check_float, check_int, check_ordered,
+                            check_size)
 from toyviz._checks import check_labels as _check_labels  # models.check_labels narrows it
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
@@ -206,6 +207,7 @@ def _layer_names(net, layers, name="layers"):
     caller's parameter, for the messages."""
     if isinstance(layers, str):
         layers = (layers,)
+    check_ordered(name, layers, "hidden layer names")
     if isinstance(layers, bytes) or not hasattr(layers, "__iter__"):
         raise TypeError(f"{name} must be a hidden layer name or a sequence of them, got "
                         f"{type(layers).__name__}")

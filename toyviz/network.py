@@ -382,17 +382,20 @@ class Network:
                             f"{_describe(self.input_shape)}")
         self.input_shape = tuple(check_int("input_shape", size, low=1, high=2**31)
                                  for size in self.input_shape)
-        first = self.steps[0]
-        fan_in = first.kernel.shape[0] if isinstance(first, Dense) else (
-            first.kernel.shape[2] if isinstance(first, Conv2D) else None)
-        if fan_in is not None and self.input_shape[-1] != fan_in:
-            raise ValueError(f"input_shape must end in {fan_in}, the inputs of layer "
-                             f"{first.name!r}, got {self.input_shape}")
+        _check_layer_names(self.steps)
+        shape = _check_chain(self.steps, self.input_shape)
         self.n_outputs = check_int("n_outputs", self.n_outputs, low=1)
         last = self.steps[-1]
         if isinstance(last, Dense) and last.kernel.shape[1] != self.n_outputs:
             raise ValueError(f"n_outputs must be {last.kernel.shape[1]}, the units of layer "
                              f"{last.name!r}, got {self.n_outputs}")
+        if isinstance(last, Folded) and self.n_outputs != 1:
+            raise ValueError(f"n_outputs must be 1 for a folded last step {last.name!r} (one "
+                             f"explained value per sample), got {self.n_outputs}")
+        if shape != ((self.n_outputs,) if isinstance(last, Dense) else ()):
+            raise ValueError(f"steps must end in the logits, one vector per sample, but "
+                             f"their last step {last.name!r} gives shape {shape} per sample "
+                             "(flatten before the last Dense step)")
         if isinstance(self.masked, (str, bytes)) or not isinstance(self.masked, (tuple, list)) \
                 or not all(isinstance(layer, str) for layer in self.masked):
             raise TypeError(f"masked must be a tuple of layer names, got "
@@ -405,6 +408,12 @@ class Network:
                 while end + 1 < len(self.steps) - 1 and self.steps[end + 1].kind == "nonlinearity":
                     end += 1
                 ends[step.name] = (end, step.kernel.shape[1])
+        unknown = [layer for layer in self.masked if layer not in ends]
+        if unknown:
+            raise ValueError(f"masked must name hidden layers (Dense steps before the last), "
+                             f"one of {list(ends)}, got {unknown}")
+        if len(set(self.masked)) != len(self.masked):
+            raise ValueError(f"masked must not repeat a layer, got {list(self.masked)}")
         self._node_ends = ends
 
     @property
@@ -446,6 +455,17 @@ class Network:
             out[layer] = mask
         return out
 
+    def check_inputs(self, x, name="x"):
+        """``x`` as float64 ``(n, *input_shape)`` (``n`` may be 0), checked: a real,
+        finite numeric array of that shape. ``name`` is the caller's parameter, for the
+        messages."""
+        x = check_array(name, x, dtype=np.float64)
+        if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
+            wanted = ", ".join(["n", *map(str, self.input_shape)])
+            raise ValueError(f"{name} must have shape ({wanted}), a batch of the network's "
+                             f"inputs, got {_describe(x)}")
+        return x
+
     def forward(self, x, masks=None):
         """All intermediate values: ``[x, step0(x), step1(step0(x)), ...]``, and the
         max-pool windows by step index.
@@ -455,9 +475,10 @@ class Network:
         mask on ``(n, ...)`` inputs gives ``(k, n, width)`` values, one set per mask, for
         a chain of Dense layers after it).
         """
+        x = self.check_inputs(x)
         by_step = {self._node_ends[layer][0]: mask
                    for layer, mask in self.check_masks(masks).items()}
-        values, windows = [np.asarray(x, dtype=np.float64)], {}
+        values, windows = [x], {}
         for index, step in enumerate(self.steps):
             if step.kind == "maximum":
                 windows[index] = step.values(values[-1])
@@ -520,6 +541,59 @@ class Network:
         return cls(steps, (kernel.shape[0],), steps[-1].kernel.shape[1], layers[-1][2])
 
 
+def _check_layer_names(steps):
+    """Each layer name names one layer: one step, or a matrix step and the activation
+    right after it (a Dense layer with ``activation=``), never steps apart."""
+    runs = []
+    for index, step in enumerate(steps):
+        if runs and runs[-1][0] == step.name:
+            runs[-1][1].append(index)
+        else:
+            runs.append((step.name, [index]))
+    seen = {}
+    for name, indices in runs:
+        one_layer = len(indices) == 1 or (
+            len(indices) == 2 and isinstance(steps[indices[0]], Matrix)
+            and steps[indices[1]].kind == "nonlinearity")
+        if name in seen or not one_layer:
+            where = sorted(seen.get(name, []) + indices)
+            raise ValueError(
+                f"steps must name each layer once (one step, or a matrix step and its "
+                f"activation), but steps {where} are all named {name!r}")
+        seen[name] = indices
+
+
+def _check_chain(steps, input_shape):
+    """The shape of one sample after each step, checked: each matrix step takes what the
+    step before gives, pools and kernels fit. Returns the last step's output shape."""
+    shape = input_shape
+    for index, step in enumerate(steps):
+        where = (f"input_shape {input_shape} does not fit the first step" if index == 0
+                 else f"steps[{index}] does not fit the shape {shape} that steps[{index - 1}] "
+                      f"({steps[index - 1].name!r}) gives")
+        if isinstance(step, (Dense, Folded)):
+            fan_in = (step.kernel if isinstance(step, Dense) else step.weight).shape[0]
+            if shape[-1] != fan_in or (isinstance(step, Folded) and len(shape) != 1):
+                raise ValueError(f"{where}: layer {step.name!r} takes {fan_in} inputs per "
+                                 "sample" + (", as a vector" if isinstance(step, Folded)
+                                             else " on the last axis"))
+        elif isinstance(step, (Conv2D, Maximum)):
+            rank = 2 if getattr(step, "one_d", False) else 3
+            channels = step.kernel.shape[2] if isinstance(step, Conv2D) else shape[-1]
+            if len(shape) != rank or shape[-1] != channels:
+                raise ValueError(f"{where}: layer {step.name!r} ({type(step).__name__}) takes "
+                                 f"{rank}-d samples with {channels} channels")
+            out = _output_shape(step, shape)
+            if min(out) < 1:
+                raise ValueError(f"{where}: the windows of layer {step.name!r} do not fit in "
+                                 f"it (output shape {out})")
+        elif not isinstance(step, (Nonlinearity, Reshape)):
+            raise TypeError(f"steps[{index}] must be a Dense, Folded, Conv2D, Maximum, "
+                            f"Nonlinearity or Reshape step, got {_describe(step)}")
+        shape = _output_shape(step, shape)
+    return shape
+
+
 def apply_output(output, logits):
     """``softmax``, ``sigmoid`` or ``linear`` applied to logits (last axis), float64."""
     check_choice("output", output, OUTPUT_ACTIVATIONS)
@@ -550,20 +624,49 @@ def read(model):
     linear (possibly as a separate Activation or Softmax layer). Hidden activations come
     from :data:`ACTIVATIONS` and :data:`OTHER_ACTIVATIONS`. Extra inputs are allowed only
     as node masks: a ``Multiply`` of a hidden layer's output (after its activation) with
-    an input of the same width; such layers are listed in ``Network.masked``.
+    an input of the same width; such layers are listed in ``Network.masked``. The model
+    must be built (Keras knows its input shape) and its weights finite.
 
-    Raises ``TypeError`` for a non-model and ``ValueError`` naming the first layer it
-    cannot represent exactly.
+    Raises ``TypeError`` for a non-model and ``ValueError`` for a model that is not built
+    and naming the first layer it cannot represent exactly, or whose weights hold NaN or
+    inf.
     """
+    return _read(model, "model")
+
+
+def check_built(model, name="model"):
+    """Refuse a Keras model that is not built: one whose input shape Keras does not know
+    yet (a Sequential without ``keras.Input``, never called), so that it has no weights
+    and no outputs. ``name`` is the caller's parameter, for the messages. Returns
+    ``model``."""
     import keras
 
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (the caller's parameter name), got "
+                        f"{_describe(name)}")
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
+        raise TypeError(f"{name} must be a keras.Model, got {_describe(model)}")
+    if not model.built:
+        raise ValueError(
+            f"{name} is not built: Keras does not know its input shape yet, so it has no "
+            f"weights; call it on data first ({name}(x)), or {name}.build(input_shape), or "
+            "begin it with keras.Input(shape)")
+    try:
+        model.outputs
+    except AttributeError as error:
+        raise ValueError(f"{name} has no symbolic outputs (a subclassed keras.Model?); toyviz "
+                         "reads Sequential and functional models") from error
+    return model
+
+
+def _read(model, name):
+    """:func:`read`, naming the caller's parameter ``name`` in its messages."""
+    check_built(model, name)
     if len(model.outputs) != 1:
-        raise ValueError(f"model must have one output, got {len(model.outputs)}")
+        raise ValueError(f"{name} must have one output, got {len(model.outputs)}")
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     if not layers:
-        raise ValueError("model must have at least one layer, got none")
+        raise ValueError(f"{name} must have at least one layer, got none")
     mask_inputs, masked = set(), []
     model_inputs = [t._keras_history[0] for t in model.inputs]
     # The first layer's call on one of this model's inputs (its layers may also have
@@ -571,22 +674,23 @@ def read(model):
     first_calls = [[t._keras_history[0] for t in node.input_tensors]
                    for node in layers[0]._inbound_nodes]
     data_input = next((call[0] for call in first_calls if call and call[0] in model_inputs),
-                      _producers(layers[0], None)[0])
+                      _producers(layers[0], None, name)[0])
     input_shape = tuple(int(d) for d in data_input.output.shape[1:])
     steps, shape, previous, last_dense = [], input_shape, data_input, None
     for position, layer in enumerate(layers):
-        producers = _producers(layer, previous)
+        producers = _producers(layer, previous, name)
         if type(layer).__name__ == "Multiply":
-            mask_layer = _mask_input(layer, producers, previous, steps, last_dense, shape)
+            mask_layer = _mask_input(layer, producers, previous, steps, last_dense, shape,
+                                     name)
             mask_inputs.add(mask_layer)
             masked.append(last_dense.name)
             previous = layer
             continue
         if producers != [previous]:
             raise ValueError(
-                f"model must be a chain of layers, but layer {layer.name!r} takes its input "
+                f"{name} must be a chain of layers, but layer {layer.name!r} takes its input "
                 f"from {[p.name for p in producers]} rather than from {previous.name!r}")
-        for step in _steps_for_layer(layer, shape, position == len(layers) - 1):
+        for step in _steps_for_layer(layer, shape, position == len(layers) - 1, name):
             shape = _output_shape(step, shape)
             steps.append(step)
             if isinstance(step, Dense):
@@ -595,61 +699,77 @@ def read(model):
     extra = [layer.name for layer in model_inputs
              if layer is not data_input and layer not in mask_inputs]
     if extra:
-        raise ValueError(f"model has inputs {extra} that are neither its data input "
+        raise ValueError(f"{name} has inputs {extra} that are neither its data input "
                          f"{data_input.name!r} nor masks; only chains are supported")
     if model.outputs[0]._keras_history[0] is not previous:
-        raise ValueError(f"model's output must be its last layer {previous.name!r}")
+        raise ValueError(f"{name}'s output must be its last layer {previous.name!r}")
     output = "linear"
     if steps and steps[-1].kind == "nonlinearity":
         final = steps.pop()
         if final.function not in ("softmax", "sigmoid"):
             raise ValueError(
-                f"layer {final.name!r} ends the model with activation {final.function!r}; "
+                f"{name}'s layer {final.name!r} ends the model with activation "
+                f"{final.function!r}; "
                 f"the output activation must be one of {list(OUTPUT_ACTIVATIONS)}")
         output = final.function
     if not steps or not isinstance(steps[-1], Dense) or len(shape) != 1:
-        raise ValueError("model must end in a Dense layer (its outputs before the final "
+        raise ValueError(f"{name} must end in a Dense layer (its outputs before the final "
                          "activation are the logits), got layers "
                          f"{[layer.name for layer in layers]}")
     if masked and masked[-1] == steps[-1].name:
-        raise ValueError(f"model masks the output layer {masked[-1]!r}; masks must follow a "
+        raise ValueError(f"{name} masks the output layer {masked[-1]!r}; masks must follow a "
                          "hidden layer")
     for step in steps:
         if step.kind == "nonlinearity" and step.f is None:
             raise ValueError(
-                f"layer {step.name!r} uses the activation {step.function!r}, which is "
-                "allowed only at the output; hidden activations: "
+                f"{name}'s layer {step.name!r} uses the activation {step.function!r}, which "
+                "is allowed only at the output; hidden activations: "
                 f"{sorted([*ACTIVATIONS, *OTHER_ACTIVATIONS, 'linear'])}")
     return Network(steps, input_shape, int(steps[-1].kernel.shape[1]), output, tuple(masked))
 
 
-def _producers(layer, previous):
+def _producers(layer, previous, name):
     """The layers whose outputs ``layer`` takes as input, in order: from the call of
     ``layer`` on ``previous``'s output if there is one (a layer may also be called in
     other models), else from its first call."""
     calls = [[t._keras_history[0] for t in node.input_tensors]
              for node in layer._inbound_nodes]
     if not calls:
-        raise ValueError(f"layer {layer.name!r} has never been called on an input; build "
-                         "the model with keras.Input first")
+        raise ValueError(f"{name}'s layer {layer.name!r} has never been called on an input; "
+                         "build the model with keras.Input first")
     return next((call for call in calls if previous in call), calls[0])
 
 
-def _mask_input(layer, producers, previous, steps, last_dense, shape):
+def _mask_input(layer, producers, previous, steps, last_dense, shape, name):
     """Check that a Multiply is the book's mask layer and return its mask InputLayer."""
     others = [p for p in producers if p is not previous]
     if (len(producers) != 2 or previous not in producers or len(others) != 1
             or type(others[0]).__name__ != "InputLayer"):
-        raise _unsupported(layer, " except as a mask: the previous layer's output times a "
-                                  "model input")
+        raise _unsupported(layer, name, " except as a mask: the previous layer's output "
+                                        "times a model input")
     if last_dense is None or any(s.kind != "nonlinearity"
                                  for s in steps[steps.index(last_dense) + 1:]):
-        raise _unsupported(layer, " except right after a Dense layer and its activation")
+        raise _unsupported(layer, name, " except right after a Dense layer and its activation")
     width = tuple(int(d) for d in others[0].output.shape[1:])
     if width != shape:
-        raise ValueError(f"layer {layer.name!r} multiplies {shape}-shaped nodes by the input "
-                         f"{others[0].name!r} of shape {width}; a mask must match the layer")
+        raise ValueError(f"{name}'s layer {layer.name!r} multiplies {shape}-shaped nodes by "
+                         f"the input {others[0].name!r} of shape {width}; a mask must match "
+                         "the layer")
     return others[0]
+
+
+def _layer_weights(layer, name):
+    """A layer's weights as numpy arrays, refusing NaN and inf by the layer's name and the
+    weight's (kernel or bias)."""
+    arrays = layer.get_weights()
+    for variable, array in zip(layer.weights, arrays):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            raise ValueError(
+                f"{name}'s layer {layer.name!r} has {int(bad.sum())} non-finite value(s) "
+                f"(NaN or inf) in its {variable.name} of shape {array.shape}; a network with "
+                "such weights computes NaN (did its training diverge?)")
+    return arrays
 
 
 def _output_shape(step, shape):
@@ -659,6 +779,8 @@ def _output_shape(step, shape):
         return (int(np.prod(shape)),)
     if isinstance(step, Dense):
         return (*shape[:-1], step.kernel.shape[1])
+    if isinstance(step, Folded):
+        return tuple(shape[:-1])
     if isinstance(step, Conv2D):
         oh, ow, _, _ = step.windows.geometry((1, *shape))
         return (oh, ow, step.kernel.shape[3])
@@ -673,7 +795,7 @@ _PARAMETRIC = re.compile(r"(leaky_relu|elu)\(([^()]+)\)"
                          r"|relu\(negative_slope=([^,()]+), max_value=([^,()]+)\)")
 
 
-def _activation_step(layer_name, function):
+def _activation_step(layer_name, function, owner=None):
     if function == "linear":
         return []
     if function in ACTIVATIONS:
@@ -694,15 +816,17 @@ def _activation_step(layer_name, function):
         return [Nonlinearity(layer_name, function,
                              lambda z: np.where(z > 0, np.minimum(z, ceiling), slope * z),
                              lambda z: np.where(z > 0, (z < ceiling).astype(float), slope))]
+    prefix = "" if owner is None else f"{owner}'s "
     raise ValueError(
-        f"layer {layer_name!r} uses the activation {function!r}, which is not supported; "
-        f"supported: {sorted([*ACTIVATIONS, *OTHER_ACTIVATIONS, 'linear', 'softmax'])}")
+        f"{prefix}layer {layer_name!r} uses the activation {function!r}, which is not "
+        f"supported; supported: "
+        f"{sorted([*ACTIVATIONS, *OTHER_ACTIVATIONS, 'linear', 'softmax'])}")
 
 
-def _unsupported(layer, why=""):
+def _unsupported(layer, name, why=""):
     return ValueError(
-        f"layer {layer.name!r} ({type(layer).__name__}) is not supported{why}; supported "
-        f"layers: {', '.join(SUPPORTED_LAYERS)}; activations: "
+        f"{name}'s layer {layer.name!r} ({type(layer).__name__}) is not supported{why}; "
+        f"supported layers: {', '.join(SUPPORTED_LAYERS)}; activations: "
         f"{', '.join(sorted([*ACTIVATIONS, *OTHER_ACTIVATIONS, 'linear', 'softmax']))}")
 
 
@@ -710,22 +834,22 @@ def _activation_name(layer):
     return getattr(layer.activation, "__name__", str(layer.activation))
 
 
-def _steps_for_layer(layer, shape, last):
+def _steps_for_layer(layer, shape, last, name):
     kind = type(layer).__name__
     if getattr(layer, "data_format", "channels_last") != "channels_last":
-        raise _unsupported(layer, " with data_format='channels_first'")
+        raise _unsupported(layer, name, " with data_format='channels_first'")
     if kind == "Dense":
-        weights = layer.get_weights()
+        weights = _layer_weights(layer, name)
         bias = weights[1] if len(weights) > 1 else None
         return [Dense(layer.name, weights[0], bias),
-                *_activation_step(layer.name, _activation_name(layer))]
+                *_activation_step(layer.name, _activation_name(layer), name)]
     if kind == "Conv2D":
         if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
-            raise _unsupported(layer, " with dilation or groups")
-        weights = layer.get_weights()
+            raise _unsupported(layer, name, " with dilation or groups")
+        weights = _layer_weights(layer, name)
         bias = weights[1] if len(weights) > 1 else None
         return [Conv2D(layer.name, weights[0], bias, layer.strides, layer.padding),
-                *_activation_step(layer.name, _activation_name(layer))]
+                *_activation_step(layer.name, _activation_name(layer), name)]
     if kind in ("MaxPooling2D", "MaxPooling1D"):
         one_d = kind == "MaxPooling1D"
         pool = tuple(layer.pool_size)
@@ -738,25 +862,26 @@ def _steps_for_layer(layer, shape, last):
     if kind == "Dropout":
         return []
     if kind == "Activation":
-        return _activation_step(layer.name, _activation_name(layer))
+        return _activation_step(layer.name, _activation_name(layer), name)
     if kind == "Softmax":
         if not last or getattr(layer, "axis", -1) not in (-1, len(shape)):
-            raise _unsupported(layer, " except as the last layer, over the last axis")
+            raise _unsupported(layer, name, " except as the last layer, over the last axis")
         return [Nonlinearity(layer.name, "softmax", None, None, zero_at_zero=False)]
     if kind == "ReLU":
         if layer.threshold != 0:
-            raise _unsupported(layer, " with threshold != 0 (then f(0) != 0)")
+            raise _unsupported(layer, name, " with threshold != 0 (then f(0) != 0)")
         slope = float(layer.negative_slope)
         top = None if layer.max_value is None else float(layer.max_value)
         if slope == 0 and top is None:
             return [Nonlinearity(layer.name, "relu", *ACTIVATIONS["relu"])]
-        return _activation_step(layer.name, f"relu(negative_slope={slope}, max_value={top})")
+        return _activation_step(layer.name, f"relu(negative_slope={slope}, max_value={top})",
+                               name)
     if kind == "LeakyReLU":
         slope = float(layer.negative_slope)
-        name = "leaky_relu" if slope == 0.2 else f"leaky_relu({slope})"
-        return [Nonlinearity(layer.name, name, *_leaky(slope))]
+        function = "leaky_relu" if slope == 0.2 else f"leaky_relu({slope})"
+        return [Nonlinearity(layer.name, function, *_leaky(slope))]
     if kind == "ELU":
         alpha = float(layer.alpha)
         return [Nonlinearity(layer.name, "elu" if alpha == 1.0 else f"elu({alpha})",
                              *_elu(alpha))]
-    raise _unsupported(layer)
+    raise _unsupported(layer, name)

@@ -27,7 +27,7 @@ from scipy import stats
 
 from toyviz import network, training
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng)
+                            check_int, check_ordered, check_rng)
 
 #: Node-importance criteria, higher score = more worth keeping.
 #: ``random``: uniform random scores. ``std``: standard deviation of the node's
@@ -468,8 +468,10 @@ def _check_positions(name, keep, widths):
 
 
 def _sequence(name, values):
-    """``values`` as a non-empty list, refusing a str or a non-sequence."""
-    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+    """``values`` as a non-empty list, refusing a str, a non-sequence or an unordered
+    collection (a set's order changes from one process to the next)."""
+    check_ordered(name, values)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{name} must be a sequence, got {_describe(values)}")
     values = list(values)
     if not values:

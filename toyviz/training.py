@@ -30,7 +30,7 @@ import pandas as pd
 
 from toyviz import network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng, check_size)
+                            check_int, check_rng, check_size, refuse_one_hot)
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -284,7 +284,7 @@ def from_models(models):
     for i, model in enumerate(models):
         if not isinstance(model, keras.Model):
             raise TypeError(f"models[{i}] must be a keras.Model, got {_describe(model)}")
-        chains.append(_stack_chain(f"models[{i}]", network.read(model)))
+        chains.append(_stack_chain(f"models[{i}]", network._read(model, f"models[{i}]")))
     first = chains[0]
     for i, chain in enumerate(chains[1:], start=1):
         if [(k.shape, b.shape, f) for k, b, f in chain] != [(k.shape, b.shape, f)
@@ -443,6 +443,8 @@ def _accuracy(params, x, y, names=("x", "y")):
 def _check_labels(name, y, k, n, n_outputs):
     """Labels for ``k`` networks on ``n`` points, as a (k, n) int array."""
     labels = check_array(name, y, dtype=None)
+    if labels.shape != (k, n):
+        refuse_one_hot(name, labels)
     if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"{name} must hold integer labels in [0, {n_outputs}), got "
                         f"{_describe(labels)}")
