@@ -23,17 +23,19 @@ book: $(STAMP) widgets-static
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Open _build/html/index.html in a browser."
 
-## test: unit tests, each chapter run in a live JupyterLab, the book build with warnings as
-## errors (it executes every notebook, once), the checks of those executions against the
-## committed outputs, browser tests of the site
-## (The live JupyterLab test runs before the build: the reproducibility page shows its memory.
-## It runs on its own, in a process that never imports TensorFlow: see its lab fixture.)
+## test: unit tests, the book build with warnings as errors (it executes every notebook,
+## once), the checks of those executions against the committed outputs, browser tests of
+## the site, and the chapters in a live JupyterLab.
+## The build runs beside a process that holds TensorFlow's libraries (scripts/
+## hold_tensorflow.py), as the JupyterLab test does, so that neither can pass only on a
+## quiet machine. The JupyterLab test runs on its own, in a process that never imports
+## TensorFlow (see its lab fixture), after the build, whose executions it reads.
 test: $(STAMP) chromium widgets-static
 	$(BIN)/python -m pytest tests -m "not browser and not notebooks"
-	$(BIN)/python -m pytest tests/test_jupyterlab.py
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/python scripts/hold_tensorflow.py $(BIN)/jupyter-book build . $(JB_FLAGS)
 	$(BIN)/python -m pytest tests -m "(notebooks or browser) and not jupyterlab" \
 	  --executed-notebooks _build/jupyter_execute
+	$(BIN)/python -m pytest tests/test_jupyterlab.py --executed-notebooks _build/jupyter_execute
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,7 +84,9 @@ lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
 	.lock-venv/bin/python -m pip install --quiet ".[book,test]"
-	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^toyviz' > requirements.lock
+	# --all keeps setuptools, which the editable install (--no-build-isolation) builds with
+	.lock-venv/bin/python -m pip freeze --all --exclude-editable \
+	  | grep -v -e '^toyviz' -e '^pip==' > requirements.lock
 	.lock-venv/bin/python scripts/sync_environment.py
 	rm -rf .lock-venv
 

@@ -444,6 +444,26 @@ def check_entries(name, entries):
     return entries
 
 
+def load_spreads(path):
+    """The measured seed standard deviation and kernel drift of each value of a chapter:
+    ``(spreads, drifts)``, two dicts as :func:`compare` takes them, read from the JSON file
+    at ``path`` that ``scripts/measure_spread.py`` writes (``tests/spreads/<chapter>.json``);
+    two empty dicts when there is no such file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a path to a spreads .json file, got {_describe(path)}")
+    path = Path(path)
+    if not path.is_file():
+        return {}, {}
+    try:
+        measured = json.loads(path.read_text())
+        spreads, drifts = measured["std"], measured["drift"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"path must be a spreads file with 'std' and 'drift', as "
+                         f"scripts/measure_spread.py writes; {str(path)!r} is not "
+                         f"({error})") from None
+    return _check_numbers("spreads", spreads), _check_numbers("drifts", drifts)
+
+
 def _check_numbers(name, mapping):
     if mapping is None:
         return {}
