@@ -9,12 +9,14 @@ import mmap
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from toyviz import reproducibility
 
+ROOT = Path(__file__).resolve().parent.parent
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise is Linux's")
 
 
@@ -128,3 +130,95 @@ def test_import_tensorflow_when_imported_already_returns_the_module():
     import tensorflow
 
     assert reproducibility.import_tensorflow() is tensorflow
+
+
+@linux
+def test_release_cannot_free_pages_another_process_maps(mapped_package, tmp_path):
+    """Why a process holding TensorFlow changes what import_tensorflow saves (the sentence
+    of describe_import_memory): pages another process maps stay resident."""
+    name, _, _ = mapped_package
+    library = next(path for path in map(Path, sys.path)
+                   if (path / name / "library.bin").exists()) / name / "library.bin"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import mmap, sys\n"
+         f"f = open({str(library)!r}, 'rb'); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+         "m[:]; print('mapped', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "mapped"
+        before = resident_kib(name)
+        reproducibility.release_library_pages(name)
+        assert resident_kib(name) >= before * 0.9, (before, resident_kib(name))
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=20)
+
+
+def test_watch_memory_reports_an_anonymous_peak_that_a_large_array_raises():
+    start = reproducibility.watch_memory()
+    assert start > 0
+    block = np.ones(2**25)   # 256 MiB, touched
+    peak_with = reproducibility.run_stats()["peak_anonymous_mb"]
+    del block
+    assert peak_with >= start + 200, (start, peak_with)
+    assert reproducibility.watch_memory(interval=1.0) >= peak_with  # the same watch
+
+
+def test_conditions_say_what_else_ran():
+    found = reproducibility.conditions()
+    assert set(found) == {"load_average", "cpus", "tensorflow_elsewhere"}
+    assert found["cpus"] >= 1 and found["tensorflow_elsewhere"] >= 0
+
+
+@linux
+def test_tensorflow_holders_finds_a_process_holding_tensorflow():
+    holder = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "hold_tensorflow.py")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert holder.pid in reproducibility.tensorflow_holders()
+        figures = reproducibility.tensorflow_import_memory()   # the reproducibility page's
+        assert figures["tensorflow_elsewhere"] >= 1
+        assert all(figures[how][key] > 0 for how in ("plain", "lean")
+                   for key in ("peak", "after"))
+        sentence = reproducibility.describe_import_memory(figures)
+        count = figures["tensorflow_elsewhere"]
+        assert f"{count} other process" in sentence and \
+            f"{figures['lean']['after']:.0f} MiB" in sentence, sentence
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert holder.pid not in reproducibility.tensorflow_holders()
+
+
+@pytest.mark.parametrize("plain_after, lean_after, others, says", [
+    (616.0, 339.0, 0, ["339 MiB resident instead of 616", "277 MiB less",
+                       "No other process"]),
+    (616.0, 630.0, 1, ["630 MiB resident against 616", "no less",
+                       "1 other process held", "it map"]),
+    (616.0, 630.0, 3, ["3 other processes held", "they map"]),
+])
+def test_describe_import_memory_is_formatted_from_its_figures(plain_after, lean_after,
+                                                              others, says):
+    sentence = reproducibility.describe_import_memory(
+        {"plain": {"peak": 616.0, "after": plain_after},
+         "lean": {"peak": 406.0, "after": lean_after}, "tensorflow_elsewhere": others})
+    for part in says:
+        assert part in sentence, sentence
+
+
+@pytest.mark.parametrize("figures", [None, {}, {"plain": {"peak": 1.0}},
+                                     {"plain": {"peak": 1, "after": 1},
+                                      "lean": {"peak": 1, "after": 1}}])
+def test_describe_import_memory_refuses_other_input(figures):
+    with pytest.raises(TypeError, match="figures"):
+        reproducibility.describe_import_memory(figures)
+
+
+def test_glue_run_stats_asserts_nothing_and_deprecates_its_limit():
+    from toyviz import checks
+
+    record = checks.Record()
+    with pytest.warns(DeprecationWarning, match="limit_mb"):
+        stats = reproducibility.glue_run_stats(record, limit_mb=1.0)   # far below the peak
+    assert stats["peak_rss_mb"] > 1.0 and set(stats) <= set(record.entries)

@@ -444,16 +444,20 @@ def check_entries(name, entries):
     return entries
 
 
-def load_spreads(path):
+def load_spreads(path, missing_ok=False):
     """The measured seed standard deviation and kernel drift of each value of a chapter:
     ``(spreads, drifts)``, two dicts as :func:`compare` takes them, read from the JSON file
-    at ``path`` that ``scripts/measure_spread.py`` writes (``tests/spreads/<chapter>.json``);
-    two empty dicts when there is no such file."""
+    at ``path`` that ``scripts/measure_spread.py`` writes (``tests/spreads/<chapter>.json``).
+    A chapter without ``Seeds`` tolerances has no such file: with ``missing_ok``, a path
+    that does not exist gives two empty dicts instead of a ValueError."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path to a spreads .json file, got {_describe(path)}")
+    missing_ok = check_flag("missing_ok", missing_ok)
     path = Path(path)
     if not path.is_file():
-        return {}, {}
+        if missing_ok:
+            return {}, {}
+        raise ValueError(f"path must be an existing spreads file, got {str(path)!r}")
     try:
         measured = json.loads(path.read_text())
         spreads, drifts = measured["std"], measured["drift"]
