@@ -302,7 +302,7 @@ def test_bad_arguments_name_the_parameter():
         (ValueError, "resolution", dict(resolution=1)),
         (TypeError, "resolution", dict(resolution=20.0)),
         (ValueError, "extent", dict(extent=(2, -2, -2, 2))),
-        (TypeError, "extent", dict(extent=(1, 2))),
+        (ValueError, "extent", dict(extent=(1, 2))),
         (ValueError, "loss_max", dict(loss_max=0)),
         (ValueError, "circle_radius_squared", dict(circle_radius_squared=-1.0)),
         (TypeError, "show_points must be True or False", dict(show_points="yes")),

@@ -32,9 +32,9 @@ def check_int(name, value, low=None, high=None):
     return value
 
 
-def check_float(name, value, low=None, high=None, low_open=False):
-    """Return ``value`` as a finite Python float within ``[low, high]``
-    (``(low, high]`` when ``low_open``)."""
+def check_float(name, value, low=None, high=None, low_open=False, high_open=False):
+    """Return ``value`` as a finite Python float within ``[low, high]`` (open at ``low``
+    with ``low_open``, at ``high`` with ``high_open``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_describe(value)}")
     value = float(value)
@@ -43,8 +43,9 @@ def check_float(name, value, low=None, high=None, low_open=False):
     if low is not None and (value <= low if low_open else value < low):
         bound = ">" if low_open else ">="
         raise ValueError(f"{name} must be {bound} {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        bound = "<" if high_open else "<="
+        raise ValueError(f"{name} must be {bound} {high}, got {value}")
     return value
 
 
@@ -94,11 +95,26 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
     if dtype is not None:
         if np.issubdtype(dtype, np.integer) and floating and np.any(array != np.round(array)):
             raise ValueError(f"{name} must hold whole numbers, got {_describe(array)}")
-        array = array.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):          # an overflow to inf is refused below
+            array = array.astype(dtype, copy=False)
     if finite and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must contain only finite values (in {array.dtype}), "
-                         f"got {_describe(np.asarray(value))}")
+        largest = float(np.max(np.abs(np.asarray(value, dtype=np.float64))))
+        raise ValueError(f"{name} must contain only finite values in {array.dtype}, which "
+                         f"holds magnitudes up to {np.finfo(array.dtype).max:.3g}, but its "
+                         f"largest is {largest:.3g}: scale it down; got "
+                         f"{_describe(np.asarray(value))}")
     return array
+
+
+def refuse_divergence(when, x, learning_rate, name="x"):
+    """Raise the ``ValueError`` of a training run whose loss or weights became NaN or inf
+    by ``when`` (e.g. "step 3"): the inputs ``x`` (the caller's parameter ``name``) were
+    too large for float32 arithmetic, or the learning rate too high."""
+    largest = float(np.max(np.abs(x))) if np.size(x) else 0.0
+    raise ValueError(
+        f"training diverged: by {when} the loss or the weights became NaN or inf; "
+        f"{name} reaches {largest:.3g} in magnitude and learning_rate is {learning_rate:g}: "
+        f"scale {name} (e.g. to zero mean and unit variance) or lower learning_rate")
 
 
 def looks_one_hot(array):

@@ -10,7 +10,7 @@ import numpy as np
 
 from toyviz import network
 from toyviz._checks import (check_array, check_choice, check_float, check_int, check_ordered,
-                            check_size)
+                            check_size, refuse_divergence)
 from toyviz._checks import check_labels as _check_labels  # models.check_labels narrows it
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
@@ -103,7 +103,13 @@ def train_circle_model(x, y, n_nodes=20, epochs=20, batch_size=32, learning_rate
     batch_size = check_int("batch_size", batch_size, low=1)
     model = compile_classifier(masked_circle_model(n_nodes), learning_rate)
     ones = np.ones((len(x), n_nodes), dtype=np.float32)
-    model.fit([x, ones], y, epochs=epochs, batch_size=batch_size, verbose=0)
+    history = model.fit([x, ones], y, epochs=epochs, batch_size=batch_size, verbose=0)
+    losses = np.asarray(history.history["loss"])
+    if not np.all(np.isfinite(losses)) or not all(
+            np.all(np.isfinite(w)) for w in model.get_weights()):
+        bad = np.flatnonzero(~np.isfinite(losses))
+        refuse_divergence(f"the end of epoch {int(bad[0]) + 1 if bad.size else epochs}", x,
+                          learning_rate)
     return model
 
 

@@ -118,6 +118,21 @@ def _check_bias(bias, units):
     return bias
 
 
+def _step_input(step, a, name="a", rank=None, last=None):
+    """A step's input as a real numpy array (NaN and inf pass: they are values a network
+    can compute), checked against the ``rank`` and ``last`` axis the step takes. Cheap:
+    no pass over the values, since the steps run inside every forward pass."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiub":
+        a = check_array(name, a, dtype=np.float64, finite=False)
+    if (a.ndim < 1 if rank is None else a.ndim != rank) or (
+            last is not None and a.shape[-1] != last):
+        wanted = "(n, ...)" if rank is None else f"{rank} dimensions"
+        raise ValueError(f"{name} must have {wanted}" + (
+            "" if last is None else f" ending in {last}") + f" for layer {step.name!r} "
+            f"({type(step).__name__}), got {_describe(a)}")
+    return a
+
+
 class Step(abc.ABC):
     """One operation of a :class:`Network`. ``kind`` is a layer type or ``"reshape"``;
     ``name`` is the Keras layer it comes from."""
@@ -156,6 +171,7 @@ class Dense(Matrix):
         self.bias = np.zeros(units) if bias is None else _check_bias(bias, units)
 
     def forward(self, a):
+        a = _step_input(self, a, last=self.kernel.shape[0])
         z = a @ self.kernel
         z += self.bias
         return z
@@ -190,7 +206,11 @@ class Folded(Matrix):
 
     def forward(self, a):
         if self.weight.ndim == 1:
-            return a @ self.weight + self.bias
+            return _step_input(self, a, last=self.weight.shape[0]) @ self.weight + self.bias
+        a = _step_input(self, a, rank=2, last=self.weight.shape[0])
+        if len(a) != self.weight.shape[1]:
+            raise ValueError(f"a must hold {self.weight.shape[1]} samples, one per column of "
+                             f"weight, got {_describe(a)}")
         return np.einsum("nd,dn->n", a, self.weight) + self.bias
 
     def transpose(self, v, shape):
@@ -270,6 +290,7 @@ class Conv2D(Matrix):
         return patches.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
 
     def forward(self, a):
+        a = _step_input(self, a, rank=4, last=self.kernel.shape[2])
         return self._patches(a) @ self._matrix + self.bias
 
     def transpose(self, v, shape):
@@ -302,6 +323,10 @@ class Nonlinearity(Step):
         self.zero_at_zero = check_flag("zero_at_zero", zero_at_zero)
 
     def forward(self, z):
+        z = _step_input(self, z, "z")
+        if self.f is None:
+            raise ValueError(f"layer {self.name!r} ({self.function}) has no function of its "
+                             "own: the network's output applies it")
         return self.f(z)
 
 
@@ -325,7 +350,9 @@ class Maximum(Step):
         return parts[:, :, 0] if self.one_d else parts
 
     def forward(self, a, values=None):
-        return (self.values(a) if values is None else values).max(axis=-1)
+        if values is None:
+            values = self.values(_step_input(self, a, rank=3 if self.one_d else 4))
+        return values.max(axis=-1)
 
     def scatter(self, parts, shape):
         """Adjoint of :meth:`values`: ``(n, *output_shape, k)`` summed back to ``shape``."""
@@ -342,7 +369,7 @@ class Reshape(Step):
     kind = "reshape"
 
     def forward(self, a):
-        return a.reshape(len(a), -1)
+        return _step_input(self, a).reshape(len(a), -1)
 
 
 # --------------------------------------------------------------------------------------
@@ -432,6 +459,13 @@ class Network:
     def explaining(self, weights):
         """A copy whose last step computes ``weights . logits``, weights: (n_outputs,) or
         (n, n_outputs). Its output is (n,)."""
+        if not isinstance(self.steps[-1], Dense):
+            raise ValueError(f"this network's last step {self.steps[-1].name!r} is folded "
+                             "already; explain the network it came from")
+        weights = check_array("weights", weights, dtype=np.float64)
+        if weights.ndim not in (1, 2) or weights.shape[-1] != self.n_outputs:
+            raise ValueError(f"weights must have shape ({self.n_outputs},) or (n, "
+                             f"{self.n_outputs}), one per output, got {_describe(weights)}")
         return Network(self.steps[:-1] + [self.steps[-1].fold(weights)], self.input_shape, 1)
 
     def check_masks(self, masks, name="masks"):
@@ -530,15 +564,34 @@ class Network:
         :meth:`dense_chain` returns it: activations by name from :data:`ACTIVATIONS` or
         :data:`OTHER_ACTIVATIONS` (or ``"linear"``); the last one is the ``output``.
         Layers are named ``names`` or ``hidden0, hidden1, ..., output``."""
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, (list, tuple)) \
+                or not layers:
+            raise TypeError(f"layers must be a non-empty list of (kernel, bias, activation) "
+                            f"triples, got {_describe(layers)}")
         if names is None:
             names = [f"hidden{i}" for i in range(len(layers) - 1)] + ["output"]
+        elif not isinstance(names, (list, tuple)) or len(names) != len(layers) \
+                or not all(isinstance(name, str) for name in names):
+            raise TypeError(f"names must be a list of {len(layers)} str, one per layer, got "
+                            f"{_describe(names)}")
         steps = []
-        for position, ((kernel, bias, activation), name) in enumerate(zip(layers, names)):
-            steps.append(Dense(name, kernel, bias))
-            if position < len(layers) - 1:
-                steps += _activation_step(name, activation)
-        kernel = steps[0].kernel
-        return cls(steps, (kernel.shape[0],), steps[-1].kernel.shape[1], layers[-1][2])
+        for position, (layer, name) in enumerate(zip(layers, names)):
+            if isinstance(layer, (str, bytes)) or not isinstance(layer, (list, tuple)) \
+                    or len(layer) != 3:
+                raise TypeError(f"layers[{position}] must be a (kernel, bias, activation) "
+                                f"triple, got {_describe(layer)}")
+            kernel, bias, activation = layer
+            try:
+                steps.append(Dense(name, kernel, bias))
+                if position < len(layers) - 1:
+                    steps += _activation_step(name, activation)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"layers[{position}] ({name!r}): {error}") from error
+        try:
+            return cls(steps, (steps[0].kernel.shape[0],), steps[-1].kernel.shape[1],
+                       layers[-1][2])
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"layers do not chain into a network: {error}") from error
 
 
 def _check_layer_names(steps):

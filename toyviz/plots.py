@@ -45,8 +45,10 @@ def _check_axes(name, ax):
 def _check_extent(name, extent):
     """``(x0, x1, y0, y1)`` as floats, each axis of non-zero length."""
     extent = check_array(name, extent, shape=(4,), dtype=np.float64)
-    if extent[0] == extent[1] or extent[2] == extent[3]:
-        raise ValueError(f"{name} must span each axis, got {tuple(extent)}")
+    if extent[0] >= extent[1] or extent[2] >= extent[3]:
+        raise ValueError(f"{name} must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1 (a "
+                         f"reversed axis would mirror the surface but not the points), got "
+                         f"{tuple(extent.tolist())}")
     return tuple(float(value) for value in extent)
 
 
@@ -116,6 +118,9 @@ def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, 
         raise ValueError(f"vmax must be greater than vmin, got vmin={vmin}, vmax={vmax}")
     _check_text("title", title)
     _check_text("label", label)
+    if signed and vmax is not None and vmax <= 0:
+        raise ValueError(f"vmax must be > 0 with signed=True (the scale runs from -vmax to "
+                         f"vmax), got {vmax}")
     if signed:
         _register_seaborn_colour_maps()
         limit = vmax if vmax is not None else float(np.nanmax(np.abs(values))) or 1.0

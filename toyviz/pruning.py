@@ -565,18 +565,24 @@ def summarize(table, by, value="accuracy", confidence=0.95):
     """Mean of ``value`` per group with a Student-t confidence interval over the rows
     (networks) of each group: ``mean ± t_{(1+c)/2, n-1} * sd / sqrt(n)``.
 
+    A NaN ``value`` counts as not measured (as :func:`toyviz.routes.role_similarity`'s
+    ``same_node`` where nodes are not matched): ``n`` counts the measured rows, and a
+    group with none gives ``n = 0`` and NaN ``mean``, ``low`` and ``high``. A group with a
+    single measured value has no interval and is refused, as is an infinite value.
+
     Parameters
     ----------
     table : pandas.DataFrame
     by : list of column names to group by
-    value : the column to average
+    value : the column to average, numeric
     confidence : float in (0, 1)
 
     Returns
     -------
     pandas.DataFrame with columns ``*by, n, mean, low, high``.
     """
-    confidence = check_float("confidence", confidence, low=0, high=1, low_open=True)
+    confidence = check_float("confidence", confidence, low=0, high=1, low_open=True,
+                             high_open=True)
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table must be a pandas.DataFrame, got {_describe(table)}")
     by = _sequence("by", by)
@@ -587,8 +593,23 @@ def summarize(table, by, value="accuracy", confidence=0.95):
     if not isinstance(value, str) or value not in table.columns:
         raise ValueError(f"value must name a column of table {list(table.columns)}, "
                          f"got {value!r}")
+    column = table[value]
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        raise TypeError(f"value must name a numeric column of table, but {value!r} holds "
+                        f"{column.dtype}")
+    if np.isinf(column.to_numpy(dtype=np.float64)).any():
+        raise ValueError(f"table's column value = {value!r} holds inf in "
+                         f"{int(np.isinf(column.to_numpy(dtype=np.float64)).sum())} rows; an "
+                         "interval needs finite values (NaN counts as not measured)")
     grouped = table.groupby(by, sort=False)[value]
     out = grouped.agg(["count", "mean", "std"]).reset_index()
+    single = out[out["count"] == 1]
+    if len(single):
+        groups = [tuple(row) for row in single[by].itertuples(index=False)]
+        raise ValueError(
+            f"table must hold at least 2 measured values of value = {value!r} in each group "
+            f"of by = {by} for an interval, but {len(groups)} group(s) hold one, e.g. "
+            f"{groups[0]}")
     half = stats.t.ppf((1 + confidence) / 2, out["count"] - 1) * out["std"] / np.sqrt(
         out["count"])
     out["low"], out["high"] = out["mean"] - half, out["mean"] + half
@@ -601,7 +622,7 @@ def budget_table(stacks, x, y, confidence=0.95):
 
     Parameters
     ----------
-    stacks : dict ``(route, criterion) -> stack`` of trained networks
+    stacks : dict ``(route, criterion) -> stack`` of at least 2 trained networks
     x, y : test data, (m, n_inputs) and (m,)
 
     Returns
@@ -611,9 +632,16 @@ def budget_table(stacks, x, y, confidence=0.95):
     if not isinstance(stacks, dict) or not stacks:
         raise TypeError("stacks must be a non-empty dict (route, criterion) -> stack, "
                         f"got {type(stacks).__name__}")
-    frames = [pd.DataFrame({"route": route, "criterion": criterion,
-                            "accuracy": training.accuracy(stack, x, y)})
-              for (route, criterion), stack in stacks.items()]
+    frames = []
+    for key, stack in stacks.items():
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise TypeError(f"stacks must have (route, criterion) pairs as keys, got {key!r}")
+        stack = training.check_stack(f"stacks[{key!r}]", stack)
+        if stack[0][0].shape[0] < 2:
+            raise ValueError(f"stacks[{key!r}] must hold at least 2 networks for an "
+                             f"interval, got {stack[0][0].shape[0]}")
+        frames.append(pd.DataFrame({"route": key[0], "criterion": key[1],
+                                    "accuracy": training.accuracy(stack, x, y)}))
     return summarize(pd.concat(frames, ignore_index=True), ["route", "criterion"],
                      confidence=confidence).set_index(["route", "criterion"])
 

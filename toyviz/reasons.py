@@ -248,8 +248,8 @@ def relevance_tf(params, x, weights, rule="lrp_epsilon", epsilon=0.01):
     """
     tf = _tf()
     check_choice("rule", rule, TF_RULES)
-    epsilon = check_float("epsilon", epsilon, low=0, high=1e6) if rule == "lrp_epsilon" \
-        else 0.0
+    epsilon = check_float("epsilon", epsilon, low=0, high=1e6)   # checked whatever the rule
+    epsilon = epsilon if rule == "lrp_epsilon" else 0.0
     params = _check_params_tf("params", params)
     dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
     k, d, n_outputs = params[0][0].shape[0], params[0][0].shape[1], params[-1][0].shape[-1]
@@ -486,6 +486,13 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     flat = run(flat, tf.constant(index), *arguments)
     seconds = (time.perf_counter() - start) / len(index)
     trained = [(flat[i].numpy(), flat[i + 1].numpy()) for i in range(0, len(flat), 2)]
+    broken = ~np.all([np.isfinite(array).reshape(k, -1).all(axis=1)
+                      for pair in trained for array in pair], axis=0)
+    if broken.any():
+        raise ValueError(
+            f"training diverged: the weights of {int(broken.sum())} of the {k} networks "
+            f"became NaN or inf (penalty weights {sorted(set(strength[broken].tolist()))}, "
+            f"learning_rate {learning_rate:g}): lower weights or learning_rate")
     return RouteResult(trained, np.repeat(np.asarray(weights, np.float64), len(seeds)),
                        np.tile(np.asarray(seeds), len(weights)), seconds)
 
@@ -621,6 +628,7 @@ def interval(values, confidence=0.95):
     ``(mean, low, high)``, as :func:`toyviz.routes.interval` computes it; for one value the
     interval is that value."""
     values = check_array("values", values, ndim=1, dtype=np.float64)
+    check_float("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
     if len(values) == 0:
         raise ValueError("values must hold at least one number, got none")
     if len(values) < 2:
@@ -647,6 +655,15 @@ def summarise(frame, columns, by=("route", "weight")):
     """Mean and 95 % t interval over seeds of each of ``columns``, per group of ``by``:
     a DataFrame indexed by ``by`` with columns ``(column, "mean" | "low" | "high")``."""
     _check_columns(frame, columns=columns, by=by)
+    for column in columns:
+        numbers = frame[column]
+        if pd.api.types.is_bool_dtype(numbers) or not pd.api.types.is_numeric_dtype(numbers):
+            raise TypeError(f"columns must name numeric columns of frame, but {column!r} "
+                            f"holds {numbers.dtype}")
+        bad = ~np.isfinite(numbers.to_numpy(dtype=np.float64))
+        if bad.any():
+            raise ValueError(f"frame's column {column!r} (in columns) holds NaN or inf in "
+                             f"{int(bad.sum())} rows; an interval needs finite values")
     out = {}
     for key, group in frame.groupby(list(by), sort=False):
         out[key] = {(column, part): value for column in columns

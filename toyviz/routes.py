@@ -32,7 +32,8 @@ def interval(values, confidence=0.95):
     (mean, low, high) floats; low = high = mean when all values are equal.
     """
     values = check_array("values", values, ndim=1, dtype=np.float64)
-    confidence = check_float("confidence", confidence, low=0, high=1, low_open=True)
+    confidence = check_float("confidence", confidence, low=0, high=1, low_open=True,
+                             high_open=True)
     if len(values) < 2:
         raise ValueError(f"values must hold at least 2 numbers, got {len(values)}")
     mean = float(values.mean())
@@ -52,6 +53,9 @@ def paired(first, second, confidence=0.95):
     """
     first = check_array("first", first, ndim=1, dtype=np.float64, empty=False)
     second = _check_like("second", second, "first", first)
+    if len(first) < 2:
+        raise ValueError(f"first and second must hold at least 2 networks' values for an "
+                         f"interval, got {len(first)}")
     difference, low, high = interval(first - second, confidence)
     p = float(stats.ttest_rel(first, second).pvalue) if np.ptp(first - second) > 0 else (
         1.0 if difference == 0 else 0.0)

@@ -30,7 +30,8 @@ import pandas as pd
 
 from toyviz import network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng, check_size, refuse_one_hot)
+                            check_int, check_rng, check_size, refuse_divergence,
+                            refuse_one_hot)
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -109,6 +110,10 @@ class TrainResult:
         activations).
     steps : int, the number of optimizer steps taken.
     loss : (steps,) float32, the mean over networks of the mini-batch loss at each step.
+
+    A result records what it is given, a diverged run's NaN or inf loss and weights too;
+    :attr:`diverged` says whether it is one. :func:`train` never returns one: it raises
+    ``ValueError`` when training diverges.
     snapshots : list of ``(step, params)``; the stack before step 0 and after every
         ``snapshot_every`` steps (empty when ``snapshot_every`` is None).
     ever_active : list of ``(k, width)`` bool, one per hidden layer: whether the unit's
@@ -139,6 +144,13 @@ class TrainResult:
     nonzero_steps: list = field(default_factory=list)
     co_active: list = field(default_factory=list)
     largest_update: list = field(default_factory=list)
+
+    @property
+    def diverged(self):
+        """True when the loss or the trained weights hold NaN or inf."""
+        return not (np.all(np.isfinite(self.loss)) and all(
+            np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))
+            for kernel, bias in self.params))
 
     def __post_init__(self):
         # the weights as training left them: a diverged run's NaN too
@@ -593,6 +605,11 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
             tf.constant(index[start:stop]),
             tf.constant(weight[start:stop]), tf.constant(start, tf.float32), *constants)
         losses.append(loss.numpy())
+        if not np.all(np.isfinite(losses[-1])) or not all(
+                np.all(np.isfinite(v.numpy())) for v in flat):
+            bad = np.flatnonzero(~np.isfinite(losses[-1]))
+            refuse_divergence(f"step {start + int(bad[0]) if bad.size else stop}", x,
+                              learning_rate)
         if snapshot_every is not None:
             snapshots.append((stop, stack([v.numpy() for v in flat])))
     return TrainResult(

@@ -24,8 +24,8 @@ import numpy as np
 import traitlets
 
 from toyviz import plots
-from toyviz._checks import (_describe, check_array, check_flag, check_float, check_instance,
-                            check_int, check_labels, check_name, check_sequence)
+from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+                            check_instance, check_int, check_labels, check_name, check_sequence)
 from toyviz.network import Dense, Network, read
 
 #: The shared front-end module (an ES module) behind every explorable.
@@ -88,12 +88,9 @@ def check_mask(name, mask, n_nodes):
 
 
 def _check_extent(extent):
-    if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or len(extent) != 4:
-        raise TypeError(f"extent must be a sequence (x0, x1, y0, y1), got {extent!r}")
-    x0, x1, y0, y1 = (check_float(f"extent[{k}]", value) for k, value in enumerate(extent))
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"extent must have x0 < x1 and y0 < y1, got {tuple(extent)}")
-    return [x0, x1, y0, y1]
+    """``extent`` as the list ``[x0, x1, y0, y1]`` of floats with x0 < x1 and y0 < y1
+    (:func:`toyviz.plots._check_extent`)."""
+    return list(plots._check_extent("extent", extent))
 
 
 def grid_axes(extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
@@ -291,6 +288,40 @@ def node_toggle_values(state, mask=None, shown_class=None):
             "mean_loss": float(loss.mean()) if len(loss) else float("nan")}
 
 
+class _Int(traitlets.Int):
+    """An int trait checked as a parameter is (:func:`toyviz._checks.check_int`): a bool or
+    a float is refused, a numpy int is an int, and so is a value outside ``[low, high]``,
+    by the trait's name."""
+
+    def __init__(self, default_value=0, low=None, high=None, **kwargs):
+        super().__init__(default_value, **kwargs)
+        self.bounds = (low, high)
+
+    def validate(self, obj, value):
+        return check_int(self.name, value, *self.bounds)
+
+
+class _Float(traitlets.Float):
+    """A float trait checked as a parameter is (:func:`toyviz._checks.check_float`): a
+    bool, NaN and inf are refused, and so is a value outside its range, by the trait's
+    name."""
+
+    def __init__(self, default_value=0.0, low=None, low_open=False, **kwargs):
+        super().__init__(default_value, **kwargs)
+        self.bounds = {"low": low, "low_open": low_open}
+
+    def validate(self, obj, value):
+        return check_float(self.name, value, **self.bounds)
+
+
+class _Flag(traitlets.Bool):
+    """A bool trait checked as a parameter is (:func:`toyviz._checks.check_flag`): 1,
+    ``"no"`` and None are refused, a numpy bool is a bool."""
+
+    def validate(self, obj, value):
+        return check_flag(self.name, value)
+
+
 class Explorable(anywidget.AnyWidget):
     """Base of the book's explorables: the shared front end, picked by ``kind``."""
 
@@ -344,16 +375,16 @@ class NodeToggleHeatmap(Explorable):
     layers = traitlets.List().tag(sync=True)
     output = traitlets.Unicode("softmax").tag(sync=True)
     layer = traitlets.Unicode().tag(sync=True)
-    mask = traitlets.List(traitlets.Int()).tag(sync=True)
+    mask = traitlets.List().tag(sync=True)
     points = traitlets.List().tag(sync=True)
-    labels = traitlets.List(traitlets.Int()).tag(sync=True)
+    labels = traitlets.List().tag(sync=True)
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    shown_class = traitlets.Int(1).tag(sync=True)
-    resolution = traitlets.Int(200).tag(sync=True)
-    extent = traitlets.List(traitlets.Float(), [-2.0, 2.0, -2.0, 2.0]).tag(sync=True)
-    loss_max = traitlets.Float(3.0).tag(sync=True)
-    circle_radius_squared = traitlets.Float(None, allow_none=True).tag(sync=True)
-    show_points = traitlets.Bool(True).tag(sync=True)
+    shown_class = _Int(1, low=0).tag(sync=True)
+    resolution = _Int(200, low=2, high=1000).tag(sync=True)
+    extent = traitlets.List([-2.0, 2.0, -2.0, 2.0]).tag(sync=True)
+    loss_max = _Float(3.0, low=0, low_open=True).tag(sync=True)
+    circle_radius_squared = _Float(None, low=0, low_open=True, allow_none=True).tag(sync=True)
+    show_points = _Flag(True).tag(sync=True)
 
     def __init__(self, model, x, y, layer=None, resolution=200,
                  extent=(-2.0, 2.0, -2.0, 2.0), mask=None, loss_max=3.0, class_names=None,
@@ -402,14 +433,57 @@ class NodeToggleHeatmap(Explorable):
     def _valid_mask(self, proposal):
         return check_mask("mask", proposal["value"], self.n_nodes)
 
-    @traitlets.validate("resolution")
-    def _valid_resolution(self, proposal):
-        return check_int("resolution", proposal["value"], low=2, high=1000)
-
     @traitlets.validate("shown_class")
     def _valid_shown_class(self, proposal):
         return check_int("shown_class", proposal["value"], low=0,
                          high=len(self.class_names) - 1)
+
+    @traitlets.validate("extent")
+    def _valid_extent(self, proposal):
+        return _check_extent(proposal["value"])
+
+    @traitlets.validate("points")
+    def _valid_points(self, proposal):
+        points = check_array("points", proposal["value"], shape=(None, 2), dtype=np.float64)
+        if len(points) > MAX_POINTS:
+            raise ValueError(f"points must hold at most {MAX_POINTS} points (the page embeds "
+                             f"them), got {len(points)}")
+        if len(points) != len(self.labels):
+            raise ValueError(f"points must hold one point per label ({len(self.labels)}), "
+                             f"got {len(points)}; set points and labels together, inside "
+                             "hold_trait_notifications()")
+        return points.tolist()
+
+    @traitlets.validate("labels")
+    def _valid_labels(self, proposal):
+        return check_labels("labels", proposal["value"], len(self.points),
+                            len(self.class_names)).tolist()
+
+    @traitlets.validate("class_names")
+    def _valid_class_names(self, proposal):
+        names = proposal["value"]
+        n_classes = max(len(self.layers[-1]["bias"]), 2) if self.layers else len(names)
+        if len(names) != n_classes or not all(names):
+            raise ValueError(f"class_names must be {n_classes} non-empty str (one per class), "
+                             f"got {names!r:.80}")
+        return names
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal):
+        hidden = [layer["name"] for layer in self.layers[:-1]]
+        if proposal["value"] not in hidden:
+            raise ValueError(f"layer must be one of the hidden layers {hidden}, got "
+                             f"{proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("output")
+    def _valid_output(self, proposal):
+        check_choice("output", proposal["value"], ("softmax", "sigmoid"))
+        units = len(self.layers[-1]["bias"]) if self.layers else None
+        if units is not None and (proposal["value"] == "sigmoid") != (units == 1):
+            raise ValueError(f"output must be 'sigmoid' for one output unit and 'softmax' for "
+                             f"several; the network has {units}, got {proposal['value']!r}")
+        return proposal["value"]
 
     @property
     def n_nodes(self):
@@ -516,10 +590,10 @@ class GridExplorer(Explorable):
     """
 
     controls = traitlets.List().tag(sync=True)
-    selection = traitlets.List(traitlets.Int()).tag(sync=True)
+    selection = traitlets.List().tag(sync=True)
     panels = traitlets.List().tag(sync=True)
-    resolution = traitlets.Int().tag(sync=True)
-    extent = traitlets.List(traitlets.Float()).tag(sync=True)
+    resolution = _Int(2, low=2, high=1000).tag(sync=True)
+    extent = traitlets.List().tag(sync=True)
     grids = traitlets.Unicode().tag(sync=True)
     encoding = traitlets.Unicode("uint8").tag(sync=True)
     readouts = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -568,11 +642,59 @@ class GridExplorer(Explorable):
             grids=base64.b64encode(packed).decode("ascii"),
             encoding="deflate" if compress else "uint8", overlay=overlay,
             selection=selection)
+        self._made = {"resolution": rows, "n_panels": n_panels, "readouts": len(readouts)}
 
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):
         return _check_selection("selection", proposal["value"],
                                 [len(control["options"]) for control in self.controls])
+
+    @traitlets.validate("extent")
+    def _valid_extent(self, proposal):
+        return _check_extent(proposal["value"])
+
+    def _fixed(self, name, value, what):
+        """Refuse a new ``value`` of a trait the grids were made with (once they are)."""
+        made = getattr(self, "_made", None)
+        if made is not None and value != made[name]:
+            raise ValueError(f"{name} must stay {made[name]}, {what} the grids were made "
+                             f"with, got {value!r:.80}; make a new GridExplorer instead")
+
+    @traitlets.validate("resolution")
+    def _valid_resolution(self, proposal):
+        self._fixed("resolution", proposal["value"], "the side of")
+        return proposal["value"]
+
+    @traitlets.validate("panels")
+    def _valid_panels(self, proposal):
+        panels = proposal["value"]
+        if isinstance(panels, list):
+            self._fixed("n_panels", len(panels), "the number of panels")
+        return [_check_panel_spec(f"panels[{p}]", panel)
+                for p, panel in enumerate(check_sequence("panels", panels, "panel dicts"))]
+
+    @traitlets.validate("readouts")
+    def _valid_readouts(self, proposal):
+        readouts = check_sequence("readouts", proposal["value"], "str", empty=True)
+        if not all(isinstance(text, str) for text in readouts):
+            raise TypeError(f"readouts must be a list of str, got {readouts!r:.80}")
+        self._fixed("readouts", len(readouts), "one per combination, as")
+        return readouts
+
+    @traitlets.validate("overlay")
+    def _valid_overlay(self, proposal):
+        overlay = proposal["value"]
+        if set(overlay) != {"circle_radius_squared", "points"}:
+            raise ValueError(f"overlay must be a dict with the keys circle_radius_squared and "
+                             f"points, got {overlay!r:.80}")
+        radius = overlay["circle_radius_squared"]
+        points = check_array("overlay['points']", overlay["points"], dtype=np.float64)
+        if points.size and (points.ndim != 2 or points.shape[1] != 3):
+            raise ValueError(f"overlay['points'] must be [x0, x1, label] triples, got "
+                             f"{_describe(points)}")
+        return {"circle_radius_squared": None if radius is None else check_float(
+            "overlay['circle_radius_squared']", radius, low=0, low_open=True),
+            "points": overlay["points"]}
 
     def grid_values(self, selection=None):
         """The grids drawn for ``selection`` (default: the current one): see
@@ -596,20 +718,41 @@ def decode_grids(state, selection):
             key in state for key in ("controls", "panels", "resolution", "grids")):
         raise TypeError("state must be a GridExplorer's state (a dict with controls, panels, "
                         f"resolution and grids), got {_describe(state)}")
-    counts = tuple(len(control["options"]) for control in state["controls"])
+    try:
+        counts = tuple(len(control["options"]) for control in state["controls"])
+        panels = [(check_float(f"state['panels'][{p}]['vmin']", panel["vmin"]),
+                   check_float(f"state['panels'][{p}]['vmax']", panel["vmax"]))
+                  for p, panel in enumerate(state["panels"])]
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"state['controls'] and state['panels'] must be lists of dicts with "
+                         f"options, vmin and vmax, as GridExplorer makes them: {error!r}"
+                         ) from error
     selection = _check_selection("selection", selection, counts)
     combination = int(np.ravel_multi_index(tuple(selection), counts))
-    r, panels = state["resolution"], state["panels"]
-    packed = base64.b64decode(state["grids"])
+    r = check_int("state['resolution']", state["resolution"], low=2, high=1000)
     encoding = state.get("encoding", "uint8")
     if encoding not in ("uint8", "deflate"):
         raise ValueError(f"state['encoding'] must be 'uint8' or 'deflate', got {encoding!r}")
+    if not isinstance(state["grids"], (str, bytes)):
+        raise TypeError(f"state['grids'] must be base64 text, got {_describe(state['grids'])}")
+    try:
+        packed = base64.b64decode(state["grids"], validate=True)
+    except ValueError as error:                      # binascii.Error
+        raise ValueError(f"state['grids'] is not valid base64 text: {error}") from error
     if encoding == "deflate":
-        packed = zlib.decompress(packed)
+        try:
+            packed = zlib.decompress(packed)
+        except zlib.error as error:
+            raise ValueError(f"state['grids'] is not zlib-compressed data, as encoding "
+                             f"'deflate' says (corrupt or cut short?): {error}") from error
+    size = int(np.prod(counts)) * len(panels) * r * r
+    if len(packed) != size:
+        raise ValueError(f"state['grids'] must unpack to {size:,} levels ({int(np.prod(counts))} "
+                         f"combinations x {len(panels)} panels x {r} x {r}), got {len(packed):,}")
     levels = np.frombuffer(packed, dtype=np.uint8).reshape(
         -1, len(panels), r, r)[combination]
-    return np.stack([panel["vmin"] + levels[p] * ((panel["vmax"] - panel["vmin"]) / 255)
-                     for p, panel in enumerate(panels)])
+    return np.stack([vmin + levels[p] * ((vmax - vmin) / 255)
+                     for p, (vmin, vmax) in enumerate(panels)])
 
 
 def _check_selection(name, selection, counts):
@@ -648,6 +791,20 @@ def _check_controls(controls):
     return checked
 
 
+def _check_panel_spec(name, spec):
+    """A panel as the front end draws it (:func:`_quantise`'s spec): titles, colour map
+    and a finite colour range with vmin < vmax."""
+    if not isinstance(spec, dict) or not all(
+            isinstance(spec.get(key), str) for key in ("title", "colour_label", "colour_map")):
+        raise ValueError(f"{name} must be a dict with str 'title', 'colour_label' and "
+                         f"'colour_map', got {spec!r:.80}")
+    vmin = check_float(f"{name}['vmin']", spec.get("vmin"))
+    vmax = check_float(f"{name}['vmax']", spec.get("vmax"))
+    if vmax <= vmin:
+        raise ValueError(f"{name} must have vmin < vmax, got {vmin} and {vmax}")
+    return {**spec, "vmin": vmin, "vmax": vmax}
+
+
 def _check_panels(panels, n_panels):
     if isinstance(panels, dict) or not isinstance(panels, (list, tuple)) \
             or len(panels) != n_panels:
@@ -674,7 +831,12 @@ def _quantise(panel, values, name):
         vmax = panel.get("vmax", float(finite.max()) if finite.size else 1.0)
         vmin = check_float(f"{name}['vmin']", vmin)
         vmax = check_float(f"{name}['vmax']", vmax)
-        if vmax <= vmin:
+        if vmax <= vmin and ("vmin" in panel or "vmax" in panel):
+            given = " and ".join(f"{name}[{key!r}] = {panel[key]!r}" for key in ("vmin", "vmax")
+                                 if key in panel)
+            raise ValueError(f"{name} must have vmin < vmax, got {given} and the range "
+                             f"[{vmin:g}, {vmax:g}]: a reversed scale would swap the colours")
+        if vmax <= vmin:            # a constant panel: any range shows it in one colour
             vmax = vmin + 1.0
         colour_map = "viridis"
     levels = np.rint((np.nan_to_num(values, nan=vmin) - vmin) / (vmax - vmin) * 255)
