@@ -8,7 +8,7 @@ sequence of numbers, or any other object), substitutes them one at a time, and c
 what the call does:
 
 - ``clean refusal``: ``ValueError`` or ``TypeError`` whose message names the caller's
-  parameter;
+  parameter (for a widget's trait, also traitlets' ``TraitError`` naming the trait);
 - ``right result``: the call returned, the value is one the spec lists as legitimately
   accepted (with a one-line reason) and its check of the result passes, or the value is an
   equivalent spelling of the valid one (a list for an array, ``numpy.int64`` for an int)
@@ -64,6 +64,8 @@ class Spec:
     equivalents : False for a slow callable (one that trains a Keras model): its
         equivalent spellings are then not tried, nor its valid arguments on their own,
         only its bad values.
+    refusals : the exception types that count as a refusal (``TraitError`` too for a
+        widget's trait, see :func:`setter`).
     """
 
     args: object = None
@@ -74,6 +76,7 @@ class Spec:
     same: object = None
     abstract: str = ""
     equivalents: bool = True
+    refusals: tuple = (ValueError, TypeError)
 
 
 class Timeout(BaseException):
@@ -290,6 +293,21 @@ def names_parameter(message, name):
     return re.search(rf"(?<![A-Za-z0-9_.]){token}(?![A-Za-z0-9_(])", message) is not None
 
 
+def setter(make, trait):
+    """A callable with the one keyword parameter ``trait`` that sets that trait of a fresh
+    object from ``make()`` and returns the object: the battery tries a widget's trait, set
+    after the widget is made, as it tries a parameter."""
+    def set_trait(**arguments):
+        owner = make()
+        setattr(owner, trait, arguments[trait])
+        return owner
+
+    set_trait.__signature__ = inspect.Signature(
+        [inspect.Parameter(trait, inspect.Parameter.KEYWORD_ONLY)])
+    set_trait.__name__ = f"set_{trait}"
+    return set_trait
+
+
 @dataclasses.dataclass
 class Case:
     callable_name: str
@@ -411,7 +429,7 @@ def _classify(name, pname, label, spec, result, error, peak, seconds, huge, equi
         return case(HANG, f"allocated {peak / 2**20:.0f} MiB for a size that cannot fit")
     if error is not None:
         message = str(error)
-        if isinstance(error, (ValueError, TypeError)) and names_parameter(message, pname):
+        if isinstance(error, spec.refusals) and names_parameter(message, pname):
             return case(CLEAN)
         return case(UNCLEAR, f"{type(error).__name__}: {message[:200]}")
     if equivalent:

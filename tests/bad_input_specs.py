@@ -2,15 +2,19 @@
 and class of toyviz, minimal valid arguments, and the bad values it legitimately accepts,
 each with a one-line reason and a check of the result."""
 
+import base64
 import dataclasses
+import importlib
+import inspect
 import tempfile
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
+import traitlets
 
-from bad_input import HUGE, Spec, same
+from bad_input import HUGE, Spec, same, setter
 from test_routes import cka_reference
 from toyviz import (checks, claims, data, exact, masking, models, network, plots, pruning,
                     reasons, relevance, training, widgets)
@@ -1093,3 +1097,339 @@ SPECS["exact.Landscape"] = Spec(lambda: {
     "problem": exact_problem(),
     "total": exact.chunk(exact_problem(), 0)} if exact_problem().n_chunks == 1 else None,
     same=lambda a, b: same(a.shapley, b.shapley))
+
+# --- bad input, finished (issue 21, part 5) ----------------------------------------------------
+# Cases the first battery did not make, added to the specs above by the kind of parameter:
+# unordered layers=, unbuilt and NaN-weight Keras models, one-hot labels, reversed extents,
+# training data that overflows float32 arithmetic, degenerate interval tables and corrupt
+# widget state. Then MEMBERS: methods, widgets' traits and callables with other parameters
+# fixed, battered as the callables are (test_bad_input.py runs them with their owner's
+# module).
+
+
+SPECS["network.check_finite_weights"] = Spec(lambda: {"model": mlp(), "name": "model"},
+                                             same=lambda a, b: a is b, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text", lambda r, a: r is mlp())})
+
+
+def _public(name):
+    """The public callable ``name`` ("module.function") of toyviz."""
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(f"toyviz.{module}" if module else "toyviz"),
+                   attribute)
+
+
+def _add(names, parameter, cases):
+    """Add bad values ``cases`` ({label: (valid value) -> bad value}) of ``parameter`` to
+    each spec in ``names``."""
+    for name in names:
+        SPECS[name].extra.setdefault(parameter, {}).update(cases)
+
+
+def _with(parameter):
+    """The specs of callables that take ``parameter``, but for abstract ones."""
+    return [name for name, spec in SPECS.items() if not spec.abstract
+            and parameter in inspect.signature(_public(name)).parameters]
+
+
+def _layer_names(valid):
+    """The hidden layer names a valid ``layers=`` value stands for (None: the masked circle
+    model's ``hidden``)."""
+    return ["hidden"] if valid is None else [valid] if isinstance(valid, str) else list(valid)
+
+
+#: layers= in an order Python does not keep: refused, since a mask's columns follow it.
+UNORDERED_LAYERS = {
+    "set": lambda v: set(_layer_names(v)),
+    "frozenset": lambda v: frozenset(_layer_names(v)),
+    "dict": lambda v: dict.fromkeys(_layer_names(v), 1),
+    "dict keys": lambda v: dict.fromkeys(_layer_names(v), 1).keys()}
+_add(_with("layers"), "layers", UNORDERED_LAYERS)
+_add(["pruning.sweep"], "criteria", {"set": lambda v: set(v)})
+_add(["pruning.summarize"], "by", {"set": lambda v: set(v), "dict keys": lambda v: dict.fromkeys(
+    v).keys()})
+
+
+def unbuilt_model():
+    """A Keras model that was never built: Keras does not know its input shape."""
+    import keras
+
+    return keras.Sequential([keras.layers.Dense(3, activation="relu"),
+                             keras.layers.Dense(2, activation="softmax")])
+
+
+def nan_copy(model):
+    """A copy of ``model`` (Keras) with one NaN in its first kernel (cached per model)."""
+    import keras
+
+    def make():
+        copy = keras.models.clone_model(model)
+        weights = model.get_weights()
+        weights[0] = weights[0].copy()
+        weights[0].flat[0] = np.nan
+        copy.set_weights(weights)
+        return copy
+
+    return cached(("nan copy", id(model)), make)
+
+
+def _keras_model(valid):
+    """The Keras model behind a valid ``model`` (a Network stands for the 2-3-2 MLP)."""
+    return mlp() if isinstance(valid, network.Network) else valid
+
+
+BAD_MODELS = {"unbuilt model": lambda v: unbuilt_model(),
+              "nan weight": lambda v: nan_copy(_keras_model(v))}
+_add(_with("model"), "model", BAD_MODELS)
+SPECS["network.check_built"].accept[("model", "nan weight")] = (
+    "built, whatever its weights hold", lambda r, a: r is a["model"])
+_add(["training.from_models"], "models", {label: lambda v, make=make: [make(v[0])]
+                                          for label, make in BAD_MODELS.items()})
+SPECS["models.compile_classifier"].accept.update({
+    ("model", "unbuilt model"): ("Keras compiles a model before it is built",
+                                 lambda r, a: r is a["model"]),
+    ("model", "nan weight"): ("compiling does not read the weights",
+                              lambda r, a: r is a["model"])})
+SPECS["models.save_model"].accept.update({
+    ("model", "unbuilt model"): ("Keras saves an unbuilt model's configuration",
+                                 lambda r, a: Path(r).exists()),
+    ("model", "nan weight"): ("the file holds the weights as they are",
+                              lambda r, a: np.isnan(models.load_model(r).get_weights()[0]).any())})
+
+
+def one_hot(valid):
+    """Labels ``valid`` one-hot encoded, as Keras' to_categorical gives them."""
+    labels = np.asarray(valid)
+    return np.eye(max(int(labels.max()) + 1, 2), dtype=np.float32)[labels]
+
+
+for _parameter in ("y", "y_train", "y_test", "y_eval"):
+    _add(_with(_parameter), _parameter, {"one-hot": one_hot})
+_add(["widgets.point_loss"], "labels", {"one-hot": one_hot})
+
+
+def reversed_extent(valid):
+    """``(x1, x0, y0, y1)``: the x axis reversed."""
+    x0, x1, y0, y1 = valid
+    return (x1, x0, y0, y1)
+
+
+for _parameter in ("extent", "limits"):
+    _add(_with(_parameter), _parameter, {"reversed": reversed_extent})
+
+#: Training data too large for float32 arithmetic: beyond float32 itself, or inside it but
+#: overflowing once multiplied by the weights (the loss becomes NaN).
+OVERFLOWING = {"overflows float32": lambda v: np.asarray(v, np.float64) * 1e300,
+               "scaled by 1e30": lambda v: np.asarray(v, np.float32) * np.float32(1e30)}
+_add(["training.train", "models.train_circle_model", "routes.band_search"], "x", OVERFLOWING)
+
+_add(["routes.interval", "pruning.summarize"], "confidence", {"one": lambda v: 1.0})
+_add(["routes.interval"], "values", {"one network": lambda v: np.asarray(v)[:1]})
+_add(["routes.paired"], "first", {"one network": lambda v: np.asarray(v)[:1]})
+_add(["routes.paired"], "second", {"one network": lambda v: np.asarray(v)[:1]})
+_add(["reasons.interval"], "values", {"one network": lambda v: np.asarray(v)[:1]})
+SPECS["reasons.interval"].accept[("values", "one network")] = (
+    "one seed: the interval is that value", lambda r, a: r == (1.0, 1.0, 1.0))
+_add(["reasons.summarise"], "frame", {"nan value": lambda v: v.assign(
+    a=[1.0, np.nan, 3.0, 5.0])})
+_add(["pruning.summarize"], "table", {
+    "one network per group": lambda v: v.drop_duplicates(["criterion"]),
+    "inf value": lambda v: v.assign(accuracy=np.inf),
+    "text value": lambda v: v.assign(accuracy="high")})
+_add(["pruning.budget_table"], "stacks", {
+    "one network": lambda v: {("full", "none"): stack2(1)},
+    "not a stack": lambda v: {("full", "none"): "abc"},
+    "key not a pair": lambda v: {"full": stack2()}})
+
+_add(["widgets.GridExplorer"], "panels", {
+    "vmin above vmax": lambda v: [{**v[0], "vmin": 1.0, "vmax": 0.0}],
+    "vmin above the values": lambda v: [{**v[0], "vmin": 5.0}]})
+
+
+def _encoded(state, data):
+    return {**state, "grids": base64.b64encode(data).decode("ascii")}
+
+
+_add(["widgets.decode_grids"], "state", {
+    "corrupt grids": lambda v: _encoded(v, b"not zlib data at all"),
+    "grids cut short": lambda v: {**v, "grids": v["grids"][:8]},
+    "grids not base64": lambda v: {**v, "grids": "%%%%"},
+    "resolution off": lambda v: {**v, "resolution": v["resolution"] + 1},
+    "panel without vmin": lambda v: {**v, "panels": [{"title": "t"}]}})
+
+# Steps that do not chain, names that repeat, masks of layers the network does not have.
+_add(["network.Network"], "steps", {
+    "broken chain": lambda v: [network.Dense("hidden0", np.ones((3, 3))), *v[1:]],
+    "repeated name": lambda v: [*v[:-1], network.Dense("hidden0", v[-1].kernel,
+                                                       v[-1].bias)],
+    "flatten missing": lambda v: [network.Conv2D("c", np.ones((1, 1, 1, 2))), *v]})
+_add(["network.Network"], "masked", {"unknown layer": lambda v: ("no such layer",),
+                                     "output layer": lambda v: ("output",),
+                                     "repeated": lambda v: ("hidden0", "hidden0")})
+
+
+# --- MEMBERS ---------------------------------------------------------------------------------
+
+#: ``{name: (make the callable, Spec)}``: a name ``module.Class.member`` is a method or a
+#: widget's trait (set after the widget is made, :func:`bad_input.setter`), one
+#: ``module.function(...)`` a public callable with the parameters in the brackets fixed.
+MEMBERS = {}
+
+#: What a trait's setting may raise: traitlets' own TraitError names the trait too.
+TRAIT_REFUSALS = (ValueError, TypeError, traitlets.TraitError)
+
+_network_accepts = {
+    ("x", "empty"): ("no points give no outputs", lambda r, a: len(r[0] if isinstance(
+        r, tuple) else r) == 0)}
+MEMBERS["network.Network.predict"] = (lambda: read_mlp().predict,
+                                      Spec(lambda: {"x": POINTS}, accept=_network_accepts))
+MEMBERS["network.Network.forward"] = (lambda: read_mlp().forward, Spec(
+    lambda: {"x": POINTS}, same=lambda a, b: same(a[0], b[0]), accept={
+        ("x", "empty"): ("no points give no values", lambda r, a: len(r[0][-1]) == 0)}))
+MEMBERS["network.Network.check_inputs"] = (lambda: read_mlp().check_inputs, Spec(
+    lambda: {"x": POINTS, "name": "x"}, accept={
+        ("x", "empty"): ("no points", lambda r, a: r.shape == (0, 2)),
+        ("name", "unknown"): ("the caller's parameter name, any text",
+                              lambda r, a: same(r, POINTS))}))
+MEMBERS["network.Network.check_masks"] = (lambda: read_mlp().check_masks, Spec(
+    lambda: {"masks": {"hidden0": np.ones(3)}, "name": "masks"}, extra={"masks": {
+        "unknown layer": lambda v: {"nope": np.ones(3)},
+        "nan mask": lambda v: {"hidden0": np.array([1.0, np.nan, 1.0])},
+        "complex mask": lambda v: {"hidden0": np.ones(3, complex)}}}, accept={
+        ("masks", "None"): ("None means no masks", lambda r, a: r == {}),
+        ("name", "unknown"): ("the caller's parameter name, any text",
+                              lambda r, a: list(r) == ["hidden0"])}))
+MEMBERS["network.Network.explaining"] = (lambda: read_mlp().explaining, Spec(
+    lambda: {"weights": np.array([1.0, -1.0])}, same=lambda a, b: same(a(POINTS), b(POINTS)),
+    accept={("weights", "extra axis"): ("one row of weights per sample",
+                                        lambda r, a: r(POINTS[:1]).shape == (1,))}))
+MEMBERS["network.Network.from_dense"] = (lambda: network.Network.from_dense, Spec(
+    lambda: {"layers": read_mlp().dense_chain()}, same=lambda a, b: same(a(POINTS), b(POINTS)),
+    extra={"layers": {"broken chain": lambda v: [v[0], (np.ones((5, 2)), np.zeros(2),
+                                                        "softmax")],
+                      "nan kernel": lambda v: [(v[0][0] * np.nan, *v[0][1:]), *v[1:]],
+                      "unknown activation": lambda v: [(*v[0][:2], "nope"), *v[1:]],
+                      "not triples": lambda v: [v[0][:2], *v[1:]]},
+           "names": {"repeated": lambda v: ["a", "a"], "too few": lambda v: ["a"]}}))
+
+#: One step of each kind and a valid input for its forward pass.
+STEP_INPUTS = {
+    "Dense": (lambda: network.Dense("d", KERNEL), lambda: POINTS),
+    "Folded": (lambda: network.Folded("f", np.ones(2), 0.5), lambda: POINTS),
+    "Conv2D": (lambda: network.Conv2D("c", np.ones((2, 2, 1, 2))),
+               lambda: GRID.reshape(1, 3, 3, 1)),
+    "Maximum": (lambda: network.Maximum("m", (2, 2), (1, 1), "valid"),
+                lambda: GRID.reshape(1, 3, 3, 1)),
+    "Nonlinearity": (lambda: network.Nonlinearity("r", "relu", *network.ACTIVATIONS["relu"]),
+                     lambda: POINTS),
+    "Reshape": (lambda: network.Reshape("flatten"), lambda: GRID.reshape(1, 3, 3, 1))}
+for _step, (_make, _input) in STEP_INPUTS.items():
+    _parameter = "z" if _step == "Nonlinearity" else "a"
+    _accept = {(_parameter, "empty"): ("no samples give no outputs", lambda r, a: len(r) == 0)}
+    if _step == "Maximum":
+        _accept[("a", "wider last axis")] = ("pooling takes any number of channels",
+                                             lambda r, a: r.shape == (1, 2, 2, 2))
+    if _step in ("Dense", "Nonlinearity", "Folded"):
+        _accept[(_parameter, "extra axis")] = (
+            "any leading axes", lambda r, a, _make=_make, _parameter=_parameter: same(
+                r[0], _make().forward(np.asarray(a[_parameter])[0])))
+    if _step == "Nonlinearity":
+        _accept.update({("z", case): ("relu of any value", lambda r, a: same(r, np.maximum(
+            np.asarray(a["z"], float), 0))) for case in ("nan", "inf", "wider last axis")})
+    else:
+        _accept.update({("a", case): (
+            "NaN and inf are values a network computes with",
+            lambda r, a, _make=_make: same(r, _make().forward(np.asarray(a["a"], float))))
+            for case in ("nan", "inf")})
+    if _step == "Reshape":
+        _accept.update({("a", case): ("any shape flattens", lambda r, a: same(
+            r, np.asarray(a["a"]).reshape(len(a["a"]), -1)))
+            for case in ("wider last axis", "extra axis")})
+    MEMBERS[f"network.{_step}.forward"] = (lambda _make=_make: _make().forward, Spec(
+        lambda _parameter=_parameter, _input=_input: {_parameter: _input()}, accept=_accept,
+        fixed={"values": "the windows Network.forward computed, passed back in"}))
+
+# Rule weights checked whatever the rule.
+MEMBERS["reasons.relevance_tf(rule='gradient')"] = (lambda: reasons.relevance_tf, Spec(
+    lambda: {**tf_arguments(), "rule": "gradient", "epsilon": 0.01},
+    same=lambda a, b: same(a[0].numpy(), b[0].numpy()),
+    fixed={name: "battered in the plain spec" for name in ("params", "x", "weights", "rule")}))
+MEMBERS["relevance.propagation.propagate(composite=Composite)"] = (
+    lambda: relevance.propagate, Spec(
+        lambda: {"model": read_mlp(), "x": X2, "composite": relevance.preset("gradient"),
+                 "epsilon": 0.01}, same=lambda a, b: same(a.input, b.input),
+        fixed={name: "battered in the plain spec"
+               for name in ("model", "x", "composite", "output", "baseline", "bias")},
+        accept={("epsilon", "huge"): ("epsilon only feeds a preset named by string",
+                                      lambda r, a: np.all(np.isfinite(r.input)))}))
+
+
+def heatmap():
+    """A fresh node-toggle explorable of the masked circle model (read once)."""
+    return widgets.NodeToggleHeatmap(cached("read circle", lambda: network.read(
+        circle_model())), X2, Y2, resolution=4)
+
+
+def explorer():
+    """A fresh GridExplorer."""
+    return widgets.GridExplorer(**explorer_arguments())
+
+
+def trait(make, name, valid, **spec):
+    """A MEMBERS entry for setting trait ``name`` of a widget from ``make`` to bad values,
+    from the ``valid`` value."""
+    return (lambda: setter(make, name), Spec(
+        lambda: {name: valid() if callable(valid) else valid},
+        same=lambda a, b: same(getattr(a, name), getattr(b, name)), refusals=TRAIT_REFUSALS,
+        **spec))
+
+
+def _trait_is(name, expected):
+    """A check: the widget's trait ``name`` is ``expected``."""
+    return lambda r, a: getattr(r, name) == expected
+
+
+for _name, _valid, _spec in [
+        ("loss_max", 3.0, {"accept": {("loss_max", "huge"): (
+            "a colour scale may be wide", _trait_is("loss_max", 1e300))}}),
+        ("circle_radius_squared", 0.5, {"accept": {
+            ("circle_radius_squared", "None"): ("None: no circle",
+                                                _trait_is("circle_radius_squared", None)),
+            ("circle_radius_squared", "huge"): ("a circle of any size",
+                                                _trait_is("circle_radius_squared", 1e300))}}),
+        ("resolution", 4, {}),
+        ("shown_class", 1, {}),
+        ("show_points", True, {}),
+        ("extent", [-2.0, 2.0, -2.0, 2.0], {"extra": {"extent": {
+            "reversed": reversed_extent}}, "accept": {("extent", "negative element"): (
+                "an extent may start anywhere", _trait_is("extent", [-3.0, 2.0, -2.0, 2.0]))}}),
+        ("mask", [1, 0, 1], {}),
+        ("points", lambda: X2.tolist(), {"extra": {"points": {
+            "nan point": lambda v: [[np.nan, 0.0], *v[1:]],
+            "one point fewer": lambda v: v[1:],
+            "three coordinates": lambda v: [[*p, 0.0] for p in v]}}}),
+        ("labels", Y2.tolist(), {"extra": {"labels": {"one-hot": one_hot}}}),
+        ("layer", "hidden", {}),
+        ("output", "softmax", {"extra": {"output": {"sigmoid": lambda v: "sigmoid"}}}),
+        ("class_names", ["out", "in"], {"extra": {"class_names": {
+            "three": lambda v: [*v, "more"], "empty name": lambda v: ["", "in"]}}})]:
+    MEMBERS[f"widgets.NodeToggleHeatmap.{_name}"] = trait(heatmap, _name, _valid, **_spec)
+
+for _name, _valid, _spec in [
+        ("extent", list(EXTENT), {"extra": {"extent": {"reversed": reversed_extent}},
+                                  "accept": {("extent", "negative element"): (
+                                      "an extent may start anywhere",
+                                      _trait_is("extent", [-3.0, 2.0, -2.0, 2.0]))}}),
+        ("resolution", 3, {}),
+        ("selection", [1], {}),
+        ("panels", lambda: explorer().panels, {"extra": {"panels": {
+            "vmin above vmax": lambda v: [{**v[0], "vmin": 2.0, "vmax": 1.0}],
+            "nan vmax": lambda v: [{**v[0], "vmax": np.nan}],
+            "two panels": lambda v: v * 2}}}),
+        ("readouts", [], {"extra": {"readouts": {"one too many": lambda v: ["a"]}}}),
+        ("overlay", {"circle_radius_squared": None, "points": []}, {"extra": {"overlay": {
+            "nan radius": lambda v: {**v, "circle_radius_squared": np.nan},
+            "negative radius": lambda v: {**v, "circle_radius_squared": -1.0},
+            "unknown key": lambda v: {**v, "colour": "red"},
+            "bad points": lambda v: {**v, "points": [[0.0, np.inf, 1]]}}}})]:
+    MEMBERS[f"widgets.GridExplorer.{_name}"] = trait(explorer, _name, _valid, **_spec)

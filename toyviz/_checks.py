@@ -106,6 +106,25 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
     return array
 
 
+#: The largest input magnitude training accepts: the square root of float32's largest
+#: number. Gradients scale with the inputs and Adam squares them (its second moment), so
+#: beyond it that square overflows to inf, and the next step gives inf - inf = NaN.
+LARGEST_TRAINING_INPUT = float(np.sqrt(np.finfo(np.float32).max))
+
+
+def check_training_inputs(name, x):
+    """Refuse training inputs ``x`` (a float array, already checked finite) larger in
+    magnitude than :data:`LARGEST_TRAINING_INPUT`. Returns ``x``."""
+    largest = float(np.max(np.abs(x))) if np.size(x) else 0.0
+    if largest > LARGEST_TRAINING_INPUT:
+        raise ValueError(
+            f"{name} must stay within ±{LARGEST_TRAINING_INPUT:.3g} for training (it squares "
+            f"gradients that grow with the inputs, and float32 overflows beyond that), got "
+            f"values as large as {largest:.3g}: scale {name} (e.g. to zero mean and unit "
+            "variance)")
+    return x
+
+
 def refuse_divergence(when, x, learning_rate, name="x"):
     """Raise the ``ValueError`` of a training run whose loss or weights became NaN or inf
     by ``when`` (e.g. "step 3"): the inputs ``x`` (the caller's parameter ``name``) were
@@ -113,7 +132,7 @@ def refuse_divergence(when, x, learning_rate, name="x"):
     largest = float(np.max(np.abs(x))) if np.size(x) else 0.0
     raise ValueError(
         f"training diverged: by {when} the loss or the weights became NaN or inf; "
-        f"{name} reaches {largest:.3g} in magnitude and learning_rate is {learning_rate:g}: "
+        f"{name} is as large as {largest:.3g} and learning_rate is {learning_rate:g}: "
         f"scale {name} (e.g. to zero mean and unit variance) or lower learning_rate")
 
 

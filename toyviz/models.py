@@ -10,7 +10,7 @@ import numpy as np
 
 from toyviz import network
 from toyviz._checks import (check_array, check_choice, check_float, check_int, check_ordered,
-                            check_size, refuse_divergence)
+                            check_size, check_training_inputs, refuse_divergence)
 from toyviz._checks import check_labels as _check_labels  # models.check_labels narrows it
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
@@ -96,7 +96,7 @@ def train_circle_model(x, y, n_nodes=20, epochs=20, batch_size=32, learning_rate
     -------
     keras.Model, trained.
     """
-    x = check_array("x", x, shape=(None, 2), empty=False)
+    x = check_training_inputs("x", check_array("x", x, shape=(None, 2), empty=False))
     y = check_labels("y", y, len(x), n_classes=2)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
     epochs = check_int("epochs", epochs, low=1, high=MAX_EPOCHS)

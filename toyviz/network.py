@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import erf
 
-from toyviz._checks import _describe, check_array, check_choice, check_flag, check_int
+from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_int,
+                            check_name)
 
 # --------------------------------------------------------------------------------------
 # Element-wise functions
@@ -287,7 +288,7 @@ class Conv2D(Matrix):
     def _patches(self, a):
         patches = self.windows.extract(a, 0.0)           # (n, oh, ow, C, kh, kw)
         n, oh, ow = patches.shape[:3]
-        return patches.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
+        return patches.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, self._matrix.shape[0])
 
     def forward(self, a):
         a = _step_input(self, a, rank=4, last=self.kernel.shape[2])
@@ -346,7 +347,7 @@ class Maximum(Step):
         if self.one_d:
             a = a[:, :, None, :]
         parts = self.windows.extract(a, -np.inf)
-        parts = parts.reshape(*parts.shape[:4], -1)
+        parts = parts.reshape(*parts.shape[:4], int(np.prod(self.windows.window)))
         return parts[:, :, 0] if self.one_d else parts
 
     def forward(self, a, values=None):
@@ -369,7 +370,8 @@ class Reshape(Step):
     kind = "reshape"
 
     def forward(self, a):
-        return _step_input(self, a).reshape(len(a), -1)
+        a = _step_input(self, a)
+        return a.reshape(len(a), int(np.prod(a.shape[1:])))
 
 
 # --------------------------------------------------------------------------------------
@@ -471,6 +473,7 @@ class Network:
     def check_masks(self, masks, name="masks"):
         """``masks`` as ``{hidden layer name: float64 array}``, checked: each array's last
         axis is the layer's width and its values are finite. ``None`` means no masks."""
+        check_name(name)
         if masks is None:
             return {}
         if not isinstance(masks, dict):
@@ -493,6 +496,7 @@ class Network:
         """``x`` as float64 ``(n, *input_shape)`` (``n`` may be 0), checked: a real,
         finite numeric array of that shape. ``name`` is the caller's parameter, for the
         messages."""
+        check_name(name)
         x = check_array(name, x, dtype=np.float64)
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
             wanted = ", ".join(["n", *map(str, self.input_shape)])
@@ -530,7 +534,8 @@ class Network:
     def predict(self, x, masks=None):
         """What the Keras model outputs: the logits after ``output`` (softmax, sigmoid or
         the identity), float64."""
-        return apply_output(self.output, self(x, masks))
+        logits = self(x, masks)
+        return apply_output(self.output, logits) if logits.size else logits
 
     def dense_chain(self, purpose="this"):
         """The network as ``[(kernel (in, out), bias (out,), activation name), ...]``, one
@@ -574,6 +579,8 @@ class Network:
                 or not all(isinstance(name, str) for name in names):
             raise TypeError(f"names must be a list of {len(layers)} str, one per layer, got "
                             f"{_describe(names)}")
+        elif len(set(names)) != len(names):
+            raise ValueError(f"names must name each layer once, got {list(names)}")
         steps = []
         for position, (layer, name) in enumerate(zip(layers, names)):
             if isinstance(layer, (str, bytes)) or not isinstance(layer, (list, tuple)) \
@@ -621,7 +628,7 @@ def _check_chain(steps, input_shape):
     step before gives, pools and kernels fit. Returns the last step's output shape."""
     shape = input_shape
     for index, step in enumerate(steps):
-        where = (f"input_shape {input_shape} does not fit the first step" if index == 0
+        where = (f"steps[0] does not fit input_shape {input_shape}" if index == 0
                  else f"steps[{index}] does not fit the shape {shape} that steps[{index - 1}] "
                       f"({steps[index - 1].name!r}) gives")
         if isinstance(step, (Dense, Folded)):
@@ -809,6 +816,15 @@ def _mask_input(layer, producers, previous, steps, last_dense, shape, name):
                          f"the input {others[0].name!r} of shape {width}; a mask must match "
                          "the layer")
     return others[0]
+
+
+def check_finite_weights(model, name="model"):
+    """Refuse a built Keras ``model`` with NaN or inf in its weights, naming the layer and
+    the weight (kernel or bias). ``name`` is the caller's parameter. Returns ``model``."""
+    check_built(model, name)
+    for layer in model.layers:
+        _layer_weights(layer, name)
+    return model
 
 
 def _layer_weights(layer, name):

@@ -17,7 +17,7 @@ from scipy import optimize, stats
 
 from toyviz import pruning, training
 from toyviz._checks import (_describe, check_array, check_flag, check_float, check_int,
-                             check_labels, check_rng, check_size)
+                             check_labels, check_rng, check_size, check_training_inputs)
 
 #: What :func:`band_search` reports per network, in its column order.
 BAND_COLUMNS = ("accuracy", "near_step", "peak", "persistent", "parallel", "on_diagonal",
@@ -142,7 +142,7 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
         each weight's move in units of ``lr T``.
     """
     rng = check_rng("rng", rng)
-    x = check_array("x", x, shape=(None, 2), empty=False)
+    x = check_training_inputs("x", check_array("x", x, shape=(None, 2), empty=False))
     y = check_labels("y", y, len(x), n_classes=2)
     x_test = check_array("x_test", x_test, shape=(None, 2), empty=False)
     y_test = check_labels("y_test", y_test, len(x_test), n_classes=2)

@@ -30,8 +30,8 @@ import pandas as pd
 
 from toyviz import network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng, check_size, refuse_divergence,
-                            refuse_one_hot)
+                            check_int, check_rng, check_size, check_training_inputs,
+                            refuse_divergence, refuse_one_hot)
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -553,7 +553,7 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     params = check_stack("params", params)
     k = params[0][0].shape[0]
     n_outputs = params[-1][0].shape[2]
-    x = _check_inputs("x", x, k, params[0][0].shape[1])
+    x = check_training_inputs("x", _check_inputs("x", x, k, params[0][0].shape[1]))
     n = x.shape[1]
     y = _check_labels("y", y, k, n, n_outputs)
     epochs = check_int("epochs", epochs, low=1)

@@ -653,32 +653,31 @@ class GridExplorer(Explorable):
     def _valid_extent(self, proposal):
         return _check_extent(proposal["value"])
 
-    def _fixed(self, name, value, what):
-        """Refuse a new ``value`` of a trait the grids were made with (once they are)."""
+    def _fixed(self, trait, key, value, what):
+        """Refuse a ``trait`` whose ``value`` differs from the one (``key`` of ``_made``)
+        the grids were made with, once they are; ``what`` the value is, in words."""
         made = getattr(self, "_made", None)
-        if made is not None and value != made[name]:
-            raise ValueError(f"{name} must stay {made[name]}, {what} the grids were made "
+        if made is not None and value != made[key]:
+            raise ValueError(f"{trait} must keep {what} {made[key]}, as the grids were made "
                              f"with, got {value!r:.80}; make a new GridExplorer instead")
 
     @traitlets.validate("resolution")
     def _valid_resolution(self, proposal):
-        self._fixed("resolution", proposal["value"], "the side of")
+        self._fixed("resolution", "resolution", proposal["value"], "the side")
         return proposal["value"]
 
     @traitlets.validate("panels")
     def _valid_panels(self, proposal):
-        panels = proposal["value"]
-        if isinstance(panels, list):
-            self._fixed("n_panels", len(panels), "the number of panels")
-        return [_check_panel_spec(f"panels[{p}]", panel)
-                for p, panel in enumerate(check_sequence("panels", panels, "panel dicts"))]
+        panels = check_sequence("panels", proposal["value"], "panel dicts")
+        self._fixed("panels", "n_panels", len(panels), "the number of panels")
+        return [_check_panel_spec(f"panels[{p}]", panel) for p, panel in enumerate(panels)]
 
     @traitlets.validate("readouts")
     def _valid_readouts(self, proposal):
         readouts = check_sequence("readouts", proposal["value"], "str", empty=True)
         if not all(isinstance(text, str) for text in readouts):
             raise TypeError(f"readouts must be a list of str, got {readouts!r:.80}")
-        self._fixed("readouts", len(readouts), "one per combination, as")
+        self._fixed("readouts", "readouts", len(readouts), "the number of readouts")
         return readouts
 
     @traitlets.validate("overlay")

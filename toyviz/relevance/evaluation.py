@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from toyviz._checks import _describe, check_array, check_flag, check_int, check_rng
-from toyviz.network import check_built
+from toyviz.network import check_finite_weights
 from toyviz.relevance.propagation import (
     _chunks, _to_explain, output_weights)
 
@@ -75,7 +75,7 @@ def randomized_copy(model, n_layers, rng):
     cascading randomisation of Adebayo et al. 2018 ("Sanity checks for saliency maps")."""
     import keras  # lazy: importing toyviz.relevance must not import Keras
 
-    check_built(model, "model")
+    check_finite_weights(model, "model")
     rng = check_rng("rng", rng)
     weighted = [layer for layer in model.layers if layer.get_weights()]
     n_layers = check_int("n_layers", n_layers, low=0, high=len(weighted))
