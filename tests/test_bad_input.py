@@ -19,9 +19,12 @@ import sys
 
 import matplotlib
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import toyviz
-from bad_input import CLEAN, HANG, OUTCOMES, RIGHT, UNCLEAR, WRONG, run
+from bad_input import (CLEAN, HANG, OUTCOMES, RIGHT, UNCLEAR, WRONG, names_parameter, run,
+                       setter)
 from bad_input_specs import MEMBERS, SPECS
 
 #: Seconds the whole battery of one module may take before the process is stopped with a
@@ -139,3 +142,41 @@ def test_bad_input_totals(capsys):
         print(f"\n{_line(f'all {len(COUNTS)} modules', totals)}")
     assert totals[WRONG] == totals[UNCLEAR] == totals[HANG] == 0 or set(COUNTS) & set(
         KNOWN_FAILING)
+
+
+# --- the battery's own checks -----------------------------------------------------------------
+
+_LETTERS = st.sampled_from(list("abfknpxyz"))
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=_LETTERS, rows=st.integers(1, 99))
+def test_a_one_letter_name_is_named_only_as_a_subject_or_in_backticks(name, rows):
+    assert not names_parameter(f"got an array of shape ({name}, {rows}) for a 2-{name}-2 "
+                               f"network, a {rows}-point batch", name)
+    assert not names_parameter(f"expected ({rows}, {name}) in '{name}' form", name)
+    for message in (f"{name} must have shape ({rows},)", f"{name}[0] has {rows} values",
+                    f"{name} = {rows} would need 5 GiB", f"`{name}` is wrong",
+                    f"{name} looks one-hot encoded"):
+        assert names_parameter(message, name), message
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=st.from_regex(r"[a-z][a-z_]{2,12}", fullmatch=True).filter(
+    lambda n: not n.endswith("_")), other=st.from_regex(r"[a-z]{1,6}", fullmatch=True))
+def test_a_name_counts_only_as_its_own_token(name, other):
+    assert names_parameter(f"{name} must be a list, got 3", name)
+    assert names_parameter(f"second must have the shape of {name}, (3,)", name)
+    assert not names_parameter(f"{name}_{other} must be a list", name)
+    assert not names_parameter(f"{other}_{name} must be a list", name)
+    assert not names_parameter(f"toyviz.{name} failed", name)
+    assert not names_parameter(f"{name}(x) failed", name)
+
+
+def test_a_trait_setter_takes_the_trait_as_its_one_parameter():
+    class Owner:
+        value = 1
+
+    set_value = setter(Owner, "value")
+    assert list(inspect.signature(set_value).parameters) == ["value"]
+    assert set_value(value=3).value == 3 and Owner.value == 1

@@ -806,3 +806,49 @@ def test_the_numpy_engine_never_loads_numba_and_agrees_with_auto():
     weights, x, y, _ = random_net(1, 3, n_points=5)
     with pytest.raises(ValueError, match="engine must be one of"):
         masking.sweep_all_masks(weights, x, y, engine="fast")
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+@settings(max_examples=20, deadline=None)
+@given(names=st.lists(st.sampled_from(["hidden0", "hidden1"]), min_size=1, max_size=2,
+                      unique=True),
+       kind=st.sampled_from([set, frozenset, lambda names: dict.fromkeys(names, 1),
+                             lambda names: dict.fromkeys(names, 1).keys()]))
+def test_layers_in_no_order_are_refused_whatever_they_hold(names, kind):
+    # A set of str iterates in an order that changes with PYTHONHASHSEED: the mask's
+    # columns would follow it.
+    model = _two_hidden_layer_model()
+    with pytest.raises(TypeError, match="layers must be a list or tuple of hidden layer "
+                                        "names: their order matters"):
+        masking.n_nodes_of(model, kind(names))
+    assert masking.n_nodes_of(model, list(names)) == 3 * len(names)
+
+
+_TWO_HIDDEN = {}
+
+
+def _two_hidden_layer_model():
+    """A 2-3-3-2 MLP, built once."""
+    if "model" not in _TWO_HIDDEN:
+        _TWO_HIDDEN["model"] = models.mlp(widths=(3, 3))
+    return _TWO_HIDDEN["model"]
+
+
+def test_a_masked_network_refuses_a_set_of_its_own_layers():
+    target = masking.masked_network(_two_hidden_layer_model(), ["hidden0", "hidden1"])
+    assert masking.masked_network(target, ("hidden0", "hidden1")) is target
+    with pytest.raises(TypeError, match="order matters"):
+        masking.masked_network(target, {"hidden0", "hidden1"})
+    with pytest.raises(TypeError, match="layers must be a hidden layer name or a sequence"):
+        masking.masked_network(target, 3)
+
+
+def test_one_hot_labels_are_refused_saying_how_to_get_indices():
+    model = masked_circle_model(n_nodes=3)
+    x = np.zeros((4, 2), np.float32)
+    y = np.array([0, 1, 1, 0])
+    with pytest.raises(ValueError, match=r"y looks one-hot encoded \(shape \(4, 2\)\); pass "
+                                         r"class indices, e\.g\. y\.argmax\(axis=1\)"):
+        masking.point_losses(model, x, np.eye(2)[y])

@@ -1,5 +1,6 @@
 """toyviz.models: the masked circle model, training, the unmasked copy, saving."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -182,3 +183,35 @@ def test_check_labels():
 def test_bad_input_names_the_parameter(call, error, name):
     with pytest.raises(error, match=name):
         call()
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+def test_training_the_circle_model_refuses_overflowing_and_one_hot_data():
+    x, y = data.circle(8, np.random.default_rng(3))
+    with pytest.raises(ValueError, match=r"x must stay within ±1\.84e\+19 for training"):
+        models.train_circle_model(x * np.float32(1e30), y, n_nodes=2, epochs=1)
+    with pytest.raises(ValueError, match=r"y looks one-hot encoded \(shape \(8, 2\)\)"):
+        models.train_circle_model(x, np.eye(2)[y], n_nodes=2, epochs=1)
+
+
+def test_a_diverging_keras_run_raises(monkeypatch):
+    x, y = data.circle(8, np.random.default_rng(3))
+    fit = keras.Model.fit
+
+    def diverging_fit(self, *args, **kwargs):
+        history = fit(self, *args, **kwargs)
+        history.history["loss"][-1] = float("nan")
+        return history
+
+    monkeypatch.setattr("keras.Model.fit", diverging_fit)
+    with pytest.raises(ValueError, match="training diverged: by the end of epoch 1 .* lower "
+                                         "learning_rate"):
+        models.train_circle_model(x, y, n_nodes=2, epochs=1)
+
+
+def test_with_masks_refuses_a_set_of_layers():
+    model = models.mlp(widths=(3, 3))
+    with pytest.raises(TypeError, match="layers must be a list or tuple .* order matters"):
+        models.with_masks(model, {"hidden0", "hidden1"})

@@ -2,6 +2,7 @@
 deletion with bias compensation over random small networks, slow references, bad input."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -676,3 +677,51 @@ def test_compensation_gives_a_bias_to_a_layer_without_one():
                                pruning.replace_by_means(model, keep, data, data), atol=1e-5)
     plain = pruning.prune(model, keep, compensate=False)
     assert not plain.get_layer("o").use_bias
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+def _accuracy_table(per_group):
+    return pd.DataFrame({"criterion": np.repeat(["std", "random"], per_group),
+                         "accuracy": np.linspace(0.5, 0.9, 2 * per_group)})
+
+
+@settings(max_examples=20, deadline=None)
+@given(values=st.lists(st.floats(0, 1), min_size=2, max_size=8),
+       confidence=st.floats(0.5, 0.999))
+def test_summarize_gives_finite_intervals_for_two_or_more_values(values, confidence):
+    table = pd.DataFrame({"group": "a", "accuracy": values})
+    row = pruning.summarize(table, ["group"], confidence=confidence).iloc[0]
+    assert row["n"] == len(values)
+    assert np.isfinite([row["low"], row["high"]]).all()
+    assert row["low"] <= row["mean"] <= row["high"]
+
+
+def test_summarize_refuses_what_gives_no_interval():
+    with pytest.raises(ValueError, match=r"table must hold at least 2 measured values of "
+                                         r"value = 'accuracy' in each group .* e\.g\. "
+                                         r"\('std',\)"):
+        pruning.summarize(_accuracy_table(1), ["criterion"])
+    with pytest.raises(ValueError, match="holds inf in 1 rows"):
+        pruning.summarize(_accuracy_table(3).assign(
+            accuracy=[0.5, np.inf, 0.6, 0.7, 0.8, 0.9]), ["criterion"])
+    with pytest.raises(ValueError, match="confidence must be < 1"):
+        pruning.summarize(_accuracy_table(3), ["criterion"], confidence=1.0)
+    with pytest.raises(TypeError, match="by must be a list or tuple .* order matters"):
+        pruning.summarize(_accuracy_table(3), {"criterion"})
+
+
+def test_summarize_reports_values_never_measured_as_n_0():
+    table = _accuracy_table(3).assign(accuracy=[0.5, 0.6, 0.7, np.nan, np.nan, np.nan])
+    summary = pruning.summarize(table, ["criterion"]).set_index("criterion")
+    assert summary.loc["random", "n"] == 0 and np.isnan(summary.loc["random", "mean"])
+    assert summary.loc["std", "n"] == 3
+
+
+def test_budget_table_needs_two_networks_per_stack():
+    stack = training.init_stack(1, [3], np.random.default_rng(0))
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"stacks\[\('full', 'none'\)\] must hold at least 2 "
+                                         "networks"):
+        pruning.budget_table({("full", "none"): stack}, x, np.zeros(4, int))

@@ -2,6 +2,7 @@
 propagation (the slow, obviously-right reference), the training routes and the measures."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from hypothesis import given, settings
@@ -180,3 +181,29 @@ def test_ratios_to_plain_pairs_by_seed():
     assert list(ratios.m_ratio) == [1.0, 1.0, 0.25, 0.5]
     with pytest.raises(ValueError, match="plain"):
         reasons.ratios_to_plain(frame[frame.route == "lrp"], ["m"])
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", sorted(reasons.TF_RULES))
+@pytest.mark.parametrize("epsilon, error", [(np.nan, ValueError), (np.inf, ValueError),
+                                            (None, TypeError), (-1.0, ValueError)])
+def test_epsilon_is_checked_whatever_the_rule(rule, epsilon, error):
+    rng = np.random.default_rng(0)
+    params = training.init_stack(1, [3], rng, n_inputs=4)
+    x = rng.random((2, 4)).astype(np.float32)
+    with pytest.raises(error, match="epsilon must be"):
+        reasons.relevance_tf(params, x, np.eye(2, dtype=np.float32), rule=rule,
+                             epsilon=epsilon)
+
+
+def test_summarise_names_the_frame_for_a_value_that_is_not_finite():
+    frame = pd.DataFrame({"route": ["plain", "lrp"] * 2, "weight": [0, 1] * 2,
+                          "seed": [0, 0, 1, 1], "a": [1.0, np.nan, 3.0, 5.0]})
+    with pytest.raises(ValueError, match=r"frame's column 'a' \(in columns\) holds NaN or inf "
+                                         "in 1 rows"):
+        reasons.summarise(frame, ["a"])
+    assert reasons.interval([2.0]) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="confidence must be < 1"):
+        reasons.interval([2.0], confidence=1.0)

@@ -768,3 +768,32 @@ def test_importing_the_package_loads_neither_keras_nor_scipy_stats():
     code = ("import sys, toyviz.relevance\n"
             "assert not {'tensorflow', 'keras', 'scipy.stats'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+def test_randomized_copy_refuses_unbuilt_models_and_nan_weights():
+    keras = _keras()
+    unbuilt = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="model is not built"):
+        rel.randomized_copy(unbuilt, 1, np.random.default_rng(0))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="first"),
+                              keras.layers.Dense(2, name="second")])
+    weights = model.get_weights()
+    weights[1][0] = np.nan
+    model.set_weights(weights)
+    with pytest.raises(ValueError, match="model's layer 'first' has 1 non-finite value.* "
+                                         "in its bias"):
+        rel.randomized_copy(model, 1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("epsilon", [np.nan, np.inf, None, -0.1])
+def test_rule_weights_refuse_nan_inf_and_none(epsilon):
+    error = TypeError if epsilon is None else ValueError
+    for make in (lambda: rel.MatrixNormalized(epsilon), lambda: rel.preset("lrp_epsilon",
+                                                                            epsilon),
+                 lambda: rel.rule("matrix", "normalized", epsilon=epsilon),
+                 lambda: rel.blip(np.ones(2), epsilon)):
+        with pytest.raises(error, match="epsilon must be"):
+            make()

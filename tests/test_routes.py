@@ -206,3 +206,31 @@ def test_layer_sweep_and_near_constant_nodes():
                            atol=0.05)
     with pytest.raises(ValueError, match="relative"):
         pruning.near_constant_nodes(params, x, relative=2.0)
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=st.floats(-10, 10), n=st.integers(2, 6), confidence=st.floats(0.01, 0.999))
+def test_intervals_of_equal_values_are_that_value(value, n, confidence):
+    mean, low, high = routes.interval(np.full(n, value), confidence)
+    assert (mean, low, high) == pytest.approx((value, value, value))
+
+
+def test_intervals_refuse_one_network_and_certainty():
+    with pytest.raises(ValueError, match="values must hold at least 2 numbers, got 1"):
+        routes.interval([0.5])
+    with pytest.raises(ValueError, match="confidence must be < 1"):
+        routes.interval([0.5, 0.6], confidence=1.0)
+    with pytest.raises(ValueError, match="first and second must hold at least 2 networks'"):
+        routes.paired([0.5], [0.4])
+
+
+def test_band_search_refuses_inputs_too_large_to_train_on():
+    x = np.ones((8, 2), np.float32) * np.float32(1e30)
+    y = np.array([0, 1] * 4)
+    with pytest.raises(ValueError, match=r"x must stay within ±1\.84e\+19 for training"):
+        routes.band_search([{"name": "s", "learning_rate": 0.01, "batch_size": None,
+                             "steps": 1}], x, y, x, y, np.random.default_rng(0), n_nets=2,
+                           widths=(3,))

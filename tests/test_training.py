@@ -203,3 +203,60 @@ def test_train_result_holds_a_diverged_run_and_checks_its_fields():
         training.TrainResult(stack, 2, np.array([0.5]))
     with pytest.raises(TypeError, match="snapshots"):
         training.TrainResult(stack, 1, np.array([0.5]), snapshots="none")
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+def _circle_stack(seed=19):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(32, 2)).astype(np.float32)
+    y = (np.sum(x ** 2, axis=1) < 0.5).astype(np.int64)
+    return training.init_stack(1, [8], rng), x, y
+
+
+def test_a_diverging_run_raises_saying_what_to_do():
+    stack, x, y = _circle_stack()
+    with pytest.raises(ValueError, match=r"training diverged: by step \d+ the loss or the "
+                                         r"weights became NaN or inf; x is as large as .*"
+                                         "scale x .* or lower learning_rate"):
+        training.train(stack, x * 1e10, y, 3, np.random.default_rng(1), learning_rate=100.0,
+                       optimizer="sgd")
+    result = training.train(stack, x, y, 1, np.random.default_rng(1))
+    assert not result.diverged
+
+
+@settings(max_examples=20, deadline=None)
+@given(scale=st.floats(2e19, 1e38))
+def test_inputs_whose_square_overflows_float32_are_refused_before_training(scale):
+    stack, x, y = _circle_stack()
+    x = x / np.abs(x).max()
+    with pytest.raises(ValueError, match=r"x must stay within ±1\.84e\+19 for training"):
+        training.train(stack, x * np.float32(scale), y, 1, np.random.default_rng(1))
+
+
+def test_inputs_beyond_float32_are_refused_saying_how_large_they_are():
+    stack, x, y = _circle_stack()
+    with pytest.raises(ValueError, match=r"x must contain only finite values in float32, "
+                                         r"which holds magnitudes up to 3\.4e\+38, but its "
+                                         r"largest is 9\.\d+e\+299"):
+        training.train(stack, x.astype(np.float64) * 1e300, y, 1, np.random.default_rng(1))
+
+
+def test_a_train_result_says_when_it_holds_a_diverged_run():
+    stack = training.init_stack(1, [3], np.random.default_rng(17))
+    assert not training.TrainResult(stack, 1, np.array([0.5])).diverged
+    assert training.TrainResult(stack, 1, np.array([np.inf])).diverged
+    broken = stack.copy()
+    broken[1] = (stack[1][0], np.full_like(stack[1][1], np.nan))
+    assert training.TrainResult(broken, 1, np.array([0.5])).diverged
+
+
+def test_one_hot_labels_are_refused_unless_they_are_per_network_labels():
+    stack, x, y = _circle_stack()
+    with pytest.raises(ValueError, match=r"y looks one-hot encoded \(shape \(32, 2\)\); "
+                                         r"pass class indices, e\.g\. y\.argmax\(axis=1\)"):
+        training.accuracy(stack, x, np.eye(2)[y])
+    two = training.concat(stack, stack)
+    per_network = np.stack([np.ones(32, int), np.zeros(32, int)])   # (k, n): not one-hot
+    assert training.accuracy(two, x, per_network).sum() == pytest.approx(1.0)

@@ -636,3 +636,99 @@ def test_python_reference_checks_the_state_it_is_given():
         widgets.toggled_layer(widgets.state_network(state), None, name=None)
     with pytest.raises(TypeError, match="n_nodes must be an int"):
         widgets.check_mask("mask", [1, 0], 2.0)
+
+
+# --- bad input, finished (issue 21, part 5) ---------------------------------------------------
+
+
+def _heatmap(rng_seed=21):
+    rng = np.random.default_rng(rng_seed)
+    x, y = labelled_points(rng, 20)
+    return widgets.NodeToggleHeatmap(random_network(rng), x, y, resolution=8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(trait=st.sampled_from(["loss_max", "circle_radius_squared"]),
+       value=st.one_of(st.sampled_from([np.nan, np.inf, -np.inf, True, "3", 0.0]),
+                       st.floats(-1e6, -1e-9)))
+def test_numeric_traits_refuse_what_their_parameters_refuse(trait, value):
+    widget = _heatmap()
+    before = getattr(widget, trait)
+    with pytest.raises((ValueError, TypeError), match=trait):
+        setattr(widget, trait, value)
+    assert getattr(widget, trait) == before
+
+
+@pytest.mark.parametrize("trait, value, words", [
+    ("resolution", 1, "resolution must be >= 2"),
+    ("resolution", 20.0, "resolution must be an int"),
+    ("shown_class", 2, "shown_class must be <= 1"),
+    ("show_points", 1, "show_points must be True or False"),
+    ("extent", [2.0, -2.0, -2.0, 2.0], r"extent must be \(x0, x1, y0, y1\) with x0 < x1"),
+    ("extent", [-2.0, np.nan, -2.0, 2.0], "extent must contain only finite"),
+    ("points", [[0.0, 0.0]], r"points must hold one point per label \(20\)"),
+    ("labels", [5] * 20, r"labels must be class labels in 0 \.\. 1"),
+    ("labels", np.eye(2)[[0, 1] * 10].tolist(), "labels looks one-hot encoded"),
+    ("layer", "output", "layer must be one of the hidden layers"),
+    ("output", "sigmoid", "output must be 'sigmoid' for one output unit"),
+    ("class_names", ["a", "b", "c"], "class_names must be 2 non-empty str"),
+    ("mask", [1, 2] + [1] * 18, "mask must hold only 0 and 1"),
+])
+def test_node_toggle_traits_are_checked_when_set(trait, value, words):
+    widget = _heatmap()
+    with pytest.raises((ValueError, TypeError), match=words):
+        setattr(widget, trait, value)
+
+
+def test_points_and_labels_change_together():
+    widget = _heatmap()
+    with widget.hold_trait_notifications():
+        widget.points = [[0.5, 0.5], [-0.5, 0.2]]
+        widget.labels = [1, 0]
+    assert widget.values()["loss"].shape == (2,)
+
+
+def test_grid_explorer_refuses_a_colour_scale_given_upside_down():
+    with pytest.raises(ValueError, match=r"panels\[1\] must have vmin < vmax, got "
+                                         r"panels\[1\]\['vmin'\] = 1 and panels\[1\]\['vmax'\] "
+                                         "= -1"):
+        grid_explorer(panels=[{"title": "R", "colour_label": "r", "signed": True},
+                              {"title": "P", "colour_label": "p", "vmin": 1, "vmax": -1}])
+    with pytest.raises(ValueError, match=r"panels\[1\] must have vmin < vmax"):
+        grid_explorer(panels=[{"title": "R", "colour_label": "r", "signed": True},
+                              {"title": "P", "colour_label": "p", "vmin": 50.0}])
+    _, constant = grid_explorer(values=np.ones((3, 4, 2, 12, 12)), panels=[
+        {"title": "R", "colour_label": "r", "signed": True},
+        {"title": "P", "colour_label": "p"}])     # one colour for a constant panel
+    assert [(p["vmin"], p["vmax"]) for p in constant.panels] == [(-1.0, 1.0), (1.0, 2.0)]
+
+
+@pytest.mark.parametrize("trait, value, words", [
+    ("extent", [2.0, -2.0, -2.0, 2.0], "extent must be"),
+    ("resolution", 13, "resolution must keep the side 12"),
+    ("panels", [], "panels must hold at least one"),
+    ("readouts", ["a"], "readouts must keep the number of readouts 12"),
+    ("overlay", {"circle_radius_squared": np.nan, "points": []},
+     r"overlay\['circle_radius_squared'\] must be finite"),
+    ("selection", [3, 0], r"selection\[0\] must be <= 2"),
+])
+def test_grid_explorer_traits_are_checked_when_set(trait, value, words):
+    _, widget = grid_explorer()
+    with pytest.raises((ValueError, TypeError), match=words):
+        setattr(widget, trait, value)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda state: {**state, "grids": "eJw" + state["grids"][3:]},
+     r"state\['grids'\] is not zlib-compressed data"),
+    (lambda state: {**state, "grids": state["grids"][:40]},
+     r"state\['grids'\] is not zlib-compressed data"),
+    (lambda state: {**state, "grids": "not base64!"},
+     r"state\['grids'\] is not valid base64 text"),
+    (lambda state: {**state, "resolution": 11},
+     r"state\['grids'\] must unpack to 2,904 levels .* got 3,456"),
+])
+def test_decode_grids_names_the_state_for_corrupt_grids(change, words):
+    _, widget = grid_explorer()
+    with pytest.raises(ValueError, match=words):
+        widgets.decode_grids(change(widget.get_state()), [0, 0])
