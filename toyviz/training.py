@@ -112,7 +112,7 @@ class TrainResult:
     loss : (steps,) float32, the mean over networks of the mini-batch loss at each step.
 
     A result records what it is given, a diverged run's NaN or inf loss and weights too;
-    :attr:`diverged` says whether it is one. :func:`train` never returns one: it raises
+    ``diverged`` says whether it is one. :func:`train` never returns one: it raises
     ``ValueError`` when training diverges.
     snapshots : list of ``(step, params)``; the stack before step 0 and after every
         ``snapshot_every`` steps (empty when ``snapshot_every`` is None).
