@@ -594,7 +594,7 @@ def summarize(table, by, value="accuracy", confidence=0.95):
         raise ValueError(f"value must name a column of table {list(table.columns)}, "
                          f"got {value!r}")
     column = table[value]
-    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
         raise TypeError(f"value must name a numeric column of table, but {value!r} holds "
                         f"{column.dtype}")
     if np.isinf(column.to_numpy(dtype=np.float64)).any():

@@ -657,7 +657,7 @@ def summarise(frame, columns, by=("route", "weight")):
     _check_columns(frame, columns=columns, by=by)
     for column in columns:
         numbers = frame[column]
-        if pd.api.types.is_bool_dtype(numbers) or not pd.api.types.is_numeric_dtype(numbers):
+        if not (pd.api.types.is_numeric_dtype(numbers) or pd.api.types.is_bool_dtype(numbers)):
             raise TypeError(f"columns must name numeric columns of frame, but {column!r} "
                             f"holds {numbers.dtype}")
         bad = ~np.isfinite(numbers.to_numpy(dtype=np.float64))
