@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 # on Binder, where the kernel and the server share 1 GB.
 KERNEL_ENV := --env MALLOC_MMAP_THRESHOLD_ 131072
 
-.PHONY: book test widgets-static chromium bench lock clean outputs spreads
+.PHONY: book test test-unit test-build widgets-static chromium bench lock clean outputs spreads
 
 ## book: build the site into _build/html, executing every notebook
 book: $(STAMP) widgets-static
@@ -26,16 +26,22 @@ book: $(STAMP) widgets-static
 ## test: unit tests, the book build with warnings as errors (it executes every notebook,
 ## once), the checks of those executions against the committed outputs, browser tests of
 ## the site, and the chapters in a live JupyterLab.
-## The build runs beside a process that holds TensorFlow's libraries (scripts/
-## hold_tensorflow.py), as the JupyterLab test does, so that neither can pass only on a
+## The unit tests run beside the build (two jobs: the machine is busy, as any maintainer's
+## is), and the build runs beside a process that holds TensorFlow's libraries
+## (scripts/hold_tensorflow.py), as the JupyterLab test does: nothing may pass only on a
 ## quiet machine. The JupyterLab test runs on its own, in a process that never imports
 ## TensorFlow (see its lab fixture), after the build, whose executions it reads.
 test: $(STAMP) chromium widgets-static
-	$(BIN)/python -m pytest tests -m "not browser and not notebooks"
-	$(BIN)/python scripts/hold_tensorflow.py $(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-unit test-build
 	$(BIN)/python -m pytest tests -m "(notebooks or browser) and not jupyterlab" \
 	  --executed-notebooks _build/jupyter_execute
 	$(BIN)/python -m pytest tests/test_jupyterlab.py --executed-notebooks _build/jupyter_execute
+
+# the two halves of make test that run side by side
+test-unit:
+	$(BIN)/python -m pytest tests -m "not browser and not notebooks"
+test-build:
+	$(BIN)/python scripts/hold_tensorflow.py $(BIN)/jupyter-book build . $(JB_FLAGS)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

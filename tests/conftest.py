@@ -1,11 +1,17 @@
 import os
 
 import pytest
+from hypothesis import settings
 
 from browser_harness import CHROMIUM, CHROMIUM_ARGS, missing
 
 # Before anything imports TensorFlow: keep its C++ logging out of the test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# No per-example deadline: how long an example takes depends on what else runs on the
+# machine (make test builds the book beside the unit tests), never on the property.
+settings.register_profile("any-load", deadline=None)
+settings.load_profile("any-load")
 
 
 def pytest_addoption(parser):
