@@ -279,7 +279,8 @@ def test_run_and_chunk_reject_bad_input(tmp_path):
 def test_sweep_all_masks_fused_and_numpy_paths_agree(monkeypatch):
     net, x, y = two_class_net(np.random.default_rng(21), 11, 150)
     project = np.full((11, 1), 1 / 11)
-    fused = masking.sweep_all_masks(net, x, y, project=project, node_means=True, workers=1)
+    fused = masking.sweep_all_masks(net, x, y, project=project, node_means=True, workers=1,
+                                    engine="numba")
     monkeypatch.setattr(_fused, "_STATE", {"kernels": None})      # as without numba
     plain = masking.sweep_all_masks(net, x, y, project=project, node_means=True)
     a, c = masking.signed_contributions(net, x, y)

@@ -167,10 +167,14 @@ def test_projected_sweep_and_node_means_match_the_engine(seed, n_nodes, k, huge)
                                rtol=0)
 
 
-def test_node_means_do_not_depend_on_threads_and_bad_projections_are_refused():
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_node_means_do_not_depend_on_threads_and_bad_projections_are_refused(engine):
+    # (engine="auto" may choose differently per number of workers: see test_engine.py)
     weights, x, y, _ = random_net(11, 8, n_points=50)
-    first = masking.sweep_all_masks(weights, x, y, workers=1, block=7, node_means=True)
-    second = masking.sweep_all_masks(weights, x, y, workers=3, block=7, node_means=True)
+    first = masking.sweep_all_masks(weights, x, y, workers=1, block=7, node_means=True,
+                                    engine=engine)
+    second = masking.sweep_all_masks(weights, x, y, workers=3, block=7, node_means=True,
+                                     engine=engine)
     np.testing.assert_array_equal(first[2], second[2])
     with pytest.raises(ValueError, match=r"^project must have shape \(8, any\)"):
         masking.sweep_all_masks(weights, x, y, project=np.ones((7, 1)))
@@ -188,14 +192,15 @@ def test_full_sweep_falls_back_to_direct_evaluation_for_huge_logits():
     np.testing.assert_allclose(gradients, ref_gradients, atol=1e-5, rtol=1e-6)
 
 
-def test_full_sweep_does_not_depend_on_threads():
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_full_sweep_does_not_depend_on_threads(engine):
     weights, x, y, _ = random_net(11, 8, n_points=50)
-    first = masking.sweep_all_masks(weights, x, y, workers=1, block=7)
-    second = masking.sweep_all_masks(weights, x, y, workers=3, block=7)
+    first = masking.sweep_all_masks(weights, x, y, workers=1, block=7, engine=engine)
+    second = masking.sweep_all_masks(weights, x, y, workers=3, block=7, engine=engine)
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
     # Another block size changes the float32 summation order, not the answer.
-    third = masking.sweep_all_masks(weights, x, y, workers=2, block=256)
+    third = masking.sweep_all_masks(weights, x, y, workers=2, block=256, engine=engine)
     np.testing.assert_allclose(third[0], first[0], atol=1e-6, rtol=0)
 
 

@@ -8,9 +8,9 @@ The split-table form of :mod:`toyviz.masking` (see its module docstring): a mask
 
 with ``X = exp(-(A + t))``, ``Y = exp(B - t)``, ``offset_j = sum_p (A[j, p] + t_p)``. The
 numpy path makes four passes over a block of ``(masks, points)`` float32 numbers (add,
-log, reciprocal, matrix product). The kernels here make one: per pair one addition, one
-logarithm (a branch-free polynomial on the float's mantissa and exponent, which the
-compiler vectorises; plain ``math.log`` would be a scalar call), one reciprocal, and the
+log, reciprocal, matrix product). The kernels here make one: per pair one addition, the
+sum of logarithms as a sum of exponent fields and a product of mantissas (one float64
+logarithm per 96 points, see :mod:`toyviz._kernels`), one reciprocal, and the
 gradient's multiply-adds, with a block of ``Y`` rows reused from cache by a group of high
 halves ``j``. Threads (numba's ``prange``) take groups of high halves, so every mask's
 sums are computed by one thread in one fixed order: the results do not depend on the
@@ -20,9 +20,11 @@ a cluster).
 The kernels live in :mod:`toyviz._kernels`, which imports numba; this module imports it
 only when a kernel is first needed (:func:`available`), and numba caches the compiled
 kernels on disk for later processes. Without numba, callers use their numpy path, and
-:func:`available` says so once with a warning.
+:func:`available` says so once with a warning. Which of the two is faster depends on the
+CPU: ``engine="auto"`` times both (:mod:`toyviz._calibration`).
 """
 
+import contextlib
 import threading
 import warnings
 
@@ -53,8 +55,9 @@ def _kernels():
             except ImportError as error:
                 warnings.warn(
                     f"numba is not available ({error}); toyviz sweeps all masks with its "
-                    "numpy path instead, about half as fast. Install numba (pip install "
-                    "'toyviz[fast]') for the fused kernels.", NumbaMissingWarning,
+                    "numpy path instead (on most CPUs two to three times slower). Install "
+                    "numba (pip install 'toyviz[fast]') for the fused kernels.",
+                    NumbaMissingWarning,
                     stacklevel=4)
                 kernels = None
             _STATE["kernels"] = kernels
@@ -69,6 +72,21 @@ def set_threads(workers):
     workers = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(workers)
     return workers
+
+
+@contextlib.contextmanager
+def threads(workers):
+    """Run the kernels on ``workers`` threads inside the block (None: as they are), and
+    restore the number before it afterwards (numba must be available)."""
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        if workers is not None:
+            set_threads(workers)
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _compile():
@@ -98,12 +116,14 @@ class SplitTables:
     found without enumerating them (the extremes of a subset sum are the sums of the
     negative and of the positive parts), so the tables of any range of high halves agree
     with those of the whole sweep. Points whose two ranges do not fit ``exp`` in float32
-    (``|.| > 80``) are listed in ``direct`` and evaluated in float64 instead.
+    (``|.| > 80``) are listed in ``direct`` and evaluated in float64 instead. ``low_rows``:
+    only the first ``low_rows`` rows of ``Y`` (a sample, for :mod:`toyviz._calibration`;
+    None: all).
     """
 
     LIMIT = 80.0
 
-    def __init__(self, a, c, n_low):
+    def __init__(self, a, c, n_low, low_rows=None):
         self.a, self.c = a, c
         self.n_nodes = c.shape[1]
         self.n_low = n_low
@@ -120,7 +140,7 @@ class SplitTables:
         self.direct = np.flatnonzero(~fits)
         self.shift = 0.5 * (lo + hi)[self.split]
         self.c_split = c[self.split]
-        bits = _bits(np.arange(2**n_low), n_low)
+        bits = _bits(np.arange(2**n_low if low_rows is None else low_rows), n_low)
         B = bits @ low[self.split].T
         B -= self.shift
         self.Y = np.ascontiguousarray(np.exp(B), dtype=np.float32)   # (2**n_low, n_split)
@@ -151,7 +171,8 @@ def _bits(indices, n_bits):
     return ((indices[:, None] >> np.arange(n_bits, dtype=np.int64)) & 1).astype(np.float64)
 
 
-def sweep(a, c, losses, gradients, project=None, node_means=False, workers=None):
+def sweep(a, c, losses, gradients, project=None, node_means=False, workers=None,
+          sample=None):
     """Loss and mask-gradient of all ``2**n`` masks with the fused kernel (numba must be
     available), from the signed contributions ``a`` (n_points,) and ``c`` (n_points,
     n_nodes), already checked: what :func:`toyviz.masking.sweep_all_masks` computes in
@@ -161,25 +182,22 @@ def sweep(a, c, losses, gradients, project=None, node_means=False, workers=None)
     project``; k = n without ``project``). Returns, with ``node_means``, the sum over all
     masks of every node's gradient, (n,) float64, else None. ``workers``: threads (None:
     numba's default, the number of CPUs); the results do not depend on it.
+
+    ``sample=(high, low)`` computes only the masks ``j * 2**n_low + k`` with ``j < high``
+    and ``k < low``, into rows ``j * low + k`` (what :mod:`toyviz._calibration` times).
     """
-    import numba
-
-    before = numba.get_num_threads()
-    try:
-        if workers is not None:
-            set_threads(workers)
-        return _sweep(a, c, losses, gradients, project, node_means)
-    finally:
-        numba.set_num_threads(before)
+    with threads(workers):
+        return _sweep(a, c, losses, gradients, project, node_means, sample)
 
 
-def _sweep(a, c, losses, gradients, project, node_means):
+def _sweep(a, c, losses, gradients, project, node_means, sample=None):
     n_points, n_nodes = c.shape
     if project is None:
         project = np.eye(n_nodes)
     n_low = n_nodes // 2
-    tables = SplitTables(a, c, n_low)
-    n_k, n_j = 2**n_low, 2**tables.n_high
+    tables = SplitTables(a, c, n_low, None if sample is None else sample[1])
+    n_k = len(tables.Y)
+    n_j = 2**tables.n_high if sample is None else sample[0]
     X, offset = tables.high(np.arange(n_j))
     ST = np.ascontiguousarray((tables.c_split @ project).T, dtype=np.float32)   # (k, n_split)
     column_sums = (tables.c_split.sum(axis=0) @ project).astype(np.float32)
@@ -192,7 +210,7 @@ def _sweep(a, c, losses, gradients, project, node_means):
         node_sums = (n_j * n_k * tables.c_split.sum(axis=0)
                      - (reciprocal_sums * X).sum(axis=0) @ tables.c_split) / n_points
     for j in range(n_j if len(tables.direct) else 0):
-        extra_loss, extra_grad = tables.direct_sums(j)
+        extra_loss, extra_grad = (part[:n_k] for part in tables.direct_sums(j))
         rows = slice(j * n_k, (j + 1) * n_k)
         losses[rows] += extra_loss / n_points
         gradients[rows] += ((extra_grad @ project) / n_points).astype(np.float32)

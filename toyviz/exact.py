@@ -16,9 +16,15 @@ cluster.
 A chunk is a range of *high halves* of the mask index (``index = j * 2**n_low + k``)
 together with its mirror image ``2**n_high - 1 - j``, so every mask's complement
 (``2**n - 1 - index``) lies in the same chunk. In chapter 1's case (two classes, the last
-hidden layer masked alone) the values come from the fused split-table kernel
-(:mod:`toyviz._fused`, numba); without numba, or for any other network, from numpy
-(:func:`toyviz.masking.mask_losses`).
+hidden layer masked alone) the values come from the split tables of
+:mod:`toyviz._fused`, the values and the per-size sums from its numba kernels or from
+numpy, whichever is faster here: :func:`problem` times both on a sample of the problem, as
+``engine="auto"`` of :func:`toyviz.masking.sweep_all_masks` does (see
+:mod:`toyviz._calibration`; the choice is kept per CPU, numba and numpy/BLAS versions and
+problem shape, in memory and in ``$XDG_CACHE_HOME/toyviz/engine-calibration.json``), and
+keeps the choice in the problem (``Problem.engine``), so that every chunk, on any
+worker, runs the same engine. Without numba, or for any other network, the values come
+from numpy (:func:`toyviz.masking.mask_losses`).
 
 Running it (:func:`exact_landscape`, or :func:`problem` then :func:`run`):
 
@@ -36,9 +42,12 @@ The sums are float64; the chunks are combined in a fixed order, so results do no
 on the number of threads, workers or chunks already done. They agree with the table
 functions of :mod:`toyviz.landscape` applied to the same values to rounding (the tests
 hold them to a relative 1e-12), and the values themselves agree with the float64
-engine to about 1e-7 (float32 logarithms; the tests hold them to 1e-5).
+engine to about 1e-7 (float32 sums ``X + Y``, and float32 logarithms on the numpy path;
+the tests hold them to 1e-5). The two engines differ in those last bits, so a problem's
+fingerprint includes its engine: chunks saved by one are not mixed with the other's.
 """
 
+import contextlib
 import hashlib
 import math
 import os
@@ -46,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toyviz import _fused, masking
+from toyviz import _calibration, _fused, masking
 from toyviz._checks import _describe, check_array, check_flag, check_float, check_int
 
 #: Most masked nodes this module handles (``2**36`` masks; past ``2**32`` a cluster is needed).
@@ -66,7 +75,8 @@ class Problem:
     cluster workers (the network's weights, the points, the settings). Attributes:
     ``n_nodes``, ``n_low``, ``n_chunks``, ``value``, ``grid``, ``bandwidth``,
     ``centre`` (the value of the mask with every node on: the sums are of values minus
-    it, which keeps their rounding small), ``fingerprint`` (a hash of all of it).
+    it, which keeps their rounding small), ``engine`` ("numba" or "numpy", the faster
+    here, chosen once for every chunk), ``fingerprint`` (a hash of all of it).
 
     Parameters (as :func:`problem` passes them): ``n_nodes`` int in [1, MAX_NODES];
     ``value``, ``grid``, ``bandwidth``, ``chunk_size`` as in :func:`problem`; ``fast``
@@ -97,11 +107,12 @@ class Problem:
         self.n_chunks = -(-half // self.pairs)
         self.n_masks = 2**n_nodes
         self._tables = None
+        self.engine = _choose_engine(self)
         full = _values(self, np.array([2**self.n_high - 1]))[0, -1]
         self.centre = float(full)
         digest = hashlib.sha256()
         for item in (_FORMAT, n_nodes, value, bandwidth, self.n_low, self.pairs, fast,
-                     self.centre):
+                     self.centre, self.engine):
             digest.update(repr(item).encode())
         for array in [grid if grid is not None else np.zeros(0), *_arrays(parts)]:
             digest.update(np.ascontiguousarray(array).tobytes())
@@ -224,6 +235,63 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
 # --------------------------------------------------------------------------- one chunk
 
 
+def _numba(problem):
+    """Whether this problem's chunks run numba's kernels (its engine, where numba can be
+    imported)."""
+    return problem.fast and problem.engine == "numba" and _fused.available()
+
+
+def _split_values(tables, rows, n_points, numba):
+    """(len(rows), len(tables.Y)) float64: mean losses from split tables
+    (:class:`toyviz._fused.SplitTables`) for the high halves ``rows``, with numba's
+    kernel or numpy."""
+    X, offset = tables.high(rows)
+    sums = np.empty((len(rows), len(tables.Y)))
+    if len(tables.split) and numba:
+        _fused.kernel("losses")(X, tables.Y, offset, sums)
+    else:
+        for t in range(len(rows)):
+            logs = np.log(X[t] + tables.Y)          # float32
+            sums[t] = offset[t] + logs.sum(axis=1, dtype=np.float64)
+    for t, j in enumerate(rows if len(tables.direct) else ()):
+        sums[t] += tables.direct_sums(int(j))[0][:len(tables.Y)]
+    return sums / n_points
+
+
+def _accumulate(values, rows, n_low, n_nodes, centre, numba):
+    """The per-size sums and extremes of a chunk's values (see :func:`chunk`), with
+    numba's kernel or numpy."""
+    if numba:
+        return _fused.kernel("accumulate")(values, rows, n_low, n_nodes, centre)
+    return _accumulate_numpy(values, rows, n_low, n_nodes, centre)
+
+
+def _choose_engine(problem):
+    """"numba" or "numpy" for ``problem``'s chunks: numpy for any network but chapter
+    1's case, else the faster here (:func:`toyviz._calibration.choose`), timed on one
+    thread on a chunk's work (values and per-size sums) for one high half and for a
+    group of them, by one block of low halves. The tables are built once, outside the
+    timing."""
+    if not problem.fast:
+        return "numpy"
+    a, c = problem.parts["a"], problem.parts["c"]
+    rows = np.arange(min(2**problem.n_high, _calibration.GROUP), dtype=np.int64)
+    tables = _fused.SplitTables(a, c, problem.n_low,
+                                min(2**problem.n_low, _calibration.SAMPLE_LOW))
+    shape = {"nodes": problem.n_nodes, "points": _calibration.size_class(len(a)),
+             "direct": bool(len(tables.direct))}
+
+    def run(engine, full):
+        numba = engine == "numba"
+        some = rows if full else rows[:1]
+        with _fused.threads(1) if numba else contextlib.nullcontext():
+            values = _split_values(tables, some, len(a), numba)
+            _accumulate(values, some, problem.n_low, problem.n_nodes, 0.0, numba)
+
+    return _calibration.choose("exact", shape, os.cpu_count() or 1, run, problem.n_masks,
+                               len(rows) * len(tables.Y), len(tables.Y))
+
+
 def _values(problem, rows):
     """(len(rows), 2**n_low) float64: the value of every mask ``j * 2**n_low + k`` for
     the high halves ``j`` in ``rows``."""
@@ -232,18 +300,7 @@ def _values(problem, rows):
         a, c = problem.parts["a"], problem.parts["c"]
         if problem._tables is None:
             problem._tables = _fused.SplitTables(a, c, problem.n_low)
-        tables = problem._tables
-        X, offset = tables.high(rows)
-        sums = np.empty((len(rows), n_k))
-        if len(tables.split) and _fused.available():
-            _fused.kernel("losses")(X, tables.Y, offset, sums)
-        else:
-            for t in range(len(rows)):
-                logs = np.log(X[t] + tables.Y)          # float32, as the kernel
-                sums[t] = offset[t] + logs.sum(axis=1, dtype=np.float64)
-        for t, j in enumerate(rows if len(tables.direct) else ()):
-            sums[t] += tables.direct_sums(int(j))[0]
-        values = sums / len(a)
+        values = _split_values(problem._tables, rows, len(a), _numba(problem))
     else:
 
         values = np.empty((len(rows), n_k))
@@ -308,12 +365,8 @@ def chunk(problem, number):
     number = check_int("number", number, low=0, high=problem.n_chunks - 1)
     rows = problem.rows(number)
     values = _values(problem, rows)
-    if problem.fast and _fused.available():
-        results = _fused.kernel("accumulate")(values, rows, problem.n_low, problem.n_nodes,
-                                              problem.centre)
-    else:
-        results = _accumulate_numpy(values, rows, problem.n_low, problem.n_nodes,
-                                    problem.centre)
+    results = _accumulate(values, rows, problem.n_low, problem.n_nodes, problem.centre,
+                          _numba(problem))
     names = ("powers", "node_sums", "best", "best_index", "worst", "worst_index")
     out = dict(zip(names, results))
     centred = values - problem.centre

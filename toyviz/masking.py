@@ -83,7 +83,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from toyviz import _fused, data, models, network
+from toyviz import _calibration, _fused, data, models, network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_ordered, check_rng, check_size)
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
@@ -900,13 +900,23 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
 
     Either way the work runs on ``workers`` threads (numpy and BLAS release the GIL),
     which write disjoint slices, so the result does not depend on the number of threads.
-    With numba installed, chapter 1's case runs in the fused kernel of
-    :mod:`toyviz._fused` instead (the same split tables in one pass per block of masks,
-    about twice as fast, within the same tolerances); without numba it warns once and
-    takes the numpy path. ``engine`` chooses: ``"auto"`` (numba when installed),
-    ``"numba"`` (refused with a ValueError when numba cannot be imported) or ``"numpy"``
-    (never loads numba, whose compiler libraries add about 140 MiB of resident memory to
-    the process: chapter 1 runs on Binder's 1 GB and takes this one).
+    Chapter 1's case can also run in the fused numba kernel of :mod:`toyviz._fused` (the
+    same split tables in one pass per block of masks, the logarithms as sums of exponents
+    and products of mantissas, within the same tolerances). ``engine`` chooses:
+    ``"numpy"`` (never loads numba, whose compiler libraries add about 140 MiB of
+    resident memory to the process: chapter 1 runs on Binder's 1 GB and takes this one),
+    ``"numba"`` (refused with a ValueError when numba cannot be imported) or ``"auto"``,
+    the faster of the two *as measured on this machine*: the first call of a kind times
+    both engines on samples of its own problem (one and eight high halves by one block of
+    low halves, on one thread, in CPU time), interleaved, best of at least two rounds
+    (about 30 ms for chapter 1's 2**20 masks, 7 % of its fused sweep here), and keeps the
+    choice per CPU model, numba and numpy/BLAS versions, problem shape class (nodes,
+    points and gradient columns to the power of two, ``node_means``, ``block``) and
+    ``workers``, in memory and in ``$XDG_CACHE_HOME/toyviz/engine-calibration.json``
+    (``~/.cache/...``; delete it to measure again; see :mod:`toyviz._calibration`).
+    Without numba, ``"auto"`` warns once and takes the numpy path. The two engines'
+    results differ in the last float32 bits, so for results that repeat bit for bit
+    across machines pass an engine by name.
 
     Parameters
     ----------
@@ -968,8 +978,11 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     gradients = np.empty((2**n_nodes, k_out), dtype=np.float32)
     if target.fast:
         a, c = _contributions(target, x, y)
+        if engine == "auto":
+            engine = _calibration.sweep_engine(a, c, project, node_means, workers, block,
+                                               _sweep_split)
         node_sums = _sweep_split(a, c, losses, gradients, project, workers, block, progress,
-                                 node_means, fused=engine != "numpy")
+                                 node_means, fused=engine == "numba")
     else:
         node_sums = _sweep_chunks(target, x, y, losses, gradients, project, workers, block,
                                   progress, node_means)
@@ -1011,7 +1024,7 @@ def _sweep_chunks(target, x, y, losses, gradients, project, workers, block, prog
 
 
 def _sweep_split(a, c, losses, gradients, project, workers, block, progress, node_means,
-                 fused=True):
+                 fused=True, sample=None):
     """Chapter 1's sweep with the split tables (see :func:`sweep_all_masks`), from the
     signed contributions ``a: (n_points,)``, ``c: (n_points, n_nodes)``, written into
     ``losses`` and ``gradients``. Returns the sum over all masks of each node's gradient,
@@ -1019,11 +1032,15 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
 
     With numba, the fused kernel of :mod:`toyviz._fused` does the work in one pass per
     block of masks (``block`` does not apply) unless ``fused`` is False; without it,
-    numpy does, as below."""
+    numpy does, as below. ``sample=(high, low)`` computes only the masks ``j * 2**n_low +
+    k`` with ``j < high`` and ``k < low``, into rows ``j * low + k`` (what
+    :mod:`toyviz._calibration` times; the shift and the direct points then come from those
+    masks)."""
 
     if fused and _fused.available():
         with _progress(1, progress, "all masks") as bar:
-            node_sums = _fused.sweep(a, c, losses, gradients, project, node_means, workers)
+            node_sums = _fused.sweep(a, c, losses, gradients, project, node_means, workers,
+                                     sample)
             bar.update(1)
         return node_sums
     n_nodes = c.shape[1]
@@ -1031,8 +1048,9 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
         project = np.eye(n_nodes)
     n_low = n_nodes // 2
     n_high = n_nodes - n_low
-    low_masks = _bits(np.arange(2**n_low), n_low)
-    high_masks = _bits(np.arange(2**n_high), n_high)
+    low_masks = _bits(np.arange(2**n_low if sample is None else sample[1]), n_low)
+    high_masks = _bits(np.arange(2**n_high if sample is None else sample[0]), n_high)
+    n_j = len(high_masks)
     A = a[None, :] + high_masks @ c[:, n_low:].T       # (2**n_high, n_points)
     B = low_masks @ c[:, :n_low].T                     # (2**n_low, n_points)
     # Shift per point so that -A - t and B - t share one interval centred on zero.
@@ -1060,16 +1078,16 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
     column_sums = c_nodes.sum(axis=0) @ project                     # (k,) float64
     k_out = project.shape[1]
 
-    n_k = 2**n_low
+    n_k = len(low_masks)
 
     buffers = threading.local()     # per thread, allocated once: no page faults per block
     group = 8                       # high halves per task, sharing each block of Y in cache
     # Per task, the sum over its masks of every node's gradient (in a fixed order below).
-    task_node_sums = np.zeros((-(-2**n_high // group), n_nodes))
+    task_node_sums = np.zeros((-(-n_j // group), n_nodes))
     node_column_sums = n_k * c_nodes.sum(axis=0)   # the first term, for every high half j
 
     def run(first):
-        js = range(first, min(first + group, 2**n_high))
+        js = range(first, min(first + group, n_j))
         if not hasattr(buffers, "total"):
             buffers.total = np.empty((min(block, n_k), len(split_points)), dtype=np.float32)
             buffers.work = np.empty_like(buffers.total)
@@ -1103,7 +1121,7 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
                 node_sums += (node_column_sums
                               - (reciprocal_sums[slot] * X[j]) @ c_nodes) / n_points
             if len(direct_points):
-                masks = masks_from_indices(np.arange(j * n_k, (j + 1) * n_k), n_nodes)
+                masks = masks_from_indices((j << n_low) + np.arange(n_k), n_nodes)
                 extra_loss, extra_grad = _direct_sums(a[direct_points], c[direct_points], masks)
                 out_loss += extra_loss
                 out_grad += ((extra_grad @ project) / n_points).astype(np.float32)
@@ -1113,9 +1131,9 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
         return len(js)
 
     with threadpool_limits(limits=1, user_api="blas"), \
-            _progress(2**n_high, progress, "all masks") as bar, \
+            _progress(n_j, progress, "all masks") as bar, \
             ThreadPoolExecutor(max_workers=workers) as pool:
-        for done in pool.map(run, range(0, 2**n_high, group)):
+        for done in pool.map(run, range(0, n_j, group)):
             bar.update(done)
     return task_node_sums.sum(axis=0) if node_means else None
 
