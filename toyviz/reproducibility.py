@@ -149,14 +149,14 @@ def conditions():
 
     Returns
     -------
-    dict with
-        ``load_average`` : float, the 1-minute load average (NaN where the system has none)
-        ``cpus`` : int, logical CPUs
-        ``tensorflow_elsewhere`` : int, other processes that map TensorFlow's compiled
-            library (a Jupyter kernel left running, say). The pages they map stay resident
-            in this process too, whatever :func:`release_library_pages` asks, so resident
-            memory here is higher than on a machine where nothing else holds TensorFlow.
-            Processes whose memory map this user may not read are not counted.
+    dict
+        ``load_average`` (float): the 1-minute load average, NaN where the system has
+        none; ``cpus`` (int): logical CPUs; ``tensorflow_elsewhere`` (int): other
+        processes that map TensorFlow's compiled library (a Jupyter kernel left running,
+        say). The pages they map stay resident in this process too, whatever
+        :func:`release_library_pages` asks, so resident memory here is higher than on a
+        machine where nothing else holds TensorFlow. Processes whose memory map this user
+        may not read are not counted.
     """
     try:
         load = os.getloadavg()[0]
