@@ -140,8 +140,22 @@ def watch_memory(interval=0.05):
     return _WATCH["thread"].peak_mb()
 
 
-#: Files whose mapping marks a process as holding TensorFlow's compiled library.
-TENSORFLOW_LIBRARIES = ("libtensorflow_cc.so", "libtensorflow_framework.so")
+#: TensorFlow's compiled libraries, whose pages a process holding them keeps resident.
+TENSORFLOW_LIBRARIES = ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2")
+
+
+def _tensorflow_library_files():
+    """The files of :data:`TENSORFLOW_LIBRARIES` in the TensorFlow this Python would
+    import, resolved; empty when it has none."""
+    try:
+        spec = importlib.util.find_spec("tensorflow")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return set()
+    folder = Path(spec.submodule_search_locations[0])
+    return {os.path.realpath(folder / name) for name in TENSORFLOW_LIBRARIES
+            if (folder / name).exists()}
 
 
 def conditions():
@@ -153,10 +167,10 @@ def conditions():
         ``load_average`` (float): the 1-minute load average, NaN where the system has
         none; ``cpus`` (int): logical CPUs; ``tensorflow_elsewhere`` (int): other
         processes that map TensorFlow's compiled library (a Jupyter kernel left running,
-        say). The pages they map stay resident in this process too, whatever
-        :func:`release_library_pages` asks, so resident memory here is higher than on a
-        machine where nothing else holds TensorFlow. Processes whose memory map this user
-        may not read are not counted.
+        say; the same files as this Python's TensorFlow, see :func:`tensorflow_holders`). Pages
+        they map cannot be handed back by :func:`release_library_pages`, so resident
+        memory can be higher than where nothing else holds TensorFlow. Processes whose
+        memory map this user may not read are not counted.
     """
     try:
         load = os.getloadavg()[0]
@@ -167,12 +181,15 @@ def conditions():
 
 
 def tensorflow_holders():
-    """Process ids of the other processes that map TensorFlow's compiled library
-    (:data:`TENSORFLOW_LIBRARIES`), sorted; empty where ``/proc`` does not exist."""
-    holders = []
+    """Process ids of the other processes that map the compiled library of the TensorFlow
+    this Python imports (:data:`TENSORFLOW_LIBRARIES`; the same files, not another
+    installation's copy, whose pages are others), sorted; empty where ``/proc`` does not
+    exist or TensorFlow is not installed."""
+    files = _tensorflow_library_files()
     proc = Path("/proc")
-    if not proc.is_dir():
-        return holders
+    if not files or not proc.is_dir():
+        return []
+    holders = []
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -180,7 +197,9 @@ def tensorflow_holders():
             maps = (entry / "maps").read_text()
         except OSError:  # gone, or not ours to read
             continue
-        if any(library in maps for library in TENSORFLOW_LIBRARIES):
+        mapped = {line.split(maxsplit=5)[5].strip() for line in maps.splitlines()
+                  if "libtensorflow" in line and len(line.split(maxsplit=5)) == 6}
+        if mapped & files:
             holders.append(int(entry.name))
     return sorted(holders)
 
@@ -358,8 +377,10 @@ def describe_import_memory(figures):
     """One sentence on what :func:`import_tensorflow` saved, formatted from ``figures``
     (what :func:`tensorflow_import_memory` returns), whichever way they came out.
 
-    The release hands back only pages that no other process maps, so where another
-    process held TensorFlow while the figures were measured, the sentence says how many.
+    It also says how many other processes held the same TensorFlow library while the
+    figures were measured (:func:`tensorflow_holders`), without explaining the figures by
+    it: pages another process maps cannot be handed back, but which pages two processes
+    share depends on what each has run.
     """
     if not isinstance(figures, dict) or not all(
             isinstance(figures.get(how), dict) and {"peak", "after"} <= set(figures[how])
@@ -372,8 +393,7 @@ def describe_import_memory(figures):
         held = "No other process held TensorFlow's library while this was measured"
     else:
         held = (f"{others} other process{'es' if others > 1 else ''} held TensorFlow's "
-                f"library while this was measured, and the pages {'they' if others > 1 else 'it'} "
-                "map stay resident in both")
+                "library while this was measured")
     saved = plain["after"] - lean["after"]
     if saved >= 1:
         outcome = (f"left {lean['after']:.0f} MiB resident instead of {plain['after']:.0f} "
