@@ -13,7 +13,8 @@ are compared, and nothing else (no flag to type):
   tolerance of its kind. A chapter executed with another seed fails here.
 - **Text is compared exactly, numbers in it as placeholders.** In every other output
   (text, HTML tables, printed lines) each number is replaced by ``#`` on both sides
-  (:data:`NUMBER`) before nbval compares them: labels, column names, verdict words and the
+  (:data:`NUMBER`), and each run of spaces by one (a printed table pads its columns to
+  its numbers' widths), before nbval compares them: labels, column names, verdict words and the
   shape of every table must be the same, while the digits are the record's business.
 - **What the committed outputs never hold is not compared**: stderr streams
   (TensorFlow's and Keras's notices, which :func:`toyviz.checks.execute` drops and the
@@ -39,12 +40,20 @@ from toyviz import checks
 #: separators, decimals, exponents; ``nan`` and ``inf`` too.
 NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)"
                     r"(?:[eE][-+]?\d+)?(?![\w])|(?<!\w)[-+]?(?:nan|inf)(?!\w)")
+#: Runs of spaces and tabs, which a table's column widths set.
+SPACES = re.compile(r"[ \t]+")
 #: The metadata key that says why a cell's outputs are not compared.
 REASON_KEY = "nbval_reason"
 #: Where the measured seed spreads of each chapter live (``scripts/measure_spread.py``).
 SPREADS = Path(__file__).resolve().parent.parent / "tests" / "spreads"
 
 _NBVAL_COMPARE = IPyNbCell.compare_outputs
+
+
+def _placeholders(text):
+    """``text`` with each number replaced by ``#`` and each run of spaces by one space: a
+    printed table pads its columns to the width of its numbers."""
+    return SPACES.sub(" ", NUMBER.sub("#", text))
 
 
 def _comparable(outputs):
@@ -64,9 +73,9 @@ def _comparable(outputs):
             del data[checks.MIME_TYPE]
         for key, value in data.items():
             if isinstance(value, str) and key.startswith("text/"):
-                data[key] = NUMBER.sub("#", value)
+                data[key] = _placeholders(value)
         if isinstance(output.get("text"), str):
-            output["text"] = NUMBER.sub("#", output["text"])
+            output["text"] = _placeholders(output["text"])
         kept.append(nbformat.from_dict(output))
     return kept, record
 

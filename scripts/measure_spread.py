@@ -6,12 +6,13 @@ of ``toyviz.checks``.
 
 Executes each notebook once per extra seed (its ``SEED = ...`` line changed, errors
 allowed: an assertion about the chapter's own seed may fail under another), and once at its
-own seed with OpenBLAS forced to its Prescott kernels and oneDNN to SSE4.1
-(``DRIFT_ENVIRONMENT``), as another CPU would round. It reads the record of each run, adds
-the committed run at the chapter's own seed, and writes to
-``tests/spreads/<notebook>.json`` the standard deviation of every number and table cell
-across the seeds, and its distance from the committed value under the other kernels. Run
-it after adding numbers to a chapter, and commit the result with the refreshed notebook.
+own seed under each of ``DRIFT_ENVIRONMENTS`` (OpenBLAS forced to its Prescott kernels and
+oneDNN to SSE4.1; OpenBLAS's Sandybridge kernels without oneDNN), as other CPUs would round.
+It reads the record of each run, adds the committed run at the chapter's own seed, and
+writes to ``tests/spreads/<notebook>.json`` the standard deviation of every number and table
+cell across the seeds, and its largest distance from the committed value under the other
+kernels. Run it after adding numbers to a chapter, and commit the result with the refreshed
+notebook. ``--drift-only`` keeps the stored seed spreads and measures the drifts again.
 """
 
 import argparse
@@ -27,8 +28,9 @@ from toyviz import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Kernels another CPU might pick: by hand and here only, never in the tests or CI.
-DRIFT_ENVIRONMENT = {"OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+#: Kernels other CPUs might pick: by hand and here only, never in the tests or CI.
+DRIFT_ENVIRONMENTS = ({"OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+                      {"OPENBLAS_CORETYPE": "Sandybridge", "TF_ENABLE_ONEDNN_OPTS": "0"})
 
 
 def flatten(entries):
@@ -62,6 +64,20 @@ def executed_with(environment, path):
                 os.environ[key] = value
 
 
+def drifts(path, committed):
+    """Each value's largest distance from ``committed`` (flattened) under the kernels of
+    :data:`DRIFT_ENVIRONMENTS`; None where a run did not give it as a number."""
+    largest = {name: None for name in committed}
+    for environment in DRIFT_ENVIRONMENTS:
+        drifted = flatten(checks.record_of(executed_with(environment, path)) or {})
+        print(f"{path.name}: kernels {environment}: {len(drifted)} values", flush=True)
+        for name, value in committed.items():
+            if is_number(value) and is_number(drifted.get(name)):
+                distance = abs(drifted[name] - value)
+                largest[name] = max(distance, largest[name] or 0.0)
+    return largest
+
+
 def measure(path, seeds):
     notebook = nbformat.read(path, as_version=4)
     own_seed = int(checks.SEED_LINE.search("\n".join(c.source for c in notebook.cells
@@ -73,29 +89,40 @@ def measure(path, seeds):
         executed = checks.execute(path, seed=seed, allow_errors=True)
         runs[seed] = checks.record_of(executed) or {}
         print(f"{path.name}: seed {seed}: {len(runs[seed])} entries", flush=True)
-    drifted = flatten(checks.record_of(executed_with(DRIFT_ENVIRONMENT, path)) or {})
-    print(f"{path.name}: other kernels: {len(drifted)} values", flush=True)
     flat = {seed: flatten(entries) for seed, entries in runs.items()}
     names = flat[own_seed]
     values = {name: [flat[seed].get(name) for seed in runs] for name in names}
-    drift = {name: abs(drifted[name] - value) if is_number(value)
-             and is_number(drifted.get(name)) else None for name, value in names.items()}
     return {"notebook": str(path.relative_to(ROOT)), "seeds": list(runs),
-            "drift_environment": DRIFT_ENVIRONMENT,
+            "drift_environments": list(DRIFT_ENVIRONMENTS),
             "std": {name: spread_of(samples) for name, samples in values.items()},
-            "drift": drift, "values": values}
+            "drift": drifts(path, names), "values": values}
+
+
+def remeasure_drift(path, stored):
+    """``stored`` (a spreads file's content) with its drifts measured again against the
+    committed notebook's record; the seed spreads are kept."""
+    committed = flatten(checks.record_of(nbformat.read(path, as_version=4)) or {})
+    stored.pop("drift_environment", None)
+    stored["drift_environments"] = list(DRIFT_ENVIRONMENTS)
+    stored["drift"] = drifts(path, committed)
+    return stored
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--seeds", nargs="+", type=int, default=[101, 102, 103])
+    parser.add_argument("--drift-only", action="store_true",
+                        help="keep the stored seed spreads, measure the drifts again")
     args = parser.parse_args()
     folder = ROOT / "tests" / "spreads"
     folder.mkdir(exist_ok=True)
     for path in args.notebooks:
-        result = measure(path.resolve(), args.seeds)
         target = folder / f"{path.stem}.json"
+        if args.drift_only:
+            result = remeasure_drift(path.resolve(), json.loads(target.read_text()))
+        else:
+            result = measure(path.resolve(), args.seeds)
         target.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
         unmeasured = [name for name, std in result["std"].items() if std is None]
         print(f"wrote {target.relative_to(ROOT)}: {len(result['std'])} values"

@@ -39,6 +39,12 @@ def test_numbers_become_placeholders(text, expected):
     assert NUMBER.sub("#", text) == expected
 
 
+def test_column_padding_is_not_compared():
+    placeholders = _conftest()._placeholders
+    assert placeholders("  a   0.131  -0.02\n") == placeholders("  a  0.1305   0.03\n")
+    assert placeholders("a 1\nb 2") != placeholders("a 1 b 2")
+
+
 @pytest.mark.parametrize("text", ["dense_1", "_anim_img8ecf7d2e", "x0 and x1", "node14",
                                   "infinity", "nancy"])
 def test_names_keep_their_digits(text):
