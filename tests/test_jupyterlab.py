@@ -188,10 +188,9 @@ class MemoryWatch:
                 processes = [self.process, *self.process.children(recursive=True)]
                 sizes = {}
                 for process in processes:
-                    memory = process.memory_info()   # shared: file-backed + shmem (Linux)
                     sizes[process.pid] = (" ".join(process.cmdline()[:4])[-80:],
-                                          (memory.rss - memory.shared) / 2**20,
-                                          memory.rss / 2**20)
+                                          reproducibility.anonymous_mb(process),
+                                          process.memory_info().rss / 2**20)
                 anonymous = sum(part for _, part, _ in sizes.values())
                 self.peak_resident_mb = max(self.peak_resident_mb, sum(
                     total for _, _, total in sizes.values()))

@@ -141,21 +141,22 @@ def watch_memory(interval=0.05):
 
 
 #: TensorFlow's compiled libraries, whose pages a process holding them keeps resident.
-TENSORFLOW_LIBRARIES = ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2")
+#: In the order they load (the framework first).
+TENSORFLOW_LIBRARIES = ("libtensorflow_framework.so.2", "libtensorflow_cc.so.2")
 
 
 def _tensorflow_library_files():
     """The files of :data:`TENSORFLOW_LIBRARIES` in the TensorFlow this Python would
-    import, resolved; empty when it has none."""
+    import, resolved, in load order; empty when it has none."""
     try:
         spec = importlib.util.find_spec("tensorflow")
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        return set()
+        return []
     folder = Path(spec.submodule_search_locations[0])
-    return {os.path.realpath(folder / name) for name in TENSORFLOW_LIBRARIES
-            if (folder / name).exists()}
+    return [os.path.realpath(folder / name) for name in TENSORFLOW_LIBRARIES
+            if (folder / name).exists()]
 
 
 def conditions():
@@ -185,7 +186,7 @@ def tensorflow_holders():
     this Python imports (:data:`TENSORFLOW_LIBRARIES`; the same files, not another
     installation's copy, whose pages are others), sorted; empty where ``/proc`` does not
     exist or TensorFlow is not installed."""
-    files = _tensorflow_library_files()
+    files = set(_tensorflow_library_files())
     proc = Path("/proc")
     if not files or not proc.is_dir():
         return []
@@ -293,11 +294,9 @@ def import_tensorflow():
         if spec is None or not spec.submodule_search_locations:
             raise ModuleNotFoundError("import_tensorflow needs TensorFlow installed "
                                       "(pip install tensorflow-cpu)")
-        folder = Path(spec.submodule_search_locations[0])
         if sys.platform.startswith("linux"):
-            for name in ("libtensorflow_framework.so.2", "libtensorflow_cc.so.2"):
-                if (folder / name).exists():
-                    ctypes.CDLL(str(folder / name))   # RTLD_LOCAL, as the import loads it
+            for library in _tensorflow_library_files():
+                ctypes.CDLL(library)   # RTLD_LOCAL, as the import loads it
             release_library_pages("tensorflow")
     tensorflow = importlib.import_module("tensorflow")
     release_library_pages("tensorflow")
