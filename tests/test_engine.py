@@ -316,3 +316,34 @@ def test_exact_takes_the_same_kind_of_choice_and_keeps_it_in_the_problem(monkeyp
     assert np.abs(values["numba"] - reference(a, c, np.arange(2**9))[0]).max() <= 1e-5
     assert np.abs(values["numba"] - values["numpy"]).max() <= 1e-5
     np.testing.assert_allclose(results["numba"].shapley, results["numpy"].shapley, atol=1e-5)
+
+
+def test_compiled_and_cache_loaded_kernels_agree_bit_for_bit(tmp_path):
+    """The first process compiles the fused kernels and writes numba's cache; the second
+    loads them from it (as cluster workers do). Both must compute the same bits, or a
+    cluster's chunks differ from the local run (they did, with fast-math's ``nsz`` and
+    ``reassoc`` together)."""
+    pytest.importorskip("numba")
+    code = ("import hashlib, numpy as np\n"
+            "from toyviz import _kernels\n"
+            "rng = np.random.default_rng(0)\n"
+            "X = rng.uniform(0.5, 2, (16, 200)).astype(np.float32)\n"
+            "Y = rng.uniform(0.5, 2, (40, 200)).astype(np.float32)\n"
+            "offset = rng.normal(size=16)\n"
+            "ST = rng.normal(size=(6, 200)).astype(np.float32)\n"
+            "losses, sweep_losses = np.empty((16, 40)), np.empty(16 * 40)\n"
+            "gradients, sums = np.empty((16 * 40, 6)), np.zeros((16, 200))\n"
+            "_kernels.losses(X, Y, offset, losses)\n"
+            "_kernels.sweep(X, Y, offset, ST, rng.normal(size=6), 200, sweep_losses,\n"
+            "               gradients, sums)\n"
+            "for array in (losses, sweep_losses, gradients, sums):\n"
+            "    print(hashlib.sha256(array.tobytes()).hexdigest())\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+
+    def child():
+        return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                              text=True, check=True, env=env).stdout.split()
+
+    compiled = child()
+    assert list((tmp_path / "numba").rglob("*.nbc")), "the first process wrote no cache"
+    assert child() == compiled

@@ -19,6 +19,15 @@ the compiler multiplies them, far from float32's overflow at 2**128. Its roundin
 model the mean losses differ from the float64 engine by at most about 1e-8. (A float32
 logarithm per point, as numpy takes it, is off by up to half an ulp of values as large
 as 80, 4e-6 each.)
+
+**Fast-math flags.** The kernels take every fast-math flag but ``nsz`` (no signed
+zeros), in :data:`FASTMATH`: ``reassoc`` lets the compiler vectorise the sums and
+products above. With ``reassoc`` and ``nsz`` together, the code a process compiles for
+itself and the code numba's cache serves to the next process round the mantissa
+products in different orders (a loss off by about 1e-8 relative, measured on this
+machine's numba and LLVM), so a cluster's chunks would not match the local run's bit
+for bit. Without ``nsz`` the two agree, and the kernels need no signed zeros: every
+``T`` is positive.
 """
 
 import math
@@ -35,6 +44,9 @@ GROUP = 8
 BLOCK = 32
 #: Points per product of mantissas (see the module docstring): at most 127.
 PRODUCT_BLOCK = 96
+
+#: numba's fast-math flags for the kernels: all but ``nsz`` (see the module docstring).
+FASTMATH = {"nnan", "ninf", "arcp", "contract", "afn", "reassoc"}
 
 LOG2 = math.log(2.0)
 one = np.float32(1.0)
@@ -63,7 +75,7 @@ def mantissa(typingctx, value):
     return types.float32(types.float32), codegen
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always", fastmath=FASTMATH)
 def log_sum(x, y):
     """sum_p log(x[p] + y[p]) in float64, for float32 rows whose sums are positive normal
     numbers (see the module docstring)."""
@@ -82,7 +94,7 @@ def log_sum(x, y):
     return total
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always", fastmath=FASTMATH)
 def log_sum_reciprocals(x, y, reciprocals):
     """:func:`log_sum`, writing ``1 / (x + y)`` into ``reciprocals`` on the way."""
     n = len(x)
@@ -101,7 +113,7 @@ def log_sum_reciprocals(x, y, reciprocals):
     return total
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def losses(X, Y, offset, out):
     """out[t, k] = offset[t] + sum_p log(X[t, p] + Y[k, p]) (see :func:`log_sum`)."""
     n_j = X.shape[0]
@@ -117,7 +129,7 @@ def losses(X, Y, offset, out):
                     out[t, k] = offset[t] + log_sum(x, Y[k])
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always", fastmath=FASTMATH)
 def gradient_block(r, n_rows, s, column_sums, n_points, out, first):
     """out[first + q, i] = (column_sums[i] - r[q] . s[i]) / n_points for q < n_rows:
     four masks times two nodes per pass over the points (8 accumulators, 6 loads for
@@ -152,7 +164,7 @@ def gradient_block(r, n_rows, s, column_sums, n_points, out, first):
         q += 4
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def sweep(X, Y, offset, ST, column_sums, n_points, losses_out, gradients_out,
           reciprocal_sums):
     """Loss and projected gradient of every mask (t, k), t < len(X), k < len(Y):
