@@ -219,6 +219,38 @@ def claimed_entries():
     return arguments["record"].entries
 
 
+SPECS["checks.side"] = Spec(lambda: {"value": 1.0, "threshold": 0.5, "margin": 0.1}, accept={
+    ("value", "negative"): ("any number", lambda r, a: r is (a["value"] > a["threshold"])),
+    ("value", "huge"): ("any number", lambda r, a: r is True),
+    ("threshold", "negative"): ("any number", lambda r, a: r is True),
+    ("threshold", "huge"): ("any number", lambda r, a: r is False),
+    ("name", "unknown"): ("a label for the message", lambda r, a: r is True),
+    ("margin", "huge"): ("too close to call: within any huge margin", lambda r, a: r is None),
+})
+
+
+def declared_claims():
+    return {"essay": "pruning", "claim": [{
+        "name": "x", "section": "s", "words": "w", "ours": "{a:.1f}", "criterion": "c",
+        "holds": [{"value": "a", "above": 0.5, "margin": 0.1}]}]}
+
+
+def record_of_a():
+    record = checks.Record()
+    record.number("a", 1.0, checks.Relative())
+    return record
+
+
+SPECS["claims.judge"] = Spec(lambda: {"record": record_of_a(), "declared": declared_claims(),
+                                      "names": None})
+def claims_file():
+    path = Path(tempfile.mkdtemp()) / "claims.toml"
+    path.write_text('essay = "pruning"\n\n[[claim]]\nname = "x"\nsection = "s"\nwords = "w"\n'
+                    'ours = "o"\ncriterion = "c"\nverdict = "not tested"\n')
+    return str(path)
+
+
+SPECS["claims.read"] = Spec(lambda: {"path": claims_file()})
 SPECS["claims.claims_of"] = Spec(lambda: {"entries": claimed_entries()},
                                  extra={"entries": {"entry not a dict": lambda v: {
                                      "claim.n.words": 3}}})

@@ -76,3 +76,141 @@ def test_ledger_orders_claims_by_section_and_says_when_an_essay_has_none():
     entries["claim.a.essay"]["value"] = "unknown essay"  # as a notebook could have stored it
     with pytest.raises(ValueError, match="essays"):
         claims.ledger({"x.ipynb": entries})
+
+
+# --------------------------------------------------------------------------- declared claims
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+def declared(*entries):
+    return {"essay": "node removal", "claim": [
+        {"section": "s", "words": "the essay's words", "ours": "ours", "criterion": "c",
+         **entry} for entry in entries]}
+
+
+def numbers_record(**values):
+    record = checks.Record()
+    for name, value in values.items():
+        record.number(name, value, checks.Relative())
+    return record
+
+
+def reference_verdict(values, entry):
+    """The rule of the module docstring, written out plainly: a slow reference."""
+    def meets(condition):
+        (kind, threshold), = [(k, v) for k, v in condition.items() if k in claims.COMPARISONS]
+        threshold = values[threshold] if isinstance(threshold, str) else threshold
+        names = condition["value"] if isinstance(condition["value"], list) else [condition["value"]]
+        answers = []
+        for name in names:
+            value = values[name]
+            if abs(value - threshold) < condition.get("margin", 0):
+                answers.append(None)
+            else:
+                answers.append({"above": value > threshold, "below": value < threshold,
+                                "at_least": value >= threshold,
+                                "at_most": value <= threshold}[kind])
+        return False if False in answers else None if None in answers else True
+
+    for level, verdict in (("holds", "holds"), ("holds_roughly", "holds roughly"),
+                           ("partly", "partly")):
+        if level in entry:
+            met = [meets(condition) for condition in entry[level]]
+            if False not in met:
+                return "too close to call" if None in met else verdict
+    return entry.get("otherwise", "does not hold")
+
+
+conditions = st.builds(
+    lambda value, kind, threshold, margin: {"value": value, kind: threshold, "margin": margin},
+    st.sampled_from(["a", "b", ["a", "b"]]), st.sampled_from(list(claims.COMPARISONS)),
+    st.one_of(st.sampled_from([0.0, 1.0, -1.0, "c"]), st.floats(-3, 3)),
+    st.sampled_from([0.0, 0.1, 1.0]))
+levels = st.dictionaries(st.sampled_from(list(claims.LEVELS)),
+                         st.lists(conditions, min_size=1, max_size=3), min_size=1)
+
+
+@given(levels, st.lists(st.sampled_from([-1.0, -0.05, 0.0, 0.5, 1.0, 1.05, 2.0]),
+                        min_size=3, max_size=3))
+def test_judge_follows_the_rule_of_the_module_docstring(entry, numbers):
+    values = dict(zip("abc", numbers))
+    record = numbers_record(**values)
+    verdict = claims.judge(record, declared({"name": "x", **entry}))["x"]
+    assert verdict == reference_verdict(values, entry)
+    assert record.entries["claim.x.verdict"]["value"] == verdict
+
+
+def test_a_value_within_its_margin_is_a_verdict_not_an_exception():
+    entry = {"name": "x", "holds": [{"value": "a", "above": 0.95, "margin": 0.01}]}
+    assert claims.judge(numbers_record(a=0.955), declared(entry)) == {"x": "too close to call"}
+    assert claims.judge(numbers_record(a=0.97), declared(entry)) == {"x": "holds"}
+    assert claims.judge(numbers_record(a=0.93), declared(entry)) == {"x": "does not hold"}
+    entry["otherwise"] = "not reproduced"
+    assert claims.judge(numbers_record(a=0.93), declared(entry)) == {"x": "not reproduced"}
+
+
+def test_a_threshold_may_be_a_control_recorded_beside_the_value():
+    entry = {"name": "x", "holds": [{"value": "treated", "above": "control", "margin": 0.01}]}
+    assert claims.judge(numbers_record(treated=0.5, control=0.4), declared(entry))["x"] == "holds"
+    assert claims.judge(numbers_record(treated=0.4, control=0.5), declared(entry))["x"] == \
+        "does not hold"
+
+
+def test_ours_and_criterion_are_formatted_from_the_record_names_with_dots_included():
+    record = numbers_record(**{"mean_loss_0.25": 1.03456, "k": 3})
+    record.text("nodes", "4, 9")
+    claims.judge(record, declared({
+        "name": "x", "ours": "{mean_loss_0.25:.2f} at nodes {nodes}",
+        "criterion": "more than {k:.0f}", "holds": [{"value": "k", "at_least": 3}]}))
+    assert record.entries["claim.x.ours"]["value"] == "1.03 at nodes 4, 9"
+    assert record.entries["claim.x.criterion"]["value"] == "more than 3"
+
+
+def test_judge_takes_some_claims_now_and_the_rest_later():
+    spec = declared({"name": "x", "holds": [{"value": "a", "above": 0}]},
+                    {"name": "y", "verdict": "not tested", "ours": "not measured"})
+    record = numbers_record(a=1.0)
+    assert claims.judge(record, spec, names=["y"]) == {"y": "not tested"}
+    assert claims.judge(record, spec) == {"x": "holds"}
+    assert list(claims.claims_of(record.entries).index) == ["y", "x"]
+
+
+def test_read_loads_a_toml_file(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text('essay = "pruning"\n\n[[claim]]\nname = "x"\nsection = "s"\n'
+                    'words = "w"\nours = "{a:.1f}"\ncriterion = "c"\n'
+                    'holds = [{value = "a", at_most = 1.0}]\n')
+    assert claims.judge(numbers_record(a=1.0), path) == {"x": "holds"}
+    path.write_text("essay = \n")
+    with pytest.raises(ValueError, match="path .* is not valid TOML"):
+        claims.read(path)
+
+
+@pytest.mark.parametrize("entry, match", [
+    ({"name": "x"}, "needs conditions"),
+    ({"name": "x", "holds": []}, "holds must be a non-empty list"),
+    ({"name": "x", "holds": [{"value": "a"}]}, "needs `value` and one of"),
+    ({"name": "x", "holds": [{"value": "a", "above": 1, "below": 2}]}, "needs `value` and one of"),
+    ({"name": "x", "holds": [{"value": "a", "above": True}]}, "above must be a number"),
+    ({"name": "x", "holds": [{"value": "a", "above": 1, "margin": -1}]}, "margin must be"),
+    ({"name": "x", "holds": [{"value": 3, "above": 1}]}, "value must name"),
+    ({"name": "x", "verdict": "holds"}, "may only be 'not tested'"),
+    ({"name": "x", "holds": [{"value": "a", "above": 1}], "otherwise": "partly"}, "otherwise"),
+    ({"name": "x", "holds": [{"value": "a", "above": 1}], "colour": "red"}, "unknown fields"),
+    ({"name": "x", "words": ""}, "needs words"),
+])
+def test_bad_declarations_are_refused_naming_the_claim_and_field(entry, match):
+    with pytest.raises(ValueError, match=match):
+        claims.judge(numbers_record(a=1.0), declared(entry))
+
+
+def test_judging_a_value_the_record_lacks_names_it():
+    entry = {"name": "x", "holds": [{"value": "missing", "above": 0}]}
+    with pytest.raises(ValueError, match="claim 'x', holds needs 'missing', a recorded number"):
+        claims.judge(numbers_record(a=1.0), declared(entry))
+    entry = {"name": "x", "ours": "{nothing:.2f}", "holds": [{"value": "a", "above": 0}]}
+    with pytest.raises(ValueError, match=r"claim 'x': ours quotes \{nothing\}"):
+        claims.judge(numbers_record(a=1.0), declared(entry))
+    with pytest.raises(ValueError, match="names \\['y'\\] are not declared"):
+        claims.judge(numbers_record(a=1.0), declared(entry), names=["y"])

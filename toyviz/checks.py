@@ -268,6 +268,20 @@ def _check_tolerance(name, tolerance):
     return tolerance
 
 
+def side(value, threshold, margin, name="value"):
+    """Whether ``value > threshold``: True or False, or None ("too close to call") when
+    ``|value - threshold| < margin``, where rounding on another machine could flip the
+    answer. :func:`exceeds` is the same but raises instead of returning None;
+    :func:`toyviz.claims.judge` turns None into the verdict "too close to call"."""
+    _check_name(name)
+    value = check_float(name, value)
+    threshold = check_float("threshold", threshold)
+    margin = check_float("margin", margin, low=0)
+    if abs(value - threshold) < margin:
+        return None
+    return value > threshold
+
+
 def exceeds(value, threshold, margin, name="value"):
     """Whether ``value > threshold``, refusing to decide within ``margin`` of it.
 
@@ -276,15 +290,13 @@ def exceeds(value, threshold, margin, name="value"):
     ``|value - threshold| < margin``, so that a verdict too close to call stops the chapter
     instead of changing silently.
     """
-    _check_name(name)
-    value = check_float(name, value)
-    threshold = check_float("threshold", threshold)
-    margin = check_float("margin", margin, low=0)
-    if abs(value - threshold) < margin:
+    answer = side(value, threshold, margin, name)
+    if answer is None:
+        value, threshold, margin = float(value), float(threshold), float(margin)
         raise ValueError(f"{name} = {value:.6g} is within {margin:g} of the threshold "
                          f"{threshold:.6g}: a verdict on it could flip with rounding "
                          f"(the margin asked for is {margin:g})")
-    return value > threshold
+    return answer
 
 
 class Record:

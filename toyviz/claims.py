@@ -1,37 +1,70 @@
-"""The essays' claims, each with the verdict a chapter computed for it.
+"""The essays' claims, each declared once as data and judged from a chapter's record.
 
-A chapter states a claim where it computes the verdict::
+A chapter records the numbers its claims rest on (:class:`~toyviz.checks.Record`), and its
+claims live in a TOML file beside it (``book/claims/<chapter>.toml``), one table each::
 
-    claims.claim(record, "loss_lognormal", essay="node removal",
-                 words="a reasonably good approximation",
-                 ours=f"KS distance {ks:.3f} [{low:.3f}, {high:.3f}]",
-                 criterion="KS distance below 0.05 at every p",
-                 verdict="holds" if ... else "does not hold",
-                 section="lognormal")
+    essay = "node removal"
 
-The claim lives in the chapter's :class:`~toyviz.checks.Record`, so the checks compare its
-verdict exactly with a fresh execution (the formatted numbers in ``ours`` are recorded on
-their own and are not compared as text). The chapter's closing list (:func:`summary`) and
-the book's ledger page (:func:`claims_of` on the committed chapters) are drawn from the same
-entries, so they cannot drift apart.
+    [[claim]]
+    name = "full_network"
+    section = "node-removal-network"        # the MyST label of the section computing it
+    words = "with all the nodes on, the network accurately approximates a circle"
+    ours = "test loss {full_loss:.3f}, accuracy {accuracy:.1f}%"
+    criterion = "test accuracy above 95%"
+    holds = [{value = "accuracy", above = 95.0, margin = 0.5}]
 
-Introduced in :doc:`/book/node_removal`, whose closing list is the first; the
-:doc:`/book/ledger` gathers the claims of all chapters.
+``words`` quotes the essay; ``ours`` and ``criterion`` are formatted from the record's
+values (``{name:spec}``, where ``name`` is a recorded number or text, dots and all);
+``section`` is where the chapter computes it. The verdict comes from conditions, never
+from a chapter's code: ``holds``, then ``holds_roughly``, then ``partly``, each a list of
+conditions that must all be met, and ``otherwise`` ("does not hold", or "not reproduced"
+when the book ran the essay's experiment and did not see what it saw) when none is. A
+condition compares a recorded number (``value``, or a list of names that must all pass)
+with a threshold: ``above`` or ``below`` (strictly), ``at_least`` or ``at_most``, each a
+number or the name of a recorded number (a control computed beside it). Within ``margin``
+of its threshold (default 0) a condition is undecided: rounding on another CPU could flip
+it. A level with an undecided condition and no failed one gives the verdict "too close to
+call"; it is a verdict like the others, counted in the ledger, never an exception. A claim
+the book has no computation for has ``verdict = "not tested"`` and says why in ``ours``.
+
+:func:`read` loads such a file, :func:`judge` judges its claims from the record and
+records each with its verdict (:func:`claim`), so the checks compare the verdict exactly
+with a fresh execution (the formatted ``ours`` is recorded as
+:class:`~toyviz.checks.Varies`: its numbers are recorded on their own). The chapter's
+closing list (:func:`summary`) and the book's ledger page (:func:`ledger` on the committed
+chapters) are drawn from the same entries, so they cannot drift apart.
+
+Introduced in :doc:`/book/node_removal`; the :doc:`/book/ledger` gathers the claims of all
+chapters.
 """
 
+import numbers
 import re
+import string
 from html import escape
+from pathlib import Path
 
 import pandas as pd
 
 from toyviz._checks import _describe
-from toyviz.checks import Record, Varies, check_entries, check_notebook
+from toyviz.checks import Record, Varies, _unplain, check_entries, check_notebook, side
 
-#: The verdicts a claim can get. "not reproduced": the book ran the essay's experiment and
-#: did not see what the essay saw; "not tested": the book has no computation for it (the
-#: ``ours`` field then says why).
-VERDICTS = ("holds", "holds roughly", "partly", "does not hold", "not reproduced",
-            "not tested")
+#: The verdicts a claim can get. "too close to call": a number it rests on lies within its
+#: margin of a threshold; "not reproduced": the book ran the essay's experiment and did not
+#: see what the essay saw; "not tested": the book has no computation for it (the ``ours``
+#: field then says why).
+VERDICTS = ("holds", "holds roughly", "partly", "too close to call", "does not hold",
+            "not reproduced", "not tested")
+
+#: The levels a declared claim may list conditions for, best first, with their verdicts.
+LEVELS = {"holds": "holds", "holds_roughly": "holds roughly", "partly": "partly"}
+
+#: What a condition may compare a value with: name -> (strict, value must lie above).
+COMPARISONS = {"above": (True, True), "below": (True, False),
+               "at_least": (False, True), "at_most": (False, False)}
+
+#: The verdicts ``otherwise`` may name.
+OTHERWISE = ("does not hold", "not reproduced")
 
 #: The fields of a claim, in the ledger's column order.
 FIELDS = ("essay", "words", "ours", "criterion", "verdict", "section")
@@ -279,3 +312,209 @@ def essay_table(every, essay):
                                      for verdict in VERDICTS if verdict in counts)
             + f" (of {len(rows)} claims).")
     return _table(rows.groupby("document", sort=False), lead)
+
+
+# --------------------------------------------------------------------------- declared claims
+
+_FIELDS_DECLARED = {"name", "section", "words", "ours", "criterion", "verdict", "otherwise",
+                    *LEVELS}
+
+
+def read(path):
+    """The claims declared in a TOML file (see the module docstring), checked: a dict with
+    ``essay`` and ``claim``, the list of claims in the file's order."""
+    return _read("path", path)
+
+
+def _read(name, path):
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"{name} must be a str or pathlib.Path, got {_describe(path)}")
+    try:
+        import tomllib
+    except ModuleNotFoundError:     # Python 3.10
+        import tomli as tomllib
+    if not Path(path).is_file():
+        raise ValueError(f"{name} must name a TOML file of claims, got {str(path)!r}, "
+                         f"which is not a file")
+    with open(path, "rb") as file:
+        try:
+            declared = tomllib.load(file)
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{name} {str(path)!r} is not valid TOML: {error}") from None
+    return _check_declared(name, declared)
+
+
+def _check_declared(name, declared):
+    """``declared`` (what :func:`read` returns) checked; messages name ``name``."""
+    if not isinstance(declared, dict) or set(declared) != {"essay", "claim"}:
+        raise ValueError(f"{name} must declare `essay` and a list of [[claim]] tables and "
+                         f"nothing else, got {_describe(declared)}")
+    if declared["essay"] not in ESSAYS:
+        raise ValueError(f"{name}: essay must be one of {sorted(ESSAYS)}, got "
+                         f"{declared['essay']!r}")
+    claims = declared["claim"]
+    if not isinstance(claims, list) or not claims:
+        raise ValueError(f"{name}: claim must be a non-empty list of tables, got "
+                         f"{_describe(claims)}")
+    seen = set()
+    for index, entry in enumerate(claims):
+        where = f"{name}: claim {index}"
+        if not isinstance(entry, dict):
+            raise TypeError(f"{where} must be a table, got {_describe(entry)}")
+        where = f"{name}: claim {entry.get('name', index)!r}"
+        unknown = sorted(set(entry) - _FIELDS_DECLARED)
+        if unknown:
+            raise ValueError(f"{where} has unknown fields {unknown}; known: "
+                             f"{sorted(_FIELDS_DECLARED)}")
+        for field in ("name", "section", "words", "ours", "criterion"):
+            if not isinstance(entry.get(field), str) or not entry[field].strip():
+                raise ValueError(f"{where} needs {field}, a non-empty str, got "
+                                 f"{_describe(entry.get(field))}")
+        if entry["name"] in seen:
+            raise ValueError(f"{where} is declared twice")
+        seen.add(entry["name"])
+        levels = [level for level in LEVELS if level in entry]
+        if "verdict" in entry:
+            if entry["verdict"] != "not tested" or levels or "otherwise" in entry:
+                raise ValueError(f"{where}: a fixed verdict may only be 'not tested', with "
+                                 f"no conditions, got verdict {entry['verdict']!r}")
+        elif not levels:
+            raise ValueError(f"{where} needs conditions ({', '.join(LEVELS)}) or "
+                             f"verdict = 'not tested'")
+        if entry.get("otherwise", OTHERWISE[0]) not in OTHERWISE:
+            raise ValueError(f"{where}: otherwise must be one of {OTHERWISE}, got "
+                             f"{entry['otherwise']!r}")
+        for level in levels:
+            conditions = entry[level]
+            if not isinstance(conditions, list) or not conditions:
+                raise ValueError(f"{where}: {level} must be a non-empty list of "
+                                 f"conditions, got {_describe(conditions)}")
+            for condition in conditions:
+                _check_condition(f"{where}, {level}", condition)
+    return declared
+
+
+def _check_condition(where, condition):
+    if not isinstance(condition, dict):
+        raise TypeError(f"{where}: a condition must be a table, got {_describe(condition)}")
+    compare = [key for key in COMPARISONS if key in condition]
+    unknown = sorted(set(condition) - {"value", "margin", *COMPARISONS})
+    if len(compare) != 1 or unknown or "value" not in condition:
+        raise ValueError(f"{where}: a condition needs `value` and one of "
+                         f"{', '.join(COMPARISONS)} (and optionally `margin`), got "
+                         f"{sorted(condition)}")
+    names = condition["value"]
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names or not all(
+            isinstance(value, str) for value in names):
+        raise ValueError(f"{where}: value must name a recorded number, or be a list of "
+                         f"names, got {_describe(condition['value'])}")
+    threshold = condition[compare[0]]
+    if not isinstance(threshold, (str, numbers.Real)) or isinstance(threshold, bool):
+        raise ValueError(f"{where}: {compare[0]} must be a number or a recorded number's "
+                         f"name, got {_describe(threshold)}")
+    margin = condition.get("margin", 0)
+    if not isinstance(margin, numbers.Real) or isinstance(margin, bool) or margin < 0:
+        raise ValueError(f"{where}: margin must be a number >= 0, got {_describe(margin)}")
+
+
+class _RecordFormatter(string.Formatter):
+    """``str.format`` over a record's values, each field a whole name (dots included)."""
+
+    def __init__(self, values, where):
+        self.values, self.where = values, where
+
+    def get_field(self, field_name, args, kwargs):
+        if field_name not in self.values:
+            raise ValueError(f"{self.where} quotes {{{field_name}}}, which the record does "
+                             f"not hold as a number or text")
+        return self.values[field_name], field_name
+
+
+def _values(record):
+    return {name: _unplain(entry["value"]) for name, entry in record.entries.items()
+            if entry["type"] in ("number", "text")}
+
+
+def _number(values, name, where):
+    value = values.get(name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{where} needs {name!r}, a recorded number, got "
+                         f"{_describe(value)}")
+    return value
+
+
+def _meets(values, condition, where):
+    """True, False, or None when a value lies within the margin of its threshold."""
+    (compare, threshold), = ((key, condition[key]) for key in COMPARISONS if key in condition)
+    strict, above = COMPARISONS[compare]
+    margin = condition.get("margin", 0)
+    if isinstance(threshold, str):
+        threshold = _number(values, threshold, where)
+    names = condition["value"]
+    answers = []
+    for name in [names] if isinstance(names, str) else names:
+        value = _number(values, name, where)
+        low, high = (threshold, value) if above else (value, threshold)
+        if strict:
+            answers.append(side(high, low, margin, name))     # high > low
+        else:
+            answer = side(low, high, margin, name)            # low > high: fails
+            answers.append(None if answer is None else not answer)
+    return False if False in answers else None if None in answers else True
+
+
+def _verdict_of(values, entry, where="claim"):
+    """The verdict of one declared claim over ``values`` (name -> recorded value)."""
+    if "verdict" in entry:
+        return entry["verdict"]
+    for level, verdict in LEVELS.items():
+        if level not in entry:
+            continue
+        met = [_meets(values, condition, f"{where}, {level}") for condition in entry[level]]
+        if False in met:
+            continue
+        return "too close to call" if None in met else verdict
+    return entry.get("otherwise", OTHERWISE[0])
+
+
+def judge(record, declared, names=None):
+    """Judge declared claims from the record and record each with its verdict.
+
+    Parameters
+    ----------
+    record : toyviz.checks.Record
+        Holds every number the claims' conditions, ``ours`` and ``criterion`` name.
+    declared : dict
+        What :func:`read` returns (or a path to such a file).
+    names : None or list of str
+        The claims to judge now (for prose that quotes a verdict before the chapter's
+        end); None judges every declared claim not yet recorded.
+
+    Returns
+    -------
+    dict
+        Claim name -> verdict, for the claims judged now.
+    """
+    _check_record("record", record)
+    declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
+        _check_declared("declared", declared)
+    entries = {entry["name"]: entry for entry in declared["claim"]}
+    if names is None:
+        names = [name for name in entries if f"{_PREFIX}{name}.verdict" not in record.entries]
+    elif not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be None or a list of claim names, got {_describe(names)}")
+    unknown = [name for name in names if name not in entries]
+    if unknown:
+        raise ValueError(f"names {unknown} are not declared; declared: {list(entries)}")
+    values = _values(record)
+    verdicts = {}
+    for name in names:
+        entry = entries[name]
+        where = f"claim {name!r}"
+        verdicts[name] = _verdict_of(values, entry, where)
+        ours, criterion = (_RecordFormatter(values, f"{where}: {field}").format(entry[field])
+                           for field in ("ours", "criterion"))
+        claim(record, name, essay=declared["essay"], words=entry["words"], ours=ours,
+              criterion=criterion, verdict=verdicts[name], section=entry["section"])
+    return verdicts
