@@ -214,3 +214,25 @@ def test_judging_a_value_the_record_lacks_names_it():
         claims.judge(numbers_record(a=1.0), declared(entry))
     with pytest.raises(ValueError, match="names \\['y'\\] are not declared"):
         claims.judge(numbers_record(a=1.0), declared(entry), names=["y"])
+
+
+def test_the_findings_box_waits_then_shows_the_text_formatted_from_the_record(monkeypatch):
+    shown, glued = [], {}
+    import IPython.display
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw, display_id: (
+        shown.append(bundle), type("Handle", (), {"update": lambda self, b, raw: shown.append(b)})())[1])
+    monkeypatch.setattr(checks, "_glue", lambda key, value: glued.update({key: value.data}))
+    box = claims.FindingsBox("chapter.ipynb")
+    assert claims.FindingsBox.WAITING in shown[0]["text/html"]
+    assert shown[0]["text/markdown"] == "```{glue} findings\n:doc: chapter.ipynb\n```"
+    spec = declared({"name": "x", "holds": [{"value": "a", "above": 0}]})
+    spec["findings"] = "A is {a:.2f} < 1 & more.\n\nA second paragraph."
+    box.fill(numbers_record(a=0.5), spec)
+    assert box.text == "A is 0.50 < 1 & more.\n\nA second paragraph."
+    assert shown[1]["text/html"] == glued["findings"] == (
+        '<div class="admonition tip findings"><p class="admonition-title">What we found</p>'
+        "<p>A is 0.50 &lt; 1 &amp; more.</p><p>A second paragraph.</p></div>")
+    with pytest.raises(ValueError, match="no `findings`"):
+        box.fill(numbers_record(a=0.5), declared({"name": "x", "verdict": "not tested"}))
+    with pytest.raises(ValueError, match="document must be the chapter's file name"):
+        claims.FindingsBox("chapter")

@@ -316,6 +316,7 @@ def essay_table(every, essay):
 
 # --------------------------------------------------------------------------- declared claims
 
+_TOP_LEVEL = {"essay", "claim", "findings"}
 _FIELDS_DECLARED = {"name", "section", "words", "ours", "criterion", "verdict", "otherwise",
                     *LEVELS}
 
@@ -346,9 +347,14 @@ def _read(name, path):
 
 def _check_declared(name, declared):
     """``declared`` (what :func:`read` returns) checked; messages name ``name``."""
-    if not isinstance(declared, dict) or set(declared) != {"essay", "claim"}:
-        raise ValueError(f"{name} must declare `essay` and a list of [[claim]] tables and "
-                         f"nothing else, got {_describe(declared)}")
+    if not isinstance(declared, dict) or not {"essay", "claim"} <= set(declared) or \
+            not set(declared) <= _TOP_LEVEL:
+        raise ValueError(f"{name} must declare `essay`, a list of [[claim]] tables and "
+                         f"optionally `findings`, and nothing else, got {_describe(declared)}")
+    if not isinstance(declared.get("findings", "-"), str) or \
+            not declared.get("findings", "-").strip():
+        raise ValueError(f"{name}: findings must be a non-empty str, got "
+                         f"{_describe(declared['findings'])}")
     if declared["essay"] not in ESSAYS:
         raise ValueError(f"{name}: essay must be one of {sorted(ESSAYS)}, got "
                          f"{declared['essay']!r}")
@@ -518,3 +524,78 @@ def judge(record, declared, names=None):
         claim(record, name, essay=declared["essay"], words=entry["words"], ours=ours,
               criterion=criterion, verdict=verdicts[name], section=entry["section"])
     return verdicts
+
+
+# --------------------------------------------------------------------------- findings box
+
+class FindingsBox:
+    """The box "What we found" that opens a chapter, filled at its end.
+
+    The chapter's first cell creates it (the box displays itself), and the chapter's last
+    cells fill it, once every number is recorded (:meth:`fill`): its text is the
+    ``findings`` of the chapter's claims file, formatted from the record like a claim's
+    ``ours``, so the numbers a reader sees first are the numbers the checks compare.
+
+    The box is one output shown two ways. JupyterLab shows its HTML, which :meth:`fill`
+    replaces in place (a display update: live on "Run All", and kept in the saved
+    notebook). The book's executor renders the top cell before the chapter has run, so
+    the box's Markdown is instead a ``{glue}`` directive that pastes, from this same
+    document, the HTML :meth:`fill` glued under ``key`` (myst-nb resolves it after the
+    page has executed). Display it in a cell whose metadata asks myst-nb for MyST Markdown
+    (``{"mystnb": {"markdown_format": "myst"}}``).
+
+    Parameters
+    ----------
+    document : str
+        The chapter's file name (e.g. ``"node_removal.ipynb"``): the page the glue is read
+        from, which is the page itself.
+    key : str
+        The glue key.
+    """
+
+    TITLE = "What we found"
+    WAITING = "The findings appear here when the chapter has run to its end."
+
+    def __init__(self, document, key="findings"):
+        for name, value in (("document", document), ("key", key)):
+            if not isinstance(value, str) or not value.strip():
+                raise TypeError(f"{name} must be a non-empty str, got {_describe(value)}")
+        if not document.endswith((".ipynb", ".md")):
+            raise ValueError(f"document must be the chapter's file name (.ipynb), got "
+                             f"{document!r}")
+        self.document, self.key = document, key
+        self.text = None
+        from IPython.display import display
+
+        self._handle = display(self._bundle(self.WAITING), raw=True, display_id=True)
+
+    def html(self, text):
+        """The box's HTML for ``text`` (paragraphs separated by blank lines), styled as
+        the book's admonitions."""
+        paragraphs = [" ".join(part.split()) for part in text.split("\n\n") if part.strip()]
+        return ('<div class="admonition tip findings"><p class="admonition-title">'
+                f"{escape(self.TITLE)}</p>"
+                + "".join(f"<p>{escape(paragraph)}</p>" for paragraph in paragraphs)
+                + "</div>")
+
+    def _bundle(self, text):
+        directive = f"```{{glue}} {self.key}\n:doc: {self.document}\n```"
+        return {"text/markdown": directive, "text/html": self.html(text),
+                "text/plain": f"{self.TITLE}: {text}"}
+
+    def fill(self, record, declared):
+        """Format the ``findings`` of ``declared`` (what :func:`read` returns, or its
+        path) from the record, glue it for the book and show it in the box (the text is
+        then in :attr:`text`)."""
+        _check_record("record", record)
+        declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
+            _check_declared("declared", declared)
+        if "findings" not in declared:
+            raise ValueError("declared has no `findings` to fill the box with")
+        self.text = _RecordFormatter(_values(record), "findings").format(declared["findings"])
+        from IPython.display import HTML
+
+        from toyviz.checks import _glue
+
+        _glue(self.key, HTML(self.html(self.text)))
+        self._handle.update(self._bundle(self.text), raw=True)
