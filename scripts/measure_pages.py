@@ -1,0 +1,129 @@
+"""Measure built book pages as a reader sees them, in Chromium at 1280x800: the page's
+height in screens, and the shares of that height taken by visible code, printed tables,
+figures and explorables, and prose; whether the page opens with its findings box; visible
+verification code; raw MyST, TeX or template text.
+
+    .venv/bin/python scripts/measure_pages.py _build/html/book/node_removal.html [...]
+
+Prints one line per page, then one JSON line with every figure. ``tests/test_reading.py``
+holds the built chapters to bounds on the same measurements (:func:`measure`).
+"""
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+WIDTH, HEIGHT = 1280, 800
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+#: Words of the verification plumbing that no visible code may contain.
+BOOKKEEPING = ("keep(", "record.", "claims.", "checks.", "glue_run_stats", "watch_memory",
+               "FindingsBox", "assert ")
+
+#: Text that shows a role, TeX or a template was not rendered.
+RAW = (r"{eval}", "{glue", "{ref}", "{doc}", "{numref}", r"\frac", "2^{", "$$", "{:", "}`",
+       "by at most 0.0000", "layer(s)", "nan%", "None ")
+
+# Measured in the page: the height of the article's parts, by kind. Code is what a reader
+# sees of a cell's input (a folded cell shows only its "Show code" line).
+_SCRIPT = """() => {
+  const article = document.querySelector('article.bd-article') || document.body;
+  const visible = (el) => { const r = el.getBoundingClientRect();
+    return r.height > 0 && getComputedStyle(el).visibility !== 'hidden'; };
+  const sum = (els) => els.filter(visible).reduce((s, el) => s + el.getBoundingClientRect().height, 0);
+  const all = (sel) => Array.from(article.querySelectorAll(sel));
+  const inputs = all('div.cell div.cell_input').filter((el) => !el.closest('details:not([open])'));
+  const code = sum(inputs);
+  const tables = sum(all('div.cell_output table, article table').filter((t) => !t.parentElement.closest('table')));
+  const figures = sum(all('div.cell_output img, div.cell_output svg, div.cell_output .widget-subarea, '
+                          + 'div.cell_output .jupyter-widgets, figure img, div.cell_output canvas')
+                      .filter((el) => !el.parentElement.closest('.jupyter-widgets')));
+  const visibleCode = inputs.filter(visible).map((el) => el.innerText).join('\\n');
+  const firstBlock = article.querySelector('h1') ?
+      (() => { let el = article.querySelector('section') || article; return el.innerText.slice(0, 2000); })() : '';
+  const findings = article.querySelector('.findings');
+  const h1 = article.querySelector('h1');
+  let findingsFirst = false;
+  if (findings && h1) {
+    const top = findings.getBoundingClientRect().top, titleTop = h1.getBoundingClientRect().top;
+    const between = all('div.cell_output, p, figure, table, div.cell').filter((el) => {
+      const t = el.getBoundingClientRect().top; return visible(el) && t > titleTop + 1 && t < top - 1
+        && !el.contains(findings) && !findings.contains(el); });
+    findingsFirst = top > titleTop && between.length <= 2;
+  }
+  return {height: document.documentElement.scrollHeight, article: article.getBoundingClientRect().height,
+          code, tables, figures, visibleCode, text: article.innerText,
+          findings: !!findings, findingsFirst, lastHeading: (all('h2').pop() || {}).innerText || ''};
+}"""
+
+
+def serve(folder):
+    handler = functools.partial(_Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def measure(page, url):
+    """The measurements of one page (a Playwright page at 1280x800), as a dict."""
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(500)
+    found = page.evaluate(_SCRIPT)
+    height = found["article"] or found["height"]
+    text = found.pop("text")
+    visible_code = found.pop("visibleCode")
+    return {
+        "screens": round(found["height"] / HEIGHT, 2),
+        "code_share": round(found["code"] / height, 3),
+        "table_share": round(found["tables"] / height, 3),
+        "figure_share": round(found["figures"] / height, 3),
+        "findings": found["findings"], "findings_first": found["findingsFirst"],
+        "bookkeeping_visible": sorted({word for word in BOOKKEEPING if word in visible_code}),
+        "raw_text": sorted({raw for raw in RAW if raw in text}),
+        "last_heading": found["lastHeading"],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="+", type=Path)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    pages = [path.resolve() for path in args.pages]
+    root = Path(os.path.commonpath([path.parent for path in pages]))
+    while not (root / "_static").is_dir() and root != root.parent:
+        root = root.parent
+    server = serve(root)
+    results = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            for path in pages:
+                url = f"http://127.0.0.1:{server.server_address[1]}/{path.relative_to(root)}"
+                results[path.stem] = measure(page, url)
+                found = results[path.stem]
+                print(f"{path.stem}: {found['screens']:.1f} screens, code {found['code_share']:.0%}, "
+                      f"tables {found['table_share']:.0%}, figures {found['figure_share']:.0%}, "
+                      f"findings first: {found['findings_first']}, bookkeeping visible: "
+                      f"{found['bookkeeping_visible'] or 'none'}, raw: {found['raw_text'] or 'none'}")
+            browser.close()
+    finally:
+        server.shutdown()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
