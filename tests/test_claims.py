@@ -236,3 +236,10 @@ def test_the_findings_box_waits_then_shows_the_text_formatted_from_the_record(mo
         box.fill(numbers_record(a=0.5), declared({"name": "x", "verdict": "not tested"}))
     with pytest.raises(ValueError, match="document must be the chapter's file name"):
         claims.FindingsBox("chapter")
+
+
+def test_a_page_about_no_essay_declares_only_its_findings():
+    spec = {"findings": "A is {a:.1f}."}
+    assert claims.judge(numbers_record(a=1.0), spec) == {}
+    with pytest.raises(ValueError, match="must declare `essay` and a list"):
+        claims.judge(numbers_record(a=1.0), {"findings": "x", "essay": "pruning"})

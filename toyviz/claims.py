@@ -323,7 +323,8 @@ _FIELDS_DECLARED = {"name", "section", "words", "ours", "criterion", "verdict", 
 
 def read(path):
     """The claims declared in a TOML file (see the module docstring), checked: a dict with
-    ``essay`` and ``claim``, the list of claims in the file's order."""
+    ``essay`` and ``claim``, the list of claims in the file's order, and ``findings``
+    when the file has it (a page about no essay may declare only ``findings``)."""
     return _read("path", path)
 
 
@@ -347,14 +348,16 @@ def _read(name, path):
 
 def _check_declared(name, declared):
     """``declared`` (what :func:`read` returns) checked; messages name ``name``."""
-    if not isinstance(declared, dict) or not {"essay", "claim"} <= set(declared) or \
-            not set(declared) <= _TOP_LEVEL:
-        raise ValueError(f"{name} must declare `essay`, a list of [[claim]] tables and "
-                         f"optionally `findings`, and nothing else, got {_describe(declared)}")
+    if not isinstance(declared, dict) or not set(declared) <= _TOP_LEVEL or \
+            not ({"essay", "claim"} <= set(declared) or set(declared) == {"findings"}):
+        raise ValueError(f"{name} must declare `essay` and a list of [[claim]] tables, "
+                         f"`findings`, or both, and nothing else, got {_describe(declared)}")
     if not isinstance(declared.get("findings", "-"), str) or \
             not declared.get("findings", "-").strip():
         raise ValueError(f"{name}: findings must be a non-empty str, got "
                          f"{_describe(declared['findings'])}")
+    if "claim" not in declared:
+        return declared
     if declared["essay"] not in ESSAYS:
         raise ValueError(f"{name}: essay must be one of {sorted(ESSAYS)}, got "
                          f"{declared['essay']!r}")
@@ -505,7 +508,7 @@ def judge(record, declared, names=None):
     _check_record("record", record)
     declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
         _check_declared("declared", declared)
-    entries = {entry["name"]: entry for entry in declared["claim"]}
+    entries = {entry["name"]: entry for entry in declared.get("claim", [])}
     if names is None:
         names = [name for name in entries if f"{_PREFIX}{name}.verdict" not in record.entries]
     elif not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
