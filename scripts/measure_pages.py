@@ -28,10 +28,11 @@ BOOKKEEPING = ("keep(", "record.", "claims.", "checks.", "glue_run_stats", "watc
 
 #: Text that shows a role, TeX or a template was not rendered.
 RAW = (r"{eval}", "{glue", "{ref}", "{doc}", "{numref}", r"\frac", "2^{", "$$", "{:", "}`",
-       "by at most 0.0000", "layer(s)", "nan%", "None ")
+       "by at most 0.0000", "layer(s)", "nan%")
 
 # Measured in the page: the height of the article's parts, by kind. Code is what a reader
-# sees of a cell's input (a folded cell shows only its "Show code" line).
+# sees of a cell's input (a folded cell shows only its "Show code" line). Raw text is
+# looked for in the prose and outputs, not in code.
 _SCRIPT = """() => {
   const article = document.querySelector('article.bd-article') || document.body;
   const visible = (el) => { const r = el.getBoundingClientRect();
@@ -45,8 +46,6 @@ _SCRIPT = """() => {
                           + 'div.cell_output .jupyter-widgets, figure img, div.cell_output canvas')
                       .filter((el) => !el.parentElement.closest('.jupyter-widgets')));
   const visibleCode = inputs.filter(visible).map((el) => el.innerText).join('\\n');
-  const firstBlock = article.querySelector('h1') ?
-      (() => { let el = article.querySelector('section') || article; return el.innerText.slice(0, 2000); })() : '';
   const findings = article.querySelector('.findings');
   const h1 = article.querySelector('h1');
   let findingsFirst = false;
@@ -58,7 +57,10 @@ _SCRIPT = """() => {
     findingsFirst = top > titleTop && between.length <= 2;
   }
   return {height: document.documentElement.scrollHeight, article: article.getBoundingClientRect().height,
-          code, tables, figures, visibleCode, text: article.innerText,
+          code, tables, figures, visibleCode, text: (() => {
+            const copy = article.cloneNode(true);   // the prose and outputs, not the code
+            copy.querySelectorAll('div.cell_input, div.highlight, pre').forEach((el) => el.remove());
+            return copy.innerText; })(),
           findings: !!findings, findingsFirst, lastHeading: (all('h2').pop() || {}).innerText || ''};
 }"""
 

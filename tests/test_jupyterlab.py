@@ -57,6 +57,10 @@ LIVE = {"node_removal", "relevance", "own_network", "ledger"}
 WITHOUT_FIGURES = {"ledger"}
 #: What a reader must never see as text: a role or expression left unrendered
 RAW = ("{glue", "{eval", "{ref}", "record.format(")
+#: Words of the verification plumbing: a code cell holding them is collapsed (issue 22).
+BOOKKEEPING = ("keep(", "record.", "claims.", "glue_run_stats", "watch_memory", "assert ")
+#: The pages that open with a findings box (claims.FindingsBox).
+FINDINGS = {"node_removal", "relevance", "right_reasons", "pruning", "own_network"}
 #: The kernel plus the Jupyter server, at their peak, in anonymous memory (see MemoryWatch),
 #: MiB: mybinder.org guarantees 1 GB, and the rest is library code the system can drop.
 MEMORY_BUDGET_MB = 700
@@ -229,6 +233,9 @@ NOTEBOOK_STATE = """() => {
                 figure: Boolean((model.getMetadata("mystnb") || {}).figure),
                 images: cell.node.querySelectorAll(".jp-OutputArea-output img").length,
                 text: model.type === "markdown" ? cell.node.innerText : "",
+                source: model.sharedModel.getSource(),
+                inputHidden: Boolean(cell.inputHidden),
+                sourceHidden: Boolean((model.getMetadata("jupyter") || {}).source_hidden),
                 output: model.type === "code" ? (cell.node.querySelector(".jp-OutputArea")
                                                  || {innerText: ""}).innerText : ""});
   }
@@ -323,6 +330,17 @@ def test_chapter_reads_and_runs_in_jupyterlab(chapter, lab, browser, results, bu
         raw = [(index, text[:120]) for index, cell in enumerate(cells)
                for text in (cell["text"], cell["output"]) if any(mark in text for mark in RAW)]
         assert not raw, f"{chapter}: the page shows roles instead of what they render: {raw}"
+        # the story first: the bookkeeping collapsed, the findings box near the top
+        shown = [(index, cell["source"][:80]) for index, cell in enumerate(cells)
+                 if cell["type"] == "code" and not cell["inputHidden"]
+                 and any(word in cell["source"] for word in BOOKKEEPING)]
+        assert not shown, f"{chapter}: bookkeeping cells not collapsed: {shown}"
+        uncollapsed = [index for index, cell in enumerate(cells)
+                       if cell["sourceHidden"] and not cell["inputHidden"]]
+        assert not uncollapsed, f"{chapter}: source_hidden cells shown open: {uncollapsed}"
+        if chapter in FINDINGS:
+            assert any("What we found" in cell["output"] for cell in cells[:4]), \
+                f"{chapter}: no findings box among the first cells"
         missing_figures = [index for index, cell in enumerate(cells)
                            if cell["figure"] and cell["images"] == 0]
         assert chapter in WITHOUT_FIGURES or any(cell["figure"] for cell in cells), \
