@@ -588,14 +588,18 @@ class FindingsBox:
 
     def fill(self, record, declared):
         """Format the ``findings`` of ``declared`` (what :func:`read` returns, or its
-        path) from the record, glue it for the book and show it in the box (the text is
-        then in :attr:`text`)."""
+        path) from the record, record it (under ``key``, as :class:`~toyviz.checks.Varies`:
+        its numbers are recorded on their own), glue it for the book and show it in the
+        box (the text is then in :attr:`text`)."""
         _check_record("record", record)
         declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
             _check_declared("declared", declared)
         if "findings" not in declared:
             raise ValueError("declared has no `findings` to fill the box with")
         self.text = _RecordFormatter(_values(record), "findings").format(declared["findings"])
+        # recorded under the glue key, as every glued value is; its numbers are recorded
+        # on their own and compared there
+        record.text(self.key, self.text, Varies("formatted from numbers recorded on their own"))
         from IPython.display import HTML
 
         from toyviz.checks import _glue
