@@ -41,10 +41,12 @@ _SCRIPT = """() => {
   const all = (sel) => Array.from(article.querySelectorAll(sel));
   const inputs = all('div.cell div.cell_input').filter((el) => !el.closest('details:not([open])'));
   const code = sum(inputs);
-  const tables = sum(all('div.cell_output table, article table').filter((t) => !t.parentElement.closest('table')));
+  const folded = (el) => el.closest('details:not([open])');   // in a closed fold: not seen
+  const tables = sum(all('div.cell_output table, article table')
+                     .filter((t) => !t.parentElement.closest('table') && !folded(t)));
   const figures = sum(all('div.cell_output img, div.cell_output svg, div.cell_output .widget-subarea, '
                           + 'div.cell_output .jupyter-widgets, figure img, div.cell_output canvas')
-                      .filter((el) => !el.parentElement.closest('.jupyter-widgets')));
+                      .filter((el) => !el.parentElement.closest('.jupyter-widgets') && !folded(el)));
   const visibleCode = inputs.filter(visible).map((el) => el.innerText).join('\\n');
   const findings = article.querySelector('.findings');
   const h1 = article.querySelector('h1');
