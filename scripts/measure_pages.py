@@ -14,6 +14,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -67,6 +68,28 @@ _SCRIPT = """() => {
 }"""
 
 
+_DRAWN = """(count) => {
+  const roots = Array.from(document.querySelectorAll('[data-toyviz-explorable]'));
+  return roots.length >= count && roots.every((root) => root.hasAttribute('data-redraws'));
+}"""
+
+
+def explorables(html_file):
+    """How many toyviz explorables a built page embeds (anywidget views with a kind)."""
+    text = Path(html_file).read_text()
+    states = re.findall(r'<script type="application/vnd\.jupyter\.widget-state\+json">'
+                        r'(.*?)</script>', text, flags=re.S)
+    if not states:
+        return 0
+    models = json.loads(states[0])["state"]
+    views = [json.loads(view)["model_id"] for view in re.findall(
+        r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>',
+        text, flags=re.S)]
+    return sum(1 for model_id in views
+               if models.get(model_id, {}).get("model_module") == "anywidget"
+               and models[model_id]["state"].get("kind"))
+
+
 def serve(folder):
     handler = functools.partial(_Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -79,10 +102,15 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def measure(page, url):
-    """The measurements of one page (a Playwright page at 1280x800), as a dict."""
+def measure(page, url, explorables=0):
+    """The measurements of one page (a Playwright page at 1280x800), as a dict, once its
+    ``explorables`` (see :func:`explorables`) have drawn."""
     page.goto(url, wait_until="load")
-    page.wait_for_timeout(500)
+    # the explorables draw after the widget manager has loaded: wait until every view the
+    # page embeds has drawn once (as the browser tests do), then for the fonts
+    page.wait_for_function(_DRAWN, arg=explorables, timeout=60_000)
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(200)
     found = page.evaluate(_SCRIPT)
     height = found["article"] or found["height"]
     text = found.pop("text")
@@ -117,7 +145,7 @@ def main():
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             for path in pages:
                 url = f"http://127.0.0.1:{server.server_address[1]}/{path.relative_to(root)}"
-                results[path.stem] = measure(page, url)
+                results[path.stem] = measure(page, url, explorables(path))
                 found = results[path.stem]
                 print(f"{path.stem}: {found['screens']:.1f} screens, code {found['code_share']:.0%}, "
                       f"tables {found['table_share']:.0%}, figures {found['figure_share']:.0%}, "

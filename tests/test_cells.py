@@ -8,6 +8,9 @@
 - **bookkeeping**: setup plumbing, records, claims and checks: tag ``remove-input`` (its
   code never shows on the site), collapsed in JupyterLab; with ``remove-output`` also its
   outputs, collapsed in JupyterLab too (``outputs_hidden``).
+
+Any kind may fold its outputs (tag ``hide-output``, a long table a reader opens when they
+want it), collapsed in JupyterLab too (``outputs_hidden``).
 """
 
 from pathlib import Path
@@ -40,9 +43,12 @@ def kind(cell):
     if bool(jupyter.get("source_hidden")) != (found != "story"):
         problems.append(f"a {found} cell with jupyter.source_hidden = "
                         f"{jupyter.get('source_hidden', False)}")
-    if bool(jupyter.get("outputs_hidden")) != ("remove-output" in tags):
-        problems.append(f"remove-output {'remove-output' in tags} but jupyter.outputs_hidden "
-                        f"= {jupyter.get('outputs_hidden', False)}")
+    outputs_hidden = bool(tags & {"remove-output", "hide-output"})
+    if bool(jupyter.get("outputs_hidden")) != outputs_hidden:
+        problems.append(f"tags {sorted(tags & {'remove-output', 'hide-output'})} but "
+                        f"jupyter.outputs_hidden = {jupyter.get('outputs_hidden', False)}")
+    if {"remove-output", "hide-output"} <= tags:
+        problems.append("both remove-output and hide-output")
     if "remove-output" in tags and found != "bookkeeping":
         problems.append("remove-output on a cell whose input shows")
     if found != "bookkeeping":

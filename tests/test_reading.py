@@ -44,7 +44,8 @@ def measured(browser):
     page = context.new_page()
     base = f"http://127.0.0.1:{server.server_address[1]}/book/"
     try:
-        yield {name: measure_pages.measure(page, f"{base}{name}.html") for name in CHAPTERS}
+        yield {name: measure_pages.measure(page, f"{base}{name}.html", measure_pages.explorables(
+            SITE / "book" / f"{name}.html")) for name in CHAPTERS}
     finally:
         context.close()
         server.shutdown()
