@@ -590,7 +590,7 @@ class FindingsBox:
         """Format the ``findings`` of ``declared`` (what :func:`read` returns, or its
         path) from the record, record it (under ``key``, as :class:`~toyviz.checks.Varies`:
         its numbers are recorded on their own), glue it for the book and show it in the
-        box (the text is then in :attr:`text`)."""
+        box (the text is then in ``box.text``)."""
         _check_record("record", record)
         declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
             _check_declared("declared", declared)
