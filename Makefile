@@ -51,22 +51,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 $(KERNEL_ENV) > /dev/null
 	touch $(STAMP)
 
-## widgets-static: the site serves its own require.js, Jupyter widgets HTML manager,
-## anywidget front end and MathJax (exact versions in package-lock.json), never a CDN; _config.yml's
-## html_static_path and nb_ipywidgets_js point at these copies
+## widgets-static: what the site serves itself, never from a CDN (exact versions in
+## package-lock.json): the shim that draws the pages' anywidgets from their embedded state
+## (toyviz/static/static_widgets.js) and MathJax. _config.yml's html_static_path and
+## nb_ipywidgets_js point at these copies.
 WIDGETS_STATIC := _build/widgets-static/toyviz-widgets
 MATHJAX_STATIC := _build/widgets-static/mathjax
 widgets-static: node_modules/.package-lock.json
-	mkdir -p $(WIDGETS_STATIC)
-	cp node_modules/requirejs/require.js $(WIDGETS_STATIC)/require.js
-	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(WIDGETS_STATIC)/embed-amd.js
-	for fonts in @jupyter-widgets @jupyter-widgets/html-manager/dist; do \
-	  mkdir -p $(WIDGETS_STATIC)/$$fonts; \
-	  cp node_modules/@jupyter-widgets/html-manager/dist/*.woff* $(WIDGETS_STATIC)/$$fonts/; \
-	done
-	cp node_modules/anywidget/dist/index.js $(WIDGETS_STATIC)/anywidget.js
-	cp toyviz/static/require-paths.js $(WIDGETS_STATIC)/require-paths.js
-	mkdir -p $(MATHJAX_STATIC)/output/chtml
+	rm -rf _build/widgets-static
+	mkdir -p $(WIDGETS_STATIC) $(MATHJAX_STATIC)/output/chtml
+	cp toyviz/static/static_widgets.js $(WIDGETS_STATIC)/static_widgets.js
 	cp node_modules/mathjax/es5/tex-mml-chtml.js $(MATHJAX_STATIC)/
 	cp -r node_modules/mathjax/es5/output/chtml/fonts $(MATHJAX_STATIC)/output/chtml/
 

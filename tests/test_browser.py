@@ -97,7 +97,10 @@ toyviz.widgets.GridExplorer(
 # ------------------------------------------------------------------ sites and browser
 
 def ensure_widgets_static():
-    if not (WIDGETS_STATIC / "toyviz-widgets" / "embed-amd.js").exists():
+    """The files the site serves itself (the Makefile's widgets-static), as now in toyviz."""
+    shim = WIDGETS_STATIC / "toyviz-widgets" / "static_widgets.js"
+    source = ROOT / "toyviz" / "static" / "static_widgets.js"
+    if not shim.exists() or shim.read_bytes() != source.read_bytes():
         subprocess.run(["make", "-C", str(ROOT), "widgets-static"], check=True,
                        capture_output=True)
 
