@@ -58,7 +58,6 @@ $(STAMP): requirements.lock pyproject.toml
 WIDGETS_STATIC := _build/widgets-static/toyviz-widgets
 MATHJAX_STATIC := _build/widgets-static/mathjax
 widgets-static: node_modules/.package-lock.json
-	rm -rf _build/widgets-static
 	mkdir -p $(WIDGETS_STATIC) $(MATHJAX_STATIC)/output/chtml
 	cp toyviz/static/static_widgets.js $(WIDGETS_STATIC)/static_widgets.js
 	cp node_modules/mathjax/es5/tex-mml-chtml.js $(MATHJAX_STATIC)/
