@@ -251,6 +251,15 @@ def claims_file():
 
 
 SPECS["claims.read"] = Spec(lambda: {"path": claims_file()})
+
+
+def declared_outcome():
+    return {"outcome": [{"name": "o", "otherwise": "no", "case": [
+        {"say": "yes", "when": [{"value": "a", "above": 0.5, "margin": 0.1}]}]}]}
+
+
+SPECS["claims.decide"] = Spec(lambda: {"declared": declared_outcome(), "name": "o",
+                                       "values": {"a": 1.0}})
 SPECS["claims.FindingsBox"] = Spec(lambda: {"document": "a.ipynb", "key": "findings"}, accept={
     ("key", "unknown"): ("any glue key", lambda r, a: r.key == a["key"])})
 SPECS["claims.claims_of"] = Spec(lambda: {"entries": claimed_entries()},

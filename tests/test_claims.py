@@ -99,6 +99,11 @@ def numbers_record(**values):
 def reference_verdict(values, entry):
     """The rule of the module docstring, written out plainly: a slow reference."""
     def meets(condition):
+        if "all" in condition or "any" in condition:
+            answers = [meets(part) for part in condition.get("all", condition.get("any"))]
+            if "all" in condition:
+                return False if False in answers else None if None in answers else True
+            return True if True in answers else None if None in answers else False
         (kind, threshold), = [(k, v) for k, v in condition.items() if k in claims.COMPARISONS]
         threshold = values[threshold] if isinstance(threshold, str) else threshold
         names = condition["value"] if isinstance(condition["value"], list) else [condition["value"]]
@@ -122,11 +127,15 @@ def reference_verdict(values, entry):
     return entry.get("otherwise", "does not hold")
 
 
-conditions = st.builds(
+comparisons = st.builds(
     lambda value, kind, threshold, margin: {"value": value, kind: threshold, "margin": margin},
     st.sampled_from(["a", "b", ["a", "b"]]), st.sampled_from(list(claims.COMPARISONS)),
     st.one_of(st.sampled_from([0.0, 1.0, -1.0, "c"]), st.floats(-3, 3)),
     st.sampled_from([0.0, 0.1, 1.0]))
+# comparisons, and `any`/`all` of them, nested
+conditions = st.recursive(comparisons, lambda parts: st.builds(
+    lambda kind, listed: {kind: listed}, st.sampled_from(claims.COMBINATIONS),
+    st.lists(parts, min_size=1, max_size=3)), max_leaves=6)
 levels = st.dictionaries(st.sampled_from(list(claims.LEVELS)),
                          st.lists(conditions, min_size=1, max_size=3), min_size=1)
 
@@ -243,3 +252,87 @@ def test_a_page_about_no_essay_declares_only_its_findings():
     assert claims.judge(numbers_record(a=1.0), spec) == {}
     with pytest.raises(ValueError, match="must declare `essay` and a list"):
         claims.judge(numbers_record(a=1.0), {"findings": "x", "essay": "pruning"})
+
+
+# --------------------------------------------------------------------------- outcomes
+
+def reference_outcome(values, entry):
+    """The outcome rule of the module docstring, written out plainly."""
+    for case in entry["case"]:
+        met = reference_verdict(values, {"holds": case["when"]})
+        if met != "does not hold":
+            return "too close to call" if met == "too close to call" else case["say"]
+    return entry["otherwise"]
+
+
+cases = st.lists(st.builds(lambda say, when: {"say": say, "when": when},
+                           st.sampled_from(["up", "down", "level"]),
+                           st.lists(conditions, min_size=1, max_size=3)), min_size=1, max_size=3)
+
+
+@given(cases, st.lists(st.sampled_from([-1.0, -0.05, 0.0, 0.5, 1.0, 1.05, 2.0]),
+                       min_size=3, max_size=3))
+def test_decide_follows_the_rule_of_the_module_docstring(case, numbers):
+    values = dict(zip("abc", numbers))
+    spec = {"outcome": [{"name": "o", "case": case, "otherwise": "neither"}]}
+    expected = reference_outcome(values, spec["outcome"][0])
+    assert claims.decide(spec, "o", values) == expected
+    assert claims.decide(spec, "o", numbers_record(**values)) == expected
+    record = numbers_record(**values)
+    assert claims.judge(record, spec, names=["o"]) == {"o": expected}
+    assert record.entries["o"]["value"] == expected
+
+
+def test_an_outcome_is_recorded_with_its_sentence_formatted_from_the_record():
+    spec = {"findings": "f", "outcome": [{
+        "name": "side", "otherwise": "level",
+        "case": [{"say": "higher", "when": [{"value": "d", "above": 0, "margin": 0.01}]},
+                 {"say": "lower", "when": [{"value": "d", "below": 0, "margin": 0.01}]}],
+        "words": {"higher": "up by {d:.2f}", "lower": "down by {d:.2f}", "level": "level",
+                  "too close to call": "too close to call at {d:.3f}"}}]}
+    for d, outcome, words in ((0.5, "higher", "up by 0.50"), (-0.5, "lower", "down by -0.50"),
+                              (0.005, "too close to call", "too close to call at 0.005")):
+        record = numbers_record(d=d)
+        assert claims.judge(record, spec, names=["side"]) == {"side": outcome}
+        assert record.entries["side"]["value"] == outcome
+        assert record.entries["side_words"]["value"] == words
+    record = numbers_record(d=0.5)
+    assert claims.judge(record, spec) == {}   # outcomes are judged only when named
+    with pytest.raises(ValueError, match="name must be a declared outcome"):
+        claims.decide(spec, "elsewhere", {"d": 1.0})
+    with pytest.raises(TypeError, match="values must be"):
+        claims.decide(spec, "side", [1.0])
+
+
+def test_any_is_met_by_one_condition_and_undecided_only_when_none_is_met():
+    either = {"name": "x", "holds": [{"any": [{"value": "a", "above": 2, "margin": 0.3},
+                                              {"value": "b", "above": 0.02, "margin": 0.01}]}]}
+    assert claims.judge(numbers_record(a=0.0, b=0.5), declared(either))["x"] == "holds"
+    assert claims.judge(numbers_record(a=2.1, b=0.5), declared(either))["x"] == "holds"
+    assert claims.judge(numbers_record(a=2.1, b=0.0), declared(either))["x"] == "too close to call"
+    assert claims.judge(numbers_record(a=0.0, b=0.0), declared(either))["x"] == "does not hold"
+
+
+@pytest.mark.parametrize("outcome, match", [
+    ({"name": "o", "otherwise": "n"}, "needs case"),
+    ({"name": "o", "otherwise": "n", "case": [{"say": "y"}]}, "a case needs `say`"),
+    ({"name": "o", "otherwise": "n", "case": [{"say": "y", "when": []}]}, "non-empty list"),
+    ({"name": "o", "case": [{"say": "y", "when": [{"value": "a", "above": 0}]}]},
+     "needs otherwise"),
+    ({"name": "o", "otherwise": "n", "case": [{"say": "y", "when": [{"value": "a", "above": 0}]}],
+      "words": {"y": "yes"}}, "a sentence for each outcome"),
+    ({"name": "o", "otherwise": "n", "case": [{"say": "y", "when": [{"any": [
+        {"value": "a", "above": 0}], "value": "a"}]}]}, "has nothing else"),
+    ({"name": "o", "otherwise": "n", "colour": "red", "case": []}, "unknown fields"),
+])
+def test_bad_outcomes_are_refused_naming_the_outcome_and_field(outcome, match):
+    with pytest.raises(ValueError, match=match):
+        claims.decide({"outcome": [outcome]}, "o", {"a": 1.0})
+
+
+def test_an_outcome_and_a_claim_may_not_share_a_name():
+    spec = declared({"name": "x", "holds": [{"value": "a", "above": 0}]})
+    spec["outcome"] = [{"name": "x", "otherwise": "n",
+                        "case": [{"say": "y", "when": [{"value": "a", "above": 0}]}]}]
+    with pytest.raises(ValueError, match="declared twice"):
+        claims.judge(numbers_record(a=1.0), spec)

@@ -27,6 +27,34 @@ it. A level with an undecided condition and no failed one gives the verdict "too
 call"; it is a verdict like the others, counted in the ledger, never an exception. A claim
 the book has no computation for has ``verdict = "not tested"`` and says why in ``ours``.
 
+Conditions combine: ``{any = [condition, ...]}`` is met when one of them is, and
+``{all = [condition, ...]}`` when every one is, each in the same three values (met, failed,
+undecided): ``any`` is undecided when none is met and one is undecided, ``all`` when none
+fails and one is undecided. A level's list is an ``all``.
+
+A chapter's own verdicts, which are not an essay's claims (does a penalty "work" or
+"goodhart" at one weight; which of two routes ends higher), are declared the same way, as
+``[[outcome]]`` tables with the chapter's own names::
+
+    [[outcome]]
+    name = "std_vs_random"
+    otherwise = "not different"
+    [[outcome.case]]
+    say = "higher"
+    when = [{value = "difference_low", above = 0, margin = 0.002}]
+    [[outcome.case]]
+    say = "lower"
+    when = [{value = "difference_high", below = 0, margin = 0.002}]
+    [outcome.words]     # optional: a sentence per outcome, formatted from the record
+    higher = "..."
+
+The cases are tried in order, as a claim's levels are: the first with no failed condition
+gives its ``say``, or "too close to call" when one of its conditions is undecided; when
+every case fails, ``otherwise``. :func:`decide` gives an outcome for any numbers (one row
+of a table), and :func:`judge` records the outcomes it is asked for by name, from the
+record: the outcome under its name and, with ``words``, its sentence under
+``<name>_words``.
+
 :func:`read` loads such a file, :func:`judge` judges its claims from the record and
 records each with its verdict (:func:`claim`), so the checks compare the verdict exactly
 with a fresh execution (the formatted ``ours`` is recorded as
@@ -62,6 +90,12 @@ LEVELS = {"holds": "holds", "holds_roughly": "holds roughly", "partly": "partly"
 #: What a condition may compare a value with: name -> (strict, value must lie above).
 COMPARISONS = {"above": (True, True), "below": (True, False),
                "at_least": (False, True), "at_most": (False, False)}
+
+#: Conditions made of conditions (three-valued: met, failed, undecided).
+COMBINATIONS = ("all", "any")
+
+#: The outcome of a case or outcome whose deciding condition is undecided.
+TOO_CLOSE = "too close to call"
 
 #: The verdicts ``otherwise`` may name.
 OTHERWISE = ("does not hold", "not reproduced")
@@ -292,12 +326,176 @@ def ledger(records, sections=None):
     return every
 
 
-def essay_table(every, essay):
-    """One essay's rows of :func:`ledger` as Markdown: a count of the verdicts and the
-    table, each row linked to the section that computes it; or, when no page has recorded
-    the essay's claims, a sentence saying so. Display it as :func:`summary` says."""
-    if not isinstance(every, pd.DataFrame) or "document" not in every:
+#: Each verdict's label colours on the ledger page, (ink, paper): ink on paper in a light
+#: theme, paper on ink in a dark one (the book's ``html[data-theme="dark"]``, JupyterLab's
+#: dark themes). The label's text is the verdict, the colour only adds to it, and each pair
+#: has a contrast of at least 4.5:1 (WCAG AA) either way round.
+VERDICT_COLOURS = {"holds": ("#0b4d1e", "#d5f2dc"),
+                   "holds roughly": ("#34500c", "#e7f3cf"),
+                   "partly": ("#633f00", "#fcecc0"),
+                   "too close to call": ("#4a2a7d", "#ece0fd"),
+                   "does not hold": ("#8b1515", "#fde0e0"),
+                   "not reproduced": ("#7a2e00", "#fde5d3"),
+                   "not tested": ("#3b3f45", "#e6e8eb")}
+
+_DARK_THEMES = ('html[data-theme="dark"]', 'body[data-jp-theme-light="false"]')
+
+#: The ledger's style: the labels, the claims tables (a card per claim on a narrow screen,
+#: its verdict first) and the filter. A hidden row stays hidden in a card.
+_LEDGER_STYLE = "\n".join([
+    ".ledger-verdict{display:inline-block;padding:0 .4em;border:1px solid;border-radius:.3em;"
+    "font-weight:600;white-space:nowrap;color:var(--ledger-ink);background:var(--ledger-paper)}",
+    ",".join(f"{dark} .ledger-verdict" for dark in _DARK_THEMES)
+    + "{color:var(--ledger-paper);background:var(--ledger-ink)}",
+    *(f'.ledger-verdict[data-verdict="{verdict}"]{{--ledger-ink:{ink};--ledger-paper:{paper}}}'
+      for verdict, (ink, paper) in VERDICT_COLOURS.items()),
+    ".ledger-claims [hidden],.ledger-filter[hidden]{display:none!important}",
+    ".ledger-claims table{font-size:.92em}",
+    ".ledger-claims td{vertical-align:top}",
+    ".ledger-claims td:first-child{width:1%}",
+    ".ledger-criterion,.ledger-where{display:block;margin-top:.3em;font-size:.9em}",
+    ".ledger-filter{display:flex;flex-wrap:wrap;gap:.5em 1em;align-items:center;margin:1em 0}",
+    ".ledger-filter select{min-height:2em;font:inherit}",
+    "@media (max-width:700px){"
+    ".ledger-claims table,.ledger-claims tbody,.ledger-claims tr,.ledger-claims td"
+    "{display:block;width:auto!important}"
+    ".ledger-claims thead{display:none}"
+    ".ledger-claims tr{border-top:1px solid;padding:.5em 0}"
+    ".ledger-claims td{border:none!important;padding:.15em 0!important}"
+    '.ledger-claims td:nth-child(2)>p:first-child::before{content:"The essay says: ";'
+    "font-weight:600}"
+    '.ledger-claims td:nth-child(3)>p:first-child::before{content:"We find: ";font-weight:600}'
+    ".ledger-summary table{font-size:.8em}"
+    ".ledger-summary th,.ledger-summary td{padding:.25em .3em!important}"
+    ".ledger-summary .ledger-verdict{white-space:normal}}"])
+
+#: The filter's script: it shows the form (hidden until then, so that a page without
+#: scripts lists every claim), then on each change hides the rows of other essays and
+#: verdicts, and an essay's section when none of its rows is left, and says how many are.
+_FILTER_SCRIPT = """
+(function () {
+  function start() {
+    var form = document.querySelector('form.ledger-filter');
+    if (!form || form.dataset.ready) { return; }
+    form.dataset.ready = 'yes';
+    var claims = Array.prototype.map.call(
+      document.querySelectorAll('.ledger-claims .ledger-verdict[data-essay]'),
+      function (label) {
+        return {row: label.closest('tr'), essay: label.dataset.essay,
+                verdict: label.dataset.verdict};
+      });
+    var status = form.querySelector('output');
+    function apply() {
+      var essay = form.elements.essay.value, verdict = form.elements.verdict.value;
+      var shown = 0;
+      claims.forEach(function (claim) {
+        var show = (!essay || claim.essay === essay) && (!verdict || claim.verdict === verdict);
+        claim.row.hidden = !show;
+        shown += show ? 1 : 0;
+      });
+      document.querySelectorAll('.ledger-claims').forEach(function (block) {
+        var section = block.closest('section');
+        var empty = !block.querySelector('tbody tr:not([hidden])');
+        (section && !section.contains(form) ? section : block).hidden = empty;
+      });
+      status.textContent = 'Showing ' + shown + ' of ' + claims.length + ' claims';
+    }
+    form.addEventListener('change', apply);
+    form.addEventListener('submit', function (event) { event.preventDefault(); });
+    form.hidden = false;
+    apply();
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();
+"""
+
+
+def _label(verdict, essay=None):
+    """A verdict as a coloured label; a claim's label also names its essay, which is how
+    the filter finds the claims' rows."""
+    essay = f' data-essay="{escape(essay)}"' if essay else ""
+    return (f'<span class="ledger-verdict" data-verdict="{escape(verdict)}"{essay}>'
+            f"{escape(verdict)}</span>")
+
+
+def _check_every(every):
+    if not isinstance(every, pd.DataFrame) or not {"document", *FIELDS} <= set(every):
         raise TypeError(f"every must be what ledger() returns, got {_describe(every)}")
+
+
+def _filter_form():
+    def select(name, label, everything, options):
+        return (f'<label for="ledger-{name}">{label}</label>'
+                f'<select id="ledger-{name}" name="{name}"><option value="">{everything}</option>'
+                + "".join(f'<option value="{escape(option)}">{escape(option)}</option>'
+                          for option in options) + "</select>")
+
+    return ('<form class="ledger-filter" hidden aria-label="Filter the claims">'
+            + select("essay", "Essay", "all three", ESSAYS)
+            + select("verdict", "Verdict", "any", VERDICTS)
+            + '<output aria-live="polite"></output></form>')
+
+
+def ledger_summary(every):
+    """The ledger's opening, from :func:`ledger`'s rows: the verdicts counted per essay (a
+    row per verdict of :data:`VERDICTS`, at zero too, each as its coloured label; a column
+    per essay of :data:`ESSAYS` and one for all; the claims in the last row) and, on
+    the book's site, a filter by essay and by verdict for the tables of :func:`essay_table`.
+
+    The filter is a plain form and a few lines of JavaScript in the page, so it works
+    offline and from ``file://``; it stays hidden until its script runs, so that a page
+    without scripts lists every claim. JupyterLab, which shows the HTML and runs no
+    scripts in it, gets the table without the form. The style of the labels and of the
+    claims tables (a card per claim on a narrow screen, its verdict first, see
+    :data:`VERDICT_COLOURS`) comes with it, so show it before the tables. Display it as
+    :func:`summary` says.
+    """
+    _check_every(every)
+    counts = pd.crosstab(every["verdict"], every["essay"]).reindex(
+        index=list(VERDICTS), columns=list(ESSAYS), fill_value=0)
+    counts["all"] = counts.sum(axis=1)
+    rows = [[_label(verdict), *map(str, row)] for verdict, row in counts.iterrows()]
+    totals = ["claims", *(str(total) for total in counts.sum())]
+    header = ["verdict", *counts.columns]
+    markdown = (["| " + " | ".join(header) + " |", "|---" + "|--:" * len(counts.columns) + "|"]
+                + ["| " + " | ".join(row) + " |" for row in rows]
+                + ["| " + " | ".join(f"**{cell}**" for cell in totals) + " |"])
+    html = (["<table><thead><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header)
+             + "</tr></thead><tbody>"]
+            + ["<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows]
+            + ["<tr>" + "".join(f"<th>{cell}</th>" for cell in totals) + "</tr>",
+               "</tbody></table>"])
+    style = f"<style>\n{_LEDGER_STYLE}\n</style>"
+    return ClaimsTable(
+        "\n".join([style, "", '<div class="ledger-summary">', "", *markdown, "", "</div>", "",
+                   _filter_form(), "", f"<script>{_FILTER_SCRIPT}</script>"]),
+        "\n".join([style, '<div class="ledger-summary">', *html, "</div>"]))
+
+
+_LEDGER_COLUMNS = ("verdict", "the essay says", "we find")
+
+
+def _ledger_cells(row, link, text=str):
+    """A claim's cells in the ledger: its verdict; the essay's words and where the claim is
+    computed (``link``); what we find and the criterion. ``text`` prepares the text."""
+    return [_label(row.verdict, row.essay),
+            f'{text(row.words)}<span class="ledger-where">Computed in {link}</span>',
+            f'{text(row.ours)}<span class="ledger-criterion">Criterion: '
+            f"{text(row.criterion)}</span>"]
+
+
+def essay_table(every, essay):
+    """One essay's rows of :func:`ledger`: a count of the verdicts, then a table with a row
+    per claim: its verdict as a coloured label, the essay's words with a link to the
+    section that computes it, and what we find with the criterion; or, when no page has
+    recorded the essay's claims, a sentence saying so. Show it after
+    :func:`ledger_summary`, which styles it and filters its rows on the site, and display
+    it as :func:`summary` says."""
+    _check_every(every)
     if not isinstance(essay, str):
         raise TypeError(f"essay must be a str, one of {sorted(ESSAYS)}, got {_describe(essay)}")
     if essay not in ESSAYS:
@@ -311,20 +509,35 @@ def essay_table(every, essay):
     lead = ("Verdicts: " + ", ".join(f"{verdict}: {counts[verdict]}"
                                      for verdict in VERDICTS if verdict in counts)
             + f" (of {len(rows)} claims).")
-    return _table(rows.groupby("document", sort=False), lead)
+    block = f'<div class="ledger-claims" data-essay="{escape(essay)}">'
+    markdown = [lead, "", block, "", "| " + " | ".join(_LEDGER_COLUMNS) + " |",
+                "|---" * len(_LEDGER_COLUMNS) + "|"]
+    html = [f"<p>{escape(lead)}</p>", block + "<table><thead><tr>"
+            + "".join(f"<th>{column}</th>" for column in _LEDGER_COLUMNS) + "</tr></thead><tbody>"]
+    for row in rows.itertuples():
+        markdown.append("| " + " | ".join(_cell(cell) for cell in _ledger_cells(
+            row, f"{{ref}}`{row.section}`")) + " |")
+        page = row.document.rsplit("/", 1)[-1].removesuffix(".ipynb")
+        link = (f'<a href="{escape(row.document)}#{escape(row.section)}">'
+                f"{escape(row.section)}</a> in {escape(page)}")
+        html.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in _ledger_cells(
+            row, link, escape)) + "</tr>")
+    return ClaimsTable("\n".join(markdown + ["", "</div>"]),
+                       "\n".join(html + ["</tbody></table></div>"]))
 
 
 # --------------------------------------------------------------------------- declared claims
 
-_TOP_LEVEL = {"essay", "claim", "findings"}
+_TOP_LEVEL = {"essay", "claim", "findings", "outcome"}
+_FIELDS_OUTCOME = {"name", "case", "otherwise", "words"}
 _FIELDS_DECLARED = {"name", "section", "words", "ours", "criterion", "verdict", "otherwise",
                     *LEVELS}
 
 
 def read(path):
     """The claims declared in a TOML file (see the module docstring), checked: a dict with
-    ``essay`` and ``claim``, the list of claims in the file's order, and ``findings``
-    when the file has it (a page about no essay may declare only ``findings``)."""
+    ``essay`` and ``claim``, the list of claims in the file's order, and ``findings`` and
+    ``outcome`` when the file has them (a page about no essay may declare only those)."""
     return _read("path", path)
 
 
@@ -349,13 +562,16 @@ def _read(name, path):
 def _check_declared(name, declared):
     """``declared`` (what :func:`read` returns) checked; messages name ``name``."""
     if not isinstance(declared, dict) or not set(declared) <= _TOP_LEVEL or \
-            not ({"essay", "claim"} <= set(declared) or set(declared) == {"findings"}):
+            ("essay" in declared) != ("claim" in declared) or \
+            not {"claim", "findings", "outcome"} & set(declared):
         raise ValueError(f"{name} must declare `essay` and a list of [[claim]] tables, "
-                         f"`findings`, or both, and nothing else, got {_describe(declared)}")
+                         f"`findings`, [[outcome]] tables, or some of these, and nothing "
+                         f"else, got {_describe(declared)}")
     if not isinstance(declared.get("findings", "-"), str) or \
             not declared.get("findings", "-").strip():
         raise ValueError(f"{name}: findings must be a non-empty str, got "
                          f"{_describe(declared['findings'])}")
+    seen = _check_outcomes(name, declared.get("outcome", []))
     if "claim" not in declared:
         return declared
     if declared["essay"] not in ESSAYS:
@@ -365,23 +581,8 @@ def _check_declared(name, declared):
     if not isinstance(claims, list) or not claims:
         raise ValueError(f"{name}: claim must be a non-empty list of tables, got "
                          f"{_describe(claims)}")
-    seen = set()
-    for index, entry in enumerate(claims):
-        where = f"{name}: claim {index}"
-        if not isinstance(entry, dict):
-            raise TypeError(f"{where} must be a table, got {_describe(entry)}")
-        where = f"{name}: claim {entry.get('name', index)!r}"
-        unknown = sorted(set(entry) - _FIELDS_DECLARED)
-        if unknown:
-            raise ValueError(f"{where} has unknown fields {unknown}; known: "
-                             f"{sorted(_FIELDS_DECLARED)}")
-        for field in ("name", "section", "words", "ours", "criterion"):
-            if not isinstance(entry.get(field), str) or not entry[field].strip():
-                raise ValueError(f"{where} needs {field}, a non-empty str, got "
-                                 f"{_describe(entry.get(field))}")
-        if entry["name"] in seen:
-            raise ValueError(f"{where} is declared twice")
-        seen.add(entry["name"])
+    for where, entry in _entries(name, "claim", claims, _FIELDS_DECLARED,
+                                 ("name", "section", "words", "ours", "criterion"), seen):
         levels = [level for level in LEVELS if level in entry]
         if "verdict" in entry:
             if entry["verdict"] != "not tested" or levels or "otherwise" in entry:
@@ -394,24 +595,87 @@ def _check_declared(name, declared):
             raise ValueError(f"{where}: otherwise must be one of {OTHERWISE}, got "
                              f"{entry['otherwise']!r}")
         for level in levels:
-            conditions = entry[level]
-            if not isinstance(conditions, list) or not conditions:
-                raise ValueError(f"{where}: {level} must be a non-empty list of "
-                                 f"conditions, got {_describe(conditions)}")
-            for condition in conditions:
-                _check_condition(f"{where}, {level}", condition)
+            _check_conditions(f"{where}: {level}", entry[level])
     return declared
+
+
+def _entries(name, kind, entries, known, required, seen):
+    """The ``[[claim]]`` or ``[[outcome]]`` tables (``kind``) of ``entries``, each as
+    (where, table), checked for their fields and for a name not in ``seen`` (which
+    collects them)."""
+    for index, entry in enumerate(entries):
+        where = f"{name}: {kind} {index}"
+        if not isinstance(entry, dict):
+            raise TypeError(f"{where} must be a table, got {_describe(entry)}")
+        where = f"{name}: {kind} {entry.get('name', index)!r}"
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(f"{where} has unknown fields {unknown}; known: {sorted(known)}")
+        for field in required:
+            if not isinstance(entry.get(field), str) or not entry[field].strip():
+                raise ValueError(f"{where} needs {field}, a non-empty str, got "
+                                 f"{_describe(entry.get(field))}")
+        if entry["name"] in seen:
+            raise ValueError(f"{where} is declared twice (as a claim or an outcome)")
+        seen.add(entry["name"])
+        yield where, entry
+
+
+def _check_outcomes(name, outcomes):
+    """Check the ``[[outcome]]`` tables; the set of their names."""
+    if not isinstance(outcomes, list):
+        raise ValueError(f"{name}: outcome must be a list of [[outcome]] tables, got "
+                         f"{_describe(outcomes)}")
+    seen = set()
+    for where, entry in _entries(name, "outcome", outcomes, _FIELDS_OUTCOME,
+                                 ("name", "otherwise"), seen):
+        cases = entry.get("case")
+        if not isinstance(cases, list) or not cases:
+            raise ValueError(f"{where} needs case, a non-empty list of [[outcome.case]] "
+                             f"tables, got {_describe(cases)}")
+        for case in cases:
+            if not isinstance(case, dict) or set(case) != {"say", "when"} or \
+                    not isinstance(case["say"], str) or not case["say"].strip():
+                raise ValueError(f"{where}: a case needs `say` (a non-empty str) and `when` "
+                                 f"(a list of conditions), and nothing else, got "
+                                 f"{_describe(case)}")
+            _check_conditions(f"{where}, case {case['say']!r}, when", case["when"])
+        says = {case["say"] for case in cases} | {entry["otherwise"], TOO_CLOSE}
+        words = entry.get("words", {})
+        if not isinstance(words, dict) or not all(
+                isinstance(text, str) and text.strip() for text in words.values()):
+            raise ValueError(f"{where}: words must be a table of outcome -> sentence, got "
+                             f"{_describe(words)}")
+        if words and set(words) != says:
+            raise ValueError(f"{where}: words must give a sentence for each outcome it can "
+                             f"have, {sorted(says)}, got {sorted(words)}")
+    return seen
+
+
+def _check_conditions(where, conditions):
+    if not isinstance(conditions, list) or not conditions:
+        raise ValueError(f"{where} must be a non-empty list of conditions, got "
+                         f"{_describe(conditions)}")
+    for condition in conditions:
+        _check_condition(where, condition)
 
 
 def _check_condition(where, condition):
     if not isinstance(condition, dict):
         raise TypeError(f"{where}: a condition must be a table, got {_describe(condition)}")
+    combined = [key for key in COMBINATIONS if key in condition]
+    if combined:
+        if len(condition) != 1:
+            raise ValueError(f"{where}: a condition with `{combined[0]}` has nothing else, "
+                             f"got {sorted(condition)}")
+        _check_conditions(f"{where}, {combined[0]}", condition[combined[0]])
+        return
     compare = [key for key in COMPARISONS if key in condition]
     unknown = sorted(set(condition) - {"value", "margin", *COMPARISONS})
     if len(compare) != 1 or unknown or "value" not in condition:
         raise ValueError(f"{where}: a condition needs `value` and one of "
-                         f"{', '.join(COMPARISONS)} (and optionally `margin`), got "
-                         f"{sorted(condition)}")
+                         f"{', '.join(COMPARISONS)} (and optionally `margin`), or is "
+                         f"`any` or `all` of conditions, got {sorted(condition)}")
     names = condition["value"]
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names or not all(
@@ -453,8 +717,19 @@ def _number(values, name, where):
     return value
 
 
+def _combined(answers, combination):
+    """``all`` or ``any`` of three-valued answers (None: undecided)."""
+    if combination == "all":
+        return False if False in answers else None if None in answers else True
+    return True if True in answers else None if None in answers else False
+
+
 def _meets(values, condition, where):
     """True, False, or None when a value lies within the margin of its threshold."""
+    for combination in COMBINATIONS:
+        if combination in condition:
+            return _combined([_meets(values, part, where) for part in condition[combination]],
+                             combination)
     (compare, threshold), = ((key, condition[key]) for key in COMPARISONS if key in condition)
     strict, above = COMPARISONS[compare]
     margin = condition.get("margin", 0)
@@ -470,7 +745,7 @@ def _meets(values, condition, where):
         else:
             answer = side(low, high, margin, name)            # low > high: fails
             answers.append(None if answer is None else not answer)
-    return False if False in answers else None if None in answers else True
+    return _combined(answers, "all")
 
 
 def _verdict_of(values, entry, where="claim"):
@@ -480,11 +755,51 @@ def _verdict_of(values, entry, where="claim"):
     for level, verdict in LEVELS.items():
         if level not in entry:
             continue
-        met = [_meets(values, condition, f"{where}, {level}") for condition in entry[level]]
-        if False in met:
-            continue
-        return "too close to call" if None in met else verdict
+        met = _combined([_meets(values, condition, f"{where}, {level}")
+                         for condition in entry[level]], "all")
+        if met is not False:
+            return TOO_CLOSE if met is None else verdict
     return entry.get("otherwise", OTHERWISE[0])
+
+
+def _outcome_of(values, entry, where):
+    """The outcome of one declared ``[[outcome]]`` over ``values``."""
+    for case in entry["case"]:
+        met = _combined([_meets(values, condition, f"{where}, case {case['say']!r}")
+                         for condition in case["when"]], "all")
+        if met is not False:
+            return TOO_CLOSE if met is None else case["say"]
+    return entry["otherwise"]
+
+
+def _declared(declared):
+    return _read("declared", declared) if isinstance(declared, (str, Path)) else \
+        _check_declared("declared", declared)
+
+
+def decide(declared, name, values):
+    """The outcome ``name`` declared in ``declared`` (what :func:`read` returns, or its
+    path), decided from ``values``: a :class:`~toyviz.checks.Record`, or a dict of name ->
+    number (e.g. one row of a table). Nothing is recorded.
+
+    Returns
+    -------
+    str
+        One case's ``say``, the outcome's ``otherwise``, or "too close to call".
+    """
+    declared = _declared(declared)
+    outcomes = {entry["name"]: entry for entry in declared.get("outcome", [])}
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str naming a declared outcome, got {_describe(name)}")
+    if name not in outcomes:
+        raise ValueError(f"name must be a declared outcome, one of {sorted(outcomes)}, got "
+                         f"{name!r}")
+    if isinstance(values, Record):
+        values = _values(values)
+    elif not isinstance(values, dict) or not all(isinstance(key, str) for key in values):
+        raise TypeError(f"values must be a toyviz.checks.Record or a dict of name -> number, "
+                        f"got {_describe(values)}")
+    return _outcome_of(values, outcomes[name], f"outcome {name!r}")
 
 
 def judge(record, declared, names=None):
@@ -497,28 +812,34 @@ def judge(record, declared, names=None):
     declared : dict
         What :func:`read` returns (or a path to such a file).
     names : None or list of str
-        The claims to judge now (for prose that quotes a verdict before the chapter's
-        end); None judges every declared claim not yet recorded.
+        The claims and outcomes to judge now (for prose that quotes a verdict before the
+        chapter's end); None judges every declared claim not yet recorded (an outcome is
+        judged only when named).
 
     Returns
     -------
     dict
-        Claim name -> verdict, for the claims judged now.
+        Claim or outcome name -> verdict or outcome, for those judged now.
     """
     _check_record("record", record)
-    declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
-        _check_declared("declared", declared)
+    declared = _declared(declared)
     entries = {entry["name"]: entry for entry in declared.get("claim", [])}
+    outcomes = {entry["name"]: entry for entry in declared.get("outcome", [])}
     if names is None:
         names = [name for name in entries if f"{_PREFIX}{name}.verdict" not in record.entries]
     elif not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise TypeError(f"names must be None or a list of claim names, got {_describe(names)}")
-    unknown = [name for name in names if name not in entries]
+    unknown = [name for name in names if name not in entries and name not in outcomes]
     if unknown:
-        raise ValueError(f"names {unknown} are not declared; declared: {list(entries)}")
+        raise ValueError(f"names {unknown} are not declared; declared: "
+                         f"{list(entries) + list(outcomes)}")
     values = _values(record)
     verdicts = {}
     for name in names:
+        if name in outcomes:
+            verdicts[name] = _record_outcome(record, values, outcomes[name])
+            values = _values(record)
+            continue
         entry = entries[name]
         where = f"claim {name!r}"
         verdicts[name] = _verdict_of(values, entry, where)
@@ -527,6 +848,20 @@ def judge(record, declared, names=None):
         claim(record, name, essay=declared["essay"], words=entry["words"], ours=ours,
               criterion=criterion, verdict=verdicts[name], section=entry["section"])
     return verdicts
+
+
+def _record_outcome(record, values, entry):
+    """Decide an outcome, record it under its name and its sentence (if it has
+    ``words``) under ``<name>_words``; the outcome."""
+    name = entry["name"]
+    outcome = _outcome_of(values, entry, f"outcome {name!r}")
+    record.text(name, outcome)
+    if "words" in entry:
+        sentence = _RecordFormatter(values, f"outcome {name!r}: words").format(
+            entry["words"][outcome])
+        record.text(f"{name}_words", sentence,
+                    Varies("formatted from numbers recorded on their own"))
+    return outcome
 
 
 # --------------------------------------------------------------------------- findings box
@@ -592,8 +927,7 @@ class FindingsBox:
         its numbers are recorded on their own), glue it for the book and show it in the
         box (the text is then in ``box.text``)."""
         _check_record("record", record)
-        declared = _read("declared", declared) if isinstance(declared, (str, Path)) else \
-            _check_declared("declared", declared)
+        declared = _declared(declared)
         if "findings" not in declared:
             raise ValueError("declared has no `findings` to fill the box with")
         self.text = _RecordFormatter(_values(record), "findings").format(declared["findings"])
