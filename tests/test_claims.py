@@ -336,3 +336,130 @@ def test_an_outcome_and_a_claim_may_not_share_a_name():
                         "case": [{"say": "y", "when": [{"value": "a", "above": 0}]}]}]
     with pytest.raises(ValueError, match="declared twice"):
         claims.judge(numbers_record(a=1.0), spec)
+
+
+# --------------------------------------------------------------------------- the ledger page
+
+import html.parser  # noqa: E402
+import re  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+
+def contrast(first, second):
+    """WCAG 2's contrast ratio of two #rrggbb colours."""
+    def luminance(colour):
+        channels = [int(colour[index:index + 2], 16) / 255 for index in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+class Cells(html.parser.HTMLParser):
+    """The text of each table row's cells, and the attributes of each verdict label."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.rows, self.labels, self.forms, self.scripts = [], [], 0, 0
+        self.in_cell = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attributes):
+        attributes = dict(attributes)
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self.in_cell = True
+        elif tag == "span" and attributes.get("class") == "ledger-verdict":
+            self.labels.append(attributes)
+        self.forms += tag == "form"
+        self.scripts += tag == "script"
+
+    def handle_endtag(self, tag):
+        self.in_cell = self.in_cell and tag not in ("td", "th")
+
+    def handle_data(self, data):
+        if self.in_cell:
+            self.rows[-1][-1] += data
+
+
+def a_ledger():
+    """Rows of :func:`claims.ledger` over two pages: every essay, several verdicts."""
+    first = record_with(("a", "node removal", "holds", "s1"), ("b", "node removal", "partly", "s2"),
+                        ("c", "relevance", "holds", "s3"))
+    second = record_with(("d", "relevance", "not tested", "s4"), ("e", "pruning", "holds", "s5"),
+                         ("f", "node removal", "holds", "s6"))
+    return claims.ledger({"one.ipynb": first.entries, "two.ipynb": second.entries})
+
+
+def test_verdict_labels_keep_a_contrast_of_at_least_4_5_either_way_round():
+    assert list(claims.VERDICT_COLOURS) == list(claims.VERDICTS)
+    for verdict, (ink, paper) in claims.VERDICT_COLOURS.items():
+        assert contrast(ink, paper) >= 4.5, (verdict, ink, paper)
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)   # the formula itself
+
+
+def test_ledger_summary_counts_each_verdict_per_essay_from_the_rows():
+    every = a_ledger()
+    table = claims.ledger_summary(every)
+    counted = {}                     # the slow way: one claim at a time
+    for essay, verdict in zip(every["essay"], every["verdict"]):
+        counted[verdict, essay] = counted.get((verdict, essay), 0) + 1
+    for text in (table.html, table.markdown):
+        rows = Cells(text).rows if text is table.html else [
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("|") and "---" not in line]
+        header, *body, totals = rows
+        assert [re.sub(r"<[^>]+>", "", cell) for cell in header] == [
+            "verdict", *claims.ESSAYS, "all"]
+        assert [re.sub(r"<[^>]+>", "", row[0]) for row in body] == list(claims.VERDICTS)
+        for verdict, row in zip(claims.VERDICTS, body):
+            expected = [counted.get((verdict, essay), 0) for essay in claims.ESSAYS]
+            assert [int(cell) for cell in row[1:]] == [*expected, sum(expected)], verdict
+        assert [int(cell.strip("*")) for cell in totals[1:]] == [
+            *(int((every["essay"] == essay).sum()) for essay in claims.ESSAYS), len(every)]
+
+
+def test_the_filter_is_labelled_hidden_until_its_script_runs_and_only_on_the_site():
+    table = claims.ledger_summary(a_ledger())
+    site, lab = Cells(table.markdown), Cells(table.html)
+    assert (site.forms, site.scripts) == (1, 1)
+    assert (lab.forms, lab.scripts) == (0, 0)      # JupyterLab runs no script: no menus
+    form = re.search(r"<form [^>]*>", table.markdown).group(0)
+    assert " hidden" in form and "aria-label=" in form
+    for name, options in (("essay", claims.ESSAYS), ("verdict", claims.VERDICTS)):
+        assert f'<label for="ledger-{name}">' in table.markdown
+        select = re.search(rf'<select id="ledger-{name}" name="{name}">(.*?)</select>',
+                           table.markdown).group(1)
+        assert re.findall(r'<option value="([^"]*)">', select) == ["", *options]
+    assert "\n\n" not in table.markdown[table.markdown.index("<script>"):]   # one HTML block
+
+
+def test_essay_table_gives_each_claim_its_verdict_first_as_a_label_naming_the_essay():
+    every = a_ledger()
+    table = claims.essay_table(every, "node removal")
+    assert table.markdown.startswith("Verdicts: holds: 2, partly: 1 (of 3 claims).")
+    rows = [line for line in table.markdown.splitlines() if line.startswith("| <span")]
+    assert len(rows) == 3
+    for row, (name, claim) in zip(rows, every[every["essay"] == "node removal"].iterrows()):
+        assert row.startswith(f'| <span class="ledger-verdict" data-verdict="{claim.verdict}" '
+                              f'data-essay="node removal">{claim.verdict}</span> |')
+        assert f"words of {name} \\| with a bar" in row         # a bar does not split a cell
+        assert f"Computed in {{ref}}`{claim.section}`" in row
+        assert "Criterion: criterion" in row
+    html = Cells(table.html)
+    assert [row[0] for row in html.rows[1:]] == ["holds", "partly", "holds"]
+    assert [label["data-essay"] for label in html.labels] == ["node removal"] * 3
+    assert '<a href="two.ipynb#s6">s6</a> in two' in table.html
+    assert "{ref}" not in table.html and "words of a | with a bar" in table.html
+    assert claims.essay_table(every.iloc[:0], "pruning").html.startswith("<p>No page")
+
+
+def test_the_ledger_renderers_refuse_what_ledger_did_not_return():
+    with pytest.raises(TypeError, match="every must be what ledger"):
+        claims.ledger_summary(pd.DataFrame({"essay": ["pruning"], "verdict": ["holds"]}))
+    with pytest.raises(TypeError, match="every must be what ledger"):
+        claims.essay_table([], "pruning")
