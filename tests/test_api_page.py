@@ -217,3 +217,75 @@ def test_no_built_page_links_to_colab(site):
     offenders = [str(path.relative_to(site)) for path in pages
                  if "colab.research.google.com" in path.read_text()]
     assert not offenders, f"pages linking to Colab: {offenders}"
+
+
+# --------------------------------------------------------------------------- API names in prose
+
+import api_links  # noqa: E402
+
+
+def test_a_literal_links_only_when_it_names_a_documented_object():
+    objects = {"toyviz.masking.mask_losses": None, "toyviz.network.Network": None, "toyviz": None}
+    assert api_links.documented(objects, "toyviz.masking.mask_losses") == "toyviz.masking.mask_losses"
+    assert api_links.documented(objects, "masking.mask_losses") == "toyviz.masking.mask_losses"
+    assert api_links.documented(objects, "masking.mask_losses()") == "toyviz.masking.mask_losses"
+    assert api_links.documented(objects, "network.Network") == "toyviz.network.Network"
+    for text in ("masking.sweep", "np.mean", "mask_losses(model, x)", "tf.GradientTape",
+                 "numpy.masking.mask_losses", "1 + 2", ""):
+        assert api_links.documented(objects, text) is None
+
+
+def test_the_book_build_links_api_names_in_prose(tmp_path):
+    """A small Sphinx project with the extension: the documented names become links to
+    their entries, other inline code and titles stay as they are."""
+    from sphinx.application import Sphinx
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
+        "extensions = ['api_links']\nnitpicky = True\n")
+    (source / "index.rst").write_text(
+        "Title with ``toyviz.demo.f``\n============================\n\n"
+        ".. toctree::\n\n   api\n\n"
+        "Call ``demo.f`` or ``toyviz.demo.f()``, not ``demo.g`` nor ``np.mean``.\n")
+    (source / "api.rst").write_text(
+        "API\n===\n\n.. py:module:: toyviz.demo\n\n.. py:function:: f()\n\n   A function.\n")
+    app = Sphinx(str(source), str(source), str(tmp_path / "html"), str(tmp_path / "doctrees"),
+                 "html", status=None, warningiserror=True, freshenv=True)
+    app.build()
+    html = (tmp_path / "html" / "index.html").read_text()
+    links = re.findall(r'<a class="[^"]*reference internal" href="api.html#toyviz.demo.f"[^>]*>'
+                       r'<code class="[^"]*xref[^"]*"><span class="pre">([^<]*)</span>', html)
+    assert links == ["demo.f", "toyviz.demo.f()"]
+    assert "demo.g</span></code>" in html and 'href="api.html#toyviz.demo.g"' not in html
+    title = html[html.index("<h1"):html.index("</h1>")]
+    assert 'href="api.html' not in title
+
+
+CHAPTERS = ("node_removal", "relevance", "right_reasons", "pruning", "own_network")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_api_names_in_a_chapters_prose_link_to_the_reference(site, chapter):
+    """Every inline code in the chapter's text that names a public toyviz object is a link
+    to the object's entry on its API page, and the chapters name some."""
+    names = {f"{name}.{item}" for name in MODULES
+             for item in public_names(importlib.import_module(name))} | set(MODULES)
+    html = (site / "book" / f"{chapter}.html").read_text()
+    article = html[html.index("<article"):html.rindex("</article>")]
+    code = re.compile(r'(<a [^>]*href="([^"]*)"[^>]*>)?<code class="([^"]*)">((?:<span class="pre">'
+                      r'[^<]*</span>\s*)+)</code>')
+    linked, unlinked = [], []
+    for link, href, classes, spans in code.findall(article):
+        text = "".join(re.findall(r'<span class="pre">([^<]*)</span>', spans))
+        target = api_links.documented(names, text)
+        if target is None:
+            continue
+        if link and urlsplit(href).fragment == target and "/api/" in urljoin("book/x.html", href):
+            linked.append(text)
+        else:
+            unlinked.append(text)
+    assert not unlinked, f"{chapter}: API names in the prose without a link: {unlinked}"
+    assert linked, f"{chapter}: its prose names no API object"
