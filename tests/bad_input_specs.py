@@ -937,6 +937,11 @@ SPECS["pruning.near_constant_nodes"] = Spec(lambda: {"params": stack2(), "data":
 # --- widgets ---------------------------------------------------------------------------------
 
 
+def _trait_is(name, expected):
+    """A check: the widget's trait ``name`` is ``expected``."""
+    return lambda r, a: getattr(r, name) == expected
+
+
 def toggle():
     return cached("toggle", lambda: widgets.NodeToggleHeatmap(circle_model(), X2, Y2,
                                                               resolution=4))
@@ -948,9 +953,13 @@ def toggle_state():
 
 SPECS["widgets.Explorable"] = Spec(lambda: {}, same=lambda a, b: type(a) is type(b), fixed={
     "args": "anywidget's own arguments, passed through"})
-SPECS["widgets.NodeToggleHeatmap"] = Spec(lambda: {"model": circle_model(), "x": X2, "y": Y2,
-                                                   "resolution": 4},
-                                          same=lambda a, b: same(a.values(), b.values()), accept={
+SPECS["widgets.NodeToggleHeatmap"] = Spec(lambda: {
+    "model": circle_model(), "x": X2, "y": Y2, "resolution": 4, "prompt": "untick node 2.",
+    "start": "It starts with every node on.", "marked_nodes": np.array([True, False, True]),
+    "mark_label": "bias-like node"},
+    same=lambda a, b: same(a.values(), b.values()), accept={
+    **{(parameter, "unknown"): ("any one line of text", _trait_is(parameter, "no such thing"))
+       for parameter in ("prompt", "start", "mark_label")},
     ("extent", "negative element"): ("an extent may start anywhere",
                                      lambda r, a: list(r.extent) == list(a["extent"])),
     ("loss_max", "huge"): ("a colour scale may be wide", lambda r, a: r.loss_max == a["loss_max"]),
@@ -990,14 +999,25 @@ def explorer_arguments():
             "panels": [{"title": "t", "colour_label": "p"}], "extent": EXTENT}
 
 
-SPECS["widgets.GridExplorer"] = Spec(explorer_arguments,
-                                     same=lambda a, b: same(a.get_state()["grids"],
-                                                            b.get_state()["grids"]), accept={
+SPECS["widgets.GridExplorer"] = Spec(lambda: {
+    **explorer_arguments(), "prompt": "pick b.", "start": "It starts at a.",
+    "marked_cells": np.eye(len(GRID), dtype=bool), "mark_label": "marker pixel"},
+    same=lambda a, b: same(a.get_state()["grids"], b.get_state()["grids"]), accept={
+    **{(parameter, "unknown"): ("any one line of text", _trait_is(parameter, "no such thing"))
+       for parameter in ("prompt", "start", "mark_label")},
     ("extent", "negative element"): ("an extent may start anywhere",
                                      lambda r, a: list(r.extent) == list(a["extent"])),
     ("circle_radius_squared", "int"): ("a radius given as an int",
                                        lambda r, a: r.overlay["circle_radius_squared"] == 3),
     ("label", "unknown"): ("any label", lambda r, a: r.label == a["label"])})
+SPECS["widgets.check_cells"] = Spec(lambda: {"name": "cells", "cells": np.eye(3, dtype=bool),
+                                            "side": 3}, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: r == [[0, 0], [1, 1], [2, 2]])})
+SPECS["widgets.check_line"] = Spec(lambda: {"name": "prompt", "text": "untick node 2."}, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: r == "untick node 2."),
+    ("text", "unknown"): ("any one line of text", lambda r, a: r == "no such thing")})
 SPECS["widgets.decode_grids"] = Spec(lambda: {"state": cached(
     "explorer", lambda: widgets.GridExplorer(**explorer_arguments())).get_state(),
     "selection": [1]})
@@ -1444,10 +1464,10 @@ def trait(make, name, valid, **spec):
         **spec))
 
 
-def _trait_is(name, expected):
-    """A check: the widget's trait ``name`` is ``expected``."""
-    return lambda r, a: getattr(r, name) == expected
-
+#: The one-line texts of every explorable's card: any line of text is a right value.
+LINE_TRAITS = [(_name, "a line.", {"accept": {(_name, "unknown"): (
+    "any one line of text", _trait_is(_name, "no such thing"))}})
+    for _name in ("prompt", "start", "mark_label")]
 
 for _name, _valid, _spec in [
         ("loss_max", 3.0, {"accept": {("loss_max", "huge"): (
@@ -1472,7 +1492,9 @@ for _name, _valid, _spec in [
         ("layer", "hidden", {}),
         ("output", "softmax", {"extra": {"output": {"sigmoid": lambda v: "sigmoid"}}}),
         ("class_names", ["out", "in"], {"extra": {"class_names": {
-            "three": lambda v: [*v, "more"], "empty name": lambda v: ["", "in"]}}})]:
+            "three": lambda v: [*v, "more"], "empty name": lambda v: ["", "in"]}}}),
+        ("marked_nodes", [1, 0, 1], {"kinds": {"marked_nodes": "bool array"}}),
+        *LINE_TRAITS]:
     MEMBERS[f"widgets.NodeToggleHeatmap.{_name}"] = trait(heatmap, _name, _valid, **_spec)
 
 for _name, _valid, _spec in [
@@ -1491,5 +1513,9 @@ for _name, _valid, _spec in [
             "nan radius": lambda v: {**v, "circle_radius_squared": np.nan},
             "negative radius": lambda v: {**v, "circle_radius_squared": -1.0},
             "unknown key": lambda v: {**v, "colour": "red"},
-            "bad points": lambda v: {**v, "points": [[0.0, np.inf, 1]]}}}})]:
+            "bad points": lambda v: {**v, "points": [[0.0, np.inf, 1]]}}}}),
+        ("marked_cells", [[0, 1], [2, 2]], {"extra": {"marked_cells": {
+            "out of the grid": lambda v: [[0, 3]], "repeated": lambda v: v + v[:1],
+            "a triple": lambda v: [[0, 1, 2]], "a grid, not pairs": lambda v: np.eye(3)}}}),
+        *LINE_TRAITS]:
     MEMBERS[f"widgets.GridExplorer.{_name}"] = trait(explorer, _name, _valid, **_spec)

@@ -41,6 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("TOYVIZ_SITE", ROOT / "_build" / "html"))
 WIDGETS_STATIC = ROOT / "_build" / "widgets-static"
 FRAME_MS = 16.0
+# The two screens the explorables must fit: a laptop (the book's content column at that
+# width) and a phone; and WCAG's least contrast for text, and least touch target (2.5.8).
+SCREENS = {"laptop": (1280, 800), "phone": (390, 844)}
+MIN_CONTRAST = 4.5
+MIN_TARGET = 24
+# What marks a marked node's toggle (explorable.js nodeToggles).
+MARK = "\u25c6"
 
 # Each chapter's page on the built book: (its notebook, the kind of explorable it shows).
 CHAPTER_EXPLORABLES = {
@@ -73,7 +80,9 @@ small = Network.from_dense([(rng.normal(size=(2, 20)), rng.normal(size=20), "rel
 circle_x = rng.uniform(-1, 1, size=(300, 2))
 circle_y = (np.sum(circle_x**2, axis=1) < CIRCLE_RADIUS_SQUARED).astype(int)
 toyviz.widgets.NodeToggleHeatmap(small, circle_x, circle_y,
-                                 circle_radius_squared=CIRCLE_RADIUS_SQUARED)
+                                 circle_radius_squared=CIRCLE_RADIUS_SQUARED,
+                                 marked_nodes=np.arange(20) % 7 == 2,
+                                 mark_label="bias-like node")
 """
 
 FIXTURE_GRID_CELL = """\
@@ -90,7 +99,20 @@ toyviz.widgets.GridExplorer(
     panels=[{"title": "Relevance", "colour_label": "relevance", "signed": True},
             {"title": "P(class 1)", "colour_label": "probability", "vmin": 0, "vmax": 1}],
     readouts=[f"accuracy {k / 15:.3f}" for k in range(15)],
-    points=(rng.uniform(-1, 1, size=(40, 2)), rng.integers(0, 2, size=40)))
+    points=(rng.uniform(-1, 1, size=(40, 2)), rng.integers(0, 2, size=40)),
+    marked_cells=np.isin(np.arange(3600), [610, 1234, 2222, 2223]).reshape(60, 60),
+    mark_label="marker pixel", prompt="slide the fraction and watch both panels fade.")
+"""
+
+FIXTURE_SHARED_CELL = """\
+toyviz.widgets.GridExplorer(
+    values[:, :, :1].repeat(3, axis=2) * [[[[1.0]], [[-0.5]], [[0.25]]]],
+    controls=[{"name": "rule", "label": "Rule", "options": ["first", "second", "third"]},
+              {"name": "fraction", "label": "Fraction pruned", "kind": "slider",
+               "options": ["0%", "25%", "50%", "75%", "100%"]}],
+    panels=[{"title": title, "colour_label": "relevance", "signed": True, "vmax": 1.0}
+            for title in ("x", "y", "bias")],
+    circle_radius_squared=CIRCLE_RADIUS_SQUARED, selection=[1, 2])
 """
 
 
@@ -112,7 +134,11 @@ def build_fixture_book(folder):
     ensure_widgets_static()
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     sphinx = config["sphinx"]["config"]
-    sphinx["html_static_path"] = [str(ROOT / path) for path in sphinx["html_static_path"]]
+    for key in ("html_static_path", "html_extra_path"):   # paths from the repository root
+        if key in sphinx:
+            sphinx[key] = [str(ROOT / path) for path in sphinx[key]]
+    if config.get("html", {}).get("favicon"):
+        config["html"]["favicon"] = str(ROOT / config["html"]["favicon"])
     config["sphinx"]["local_extensions"] = {
         name: str(ROOT / path) for name, path in config["sphinx"]["local_extensions"].items()}
     config["title"] = "toyviz explorable fixture"
@@ -125,7 +151,8 @@ def build_fixture_book(folder):
         nbformat.v4.new_markdown_cell("# Explorable fixture\n\nRandom weights, 20 nodes."),
         nbformat.v4.new_code_cell(FIXTURE_CELL),
         nbformat.v4.new_code_cell(FIXTURE_CIRCLE_CELL),
-        nbformat.v4.new_code_cell(FIXTURE_GRID_CELL)]
+        nbformat.v4.new_code_cell(FIXTURE_GRID_CELL),
+        nbformat.v4.new_code_cell(FIXTURE_SHARED_CELL)]
     nbformat.write(notebook, folder / "explorable.ipynb")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
@@ -180,9 +207,10 @@ def book(serve):
 class Visit:
     """A page opened with every non-local request blocked and every console error kept."""
 
-    def __init__(self, browser, base, path):
-        self.context = browser.new_context(viewport={"width": 1200, "height": 1600},
-                                           service_workers="block")
+    def __init__(self, browser, base, path, viewport=(1200, 1600), color_scheme="light"):
+        self.context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, service_workers="block",
+            color_scheme=color_scheme)
         self.page = self.context.new_page()
         self.errors, self.blocked = [], []
         self.page.route("**/*", self._route(base))
@@ -212,8 +240,8 @@ class Visit:
 def visit(browser):
     opened = []
 
-    def open_page(base, path):
-        page = Visit(browser, base, path)
+    def open_page(base, path, **options):
+        page = Visit(browser, base, path, **options)
         opened.append(page)
         return page
 
@@ -479,8 +507,8 @@ def test_controls_are_labelled_and_figures_described(site, visit):
         for node in range(n):
             box = root.get_by_role("checkbox", name=f"node {node}", exact=True)
             assert box.count() == 1
-            assert box.evaluate("(box) => box.closest('label').textContent.trim()") \
-                == f"node {node}"
+            label = box.evaluate("(box) => box.closest('label').textContent")
+            assert label.replace(MARK, "").strip() == f"node {node}"
         assert root.get_attribute("aria-label")
         canvases = root.locator("canvas")
         assert canvases.count() == 2
@@ -527,11 +555,6 @@ def expected_readout(state, selection):
                      for control, k in zip(state["controls"], selection))
 
 
-# heatmapPanel's layout in explorable.js (CSS pixels): the grid fills a size x size square
-# whose top-left corner is at (left, top).
-PANEL_LEFT, PANEL_TOP, PANEL_SIZE = 38, 8, 200
-
-
 def colour_map(name):
     """The front end's 256-colour table (test_widgets.py checks it against matplotlib)."""
     text = widgets.FRONT_END.read_text()
@@ -539,53 +562,76 @@ def colour_map(name):
     return np.frombuffer(bytes.fromhex(hex_string), dtype=np.uint8).reshape(256, 3)
 
 
-def cell_centres(state):
-    """(r * r, 2) CSS-pixel centres of the grid cells on a panel, in the grids' order
-    (row i is the i-th y from the bottom), and a (r * r,) mask of the cells that nothing
-    is drawn over (no training point, no circle, not on the frame)."""
+def panel_geometry(page, index):
+    """(left, top, size) in CSS pixels of the grid square on each panel canvas of the
+    ``index``-th explorable, as the canvas says (data-left, data-top, data-size): the
+    panels' size follows the card's width."""
+    return page.evaluate("""(index) => {
+        const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
+        return Array.from(root.querySelectorAll('canvas[data-size]'), (canvas) =>
+            ['left', 'top', 'size'].map((key) => Number(canvas.dataset[key])));
+    }""", index)
+
+
+def cell_centres(state, geometry):
+    """(r * r, 2) CSS-pixel centres of the grid cells on a panel whose grid square is at
+    ``geometry`` (left, top, size), in the grids' order (row i is the i-th y from the
+    bottom), and a (r * r,) mask of the cells that nothing is drawn over (no training
+    point, no circle, no marked cell or its neighbours, not on the frame)."""
+    left, top, size = geometry
     r = state["resolution"]
     x0, x1, y0, y1 = state["extent"]
-    step = PANEL_SIZE / r
+    step = size / r
     j, i = np.meshgrid(np.arange(r), np.arange(r))
-    centres = np.stack([PANEL_LEFT + (j.ravel() + 0.5) * step,
-                        PANEL_TOP + (r - 1 - i.ravel() + 0.5) * step], axis=1)
+    centres = np.stack([left + (j.ravel() + 0.5) * step,
+                        top + (r - 1 - i.ravel() + 0.5) * step], axis=1)
     clear = (i.ravel() > 0) & (i.ravel() < r - 1) & (j.ravel() > 0) & (j.ravel() < r - 1)
     overlay = state.get("overlay") or {}
     points = np.array([[x, y] for x, y, _ in overlay.get("points") or []]).reshape(-1, 2)
     if len(points):
-        pixels = np.stack([PANEL_LEFT + (points[:, 0] - x0) / (x1 - x0) * PANEL_SIZE,
-                           PANEL_TOP + (y1 - points[:, 1]) / (y1 - y0) * PANEL_SIZE], axis=1)
+        pixels = np.stack([left + (points[:, 0] - x0) / (x1 - x0) * size,
+                           top + (y1 - points[:, 1]) / (y1 - y0) * size], axis=1)
         for start in range(0, len(centres), 2000):  # a point is a 1.8 px disc + outline
             block = centres[start:start + 2000]
             distance = np.sqrt(((block[:, None] - pixels[None]) ** 2).sum(-1)).min(1)
             clear[start:start + 2000] &= distance > 3.5
     if overlay.get("circle_radius_squared"):
-        radius = np.sqrt(overlay["circle_radius_squared"]) / (x1 - x0) * PANEL_SIZE
-        middle = np.array([PANEL_LEFT + (0 - x0) / (x1 - x0) * PANEL_SIZE,
-                           PANEL_TOP + (y1 - 0) / (y1 - y0) * PANEL_SIZE])
+        radius = np.sqrt(overlay["circle_radius_squared"]) / (x1 - x0) * size
+        middle = np.array([left + (0 - x0) / (x1 - x0) * size,
+                           top + (y1 - 0) / (y1 - y0) * size])
         clear &= np.abs(np.sqrt(((centres - middle) ** 2).sum(1)) - radius) > 2.5
+    for row, column in state.get("marked_cells") or []:
+        near = (np.abs(i.ravel() - row) <= 1) & (np.abs(j.ravel() - column) <= 1)
+        clear &= ~near
     return centres, clear
+
+
+def canvas_colours(page, index, samples):
+    """The colour at each of ``samples`` (per panel canvas, a list of CSS-pixel points)
+    on the panel canvases of the ``index``-th explorable, as [r, g, b]."""
+    return page.evaluate("""([index, samples]) => {
+        const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
+        return Array.from(root.querySelectorAll('canvas[data-size]'), (canvas, p) => {
+            const ratio = canvas.width / parseFloat(canvas.style.width);
+            const data = canvas.getContext('2d')
+                .getImageData(0, 0, canvas.width, canvas.height).data;
+            return samples[p].map(([x, y]) => {
+                const k = (Math.floor(y * ratio) * canvas.width + Math.floor(x * ratio)) * 4;
+                return [data[k], data[k + 1], data[k + 2]];
+            });
+        });
+    }""", [index, samples])
 
 
 def assert_canvases_show(page, index, state, grids):
     """Each panel's canvas shows Python's grid: every grid cell that nothing is drawn
     over has the colour-map colour of the cell's value."""
-    centres, clear = cell_centres(state)
-    colours = page.evaluate("""([index, samples]) => {
-        const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
-        return Array.from(root.querySelectorAll('canvas'), (canvas) => {
-            const ratio = canvas.width / parseFloat(canvas.style.width);
-            const data = canvas.getContext('2d')
-                .getImageData(0, 0, canvas.width, canvas.height).data;
-            return samples.map(([x, y]) => {
-                const k = (Math.floor(y * ratio) * canvas.width + Math.floor(x * ratio)) * 4;
-                return [data[k], data[k + 1], data[k + 2]];
-            });
-        });
-    }""", [index, centres.tolist()])
-    assert len(colours) == len(state["panels"])
-    assert clear.mean() > 0.3, "too few grid cells are free of overlays to check"
-    for panel, grid, drawn in zip(state["panels"], grids, colours):
+    geometry = panel_geometry(page, index)
+    assert len(geometry) == len(state["panels"])
+    found = [cell_centres(state, panel) for panel in geometry]
+    colours = canvas_colours(page, index, [centres.tolist() for centres, _ in found])
+    for panel, grid, drawn, (_, clear) in zip(state["panels"], grids, colours, found):
+        assert clear.mean() > 0.3, "too few grid cells are free of overlays to check"
         levels = np.clip(np.rint((grid.ravel() - panel["vmin"])
                                  / (panel["vmax"] - panel["vmin"]) * 255), 0, 255)
         expected = colour_map(panel["colour_map"])[levels.astype(int)].astype(int)
@@ -612,7 +658,7 @@ class GridPicker:
                     status: root.querySelector('[aria-live]').textContent,
                     shown: Array.from(root.querySelectorAll('output'),
                                       (output) => output.textContent),
-                    images: Array.from(root.querySelectorAll('canvas'),
+                    images: Array.from(root.querySelectorAll('canvas[data-size]'),
                                        (c) => c.toDataURL())};
         }""", self.index)
 
@@ -759,3 +805,294 @@ def test_pruning_explorable_criterion_and_fraction(book, visit):
     assert canvas.count() == 1 and canvas.get_attribute("role") == "img"
     assert "90%" in canvas.get_attribute("aria-label")
     assert page.unexpected_errors() == []
+
+
+# ------------------------------------------------------------------ fit, guide, themes
+
+# For each explorable on the page: its card, the column it sits in, its panels, controls,
+# opening line and legends, and the contrast of every piece of its text, computed as WCAG
+# 2 does from the computed colours: the text colour composited over the effective
+# background (the backgrounds of the element and its ancestors, composited up to the
+# first opaque one), and the canvases' ink on their paper.
+CARDS_JS = """() => {
+  const parse = (text) => {
+    const match = /rgba?\\(([^)]+)\\)/.exec(text);
+    if (!match) return null;
+    const parts = match[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+  };
+  const over = (top, bottom) => [0, 1, 2].map((k) => top[k] * top[3] + bottom[k] * (1 - top[3]))
+    .concat([1]);
+  const background = (node) => {
+    const layers = [];
+    for (let n = node; n; n = n.parentElement) {
+      const colour = parse(getComputedStyle(n).backgroundColor);
+      if (colour && colour[3] > 0) { layers.push(colour); if (colour[3] >= 1) break; }
+    }
+    let colour = [255, 255, 255, 1];   // the canvas behind a page without a background
+    for (let k = layers.length - 1; k >= 0; k--) colour = over(layers[k], colour);
+    return colour;
+  };
+  const luminance = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const contrast = (a, b) => {
+    const [light, dark] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (light + 0.05) / (dark + 0.05);
+  };
+  const colourOf = (css) => {  // any CSS colour, as rgba, through a throwaway element
+    const probe = document.createElement('span');
+    probe.style.color = css;
+    document.body.append(probe);
+    const colour = parse(getComputedStyle(probe).color);
+    probe.remove();
+    return colour;
+  };
+  const box = (node) => {
+    const r = node.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width,
+            height: r.height};
+  };
+  // The bottom of whatever stays stuck to the top of the window (the theme's header).
+  let header = 0;
+  for (const node of document.querySelectorAll('body *')) {
+    const position = getComputedStyle(node).position;
+    if (position !== 'sticky' && position !== 'fixed') continue;
+    const r = node.getBoundingClientRect();
+    if (r.top <= 1 && r.height > 0 && r.height < innerHeight / 3) header = Math.max(header, r.bottom);
+  }
+  return Array.from(document.querySelectorAll('[data-toyviz-explorable]'), (root) => {
+    const column = root.closest('article, main') || document.body;
+    const between = [];
+    for (let n = root; n && n !== column.parentElement; n = n.parentElement) {
+      between.push({tag: n.tagName, className: String(n.className).slice(0, 60),
+                    scrollWidth: n.scrollWidth, clientWidth: n.clientWidth});
+    }
+    const texts = [];
+    for (const node of root.querySelectorAll('*')) {
+      const own = Array.from(node.childNodes).some((c) => c.nodeType === 3 && c.textContent.trim());
+      if (!own && !['SELECT', 'BUTTON'].includes(node.tagName)) continue;
+      if (node.closest('canvas, style, option')) continue;
+      const r = node.getBoundingClientRect();
+      if (!r.width || !r.height) continue;
+      const back = background(node), ink = over(parse(getComputedStyle(node).color), back);
+      texts.push({tag: node.tagName, text: node.textContent.trim().slice(0, 60),
+                  ratio: contrast(ink, back)});
+    }
+    const hook = root.toyvizExplorable;
+    const ink = colourOf(hook.palette.ink), paper = colourOf(hook.palette.paper);
+    const visible = (node) => node.getBoundingClientRect().width > 0;
+    return {
+      kind: root.dataset.toyvizExplorable, card: box(root), column: box(column), between,
+      header, viewport: [innerWidth, innerHeight],
+      panels: Array.from(root.querySelectorAll('figure'), (figure) => ({
+        ...box(figure), panel: figure.querySelector('canvas[data-size]') !== null})),
+      controls: Array.from(root.querySelectorAll('input, select, button'), (node) => ({
+        tag: node.tagName, type: node.type || '', name: node.getAttribute('aria-label')
+          || node.dataset.control || node.textContent.trim(), ...box(node)})).filter(
+            (control) => control.width > 0),
+      prompt: root.querySelector('.tv-prompt')?.textContent ?? '',
+      legends: Array.from(root.querySelectorAll('.tv-legend'), (n) => n.textContent)
+        .filter((text, k) => visible(root.querySelectorAll('.tv-legend')[k])),
+      texts, layout: hook.layout,
+      canvasContrast: contrast(ink, paper),
+      paperIsCard: JSON.stringify(paper) === JSON.stringify(background(root)),
+    };
+  });
+}"""
+
+
+def open_explorables(visit, base, path, count, screen, color_scheme="light"):
+    """A page opened at ``screen`` (a key of SCREENS) in a colour scheme, once all its
+    ``count`` explorables have drawn and fitted their panels to their cards."""
+    page = visit(base, path, viewport=SCREENS[screen], color_scheme=color_scheme)
+    wait_until_drawn(page.page, count)
+    wait_until_fitted(page.page)
+    return page
+
+
+def wait_until_fitted(page, timeout=20000):
+    """Wait until every card's panels are laid out for the card's current width (a card
+    re-fits them one frame after its width changes)."""
+    page.wait_for_function("""() => Array.from(document.querySelectorAll(
+            '[data-toyviz-explorable]')).every((root) => {
+        const figures = root.querySelectorAll('.tv-panels > figure');
+        const row = root.querySelector('.tv-panels');
+        return root.toyvizExplorable.layout && figures.length
+            && row.scrollWidth <= row.clientWidth + 1;
+    })""", timeout=timeout)
+
+
+# Screenshots of a card leave out what stays stuck to the window (the theme's header) and
+# the skip link, which would otherwise cover the card's top.
+MARK_STUCK_JS = """() => {
+  for (const node of document.querySelectorAll('body *')) {
+    const position = getComputedStyle(node).position;
+    if (position === 'sticky' || position === 'fixed') node.setAttribute('data-tv-stuck', '');
+  }
+}"""
+SCREENSHOT_STYLE = "[data-tv-stuck], .skip-link { visibility: hidden !important; }"
+
+
+def screenshot_folder(html):
+    """_build/screenshots beside the site being tested."""
+    folder = html.parent / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def assert_fits(card, screen, where):
+    """Side by side on a laptop (stacked on a phone), nothing wider than the column, the
+    controls in view with the panels on a laptop, touch-sized controls on a phone."""
+    panels = [panel for panel in card["panels"] if panel["panel"]]
+    assert panels, f"{where}: no panels"
+    for node in card["between"]:
+        assert node["scrollWidth"] <= node["clientWidth"] + 1, (
+            f"{where}: {node['tag']}.{node['className']} overflows sideways "
+            f"({node['scrollWidth']} > {node['clientWidth']} px)")
+    assert card["card"]["right"] <= card["column"]["right"] + 1, f"{where}: wider than the column"
+    assert all(panel["right"] <= card["card"]["right"] for panel in card["panels"]), where
+    rows = {round(panel["top"]) for panel in panels}
+    if screen == "laptop":
+        assert len(rows) == 1, f"{where}: the panels are not side by side: tops {sorted(rows)}"
+        lefts = [panel["left"] for panel in panels]
+        assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), where
+        assert not card["layout"]["stacked"], where
+        # Scrolled so that the card starts under the header, every control is in view.
+        shift = card["card"]["top"] - card["header"]
+        lowest = max(control["bottom"] for control in card["controls"]) - shift
+        assert lowest <= card["viewport"][1], (
+            f"{where}: the controls end {lowest - card['viewport'][1]:.0f} px below the "
+            f"window when the card's top is under the header")
+    else:
+        if len(panels) > 1:
+            assert all(b["top"] >= a["bottom"] - 1 for a, b in zip(panels, panels[1:])), (
+                f"{where}: the panels are not stacked on a phone")
+        small = [(control["name"], round(control["width"]), round(control["height"]))
+                 for control in card["controls"]
+                 if control["width"] < MIN_TARGET or control["height"] < MIN_TARGET]
+        assert not small, f"{where}: touch targets below {MIN_TARGET} px: {small}"
+
+
+def assert_guides(card, state, where):
+    """The card opens with "Try this:", the prompt and the state it starts in."""
+    assert card["prompt"].startswith("Try this:"), f"{where}: {card['prompt']!r}"
+    assert state["prompt"] in card["prompt"] and state["start"] in card["prompt"], where
+    assert state["start"].startswith("It starts"), f"{where}: {state['start']!r}"
+
+
+def assert_readable(card, where):
+    """Every piece of the card's text, and the canvases' labels, at MIN_CONTRAST or more."""
+    assert card["texts"], f"{where}: no text found"
+    low = [(text["tag"], text["text"], round(text["ratio"], 2)) for text in card["texts"]
+           if text["ratio"] < MIN_CONTRAST]
+    assert not low, f"{where}: text below {MIN_CONTRAST}:1 contrast: {low}"
+    assert card["canvasContrast"] >= MIN_CONTRAST, f"{where}: canvas labels"
+    assert card["paperIsCard"], f"{where}: the canvases are not drawn on the card's colour"
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_explorables_fit_guide_and_read_well(site, visit, screen, color_scheme):
+    """At 1280 x 800 each explorable's panels sit side by side and its controls are in
+    view with them; at 390 x 844 they stack, with touch targets of 24 px or more; nothing
+    overflows the content column; each card opens with its prompt and its start; all
+    text has 4.5:1 contrast in the light and the dark theme (the book's, set from the
+    reader's system here, and JupyterLab's dark theme, whose attribute is set by hand);
+    no console errors. A screenshot of each card goes to _build/screenshots."""
+    html, base = site
+    found = explorable_pages(html)
+    assert found, "no explorables on this site"
+    folder = screenshot_folder(html)
+    for path, views in found.items():
+        page = open_explorables(visit, base, path, len(views), screen, color_scheme)
+        theme = page.page.evaluate("document.documentElement.dataset.theme")
+        assert theme == color_scheme, f"{path}: the theme is {theme!r}"
+        cards = page.page.evaluate(CARDS_JS)
+        assert len(cards) == len(views)
+        for index, (card, (_, state)) in enumerate(zip(cards, views)):
+            where = f"{path} #{index} ({card['kind']}, {screen}, {color_scheme})"
+            assert_fits(card, screen, where)
+            assert_guides(card, state, where)
+            assert_readable(card, where)
+            page.page.evaluate(MARK_STUCK_JS)
+            page.page.locator("[data-toyviz-explorable]").nth(index).screenshot(
+                path=folder / f"{Path(path).stem}-{index}-{screen}-{color_scheme}.png",
+                style=SCREENSHOT_STYLE)
+        if color_scheme == "light":  # JupyterLab's dark theme marks the body instead
+            page.page.evaluate("document.body.dataset.jpThemeLight = 'false'")
+            page.page.wait_for_function("""() => Array.from(document.querySelectorAll(
+                '[data-toyviz-explorable]')).every((root) =>
+                    root.toyvizExplorable.palette.paper
+                    === getComputedStyle(root).getPropertyValue('--tv-paper').trim()
+                    && root.toyvizExplorable.palette.paper !== '#ffffff')""")
+            for index, card in enumerate(page.page.evaluate(CARDS_JS)):
+                assert_readable(card, f"{path} #{index} (JupyterLab dark, {screen})")
+        assert page.unexpected_errors() == [], f"{path}: console errors"
+        page.close()
+
+
+# Whether each marked cell [row from the bottom, column] of an r x r grid has a pure black
+# pixel (a colour no colour map here has) within a pixel of its square, on each panel.
+OUTLINED_JS = """([index, r, cells]) => {
+  const root = document.querySelectorAll('[data-toyviz-explorable]')[index];
+  return Array.from(root.querySelectorAll('canvas[data-size]'), (canvas) => {
+    const ratio = canvas.width / parseFloat(canvas.style.width);
+    const [left, top, size] = ['left', 'top', 'size'].map((key) => Number(canvas.dataset[key]));
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return cells.map(([row, column]) => {
+      const x0 = Math.floor((left + column * size / r - 1) * ratio);
+      const x1 = Math.ceil((left + (column + 1) * size / r + 1) * ratio);
+      const y0 = Math.floor((top + (r - 1 - row) * size / r - 1) * ratio);
+      const y1 = Math.ceil((top + (r - row) * size / r + 1) * ratio);
+      for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) {
+        const k = (y * canvas.width + x) * 4;
+        if (data[k] === 0 && data[k + 1] === 0 && data[k + 2] === 0) return true;
+      }
+      return false;
+    });
+  });
+}"""
+
+
+def test_marked_nodes_and_cells_are_named_not_only_coloured(site, visit):
+    """Marked nodes carry a ◆ after their toggle and are described by a legend line that
+    names what they are; marked cells are outlined (black outside, white inside) on every
+    panel, and a legend line and each canvas's description name them."""
+    html, base = site
+    checked = 0
+    for path, views in explorable_pages(html).items():
+        page = open_explorables(visit, base, path, len(views), "laptop")
+        for index, (_, state) in enumerate(views):
+            root = page.page.locator("[data-toyviz-explorable]").nth(index)
+            label = state["mark_label"]
+            if state["kind"] == "node-toggle-heatmap" and any(state["marked_nodes"]):
+                for node, marked in enumerate(state["marked_nodes"]):
+                    box = root.get_by_role("checkbox", name=f"node {node}", exact=True)
+                    text = box.evaluate("(box) => box.closest('label').textContent")
+                    assert (MARK in text) == bool(marked), f"{path}: node {node}: {text!r}"
+                    described = box.evaluate("""(box) => box.getAttribute('aria-describedby')
+                        && document.getElementById(box.getAttribute('aria-describedby'))
+                               .textContent""")
+                    if marked:
+                        assert described and label in described, f"{path}: node {node}"
+                        assert f"{node}" in described
+                    else:
+                        assert not described
+                checked += 1
+            elif state["kind"] == "grid-picker" and state["marked_cells"]:
+                legend = root.locator(".tv-legend")
+                assert legend.count() == 1 and label in legend.inner_text()
+                outlined = page.page.evaluate(OUTLINED_JS, [index, state["resolution"],
+                                                             state["marked_cells"]])
+                for p, cells in enumerate(outlined):
+                    assert all(cells), f"{path}: panel {p}: marked cells not outlined: {cells}"
+                    description = root.locator("canvas[data-size]").nth(p).get_attribute(
+                        "aria-label")
+                    assert label in description, description
+                checked += 1
+        assert page.unexpected_errors() == []
+        page.close()
+    if html != SITE:
+        assert checked == 2, "the fixture marks nodes on one explorable and cells on another"

@@ -470,27 +470,20 @@ def test_keras_parametric_activations_are_read_and_computed_alike(tmp_path):
         assert_browser_matches_python(browser, state, mask, 1)
 
 
-def test_npm_front_end_matches_the_python_anywidget():
-    import anywidget
-
-    lock = json.loads((ROOT / "package-lock.json").read_text())
-    packages = lock["packages"]
-    assert packages["node_modules/anywidget"]["version"] == anywidget.__version__
-    assert packages["node_modules/@jupyter-widgets/html-manager"]["version"].startswith("1.")
-
-
 def test_book_loads_widget_scripts_from_its_own_site():
+    """The static site draws its explorables with scripts it serves itself (the Makefile's
+    widgets-static copies each), never from a CDN."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
     scripts = config["nb_ipywidgets_js"]
-    assert list(scripts) == ["toyviz-widgets/require.js", "toyviz-widgets/require-paths.js",
-                             "toyviz-widgets/embed-amd.js"]
+    assert scripts, "no widget script"
     for path, attributes in scripts.items():
         assert "://" not in path and not path.startswith("//")
-        assert all("://" not in value for value in attributes.values())
+        assert all("://" not in str(value) for value in (attributes or {}).values())
     assert "_build/widgets-static" in config["html_static_path"]
     makefile = (ROOT / "Makefile").read_text()
-    for name in ("require.js", "embed-amd.js", "anywidget.js", "require-paths.js"):
-        assert f"$(WIDGETS_STATIC)/{name}" in makefile
+    for path in scripts:
+        name = path.removeprefix("toyviz-widgets/")
+        assert f"$(WIDGETS_STATIC)/{name}" in makefile, f"the Makefile does not copy {name}"
 
 
 def test_repr_is_short_and_draw_gives_the_static_picture():
@@ -732,3 +725,108 @@ def test_decode_grids_names_the_state_for_corrupt_grids(change, words):
     _, widget = grid_explorer()
     with pytest.raises(ValueError, match=words):
         widgets.decode_grids(change(widget.get_state()), [0, 0])
+
+
+# ------------------------------------------------------------------ prompts, starts, marks
+
+def _small_heatmap(**changes):
+    rng = np.random.default_rng(23)
+    network = random_network(rng, (2, 6, 2))
+    x, y = labelled_points(rng, 30)
+    return widgets.NodeToggleHeatmap(network, x, y, resolution=5, **changes)
+
+
+def test_each_explorable_says_what_to_try_and_how_it_starts():
+    """A prompt by default, and a start read from the state it is given: the mask and the
+    shown class, or the selection."""
+    assert _small_heatmap().prompt == widgets.NODE_TOGGLE_PROMPT
+    assert _small_heatmap().start == "It starts with all 6 nodes on, showing P(class 1)."
+    assert _small_heatmap(mask=[0, 1, 0, 0, 1, 0], class_names=["no", "yes"],
+                          shown_class=0).start == \
+        "It starts with nodes 1 and 4 of 6 on, showing P(no)."
+    assert _small_heatmap(mask=[0] * 6).start.startswith("It starts with all 6 nodes off")
+    given = _small_heatmap(prompt="switch node 3 off.", start="It starts as the essay's.")
+    assert (given.prompt, given.start) == ("switch node 3 off.", "It starts as the essay's.")
+    _, explorer = grid_explorer(selection=[1, 2])
+    assert explorer.prompt == widgets.GRID_PROMPT
+    assert explorer.start == "It starts at Rule: b; Fraction: 0.5."
+
+
+@pytest.mark.parametrize("name, value, error, words", [
+    ("prompt", 3, TypeError, "prompt must be a str"),
+    ("prompt", "", ValueError, "prompt must be one line"),
+    ("start", "two\nlines", ValueError, "start must be one line"),
+    ("mark_label", "x" * (widgets.MAX_LINE + 1), ValueError, "mark_label must be one line"),
+    ("marked_nodes", [1, 0], ValueError, "marked_nodes must have shape (6)"),
+    ("marked_nodes", [0, 1, 2, 0, 0, 0], ValueError, "marked_nodes must hold only 0 and 1"),
+    ("marked_nodes", "bias", TypeError, "marked_nodes must be an array"),
+])
+def test_prompt_start_and_marks_are_checked(name, value, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        _small_heatmap(**{name: value})
+    widget = _small_heatmap()
+    with pytest.raises((error, traitlets_error()), match=re.escape(name)):
+        setattr(widget, name, value)
+
+
+def traitlets_error():
+    import traitlets
+
+    return traitlets.TraitError
+
+
+def test_marked_nodes_are_kept_as_zeros_and_ones():
+    roles = np.array([True, False, False, True, False, False])
+    widget = _small_heatmap(marked_nodes=roles, mark_label="bias-like node")
+    assert widget.marked_nodes == [1, 0, 0, 1, 0, 0]
+    assert widget.get_state()["mark_label"] == "bias-like node"
+    assert _small_heatmap().marked_nodes == [0] * 6
+    widget.marked_nodes = [0, 0, 0, 0, 0, 1]
+    assert widget.marked_nodes == [0, 0, 0, 0, 0, 1]
+
+
+def test_marked_cells_follow_the_values_orientation():
+    """Cell (i, j) of ``marked_cells`` is cell (i, j) of each grid: row i the i-th y
+    value from the bottom, as values are given; the state keeps only the marked ones."""
+    cells = np.zeros((12, 12), dtype=bool)
+    cells[0, 11] = cells[7, 1] = True
+    _, explorer = grid_explorer(marked_cells=cells, mark_label="marker pixel")
+    assert explorer.marked_cells == [[0, 11], [7, 1]]
+    assert explorer.mark_label == "marker pixel"
+    assert grid_explorer(marked_cells=cells.astype(int))[1].marked_cells == [[0, 11], [7, 1]]
+    assert grid_explorer()[1].marked_cells == []
+    with pytest.raises(ValueError, match=re.escape("marked_cells must have shape (12, 12)")):
+        grid_explorer(marked_cells=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="marked_cells must hold only 0 and 1"):
+        grid_explorer(marked_cells=np.full((12, 12), 0.5))
+    for bad in ([[0, 12]], [[0, 1], [0, 1]], [[0]], "cells"):
+        with pytest.raises((ValueError, TypeError, traitlets_error()), match="marked_cells"):
+            explorer.marked_cells = bad
+    assert widgets.check_cells("cells", cells, 12) == [[0, 11], [7, 1]]
+
+
+@settings(max_examples=60)
+@given(width=st.integers(150, 1400), count=st.integers(1, 4), share=st.booleans())
+def test_panels_fit_the_card_they_are_laid_out_for(tmp_path_factory, width, count, share):
+    """explorable.js panelLayout, under Node: side by side when each grid gets at least
+    MIN_SIDE px, and then the row fits the width; stacked otherwise, each panel as wide
+    as the card allows; never a grid above MAX_SIDE px."""
+    folder = tmp_path_factory.mktemp("layout")
+    layout, minimum, maximum, gap = run_node(
+        folder, f"console.log(JSON.stringify([m.panelLayout({width}, {count}, "
+                f"{json.dumps(share)}), m.MIN_SIDE, m.MAX_SIDE, m.PANEL_GAP]));")
+    axis, bar, end = 38, 84, 6           # explorable.js: AXIS, BAR, END
+    assert layout["side"] <= maximum
+    if layout["stacked"]:
+        assert count > 1 and not layout["sharedBar"]
+        sides = (width - (count - 1) * gap - (share * (gap + bar))) / count \
+            - axis - (end if share else bar)
+        assert sides < minimum
+        assert layout["side"] == max(60, min(maximum, width - axis - bar))
+    else:
+        assert layout["sharedBar"] == (share and count > 1)
+        per_panel = axis + layout["side"] + (end if layout["sharedBar"] else bar)
+        row = count * per_panel + (count - 1) * gap + (gap + bar if layout["sharedBar"] else 0)
+        assert row <= width or layout["side"] == 60 or count == 1
+        assert layout["side"] >= minimum or count == 1
+    assert layout["narrow"] == (width < 520)

@@ -63,6 +63,14 @@ LOSS_BACKGROUND = "#e6e6e6"
 MAX_POINTS = 5000
 MAX_WEIGHTS = 20000
 
+#: The longest prompt, start or mark label an explorable shows (one line of its card).
+MAX_LINE = 300
+
+#: What each explorable invites the reader to try, when the chapter gives no ``prompt``.
+NODE_TOGGLE_PROMPT = ("untick one node, then another, and watch where the probability "
+                      "surface moves and which points' losses rise.")
+GRID_PROMPT = "change one control at a time and see which panels change, and how."
+
 
 def _float32_list(array):
     """A 1-D or 2-D ``array`` rounded to float32, as (nested) lists of the shortest
@@ -85,6 +93,52 @@ def check_mask(name, mask, n_nodes):
     if not np.all((array == 0) | (array == 1)):
         raise ValueError(f"{name} must hold only 0 and 1, got {array.tolist()}")
     return [int(value) for value in array]
+
+
+def check_cells(name, cells, side):
+    """Return the cells ``cells`` marks, a ``(side, side)`` array of bool or 0/1 (row i
+    the i-th y value, as a grid's values), as a list of ``[row, column]`` pairs."""
+    check_name(name)
+    side = check_int("side", side, low=1, high=1000)
+    array = check_array(name, cells, shape=(side, side), dtype=None)
+    if not np.all((array == 0) | (array == 1)):
+        raise ValueError(f"{name} must hold only 0 and 1 (or bool), got the values "
+                         f"{np.unique(array)[:6].tolist()}")
+    return np.argwhere(array).tolist()
+
+
+def _check_cell_pairs(name, pairs, side):
+    """``pairs``, a list of ``[row, column]`` pairs of cells of a side x side grid (the
+    form :func:`check_cells` returns), without repeats."""
+    pairs = check_sequence(name, pairs, "[row, column] pairs", empty=True)
+    checked = []
+    for k, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (list, tuple)) \
+                or len(pair) != 2:
+            raise TypeError(f"{name}[{k}] must be a [row, column] pair, got {_describe(pair)}")
+        checked.append([check_int(f"{name}[{k}][{a}]", value, low=0, high=side - 1)
+                        for a, value in enumerate(pair)])
+    if len({tuple(pair) for pair in checked}) != len(checked):
+        raise ValueError(f"{name} must not repeat a cell, got {checked!r:.80}")
+    return checked
+
+
+def check_line(name, text):
+    """Return ``text``, one line of an explorable's card: a non-empty str of at most
+    :data:`MAX_LINE` characters, without line breaks."""
+    check_name(name)
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str (one line of text), got {_describe(text)}")
+    if not text.strip() or len(text) > MAX_LINE or "\n" in text or "\r" in text:
+        raise ValueError(f"{name} must be one line of 1 to {MAX_LINE} characters, got "
+                         f"{text!r:.80} ({len(text)} characters)")
+    return text
+
+
+def _listed(items):
+    """``[0, 3, 5]`` as "0, 3 and 5"."""
+    items = [str(item) for item in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _check_extent(extent):
@@ -322,12 +376,25 @@ class _Flag(traitlets.Bool):
         return check_flag(self.name, value)
 
 
+class _Line(traitlets.Unicode):
+    """A text trait checked as a parameter is (:func:`check_line`): one line of text, not
+    bytes, by the trait's name."""
+
+    def validate(self, obj, value):
+        return check_line(self.name, value)
+
+
 class Explorable(anywidget.AnyWidget):
-    """Base of the book's explorables: the shared front end, picked by ``kind``."""
+    """Base of the book's explorables: the shared front end, picked by ``kind``. Each card
+    opens with one line: "Try this:" and the ``prompt``, then ``start``, which names the
+    state it starts in; ``mark_label`` names what its marks (nodes or cells) stand for."""
 
     _esm = FRONT_END
     kind = traitlets.Unicode("").tag(sync=True)
     label = traitlets.Unicode("").tag(sync=True)
+    prompt = _Line("change a control and watch the panels change.").tag(sync=True)
+    start = _Line("It starts as shown.").tag(sync=True)
+    mark_label = _Line("marked item").tag(sync=True)
 
 
 class NodeToggleHeatmap(Explorable):
@@ -370,6 +437,14 @@ class NodeToggleHeatmap(Explorable):
     show_points : bool or None, draw the labelled points on the heatmap too (a checkbox
         switches them); default: when there are at most :data:`CROWDED` of them, so that
         many points do not hide the surface
+    prompt : str or None, one line: what to try ("Try this:" goes before it); default
+        :data:`NODE_TOGGLE_PROMPT`
+    start : str or None, one line naming the state it starts in; default from ``mask``
+        and ``shown_class`` ("It starts with all 20 nodes on, showing P(class 1).")
+    marked_nodes : (nodes,) bool or 0/1, or None: nodes to mark (a ◆ after the node's
+        toggle, named by a legend line), for example the bias-like nodes of
+        :func:`toyviz.masking.node_roles`; default none
+    mark_label : str, what a marked node is, for the legend line and screen readers
     """
 
     layers = traitlets.List().tag(sync=True)
@@ -385,10 +460,12 @@ class NodeToggleHeatmap(Explorable):
     loss_max = _Float(3.0, low=0, low_open=True).tag(sync=True)
     circle_radius_squared = _Float(None, low=0, low_open=True, allow_none=True).tag(sync=True)
     show_points = _Flag(True).tag(sync=True)
+    marked_nodes = traitlets.List().tag(sync=True)
 
     def __init__(self, model, x, y, layer=None, resolution=200,
                  extent=(-2.0, 2.0, -2.0, 2.0), mask=None, loss_max=3.0, class_names=None,
-                 shown_class=None, circle_radius_squared=None, show_points=None):
+                 shown_class=None, circle_radius_squared=None, show_points=None,
+                 prompt=None, start=None, marked_nodes=None, mark_label="marked node"):
         network = drawable_network(model, "model")
         layer = toggled_layer(network, layer, "layer")
         n_classes = max(network.n_outputs, 2)
@@ -412,6 +489,15 @@ class NodeToggleHeatmap(Explorable):
                                                 circle_radius_squared, low=0, low_open=True)
         show_points = len(x) <= CROWDED if show_points is None else check_flag(
             "show_points", show_points)
+        prompt = NODE_TOGGLE_PROMPT if prompt is None else check_line("prompt", prompt)
+        if start is None:
+            on = [u for u, value in enumerate(mask) if value]
+            which = (f"all {width} nodes on" if len(on) == width else
+                     f"all {width} nodes off" if not on else
+                     f"node{'s' if len(on) > 1 else ''} {_listed(on)} of {width} on")
+            start = f"It starts with {which}, showing P({class_names[shown_class]})."
+        marked_nodes = [0] * width if marked_nodes is None else check_mask(
+            "marked_nodes", marked_nodes, width)
         names = [step.name for step in network.steps if isinstance(step, Dense)]
         layers = [{"name": name, "kernel": _float32_list(kernel),
                    "bias": _float32_list(bias), "activation": activation}
@@ -427,11 +513,17 @@ class NodeToggleHeatmap(Explorable):
             resolution=check_int("resolution", resolution, low=2, high=1000),
             extent=_check_extent(extent),
             loss_max=check_float("loss_max", loss_max, low=0, low_open=True),
-            circle_radius_squared=circle_radius_squared, show_points=bool(show_points))
+            circle_radius_squared=circle_radius_squared, show_points=bool(show_points),
+            prompt=prompt, start=check_line("start", start), marked_nodes=marked_nodes,
+            mark_label=check_line("mark_label", mark_label))
 
     @traitlets.validate("mask")
     def _valid_mask(self, proposal):
         return check_mask("mask", proposal["value"], self.n_nodes)
+
+    @traitlets.validate("marked_nodes")
+    def _valid_marked_nodes(self, proposal):
+        return check_mask("marked_nodes", proposal["value"], self.n_nodes)
 
     @traitlets.validate("shown_class")
     def _valid_shown_class(self, proposal):
@@ -587,6 +679,14 @@ class GridExplorer(Explorable):
     points : (m, 2) float and labels (m,) int as a pair ``(x, y)``, drawn on every panel
     label : str, the accessible name of the whole explorable
     compress : bool, zlib-compress the grids (``encoding`` "deflate") or not ("uint8")
+    prompt : str or None, one line: what to try ("Try this:" goes before it); default
+        :data:`GRID_PROMPT`
+    start : str or None, one line naming the state it starts in; default from
+        ``selection`` ("It starts at rule: LRP-0; fraction: 50%.")
+    marked_cells : (r, r) bool or 0/1, or None: grid cells to outline on every panel, in
+        the orientation of ``values`` (row i is the i-th y value), for example the marker
+        pixels of :doc:`/book/right_reasons`; default none
+    mark_label : str, what an outlined cell is, for the legend line and screen readers
     """
 
     controls = traitlets.List().tag(sync=True)
@@ -598,10 +698,12 @@ class GridExplorer(Explorable):
     encoding = traitlets.Unicode("uint8").tag(sync=True)
     readouts = traitlets.List(traitlets.Unicode()).tag(sync=True)
     overlay = traitlets.Dict().tag(sync=True)
+    marked_cells = traitlets.List().tag(sync=True)
 
     def __init__(self, values, controls, panels, extent=(-2.0, 2.0, -2.0, 2.0),
                  readouts=None, selection=None, circle_radius_squared=None, points=None,
-                 label="Pick options and watch the heatmaps change", compress=True):
+                 label="Pick options and watch the heatmaps change", compress=True,
+                 prompt=None, start=None, marked_cells=None, mark_label="marked cell"):
         if not isinstance(compress, (bool, np.bool_)):
             raise TypeError(f"compress must be a bool, got {type(compress).__name__}")
         controls = _check_controls(controls)
@@ -635,14 +737,26 @@ class GridExplorer(Explorable):
                    check_float("circle_radius_squared", circle_radius_squared, low=0,
                                low_open=True),
                    "points": _check_points(points)}
+        prompt = GRID_PROMPT if prompt is None else check_line("prompt", prompt)
+        if start is None:
+            start = "It starts at " + "; ".join(
+                f"{control['label']}: {control['options'][index]}"
+                for control, index in zip(controls, selection)) + "."
+        marked_cells = [] if marked_cells is None else check_cells("marked_cells",
+                                                                   marked_cells, rows)
         packed = zlib.compress(levels.tobytes(), 9) if compress else levels.tobytes()
         super().__init__(
             kind="grid-picker", label=str(label), controls=controls, panels=specs,
             resolution=rows, extent=_check_extent(extent), readouts=list(readouts),
             grids=base64.b64encode(packed).decode("ascii"),
             encoding="deflate" if compress else "uint8", overlay=overlay,
-            selection=selection)
+            selection=selection, prompt=prompt, start=check_line("start", start),
+            marked_cells=marked_cells, mark_label=check_line("mark_label", mark_label))
         self._made = {"resolution": rows, "n_panels": n_panels, "readouts": len(readouts)}
+
+    @traitlets.validate("marked_cells")
+    def _valid_marked_cells(self, proposal):
+        return _check_cell_pairs("marked_cells", proposal["value"], self.resolution)
 
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):

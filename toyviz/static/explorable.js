@@ -268,24 +268,61 @@ export function pointLosses(network, points, labels, mask, all, loss) {
 
 // ---------------------------------------------------------------- drawing
 
+// The card follows the page's theme: the book's dark mode (html[data-theme="dark"], set by
+// the theme's switch or by the reader's system) and JupyterLab's dark themes
+// (body[data-jp-theme-light="false"]). Its colours live in the custom properties below,
+// and the canvases read the same ones (paletteOf), so a panel's axes, ticks and colour-bar
+// labels are drawn in the card's ink on the card's paper. Every text colour has a
+// contrast of at least 4.5:1 on its background in both themes (tests/test_browser.py).
 const STYLE = `
-.toyviz-explorable { font: 13px/1.4 system-ui, sans-serif; color: #1b1b1b; background: #fff;
-  border: 1px solid #d0d0d0; border-radius: 6px; padding: 8px; max-width: 720px; }
+.toyviz-explorable { --tv-ink: #1b1b1b; --tv-muted: #4a4a4a; --tv-paper: #ffffff;
+  --tv-line: #8c8c8c; --tv-field: #f3f3f3; --tv-mark: #1b1b1b;
+  font: 13px/1.4 system-ui, sans-serif; color: var(--tv-ink); background: var(--tv-paper);
+  border: 1px solid var(--tv-line); border-radius: 6px; padding: 8px; max-width: 760px;
+  box-sizing: border-box; color-scheme: light; overflow-wrap: anywhere; }
+html[data-theme="dark"] .toyviz-explorable,
+body[data-jp-theme-light="false"] .toyviz-explorable { --tv-ink: #e6e6e6;
+  --tv-muted: #c2c7ce; --tv-paper: #1e2227; --tv-line: #737b86; --tv-field: #2b3037;
+  --tv-mark: #e6e6e6;
+  color-scheme: dark; }
+.toyviz-explorable * { color: inherit; }
+.toyviz-explorable p { margin: 0; }
+.toyviz-explorable .tv-prompt { margin: 0 0 6px; }
+.toyviz-explorable .tv-prompt strong { font-weight: 700; }
 .toyviz-explorable .tv-panels { display: flex; flex-wrap: wrap; gap: 8px; }
-.toyviz-explorable figure { margin: 0; }
-.toyviz-explorable figcaption { font-weight: 600; text-align: center; }
-.toyviz-explorable canvas { display: block; }
-.toyviz-explorable fieldset { border: 1px solid #d0d0d0; border-radius: 4px; margin: 8px 0 0;
-  display: flex; flex-wrap: wrap; gap: 2px 10px; }
+.toyviz-explorable.tv-stacked .tv-panels { flex-direction: column; }
+.toyviz-explorable figure { margin: 0; padding: 0; border: 0; min-width: 0; }
+.toyviz-explorable figcaption { font-weight: 600; text-align: center; color: var(--tv-ink);
+  font-size: 13px; margin: 0; padding: 0; min-height: 1.4em; }
+.toyviz-explorable canvas { display: block; max-width: 100%; }
+.toyviz-explorable fieldset { border: 1px solid var(--tv-line); border-radius: 4px;
+  margin: 8px 0 0; padding: 2px 8px 6px; display: flex; flex-wrap: wrap; gap: 0 6px;
+  min-width: 0; }
 .toyviz-explorable legend { padding: 0 4px; font-size: inherit; font-weight: 600;
-  width: auto; float: none; margin: 0; }
-.toyviz-explorable label { white-space: nowrap; cursor: pointer; }
-.toyviz-explorable button { margin: 4px 6px 0 0; }
+  width: auto; float: none; margin: 0; color: var(--tv-ink); }
+.toyviz-explorable label { white-space: nowrap; cursor: pointer; color: var(--tv-ink);
+  display: inline-flex; align-items: center; gap: 4px; min-height: 24px; min-width: 24px;
+  font-weight: normal; margin: 0; }
+.toyviz-explorable input[type="checkbox"] { width: 16px; height: 16px; margin: 0; }
+.toyviz-explorable select, .toyviz-explorable button { min-height: 26px; font: inherit;
+  max-width: 100%; color: var(--tv-ink); background: var(--tv-field);
+  border: 1px solid var(--tv-line); border-radius: 4px; }
+.toyviz-explorable input[type="range"] { min-height: 24px; margin: 0; }
+.toyviz-explorable button { margin: 6px 6px 0 0; padding: 0 10px; }
+.toyviz-explorable.tv-narrow input[type="checkbox"] { width: 24px; height: 24px; }
+.toyviz-explorable.tv-narrow select, .toyviz-explorable.tv-narrow button { min-height: 32px; }
+.toyviz-explorable.tv-narrow input[type="range"] { min-height: 32px; width: 100%; }
+.toyviz-explorable.tv-narrow fieldset { gap: 4px 12px; }
 .toyviz-explorable .tv-status { margin: 6px 0 0; }
 .toyviz-explorable .tv-control { margin: 6px 0 0; display: flex; flex-wrap: wrap;
   align-items: center; gap: 4px 10px; }
-.toyviz-explorable .tv-control label { font-weight: 600; }
-.toyviz-explorable .tv-note { margin: 2px 0 0; color: #4a4a4a; }
+.toyviz-explorable .tv-control > label { font-weight: 600; }
+.toyviz-explorable .tv-legend { margin: 4px 0 0; color: var(--tv-muted); flex-basis: 100%; }
+.toyviz-explorable .tv-mark { font-weight: 700; color: var(--tv-mark); }
+.toyviz-explorable label.tv-marked { font-weight: 600; }
+.toyviz-explorable .tv-cell-swatch { display: inline-block; width: 10px; height: 10px;
+  border: 2px solid #000; outline: 1px solid #fff; outline-offset: -3px;
+  background: #808080; vertical-align: -2px; margin-right: 4px; }
 `;
 
 function element(tag, attributes = {}, children = []) {
@@ -293,6 +330,13 @@ function element(tag, attributes = {}, children = []) {
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
   for (const child of children) node.append(child);
   return node;
+}
+
+let ids = 0;
+/** A fresh id for label-for and aria-describedby links. */
+function freshId() {
+  ids += 1;
+  return `tv-${ids}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 function formatTick(value) {
@@ -310,36 +354,138 @@ export function colourOf(lut, value, vmin, vmax) {
 /** Background of a panel drawn without values (toyviz.widgets.LOSS_BACKGROUND). */
 const BACKGROUND = "#e6e6e6";
 
+/** The light theme's colours, for a card not (yet) in the page. */
+const LIGHT = { ink: "#1b1b1b", paper: "#ffffff" };
+
+/** The colours a card's canvases draw with: its --tv-ink and --tv-paper. */
+function paletteOf(root) {
+  const style = root.isConnected ? getComputedStyle(root) : null;
+  const ink = style && style.getPropertyValue("--tv-ink").trim();
+  const paper = style && style.getPropertyValue("--tv-paper").trim();
+  return ink && paper ? { ink, paper } : LIGHT;
+}
+
+// A panel's geometry in CSS pixels: the axis (y ticks and label) left of the square grid,
+// the colour bar right of it, the x ticks and label under it.
+const AXIS = 38, TOP = 8, BOTTOM = 34, BAR_GAP = 14, BAR_WIDTH = 12, BAR_LABELS = 58;
+const BAR = BAR_GAP + BAR_WIDTH + BAR_LABELS, END = 6;  // END: right margin without a bar
+/** Gap between panels, the largest and smallest side of a panel's grid side by side. */
+export const PANEL_GAP = 8, MAX_SIDE = 240, MIN_SIDE = 120;
+/** Below this width (CSS px) a card is narrow: larger controls, for touch. */
+export const NARROW = 520;
+
 /**
- * A heatmap panel: a square grid of values drawn with a colour map on [vmin, vmax] (or a
- * plain background when update() gets no values), axes ticks, an optional circle overlay
- * (dashed, in `circleColour`), points (marks) and a labelled colour bar. The canvas has
- * role="img" and an aria-label that update() keeps current.
+ * How `count` panels fit a card whose content box is `width` CSS px wide: side by side if
+ * each grid gets at least MIN_SIDE px (at most MAX_SIDE), else stacked, each as large as
+ * the width allows. `shareBar`: the panels share one colour scale, so that side by side
+ * they share one colour bar, drawn after the last panel. Returns {stacked, side,
+ * sharedBar, narrow}.
  */
-export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow = false,
-                               circleRadiusSquared = null, circleColour = "#fff",
-                               lut = VIRIDIS, size = 200 }) {
-  const [x0, x1, y0, y1] = extent;
-  const left = 38, top = 8, bottom = 34, barGap = 14, barWidth = 12, barLabels = 58;
-  const width = left + size + barGap + barWidth + barLabels, height = top + size + bottom;
+export function panelLayout(width, count, shareBar = false) {
+  const shared = shareBar && count > 1;
+  const perPanel = (width - (count - 1) * PANEL_GAP - (shared ? PANEL_GAP + BAR : 0)) / count;
+  const side = Math.floor(perPanel - AXIS - (shared ? END : BAR));
+  const narrow = width < NARROW;
+  if (side >= MIN_SIDE || count === 1) {
+    return { stacked: false, side: Math.max(60, Math.min(MAX_SIDE, side)), sharedBar: shared,
+             narrow };
+  }
+  return { stacked: true, side: Math.max(60, Math.min(MAX_SIDE, Math.floor(width - AXIS - BAR))),
+           sharedBar: false, narrow };
+}
+
+/** The width of a card's content box, or `fallback` while it is not laid out. */
+function contentWidth(root, fallback = 670) {
+  if (!root.isConnected || root.clientWidth === 0) return fallback;
+  const style = getComputedStyle(root);
+  return root.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+}
+
+/** A canvas of width x height CSS px at the screen's pixel ratio, and its 2D context. */
+function sharpCanvas(width, height, label) {
   const ratio = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
-  const canvas = element("canvas", { role: "img", "aria-label": title,
+  const canvas = element("canvas", { role: "img", "aria-label": label,
                                      width: Math.round(width * ratio),
                                      height: Math.round(height * ratio) });
   canvas.style.width = width + "px";
   canvas.style.height = height + "px";
-  canvas.textContent = title;
-  const figure = element("figure", {}, [element("figcaption", {}, [title]), canvas]);
+  canvas.textContent = label;
   const context = canvas.getContext("2d");
   context.scale(ratio, ratio);
+  return { canvas, context };
+}
+
+/** A colour bar: `lut` on [vmin, vmax] from bottom to top, ticks, and `label` along it. */
+function drawColourBar(context, x, size, { lut, vmin, vmax, label, overflow, palette }) {
+  for (let p = 0; p < size; p++) {
+    const level = Math.round((1 - p / (size - 1)) * 255);
+    context.fillStyle = `rgb(${lut[3 * level]},${lut[3 * level + 1]},${lut[3 * level + 2]})`;
+    context.fillRect(x, TOP + p, BAR_WIDTH, 1);
+  }
+  context.strokeStyle = palette.ink;
+  context.lineWidth = 1;
+  context.strokeRect(x + 0.5, TOP + 0.5, BAR_WIDTH - 1, size - 1);
+  context.fillStyle = palette.ink;
+  context.font = "11px system-ui, sans-serif";
+  context.textAlign = "left";
+  context.textBaseline = "middle";
+  for (let t = 0; t <= 4; t++) {
+    const value = vmin + (vmax - vmin) * t / 4;
+    const py = TOP + size - t / 4 * size;
+    context.fillRect(x + BAR_WIDTH, py - 0.5, 3, 1);
+    const text = (overflow && t === 4 ? "\u2265 " : "") + formatTick(value);
+    context.fillText(text, x + BAR_WIDTH + 5, Math.min(Math.max(py, TOP + 5), TOP + size - 5));
+  }
+  context.save();
+  context.translate(x + BAR_WIDTH + BAR_LABELS - 8, TOP + size / 2);
+  context.rotate(-Math.PI / 2);
+  context.textAlign = "center";
+  context.fillText(label, 0, 0);
+  context.restore();
+}
+
+/**
+ * A colour bar on its own, for panels that share one colour scale: a figure as tall as a
+ * panel's (its empty caption keeps the bars level with the grids).
+ */
+export function colourBarFigure({ vmin, vmax, colourLabel, lut = VIRIDIS, overflow = false,
+                                  size = 200, palette = LIGHT }) {
+  const width = BAR, height = TOP + size + BOTTOM;
+  const { canvas, context } = sharpCanvas(width, height, `Colour bar: ${colourLabel}`);
+  context.fillStyle = palette.paper;
+  context.fillRect(0, 0, width, height);
+  drawColourBar(context, BAR_GAP, size, { lut, vmin, vmax, label: colourLabel, overflow,
+                                          palette });
+  const caption = element("figcaption", { "aria-hidden": "true" }, ["\u00a0"]);
+  return element("figure", { class: "tv-colour-bar" }, [caption, canvas]);
+}
+
+/**
+ * A heatmap panel: a square grid of values drawn with a colour map on [vmin, vmax] (or a
+ * plain background when update() gets no values), axes ticks, an optional circle overlay
+ * (dashed, in `circleColour`), points (marks), outlined cells and, unless `bar` is false,
+ * a labelled colour bar. The grid is `size` CSS px square; axes and labels are drawn in
+ * `palette.ink` on `palette.paper`. The canvas has role="img" and an aria-label that
+ * update() keeps current, and data-left, data-top and data-size: where the grid is.
+ */
+export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow = false,
+                               circleRadiusSquared = null, circleColour = "#fff",
+                               lut = VIRIDIS, size = 200, bar = true, palette = LIGHT }) {
+  const [x0, x1, y0, y1] = extent;
+  const left = AXIS, top = TOP;
+  const width = left + size + (bar ? BAR : END), height = top + size + BOTTOM;
+  const { canvas, context } = sharpCanvas(width, height, title);
+  canvas.setAttribute("data-left", String(left));
+  canvas.setAttribute("data-top", String(top));
+  canvas.setAttribute("data-size", String(size));
+  const figure = element("figure", {}, [element("figcaption", {}, [title]), canvas]);
   const offscreen = document.createElement("canvas");
   let image = null;
 
   // Static parts: background, ticks, axis labels, colour bar.
-  context.fillStyle = "#fff";
+  context.fillStyle = palette.paper;
   context.fillRect(0, 0, width, height);
-  context.fillStyle = "#1b1b1b";
-  context.strokeStyle = "#1b1b1b";
+  context.fillStyle = palette.ink;
   context.font = "11px system-ui, sans-serif";
   context.textAlign = "center";
   context.textBaseline = "top";
@@ -362,28 +508,10 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
   context.textAlign = "center";
   context.fillText("x\u2081", 0, 0);
   context.restore();
-  const barX = left + size + barGap;
-  for (let p = 0; p < size; p++) {
-    const level = Math.round((1 - p / (size - 1)) * 255);
-    context.fillStyle = `rgb(${lut[3 * level]},${lut[3 * level + 1]},${lut[3 * level + 2]})`;
-    context.fillRect(barX, top + p, barWidth, 1);
+  if (bar) {
+    drawColourBar(context, left + size + BAR_GAP, size, { lut, vmin, vmax, label: colourLabel,
+                                                          overflow, palette });
   }
-  context.strokeRect(barX + 0.5, top + 0.5, barWidth - 1, size - 1);
-  context.fillStyle = "#1b1b1b";
-  context.textAlign = "left";
-  for (let t = 0; t <= 4; t++) {
-    const value = vmin + (vmax - vmin) * t / 4;
-    const py = top + size - t / 4 * size;
-    context.fillRect(barX + barWidth, py - 0.5, 3, 1);
-    const text = (overflow && t === 4 ? "\u2265 " : "") + formatTick(value);
-    context.fillText(text, barX + barWidth + 5, Math.min(Math.max(py, top + 5), top + size - 5));
-  }
-  context.save();
-  context.translate(width - 8, top + size / 2);
-  context.rotate(-Math.PI / 2);
-  context.textAlign = "center";
-  context.fillText(colourLabel, 0, 0);
-  context.restore();
 
   function drawValues(values, columns, rows) {
     if (offscreen.width !== columns || offscreen.height !== rows) {
@@ -412,11 +540,30 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
     context.drawImage(offscreen, left, top, size, size);
   }
 
+  /** Outline grid cells [[row from the bottom, column]] of a columns x rows grid in black
+   * and white, so that the outline shows on any colour of the map: inside a cell 8 px or
+   * wider, around a smaller one. */
+  function outlineCells(cells, columns, rows) {
+    const w = size / columns, h = size / rows;
+    for (const [i, j] of cells) {
+      const x = Math.round(left + j * w), y = Math.round(top + (rows - 1 - i) * h);
+      const width = Math.round(left + (j + 1) * w) - x, height = Math.round(top + (rows - i) * h) - y;
+      const [outer, inner] = width >= 8 && height >= 8 ? [1, 2.5] : [-0.5, -1.5];
+      context.lineWidth = outer > 0 ? 2 : 1;
+      context.strokeStyle = "#000";
+      context.strokeRect(x + outer, y + outer, width - 2 * outer, height - 2 * outer);
+      context.lineWidth = 1;
+      context.strokeStyle = "#fff";
+      context.strokeRect(x + inner, y + inner, width - 2 * inner, height - 2 * inner);
+    }
+  }
+
   /**
    * Draw `values` (rows x columns, row i the i-th y from the bottom; null: the plain
-   * background) and `marks` [{x, y, fill, stroke, radius}] in data coordinates.
+   * background), `marks` [{x, y, fill, stroke, radius}] in data coordinates and the
+   * outlined `cells` [[i, j]] of the grid.
    */
-  function update(values, columns, rows, description, marks = []) {
+  function update(values, columns, rows, description, marks = [], cells = []) {
     if (values === null) {
       context.fillStyle = BACKGROUND;
       context.fillRect(left, top, size, size);
@@ -448,8 +595,9 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
       context.fill();
       context.stroke();
     }
+    outlineCells(cells, columns, rows);
     context.restore();
-    context.strokeStyle = "#1b1b1b";
+    context.strokeStyle = palette.ink;
     context.lineWidth = 1;
     context.strokeRect(left + 0.5, top + 0.5, size - 1, size - 1);
     canvas.setAttribute("aria-label", description);
@@ -459,10 +607,62 @@ export function heatmapPanel({ title, extent, vmin, vmax, colourLabel, overflow 
   return { figure, canvas, update };
 }
 
+/**
+ * Keep a card's panels fitted to its width and coloured for the page's theme: `rebuild()`
+ * makes the panels anew (with the card's panelLayout and palette) and redraws them; it
+ * runs whenever the card's width or the theme changes the layout or the palette. Returns
+ * the cleanup.
+ */
+function fitPanels(root, count, shareBar, rebuild) {
+  let current = "";
+  function fit() {
+    const layout = panelLayout(contentWidth(root), count, shareBar);
+    const palette = paletteOf(root);
+    const key = JSON.stringify([layout, palette]);
+    if (key === current) return;
+    current = key;
+    root.classList.toggle("tv-stacked", layout.stacked);
+    root.classList.toggle("tv-narrow", layout.narrow);
+    rebuild(layout, palette);
+    Object.assign(root.toyvizExplorable, { layout, palette });
+  }
+  fit();
+  let frame = null;
+  const later = () => {  // once per frame, after layout: no resize-observer loops
+    if (frame === null) frame = requestAnimationFrame(() => { frame = null; fit(); });
+  };
+  const resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(later);
+  if (resize) resize.observe(root);
+  const theme = typeof MutationObserver === "undefined" ? null : new MutationObserver(later);
+  if (theme) {
+    theme.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+    if (document.body) {
+      theme.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
+    }
+  }
+  return () => {
+    if (resize) resize.disconnect();
+    if (theme) theme.disconnect();
+    if (frame !== null) cancelAnimationFrame(frame);
+  };
+}
+
+/** The card's opening line: "Try this:" and the prompt, then how it starts. */
+function promptLine(model) {
+  const prompt = model.get("prompt"), start = model.get("start");
+  const children = [];
+  if (prompt) children.push(element("strong", {}, ["Try this:"]), ` ${prompt}`);
+  if (start) children.push(element("span", { class: "tv-start" }, [`${prompt ? " " : ""}${start}`]));
+  return element("p", { class: "tv-prompt" }, children);
+}
+
 // ---------------------------------------------------------------- controls
 
-/** One labelled checkbox per node: "node 0", "node 1", ... */
-export function nodeToggles(count, legend, onToggle) {
+/**
+ * One labelled checkbox per node: "node 0", "node 1", ... The nodes in `marked` (a set)
+ * carry a ◆ after their name and are described by the legend line with id `markId`.
+ */
+export function nodeToggles(count, legend, onToggle, marked = new Set(), markId = null) {
   const fieldset = element("fieldset", {}, [element("legend", {}, [legend])]);
   const boxes = [];
   for (let u = 0; u < count; u++) {
@@ -470,7 +670,13 @@ export function nodeToggles(count, legend, onToggle) {
                                    "data-node": String(u) });
     box.addEventListener("change", () => onToggle(u, box.checked));
     boxes.push(box);
-    fieldset.append(element("label", {}, [box, ` node ${u}`]));
+    const label = element("label", {}, [box, ` node ${u}`]);
+    if (marked.has(u)) {
+      label.classList.add("tv-marked");
+      label.append(element("span", { class: "tv-mark", "aria-hidden": "true" }, ["\u25c6"]));
+      if (markId) box.setAttribute("aria-describedby", markId);
+    }
+    fieldset.append(label);
   }
   return { fieldset, boxes };
 }
@@ -493,7 +699,8 @@ function classMarks(points, labels, shown, radius = 1.8) {
  *
  * State: layers [{name, kernel, bias, activation}], output, layer (the toggled one), mask,
  * points [[x0, x1]], labels, class_names, shown_class, resolution, extent, loss_max,
- * circle_radius_squared, show_points.
+ * circle_radius_squared, show_points, prompt, start, marked_nodes (0/1 per node),
+ * mark_label.
  */
 function renderNodeToggleHeatmap({ model, root }) {
   const extent = model.get("extent");
@@ -512,33 +719,42 @@ function renderNodeToggleHeatmap({ model, root }) {
   const probability = new Float64Array(grid.points);
   const pointProbabilities = new Float64Array(points.length * network.classes);
   const loss = new Float64Array(points.length);
+  const marked = new Set();
+  (model.get("marked_nodes") || []).forEach((value, u) => { if (value) marked.add(u); });
 
+  let look = { layout: panelLayout(670, 2), palette: LIGHT };
   const heatmap = (shown) => heatmapPanel({
     title: `P(${names[shown]})`, extent, vmin: 0, vmax: 1, colourLabel: "probability",
-    circleRadiusSquared });
-  const panels = [
-    heatmap(model.get("shown_class")),
-    heatmapPanel({ title: "Loss per point", extent, vmin: 0, vmax: lossMax, overflow: true,
-                   colourLabel: "cross-entropy loss", circleRadiusSquared,
-                   circleColour: "#1b1b1b" }),
-  ];
-  const panelBox = element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure));
+    circleRadiusSquared, size: look.layout.side, palette: look.palette });
+  const lossPanel = () => heatmapPanel({
+    title: "Loss per point", extent, vmin: 0, vmax: lossMax, overflow: true,
+    colourLabel: "cross-entropy loss", circleRadiusSquared, circleColour: "#1b1b1b",
+    size: look.layout.side, palette: look.palette });
+  let panels = [];
+  const panelBox = element("div", { class: "tv-panels" });
   const status = element("p", { class: "tv-status", "aria-live": "polite" });
 
   function setMask(mask) {
     model.set("mask", mask);
     model.save_changes();
   }
+  const markId = marked.size ? freshId() : null;
   const toggles = nodeToggles(n, `Nodes of layer ${layer} (ticked = on)`, (u, on) => {
     const mask = model.get("mask").slice();
     mask[u] = on ? 1 : 0;
     setMask(mask);
-  });
+  }, marked, markId);
+  if (marked.size) {
+    toggles.fieldset.append(element("p", { class: "tv-legend", id: markId }, [
+      element("span", { class: "tv-mark", "aria-hidden": "true" }, ["\u25c6 "]),
+      `${model.get("mark_label")}: node${marked.size === 1 ? "" : "s"} ` +
+      `${Array.from(marked).join(", ")}`]));
+  }
   const allOn = element("button", { type: "button" }, ["All nodes on"]);
   allOn.addEventListener("click", () => setMask(new Array(n).fill(1)));
   const allOff = element("button", { type: "button" }, ["All nodes off"]);
   allOff.addEventListener("click", () => setMask(new Array(n).fill(0)));
-  const id = `tv-${Math.random().toString(36).slice(2)}`;
+  const id = freshId();
   const classSelect = element("select", { id, "data-control": "shown_class" },
     names.map((name, c) => element("option", { value: String(c) }, [name])));
   classSelect.addEventListener("change", () => {
@@ -550,13 +766,13 @@ function renderNodeToggleHeatmap({ model, root }) {
     model.set("show_points", pointsBox.checked);
     model.save_changes();
   });
-  root.append(panelBox,
+  root.append(promptLine(model), panelBox,
               element("div", { class: "tv-control" }, [
                 element("label", { for: id }, ["Probability of"]), classSelect,
                 element("label", {}, [pointsBox, " Labelled points on the heatmap"])]),
               toggles.fieldset, allOn, allOff, status);
 
-  let shownPanel = model.get("shown_class");
+  let shownPanel = null;
   function redraw() {
     const start = performance.now();
     const mask = model.get("mask"), shown = model.get("shown_class");
@@ -604,10 +820,19 @@ function renderNodeToggleHeatmap({ model, root }) {
     root.setAttribute("data-redraws", String(hook.redraws));
   }
 
+  const unfit = fitPanels(root, 2, false, (layout, palette) => {
+    look = { layout, palette };
+    shownPanel = model.get("shown_class");
+    panels = [heatmap(shownPanel), lossPanel()];
+    panelBox.replaceChildren(...panels.map((panel) => panel.figure));
+    redraw();
+  });
   const redrawOn = ["change:mask", "change:shown_class", "change:show_points"];
   for (const event of redrawOn) model.on(event, redraw);
-  redraw();
-  return () => { for (const event of redrawOn) model.off(event, redraw); };
+  return () => {
+    unfit();
+    for (const event of redrawOn) model.off(event, redraw);
+  };
 }
 
 /** Decode base64 text into bytes. */
@@ -656,10 +881,14 @@ function renderGridPicker({ model, root }) {
   const controls = model.get("controls");
   const overlay = model.get("overlay") || {};
   const panelSpecs = model.get("panels");
-  const panels = panelSpecs.map((spec) => heatmapPanel({
-    title: spec.title, extent, vmin: spec.vmin, vmax: spec.vmax,
-    colourLabel: spec.colour_label, lut: COLOUR_MAPS[spec.colour_map] || VIRIDIS,
-    circleRadiusSquared: overlay.circle_radius_squared ?? null }));
+  const cells = model.get("marked_cells") || [];
+  const markLabel = model.get("mark_label");
+  // Panels on one colour scale share one colour bar when they sit side by side.
+  const scale = (spec) => JSON.stringify([spec.colour_map, spec.vmin, spec.vmax,
+                                          spec.colour_label]);
+  const oneScale = panelSpecs.every((spec) => scale(spec) === scale(panelSpecs[0]));
+  let panels = [];
+  const panelBox = element("div", { class: "tv-panels" });
   const overlayPoints = overlay.points || [];
   const marks = classMarks(overlayPoints, overlayPoints.map((point) => point[2]), 1);
   const status = element("p", { class: "tv-status", "aria-live": "polite" },
@@ -692,8 +921,14 @@ function renderGridPicker({ model, root }) {
     model.set("selection", selection);
     model.save_changes();
   }
+  root.append(promptLine(model), panelBox);
+  if (cells.length) {
+    root.append(element("p", { class: "tv-legend" }, [
+      element("span", { class: "tv-cell-swatch", "aria-hidden": "true" }),
+      `Outlined: ${markLabel} (${cells.length} cell${cells.length === 1 ? "" : "s"})`]));
+  }
   const inputs = controls.map((control, c) => {
-    const id = `tv-${Math.random().toString(36).slice(2)}`;
+    const id = freshId();
     let input;
     if (control.kind === "slider") {
       input = element("input", { type: "range", id, min: "0",
@@ -710,8 +945,9 @@ function renderGridPicker({ model, root }) {
       element("label", { for: id }, [control.label]), input, shown]));
     return { input, shown };
   });
-  root.prepend(element("div", { class: "tv-panels" }, panels.map((panel) => panel.figure)));
   root.append(status);
+  const outlined = cells.length
+    ? ` Outlined: ${markLabel} (${cells.length} cell${cells.length === 1 ? "" : "s"}).` : "";
 
   function redraw() {
     if (levels === null) return;  // still unpacking; load() redraws when done
@@ -728,7 +964,8 @@ function renderGridPicker({ model, root }) {
       const step = (spec.vmax - spec.vmin) / 255;
       for (let k = 0; k < perGrid; k++) out[k] = spec.vmin + levels[offset + k] * step;
       panels[p].update(out, resolution, resolution,
-        `Heatmap of ${spec.title} (${spec.colour_label}) for ${picked}.`, marks);
+        `Heatmap of ${spec.title} (${spec.colour_label}) for ${picked}.${outlined}`, marks,
+        cells);
       return out;
     });
     inputs.forEach(({ input, shown }, c) => {
@@ -753,8 +990,25 @@ function renderGridPicker({ model, root }) {
   model.on("change:selection", onSelection);
   model.on("change:grids", onGrids);
   model.on("change:encoding", onGrids);
+  const unfit = fitPanels(root, panelSpecs.length, oneScale, (layout, palette) => {
+    panels = panelSpecs.map((spec) => heatmapPanel({
+      title: spec.title, extent, vmin: spec.vmin, vmax: spec.vmax,
+      colourLabel: spec.colour_label, lut: COLOUR_MAPS[spec.colour_map] || VIRIDIS,
+      circleRadiusSquared: overlay.circle_radius_squared ?? null, size: layout.side,
+      bar: !layout.sharedBar, palette }));
+    const figures = panels.map((panel) => panel.figure);
+    if (layout.sharedBar) {
+      const spec = panelSpecs[0];
+      figures.push(colourBarFigure({ vmin: spec.vmin, vmax: spec.vmax,
+                                     colourLabel: spec.colour_label, size: layout.side,
+                                     lut: COLOUR_MAPS[spec.colour_map] || VIRIDIS, palette }));
+    }
+    panelBox.replaceChildren(...figures);
+    redraw();
+  });
   load();
   return () => {
+    unfit();
     loads += 1;
     model.off("change:selection", onSelection);
     model.off("change:grids", onGrids);
@@ -771,8 +1025,10 @@ const KINDS = {
 // kinds redraw by themselves on every other change (mask, shown class, selection, grids).
 const REBUILD_ON = {
   "node-toggle-heatmap": ["layers", "output", "layer", "points", "labels", "class_names",
-                          "resolution", "extent", "loss_max", "circle_radius_squared"],
-  "grid-picker": ["controls", "panels", "resolution", "extent", "overlay", "readouts"],
+                          "resolution", "extent", "loss_max", "circle_radius_squared",
+                          "prompt", "start", "marked_nodes", "mark_label"],
+  "grid-picker": ["controls", "panels", "resolution", "extent", "overlay", "readouts",
+                  "prompt", "start", "marked_cells", "mark_label"],
 };
 
 function render({ model, el }) {
