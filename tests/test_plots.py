@@ -1,5 +1,8 @@
 """Shared figure helpers."""
 
+import base64
+import io
+import re
 import subprocess
 import sys
 
@@ -8,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from toyviz import plots
 
@@ -31,17 +35,135 @@ def test_heatmap_rejects_a_flat_array():
         plots.heatmap(ax, np.zeros(4))
 
 
-def test_show_displays_the_figure_once_and_closes_it(monkeypatch):
+@pytest.fixture
+def shown(monkeypatch):
+    """What plots.show displays: [(data, metadata)]."""
     import IPython.display
-    import matplotlib.pyplot as plt
 
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", shown.append)
-    fig, _ = plots.subplots()
-    plots.show(fig)
-    assert shown == [fig] and not plt.fignum_exists(fig.number)
-    with pytest.raises(TypeError, match="figure must be a matplotlib Figure, got ndarray"):
+    outputs = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda data, metadata=None, raw=False: outputs.append((data, metadata)))
+    return outputs
+
+
+def pixel_size(encoded):
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+        return image.size, getattr(image, "n_frames", 1)
+
+
+def svg_width_px(svg):
+    return float(re.search(r'<svg[^>]*?\bwidth="([\d.]+)px"', svg).group(1))
+
+
+def line_figure():
+    fig, ax = plots.subplots(width=6.0, height=3.0)
+    grid = np.linspace(0, 3, 300)
+    for shift in range(3):
+        ax.plot(grid, np.exp(-(grid - shift) ** 2 / 0.1), label=f"shift {shift}")
+    ax.legend()
+    return fig
+
+
+def noise_figure():
+    """Heatmaps of noise: every cell a colour of its own, far more than an SVG carries
+    cheaply (its image is resampled at the PNG's resolution)."""
+    fig, axes = plots.subplots(1, 2, width=3.5)
+    rng = np.random.default_rng(0)
+    for ax in axes:
+        plots.heatmap(ax, rng.normal(size=(150, 150)), signed=True)
+    return fig
+
+
+@pytest.mark.parametrize("make", [line_figure, noise_figure])
+def test_show_displays_the_smaller_of_a_hidpi_png_and_an_svg_once_and_closes(make, shown):
+    figure = make()
+    png = plots._png(figure, figure.dpi * plots.PIXEL_RATIO)
+    svg = plots._svg(figure)
+    (width, height), _ = pixel_size(base64.b64encode(png))
+    plots.show(figure)
+    assert not plt.fignum_exists(figure.number)
+    [(data, metadata)] = shown
+    # shown at its natural size: its width at the figure's own dpi (no height: a narrower
+    # column would stretch it)
+    assert metadata == {"image/png": {"width": round(width / plots.PIXEL_RATIO)}}
+    natural = metadata["image/png"]["width"]
+    assert abs(natural - figure.get_figwidth() * figure.dpi) <= 0.1 * natural
+    if len(svg.encode()) < plots._SVG_SHARE * len(png):
+        # the SVG, at the same CSS size, and for JupyterLab (which draws no SVG from a
+        # notebook it does not trust) a PNG at the figure's own dpi
+        assert data["image/svg+xml"] == svg
+        assert abs(svg_width_px(svg) - natural) <= 1
+        assert re.search(r'<svg[^>]*?\bheight="[\d.]+px"', svg)
+        (fallback_width, _), _ = pixel_size(data["image/png"])
+        assert abs(fallback_width - natural) <= 1
+    else:
+        assert "image/svg+xml" not in data
+        assert pixel_size(data["image/png"]) == ((width, height), 1)
+        assert abs(width - plots.PIXEL_RATIO * natural) <= 1
+
+
+def test_lines_come_as_svg_and_noise_as_png(shown):
+    # the choice on either side of it: a few curves are a few paths, noise is pixels
+    plots.show(line_figure())
+    plots.show(noise_figure())
+    assert "image/svg+xml" in shown[0][0] and "image/svg+xml" not in shown[1][0]
+
+
+def test_show_plays_an_animation_as_a_hidpi_animated_png(shown):
+    rng = np.random.default_rng(8)
+    frames = rng.uniform(0, 1, (3, 2, 6, 6))
+    x, y = rng.uniform(-1, 1, (10, 2)), rng.integers(0, 2, 10)
+    animation = plots.surface_animation(frames, x, y, (-1, 1, -1, 1), ["a", "b"],
+                                        captions=["0", "1", "2"], width=2.0)
+    plots.show(animation)
+    [(data, metadata)] = shown
+    assert set(data) == {"image/png", "text/plain"}
+    (width, _), n_frames = pixel_size(data["image/png"])
+    assert n_frames == 3
+    assert abs(width - plots.PIXEL_RATIO * metadata["image/png"]["width"]) <= 1
+
+
+def test_show_refuses_what_is_not_a_figure():
+    with pytest.raises(TypeError, match="figure must be a matplotlib Figure or Animation, "
+                                        "got ndarray"):
         plots.show(np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("ncols, width", [(1, 3.0), (4, 3.0), (5, 2.0)])
+def test_subplots_fit_the_column_with_readable_ticks(ncols, width):
+    fig, axes = plots.subplots(2, ncols, width=width, height=2.0, squeeze=False)
+    natural = min(width * ncols * plots.DPI, plots.COLUMN_PX)
+    assert fig.get_figwidth() * plots.DPI == pytest.approx(natural)
+    # panels keep their shape when a row is narrowed
+    assert fig.get_figheight() / fig.get_figwidth() == pytest.approx(2 * 2.0 / (width * ncols))
+    fig.canvas.draw()
+    sizes = [label.get_fontsize() for ax in axes.flat
+             for label in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert sizes and min(sizes) >= plots.TICK_POINTS
+    assert plots.TICK_POINTS * plots.DPI / 72 >= 9.9   # at least 10 CSS px
+    plt.close(fig)
+
+
+def test_the_small_multiples_fit_the_column_with_readable_ticks(shown):
+    rng = np.random.default_rng(3)
+    figures = [plots.node_densities(np.linspace(-1, 1, 50), rng.uniform(0, 1, (20, 2, 50)),
+                                    ["on", "off"]),
+               plots.node_heatmaps(rng.normal(size=(20, 30, 30))),
+               plots.mask_maps(rng.uniform(0, 1, (4, 30, 30)), rng.uniform(0, 4, (4, 30, 30)),
+                               ["a", "b", "c", "d"]),
+               plots.heatmap_grid(rng.normal(size=(6, 3, 30, 30)), list("abcdef"),
+                                  ["x", "y", "bias"]),
+               plots.image_relevance_grid(rng.uniform(0, 1, (5, 8, 8)),
+                                          rng.normal(size=(5, 6, 8, 8)), list("abcdef"))]
+    for figure in figures:
+        figure.canvas.draw()
+        ticks = [label.get_fontsize() for ax in figure.axes
+                 for label in ax.get_xticklabels() + ax.get_yticklabels() if label.get_text()]
+        assert not ticks or min(ticks) >= plots.TICK_POINTS
+        plots.show(figure)
+    widths = [metadata["image/png"]["width"] for _, metadata in shown]
+    # bbox_inches="tight" may grow a figure by a few pixels of overhanging text
+    assert max(widths) <= plots.COLUMN_PX * 1.02, widths
 
 
 # --- bad input, finished (issue 21, part 5) ---------------------------------------------------

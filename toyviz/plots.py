@@ -8,6 +8,8 @@ Every chapter draws with them: :doc:`/book/node_removal`, :doc:`/book/relevance`
 :doc:`/book/pruning`; each function names the section that introduces its figure.
 """
 
+import base64
+import io
 import re
 
 import IPython.display
@@ -16,6 +18,8 @@ import numpy as np
 from matplotlib import animation as matplotlib_animation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from PIL import Image
 
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
                              check_int, check_labels)
@@ -25,8 +29,16 @@ from toyviz.data import CIRCLE_RADIUS_SQUARED
 SEQUENTIAL = "viridis"
 #: Colour map for signed quantities, centred on zero.
 DIVERGING = "vlag"
-#: Default figure resolution: modest, so committed notebooks stay small.
+#: Default figure resolution: modest, so committed notebooks stay small. One inch of a figure
+#: is ``DPI`` CSS pixels on the page, whatever the screen.
 DPI = 80
+#: Device pixels per CSS pixel that :func:`show` draws for: a HiDPI screen's.
+PIXEL_RATIO = 2
+#: Width of the book's content column at 1280x800, in CSS pixels (measured in Chromium,
+#: ``tests/test_figures.py``): a figure up to this wide is shown at its natural size.
+COLUMN_PX = 672
+#: Least size of a tick label, in points: at ``DPI`` that is 10 CSS pixels.
+TICK_POINTS = 9
 
 
 def _register_seaborn_colour_maps():
@@ -154,12 +166,29 @@ def draw_circle(ax, radius_squared=None, **style):
 
 
 def subplots(nrows=1, ncols=1, width=3.2, height=3.0, **kwargs):
-    """``plt.subplots`` with the book's panel size and resolution."""
+    """``plt.subplots`` with the book's panel size, resolution and tick labels.
+
+    A row of panels wider than the content column (:data:`COLUMN_PX` at :data:`DPI`) is
+    narrowed to fit it, each panel keeping its shape and the text its size, so that the
+    page shows the figure at its natural size. Tick labels are at least
+    :data:`TICK_POINTS` (10 CSS pixels).
+
+    Parameters
+    ----------
+    width, height : inches per panel (before narrowing).
+    """
     nrows, ncols = _check_columns("nrows", nrows), _check_columns("ncols", ncols)
     width, height = _check_inches("width", width), _check_inches("height", height)
-    kwargs.setdefault("dpi", DPI)
+    kwargs["dpi"] = check_float("dpi", kwargs.get("dpi", DPI), low=0, low_open=True,
+                                high=10_000)
     kwargs.setdefault("constrained_layout", True)
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+    fit = min(1.0, COLUMN_PX / kwargs["dpi"] / (width * ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols * fit, height * nrows * fit),
+                             **kwargs)
+    default = FontProperties(size=plt.rcParams["xtick.labelsize"]).get_size_in_points()
+    for ax in np.ravel(axes):
+        ax.tick_params(labelsize=max(TICK_POINTS, default))
+    return fig, axes
 
 
 # --- Chapter 3: decision surfaces, weight scatters, training animations -------------------
@@ -248,8 +277,8 @@ def weight_scatter(ax, a, b, xlabel, ylabel, limits=None, size=3, title=None):
 
 def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
                       interval=300):
-    """Animate decision surfaces side by side (matplotlib's JavaScript player shows it:
-    ``IPython.display.HTML(anim.to_jshtml())``).
+    """Animate decision surfaces side by side; :func:`show` displays it as an animated PNG
+    (matplotlib's JavaScript player, :func:`animation_html`, shows it too).
 
     Parameters
     ----------
@@ -277,7 +306,7 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
     _check_texts("captions", captions, n_frames, optional=True)
     width = _check_inches("width", width)
     interval = check_int("interval", interval, low=1, high=60_000)
-    fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, width + 0.3), dpi=60,
+    fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, width + 0.3), dpi=DPI,
                              constrained_layout=True, squeeze=False)
     images = []
     for ax, title, values in zip(axes[0], titles, frames[0]):
@@ -502,7 +531,7 @@ def density_lines(ax, grid, densities, reference=None, reference_label=None, nor
     ax.legend(fontsize=8, frameon=False)
 
 
-def node_densities(grid, densities, labels, ncols=5, width=2.0, height=1.5,
+def node_densities(grid, densities, labels, ncols=4, width=2.1, height=1.6,
                    xlabel="d log loss / d mask"):
     """Small multiples: one panel per node, each with a few density lines.
 
@@ -538,10 +567,9 @@ def node_densities(grid, densities, labels, ncols=5, width=2.0, height=1.5,
         for line in range(lines):
             ax.plot(grid, densities[node, line], color=f"C{line}", label=labels[line])
         ax.set_title(f"node {node}", fontsize=9)
-        ax.tick_params(labelsize=7)
         if node // ncols == nrows - 1:
-            ax.set_xlabel(xlabel, fontsize=8)
-    axes.flat[0].legend(fontsize=7, frameon=False)
+            ax.set_xlabel(xlabel, fontsize=9)
+    axes.flat[0].legend(fontsize=8, frameon=False)
     return fig
 
 
@@ -618,14 +646,125 @@ def animation_html(animation, default_mode="once"):
                   "", html)
 
 
+#: An SVG is chosen over the HiDPI PNG when it is at most this share of the PNG's size: a
+#: clear margin, so that the choice (and the output's MIME types, which the notebook checks
+#: compare) does not flip with the last bits of the data on another CPU.
+_SVG_SHARE = 0.8
+
+
+def _png(figure, dpi):
+    """``figure`` as PNG bytes at ``dpi``, trimmed as Jupyter trims its figures."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight",
+                   metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _svg(figure):
+    """``figure`` as SVG text whose width and height are CSS pixels at the figure's dpi
+    (matplotlib writes points, 72 to the inch, which would show it larger than its PNG).
+    Images in it (a heatmap's cells) are resampled at :data:`PIXEL_RATIO` times the
+    figure's dpi, as sharp as in the PNG."""
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.hashsalt": "toyviz"}):   # the same ids on every run
+        figure.savefig(buffer, format="svg", dpi=figure.dpi * PIXEL_RATIO,
+                       bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    start = text.index("<svg")
+    end = text.index(">", start)
+    tag = re.sub(r'\b(width|height)="([\d.]+)pt"',
+                 lambda m: f'{m.group(1)}="{float(m.group(2)) * figure.dpi / 72:.2f}px"',
+                 text[start:end])
+    return text[:start] + tag + text[end:]
+
+
+def _pixel_size(png):
+    with Image.open(io.BytesIO(png)) as image:
+        return image.size
+
+
+class _FrameWriter(matplotlib_animation.AbstractMovieWriter):
+    """Keeps each frame of an animation as an image at :data:`PIXEL_RATIO` times its
+    figure's dpi (matplotlib's writer interface, with no file and no external program)."""
+
+    def setup(self, fig, outfile, dpi=None):
+        super().setup(fig, outfile, dpi)
+        self.frames = []
+
+    def grab_frame(self, **savefig_kwargs):
+        png = _png(self.fig, self.fig.dpi * PIXEL_RATIO)
+        with Image.open(io.BytesIO(png)) as image:
+            self.frames.append(image.convert("RGB"))
+
+    def finish(self):
+        pass
+
+
+def _animated_png(animation):
+    """The frames of ``animation`` at :data:`PIXEL_RATIO` times its figure's dpi as one
+    animated PNG that loops, each frame shown for the animation's interval, the colours
+    reduced to one palette; and the figure."""
+    writer = _FrameWriter()
+    animation.save("unused.png", writer=writer)   # the writer keeps the frames; no file
+    frames = writer.frames
+    palette = frames[0].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    frames = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:],
+                   duration=int(getattr(animation, "_interval", 200)), loop=0, optimize=True)
+    return buffer.getvalue(), writer.fig
+
+
+def _output(figure):
+    """What :func:`show` displays for ``figure``: a PNG at :data:`PIXEL_RATIO` times the
+    figure's dpi, shown at its natural size (its width in the output's metadata, which
+    myst-nb and JupyterLab honour), or an SVG with a PNG at the figure's own dpi beside it
+    (JupyterLab does not draw the SVG of a notebook it does not trust), whichever serves
+    the site fewer bytes (the SVG by a clear margin, ``_SVG_SHARE``). An animation is
+    an animated PNG at the same ratio.
+
+    Returns
+    -------
+    (data, metadata) for ``IPython.display.display(..., raw=True)``, and the matplotlib
+    Figure drawn.
+    """
+    if isinstance(figure, matplotlib_animation.Animation):
+        png, drawn = _animated_png(figure)
+    else:
+        png, drawn = _png(figure, figure.dpi * PIXEL_RATIO), figure
+    width, _ = _pixel_size(png)
+    # the width alone: a height would stretch the image where the column is narrower
+    size = {"width": round(width / PIXEL_RATIO)}
+    plain = {"text/plain": f"<{type(figure).__name__}, {size['width']} px wide>"}
+    if isinstance(figure, Figure):
+        svg = _svg(figure)
+        if len(svg.encode()) < _SVG_SHARE * len(png):
+            fallback = _png(figure, figure.dpi)
+            return ({"image/svg+xml": svg,
+                     "image/png": base64.b64encode(fallback).decode("ascii"), **plain},
+                    {"image/png": size}, drawn)
+    return ({"image/png": base64.b64encode(png).decode("ascii"), **plain},
+            {"image/png": size}, drawn)
+
+
 def show(figure):
-    """Display ``figure`` as its cell's output, then close it so that it is not shown twice.
+    """Display ``figure`` as its cell's output, sharp on HiDPI screens, then close it so that
+    it is not shown twice.
 
     A chapter's figure is the output of its own cell: the cell's ``mystnb.figure`` metadata
     gives it a number, a name and a caption in the book, and JupyterLab shows it under the
-    cell, where a glued figure would show nowhere.
+    cell, where a glued figure would show nowhere. The output is a PNG drawn at
+    :data:`PIXEL_RATIO` times the figure's dpi and shown at its natural size, or an SVG,
+    whichever is smaller; myst-nb writes either to a file of its own.
+
+    Parameters
+    ----------
+    figure : matplotlib Figure, or a matplotlib Animation (such as
+        :func:`surface_animation` returns), shown as an animated PNG that loops.
     """
-    if not isinstance(figure, Figure):
-        raise TypeError(f"figure must be a matplotlib Figure, got {type(figure).__name__}")
-    IPython.display.display(figure)
-    plt.close(figure)
+    if not isinstance(figure, (Figure, matplotlib_animation.Animation)):
+        raise TypeError(f"figure must be a matplotlib Figure or Animation, "
+                        f"got {type(figure).__name__}")
+    data, metadata, drawn = _output(figure)
+    IPython.display.display(data, metadata=metadata, raw=True)
+    plt.close(drawn)
