@@ -703,11 +703,16 @@ class _FrameWriter(matplotlib_animation.AbstractMovieWriter):
 def _animated_png(animation):
     """The frames of ``animation`` at :data:`PIXEL_RATIO` times its figure's dpi as one
     animated PNG that loops, each frame shown for the animation's interval, the colours
-    reduced to one palette; and the figure."""
+    reduced to one palette drawn from every frame (a third of the size of full colour);
+    and the figure."""
     writer = _FrameWriter()
     animation.save("unused.png", writer=writer)   # the writer keeps the frames; no file
     frames = writer.frames
-    palette = frames[0].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    width, height = frames[0].size
+    sheet = Image.new("RGB", (width, height * len(frames)))   # one palette for all frames
+    for index, frame in enumerate(frames):
+        sheet.paste(frame, (0, height * index))
+    palette = sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     frames = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:],
