@@ -283,6 +283,7 @@ SPECS["claims.ledger"] = Spec(lambda: {"records": {"a.ipynb": claimed_entries()}
                                      "sections": {"labels not a list": lambda v: {"a.ipynb": 3}}})
 SPECS["claims.essay_table"] = Spec(lambda: {"every": claims.ledger({"a": claimed_entries()}),
                                             "essay": "pruning"})
+SPECS["claims.ledger_summary"] = Spec(lambda: {"every": claims.ledger({"a": claimed_entries()})})
 
 # --- routes ----------------------------------------------------------------------------------
 
