@@ -417,6 +417,12 @@ def test_the_keyboard_toggles_nodes_and_picks_the_class(site, visit):
         root.get_by_label("node 1", exact=True).focus()
         page.page.keyboard.press("Shift+Tab")
         page.page.keyboard.press("Tab")
+        ring = page.page.evaluate("""() => {  // the browser's own focus ring, kept
+            const style = getComputedStyle(document.activeElement);
+            return [document.activeElement.dataset.node, style.outlineStyle,
+                    parseFloat(style.outlineWidth)];
+        }""")
+        assert ring[0] == "1" and ring[1] != "none" and ring[2] > 0, f"focus ring: {ring}"
         page.page.keyboard.press("Space")
         mask[1] = 1 - mask[1]
         assert_matches_python(read_drawn(page.page, index), state, mask)
