@@ -3,6 +3,7 @@
 import base64
 import io
 import re
+import struct
 import subprocess
 import sys
 
@@ -118,8 +119,12 @@ def test_show_plays_an_animation_as_a_hidpi_animated_png(shown):
     plots.show(animation)
     [(data, metadata)] = shown
     assert set(data) == {"image/png", "text/plain"}
-    (width, _), n_frames = pixel_size(data["image/png"])
+    (width, height), n_frames = pixel_size(data["image/png"])
     assert n_frames == 3
+    # browsers draw nothing when the first frame's size is not the image's (APNG's rule)
+    png = base64.b64decode(data["image/png"])
+    first_frame = png.index(b"fcTL") + 4
+    assert struct.unpack(">II", png[first_frame + 4:first_frame + 12]) == (width, height)
     assert abs(width - plots.PIXEL_RATIO * metadata["image/png"]["width"]) <= 1
 
 

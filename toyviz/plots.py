@@ -652,10 +652,12 @@ def animation_html(animation, default_mode="once"):
 _SVG_SHARE = 0.8
 
 
-def _png(figure, dpi):
-    """``figure`` as PNG bytes at ``dpi``, trimmed as Jupyter trims its figures."""
+def _png(figure, dpi, trim=True):
+    """``figure`` as PNG bytes at ``dpi``, trimmed as Jupyter trims its figures (or not: the
+    frames of an animation must all have the figure's size, which trimming varies with
+    their text)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight",
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if trim else None,
                    metadata={"Software": None})
     return buffer.getvalue()
 
@@ -692,7 +694,7 @@ class _FrameWriter(matplotlib_animation.AbstractMovieWriter):
         self.frames = []
 
     def grab_frame(self, **savefig_kwargs):
-        png = _png(self.fig, self.fig.dpi * PIXEL_RATIO)
+        png = _png(self.fig, self.fig.dpi * PIXEL_RATIO, trim=False)
         with Image.open(io.BytesIO(png)) as image:
             self.frames.append(image.convert("RGB"))
 
