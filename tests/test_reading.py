@@ -7,6 +7,7 @@ CI=true a missing browser or built book is a failure, not a skip.
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from browser_harness import missing
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "_build" / "html"
+SITE = Path(os.environ.get("TOYVIZ_SITE", ROOT / "_build" / "html"))  # or a book built elsewhere
 CHAPTERS = ["node_removal", "relevance", "right_reasons", "pruning", "own_network"]
 
 #: The bounds of issue 22: screens at 1280x800, and the share of visible code.

@@ -188,8 +188,12 @@ def read_page(path):
 def test_the_chapters_are_numbered_in_toc_order(book):
     html, _ = book
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    assert toc["options"]["numbered"] == 1
-    for number, chapter in enumerate(toc["chapters"], start=1):
+    numbered, reference = toc["parts"]
+    assert numbered["numbered"] == 1 and "numbered" not in reference
+    for chapter in reference["chapters"]:
+        heading = read_page(html / f"{chapter['file']}.html").heading.strip()
+        assert not re.match(r"\d", heading), (chapter["file"], heading)
+    for number, chapter in enumerate(numbered["chapters"], start=1):
         heading = read_page(html / f"{chapter['file']}.html").heading.strip()
         assert heading.startswith(f"{number}. "), (chapter["file"], heading)
         for section in chapter.get("sections", []):

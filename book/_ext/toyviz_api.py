@@ -26,7 +26,7 @@ import functools
 import importlib
 import inspect
 import pkgutil
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from docutils import nodes
 from docutils.parsers.rst.states import RSTStateMachine, state_classes
@@ -147,7 +147,9 @@ def module_page(name):
                 lines += [f".. autofunction:: {full}", ""]
             else:
                 lines += [f".. autodata:: {full}"]
-                if len(repr(getattr(module, item))) > VALUE_WIDTH:
+                # a long value, or a path (which would show the building machine's folders)
+                value = getattr(module, item)
+                if len(repr(value)) > VALUE_WIDTH or isinstance(value, PurePath):
                     lines += ["   :no-value:"]
                 lines += [""]
     modules = [child for child in public_modules()
