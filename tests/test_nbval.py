@@ -45,6 +45,17 @@ def test_column_padding_is_not_compared():
     assert placeholders("a 1\nb 2") != placeholders("a 1 b 2")
 
 
+def test_an_svg_figure_is_compared_as_an_image_not_as_text():
+    comparable = _conftest()._comparable
+
+    def figure(path):
+        return nbformat.from_dict({"output_type": "display_data", "metadata": {}, "data": {
+            "image/svg+xml": f'<svg><path d="{path}"/></svg>', "text/plain": "<Figure>"}})
+
+    assert comparable([figure("M 0.1 0.2")]) == comparable([figure("M 0.1000001 0.2")])
+    assert "image/svg+xml" not in comparable([figure("M 0 0")])[0][0]["data"]
+
+
 @pytest.mark.parametrize("text", ["dense_1", "_anim_img8ecf7d2e", "x0 and x1", "node14",
                                   "infinity", "nancy"])
 def test_names_keep_their_digits(text):
