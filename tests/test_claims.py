@@ -463,3 +463,19 @@ def test_the_ledger_renderers_refuse_what_ledger_did_not_return():
         claims.ledger_summary(pd.DataFrame({"essay": ["pruning"], "verdict": ["holds"]}))
     with pytest.raises(TypeError, match="every must be what ledger"):
         claims.essay_table([], "pruning")
+
+
+def test_an_outcome_worded_several_ways_records_each_sentence():
+    spec = {"outcome": [{
+        "name": "gain", "otherwise": "none",
+        "case": [{"say": "some", "when": [{"value": "g", "above": 0.02, "margin": 0.01}]}],
+        "words": {"long": {"some": "gains {g:.2f}, more than 0.02", "none": "no gain",
+                           "too close to call": "too close"},
+                  "short": {"some": "gains", "none": "no gain", "too close to call": "close"}}}]}
+    record = numbers_record(g=0.1)
+    assert claims.judge(record, spec, names=["gain"]) == {"gain": "some"}
+    assert record.entries["gain_long"]["value"] == "gains 0.10, more than 0.02"
+    assert record.entries["gain_short"]["value"] == "gains"
+    spec["outcome"][0]["words"]["short"].pop("none")
+    with pytest.raises(ValueError, match="words.short must give a sentence for each outcome"):
+        claims.decide(spec, "gain", {"g": 0.1})

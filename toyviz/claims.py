@@ -53,7 +53,9 @@ gives its ``say``, or "too close to call" when one of its conditions is undecide
 every case fails, ``otherwise``. :func:`decide` gives an outcome for any numbers (one row
 of a table), and :func:`judge` records the outcomes it is asked for by name, from the
 record: the outcome under its name and, with ``words``, its sentence under
-``<name>_words``.
+``<name>_words``. A page that words one outcome several ways gives ``words`` a table per
+way instead (``[outcome.words.short]``, ``[outcome.words.long]``), recorded under
+``<name>_short`` and ``<name>_long``.
 
 :func:`read` loads such a file, :func:`judge` judges its claims from the record and
 records each with its verdict (:func:`claim`), so the checks compare the verdict exactly
@@ -642,15 +644,25 @@ def _check_outcomes(name, outcomes):
                                  f"{_describe(case)}")
             _check_conditions(f"{where}, case {case['say']!r}, when", case["when"])
         says = {case["say"] for case in cases} | {entry["otherwise"], TOO_CLOSE}
-        words = entry.get("words", {})
-        if not isinstance(words, dict) or not all(
-                isinstance(text, str) and text.strip() for text in words.values()):
-            raise ValueError(f"{where}: words must be a table of outcome -> sentence, got "
-                             f"{_describe(words)}")
-        if words and set(words) != says:
-            raise ValueError(f"{where}: words must give a sentence for each outcome it can "
-                             f"have, {sorted(says)}, got {sorted(words)}")
+        for suffix, words in _wordings(entry).items():
+            if not isinstance(words, dict) or not all(
+                    isinstance(text, str) and text.strip() for text in words.values()):
+                raise ValueError(f"{where}: words must be a table of outcome -> sentence, or "
+                                 f"of tables of them, got {_describe(entry['words'])}")
+            if set(words) != says:
+                raise ValueError(f"{where}: words{'' if suffix == 'words' else '.' + suffix} "
+                                 f"must give a sentence for each outcome it can have, "
+                                 f"{sorted(says)}, got {sorted(words)}")
     return seen
+
+
+def _wordings(entry):
+    """An outcome's sentence tables by the suffix they are recorded under: ``words``, or
+    the names of the tables in ``words``."""
+    words = entry.get("words", {})
+    if isinstance(words, dict) and words and all(isinstance(v, dict) for v in words.values()):
+        return words
+    return {"words": words} if "words" in entry else {}
 
 
 def _check_conditions(where, conditions):
@@ -852,15 +864,14 @@ def judge(record, declared, names=None):
 
 
 def _record_outcome(record, values, entry):
-    """Decide an outcome, record it under its name and its sentence (if it has
-    ``words``) under ``<name>_words``; the outcome."""
+    """Decide an outcome, record it under its name and its sentences (if it has
+    ``words``) under ``<name>_words`` or ``<name>_<way>``; the outcome."""
     name = entry["name"]
     outcome = _outcome_of(values, entry, f"outcome {name!r}")
     record.text(name, outcome)
-    if "words" in entry:
-        sentence = _RecordFormatter(values, f"outcome {name!r}: words").format(
-            entry["words"][outcome])
-        record.text(f"{name}_words", sentence,
+    for suffix, words in _wordings(entry).items():
+        sentence = _RecordFormatter(values, f"outcome {name!r}: words").format(words[outcome])
+        record.text(f"{name}_{suffix}", sentence,
                     Varies("formatted from numbers recorded on their own"))
     return outcome
 
