@@ -19,7 +19,8 @@ def test_claims_round_trip_through_a_record_and_keep_their_order():
     record = record_with(("b", "relevance", "holds", "sec-b"), ("a", "relevance", "partly", "sec-a"))
     frame = claims.claims_of(record.entries)
     assert list(frame.index) == ["b", "a"]
-    assert list(frame.columns) == list(claims.FIELDS)
+    assert list(frame.columns) == [*claims.FIELDS, *claims.EXTRA_FIELDS]
+    assert (frame[list(claims.EXTRA_FIELDS)] == "").all().all()
     assert frame.loc["a", "verdict"] == "partly"
 
 
@@ -204,7 +205,7 @@ def test_read_loads_a_toml_file(tmp_path):
     ({"name": "x", "holds": [{"value": "a", "above": True}]}, "above must be a number"),
     ({"name": "x", "holds": [{"value": "a", "above": 1, "margin": -1}]}, "margin must be"),
     ({"name": "x", "holds": [{"value": 3, "above": 1}]}, "value must name"),
-    ({"name": "x", "verdict": "holds"}, "may only be 'not tested'"),
+    ({"name": "x", "verdict": "holds"}, "may only be one of"),
     ({"name": "x", "holds": [{"value": "a", "above": 1}], "otherwise": "partly"}, "otherwise"),
     ({"name": "x", "holds": [{"value": "a", "above": 1}], "colour": "red"}, "unknown fields"),
     ({"name": "x", "words": ""}, "needs words"),

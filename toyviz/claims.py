@@ -57,6 +57,34 @@ record: the outcome under its name and, with ``words``, its sentence under
 way instead (``[outcome.words.short]``, ``[outcome.words.long]``), recorded under
 ``<name>_short`` and ``<name>_long``.
 
+Claims about trained networks are judged over many of them. A file may declare sets of
+networks, each with a short label::
+
+    [networks]
+    code = "the essay code's task"
+    prose = "the essay's prose task"
+
+and a claim may then name the sets it is judged across (``across = ["code", "prose"]``):
+:func:`judge`, given each network's values (``networks``: set -> a list of dicts of name
+-> number, one per network), judges the claim on every network with the same conditions
+(a name a network's dict lacks is read from the record) and records how often it holds:
+``claim.<name>.holds_in.<set>``, the networks where it holds or holds roughly,
+``claim.<name>.of.<set>``, how many were judged, and ``claim.<name>.networks``, a
+sentence counting every verdict per set ("the essay code's task: holds in 7, partly in 3,
+of 10 networks"). With ``verdict_from = "<set>"`` the claim's verdict is the median
+verdict of that set's networks: the best verdict that at least half of them reach, in the
+order of :data:`VERDICTS`; without it, the verdict is judged from the record as above,
+and the counts show how robust it is. :func:`tally` gives the verdicts network by network.
+
+One sentence of an essay may make several claims. Each then declares ``part_of = "<the
+sentence's claim>"``, and the sentence's claim, quoting the whole sentence, takes
+``verdict = "from parts"``: the verdict its parts share, if they share one; otherwise
+"too close to call" when none fails (does not hold, not reproduced) and one is too close,
+"partly" when some part at least partly holds and another fails, the weakest when every
+part at least partly holds, and the first failing verdict when none at least partly
+holds (parts "not tested" count only when every part is). The ledger counts claims, not
+parts, and shows each part under its claim.
+
 :func:`read` loads such a file, :func:`judge` judges its claims from the record and
 records each with its verdict (:func:`claim`), so the checks compare the verdict exactly
 with a fresh execution (the formatted ``ours`` is recorded as
@@ -77,7 +105,8 @@ from pathlib import Path
 import pandas as pd
 
 from toyviz._checks import _describe
-from toyviz.checks import Record, Varies, _unplain, check_entries, check_notebook, side
+from toyviz.checks import (Count, Record, Varies, _unplain, check_entries, check_notebook,
+                           side)
 
 #: The verdicts a claim can get. "too close to call": a number it rests on lies within its
 #: margin of a threshold; "not reproduced": the book ran the essay's experiment and did not
@@ -105,10 +134,21 @@ OTHERWISE = ("does not hold", "not reproduced")
 #: The fields of a claim, in the ledger's column order.
 FIELDS = ("essay", "words", "ours", "criterion", "verdict", "section")
 
+#: The fields a claim may have besides :data:`FIELDS` (empty when it has not): how it fares
+#: across networks, and the claim it is a part of.
+EXTRA_FIELDS = ("networks", "part_of")
+
+#: The fixed verdict of a claim made of parts.
+FROM_PARTS = "from parts"
+
+#: The verdicts counted as holding in ``claim.<name>.holds_in.<set>``.
+HOLDING = ("holds", "holds roughly")
+
 _PREFIX = "claim."
 
 
-def claim(record, name, *, essay, words, ours, criterion, verdict, section):
+def claim(record, name, *, essay, words, ours, criterion, verdict, section, networks=None,
+          part_of=None):
     """Record one claim of an essay and the verdict this chapter computed for it.
 
     Parameters
@@ -129,10 +169,16 @@ def claim(record, name, *, essay, words, ours, criterion, verdict, section):
         One of :data:`VERDICTS`, computed by the chapter.
     section : str
         The label of the section that computes it (a MyST target such as ``(lognormal)=``).
+    networks : None or str
+        How the claim fares across networks, in words (see :func:`judge`).
+    part_of : None or str
+        The name of the claim (one sentence of the essay) this one is a part of.
     """
     fields = {"essay": essay, "words": words, "ours": ours, "criterion": criterion,
               "verdict": verdict, "section": section}
-    for field, value in {"name": name, **fields}.items():
+    extra = {field: value for field, value in (("networks", networks), ("part_of", part_of))
+             if value is not None}
+    for field, value in {"name": name, **fields, **extra}.items():
         if not isinstance(value, str) or not value.strip():
             raise TypeError(f"{field} must be a non-empty str, got {_describe(value)}")
     if verdict not in VERDICTS:
@@ -141,9 +187,9 @@ def claim(record, name, *, essay, words, ours, criterion, verdict, section):
     if essay not in ESSAYS:
         raise ValueError(f"essay must be one of {sorted(ESSAYS)}, got {essay!r}")
     _check_record("record", record)
-    for field, value in fields.items():
+    for field, value in {**fields, **extra}.items():
         tolerance = Varies("formatted from numbers recorded on their own") \
-            if field == "ours" else None
+            if field in ("ours", "networks") else None
         record.text(f"{_PREFIX}{name}.{field}", value, tolerance)
 
 
@@ -156,8 +202,10 @@ def claims_of(entries):
     for key, entry in entries.items():
         if key.startswith(_PREFIX):
             name, _, field = key[len(_PREFIX):].rpartition(".")
-            rows.setdefault(name, {})[field] = entry["value"]
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(FIELDS))
+            if field in FIELDS or field in EXTRA_FIELDS:    # not the counts across networks
+                rows.setdefault(name, {})[field] = entry["value"]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[*FIELDS, *EXTRA_FIELDS])
+    frame[list(EXTRA_FIELDS)] = frame[list(EXTRA_FIELDS)].fillna("")
     frame.index.name = "claim"
     return frame
 
@@ -531,10 +579,11 @@ def essay_table(every, essay):
 
 # --------------------------------------------------------------------------- declared claims
 
-_TOP_LEVEL = {"essay", "claim", "findings", "outcome"}
+_TOP_LEVEL = {"essay", "claim", "findings", "outcome", "networks"}
 _FIELDS_OUTCOME = {"name", "case", "otherwise", "words"}
 _FIELDS_DECLARED = {"name", "section", "words", "ours", "criterion", "verdict", "otherwise",
-                    *LEVELS}
+                    "across", "verdict_from", "part_of", *LEVELS}
+_FIXED = ("not tested", FROM_PARTS)
 
 
 def read(path):
@@ -584,22 +633,63 @@ def _check_declared(name, declared):
     if not isinstance(claims, list) or not claims:
         raise ValueError(f"{name}: claim must be a non-empty list of tables, got "
                          f"{_describe(claims)}")
+    sets = _check_networks(name, declared.get("networks", {}))
+    names = {entry.get("name") for entry in claims if isinstance(entry, dict)}
+    parents = {}
     for where, entry in _entries(name, "claim", claims, _FIELDS_DECLARED,
                                  ("name", "section", "words", "ours", "criterion"), seen):
         levels = [level for level in LEVELS if level in entry]
         if "verdict" in entry:
-            if entry["verdict"] != "not tested" or levels or "otherwise" in entry:
-                raise ValueError(f"{where}: a fixed verdict may only be 'not tested', with "
-                                 f"no conditions, got verdict {entry['verdict']!r}")
+            if entry["verdict"] not in _FIXED or levels or "otherwise" in entry:
+                raise ValueError(f"{where}: a fixed verdict may only be one of {_FIXED}, "
+                                 f"with no conditions, got verdict {entry['verdict']!r}")
         elif not levels:
             raise ValueError(f"{where} needs conditions ({', '.join(LEVELS)}) or "
-                             f"verdict = 'not tested'")
+                             f"verdict = 'not tested' or 'from parts'")
         if entry.get("otherwise", OTHERWISE[0]) not in OTHERWISE:
             raise ValueError(f"{where}: otherwise must be one of {OTHERWISE}, got "
                              f"{entry['otherwise']!r}")
         for level in levels:
             _check_conditions(f"{where}: {level}", entry[level])
+        _check_across(where, entry, sets, bool(levels))
+        if "part_of" in entry:
+            parent = entry["part_of"]
+            if not isinstance(parent, str) or parent not in names or parent == entry["name"]:
+                raise ValueError(f"{where}: part_of must name another declared claim, got "
+                                 f"{_describe(parent)}")
+            parents[entry["name"]] = parent
+    for where, entry in _entries(name, "claim", claims, _FIELDS_DECLARED, (), set()):
+        has_parts = entry["name"] in parents.values()
+        if (entry.get("verdict") == FROM_PARTS) != has_parts or entry["name"] in parents \
+                and has_parts:
+            raise ValueError(f"{where}: a claim with parts (part_of naming it) has verdict = "
+                             f"{FROM_PARTS!r}, and only it; a part has no parts of its own")
     return declared
+
+
+def _check_networks(name, networks):
+    """The ``[networks]`` table checked: set name -> its label; the set names."""
+    if not isinstance(networks, dict) or not all(
+            isinstance(label, str) and label.strip() for label in networks.values()):
+        raise ValueError(f"{name}: networks must be a table of set name -> label (a "
+                         f"non-empty str), got {_describe(networks)}")
+    clashes = sorted(set(networks) & {*FIELDS, *EXTRA_FIELDS})
+    if clashes:
+        raise ValueError(f"{name}: networks may not be named {clashes}, which are fields")
+    return set(networks)
+
+
+def _check_across(where, entry, sets, judged):
+    """A claim's ``across`` and ``verdict_from`` checked against the declared sets."""
+    across = entry.get("across")
+    if across is not None and (not judged or not isinstance(across, list) or not across
+                               or not set(across) <= sets or len(set(across)) < len(across)):
+        raise ValueError(f"{where}: across must be a list of distinct sets declared under "
+                         f"[networks] ({sorted(sets)}), on a claim with conditions, got "
+                         f"{_describe(across)}")
+    if "verdict_from" in entry and entry["verdict_from"] not in (across or []):
+        raise ValueError(f"{where}: verdict_from must be one of the claim's across sets "
+                         f"{across or []}, got {_describe(entry['verdict_from'])}")
 
 
 def _entries(name, kind, entries, known, required, seen):
@@ -815,7 +905,114 @@ def decide(declared, name, values):
     return _outcome_of(values, outcomes[name], f"outcome {name!r}")
 
 
-def judge(record, declared, names=None):
+def _check_networks_values(networks, sets):
+    """``networks`` (set -> list of dicts of name -> number) checked against the sets the
+    claims to judge are judged across."""
+    if networks is None:
+        networks = {}
+    if not isinstance(networks, dict) or not all(
+            isinstance(values, (list, tuple)) and values
+            and all(isinstance(one, dict) and all(isinstance(key, str) for key in one)
+                    for one in values) for values in networks.values()):
+        raise TypeError(f"networks must be None or a dict of set name -> a non-empty list of "
+                        f"dicts (value name -> number), one per network, got "
+                        f"{_describe(networks)}")
+    missing = sorted(set(sets) - set(networks))
+    if missing:
+        raise ValueError(f"networks must give every set the claims to judge are judged "
+                         f"across, {sorted(sets)}; missing {missing}")
+    return networks
+
+
+def _per_network(values, entry, where, networks):
+    """The verdict of a claim or outcome on each network of ``networks`` (a list of dicts),
+    a name a network lacks read from ``values``."""
+    judge_one = _outcome_of if "case" in entry else _verdict_of
+    return [judge_one({**values, **one}, entry, f"{where}, network {index}")
+            for index, one in enumerate(networks)]
+
+
+_RANK = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+
+
+def median_verdict(verdicts):
+    """The best verdict that at least half of ``verdicts`` reach, in the order of
+    :data:`VERDICTS` (for an even count, the worse of the two middle ones)."""
+    if not isinstance(verdicts, (list, tuple)) or not verdicts or \
+            not all(verdict in _RANK for verdict in verdicts):
+        raise ValueError(f"verdicts must be a non-empty list of verdicts, each one of "
+                         f"{VERDICTS}, got {_describe(verdicts)}")
+    ranked = sorted(verdicts, key=_RANK.__getitem__)
+    return ranked[(len(ranked) + 1) // 2 - 1]
+
+
+def counted(verdicts):
+    """``verdicts`` in words: each verdict with its count, best first, then the total:
+    "holds in 7, partly in 3, of 10 networks"."""
+    if not isinstance(verdicts, (list, tuple)) or not verdicts:
+        raise ValueError(f"verdicts must be a non-empty list of verdicts or outcomes, got "
+                         f"{_describe(verdicts)}")
+    counts = {}
+    for verdict in sorted(verdicts, key=lambda verdict: _RANK.get(verdict, len(_RANK))):
+        counts[verdict] = counts.get(verdict, 0) + 1
+    network = "network" if len(verdicts) == 1 else "networks"
+    return ", ".join(f"{verdict} in {count}" for verdict, count in counts.items()) + \
+        f", of {len(verdicts)} {network}"
+
+
+def parts_verdict(verdicts):
+    """The verdict of a claim made of parts with these verdicts (see the module
+    docstring)."""
+    if not isinstance(verdicts, (list, tuple)) or not verdicts or \
+            not all(verdict in _RANK for verdict in verdicts):
+        raise ValueError(f"verdicts must be a non-empty list of verdicts, each one of "
+                         f"{VERDICTS}, got {_describe(verdicts)}")
+    tested = [verdict for verdict in verdicts if verdict != "not tested"] or list(verdicts)
+    if len(set(tested)) == 1:
+        return tested[0]
+    holding = [verdict for verdict in tested if _RANK[verdict] <= _RANK["partly"]]
+    failing = [verdict for verdict in tested if verdict in OTHERWISE]
+    if not failing:
+        return TOO_CLOSE if TOO_CLOSE in tested else max(holding, key=_RANK.__getitem__)
+    return "partly" if holding else failing[0]
+
+
+def tally(declared, name, networks):
+    """The verdict of the claim, or the outcome, ``name`` on each network.
+
+    Parameters
+    ----------
+    declared : dict
+        What :func:`read` returns (or its path).
+    name : str
+        A declared claim with conditions, or a declared outcome.
+    networks : list of dict
+        One dict of name -> number per network, holding every value the conditions name.
+
+    Returns
+    -------
+    list of str
+        The verdicts (or outcomes), one per network, in order.
+    """
+    declared = _declared(declared)
+    entries = {entry["name"]: entry for entry in declared.get("claim", [])
+               if "verdict" not in entry}
+    entries.update({entry["name"]: entry for entry in declared.get("outcome", [])})
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str naming a declared claim or outcome, got "
+                        f"{_describe(name)}")
+    if name not in entries:
+        raise ValueError(f"name must be a declared claim with conditions or an outcome, one "
+                         f"of {sorted(entries)}, got {name!r}")
+    if not isinstance(networks, (list, tuple)) or not networks or not all(
+            isinstance(one, dict) and all(isinstance(key, str) for key in one)
+            for one in networks):
+        raise TypeError(f"networks must be a non-empty list of dicts (value name -> number), "
+                        f"one per network, got {_describe(networks)}")
+    return _per_network({}, entries[name], repr(name), networks)
+
+
+def judge(record, declared, names=None, networks=None):
     """Judge declared claims from the record and record each with its verdict.
 
     Parameters
@@ -827,7 +1024,12 @@ def judge(record, declared, names=None):
     names : None or list of str
         The claims and outcomes to judge now (for prose that quotes a verdict before the
         chapter's end); None judges every declared claim not yet recorded (an outcome is
-        judged only when named).
+        judged only when named). A claim made of parts is judged after its parts, which
+        must be recorded by then or judged in the same call.
+    networks : None or dict
+        Set name (declared under ``[networks]``) -> a list of dicts of name -> number, one
+        per network: the values the claims judged ``across`` that set are judged on,
+        network by network. It must give every set the claims judged now name.
 
     Returns
     -------
@@ -846,6 +1048,10 @@ def judge(record, declared, names=None):
     if unknown:
         raise ValueError(f"names {unknown} are not declared; declared: "
                          f"{list(entries) + list(outcomes)}")
+    networks = _check_networks_values(networks, {
+        one for name in names for one in entries.get(name, {}).get("across", [])})
+    # a claim made of parts after its parts
+    names = sorted(names, key=lambda name: entries.get(name, {}).get("verdict") == FROM_PARTS)
     values = _values(record)
     verdicts = {}
     for name in names:
@@ -853,14 +1059,39 @@ def judge(record, declared, names=None):
             verdicts[name] = _record_outcome(record, values, outcomes[name])
             values = _values(record)
             continue
-        entry = entries[name]
-        where = f"claim {name!r}"
-        verdicts[name] = _verdict_of(values, entry, where)
-        ours, criterion = (_RecordFormatter(values, f"{where}: {field}").format(entry[field])
-                           for field in ("ours", "criterion"))
-        claim(record, name, essay=declared["essay"], words=entry["words"], ours=ours,
-              criterion=criterion, verdict=verdicts[name], section=entry["section"])
+        verdicts[name] = _record_claim(record, values, declared, entries[name], networks)
+        values = _values(record)
     return verdicts
+
+
+def _record_claim(record, values, declared, entry, networks):
+    """Judge one declared claim, record it with its verdict; the verdict."""
+    name, where = entry["name"], f"claim {entry['name']!r}"
+    labels = declared.get("networks", {})
+    if entry.get("verdict") == FROM_PARTS:
+        parts = [part["name"] for part in declared["claim"] if part.get("part_of") == name]
+        missing = [part for part in parts if f"{_PREFIX}{part}.verdict" not in values]
+        if missing:
+            raise ValueError(f"{where} is judged from its parts, and {missing} are not "
+                             f"judged yet: judge them first, or in the same call")
+        verdict = parts_verdict([values[f"{_PREFIX}{part}.verdict"] for part in parts])
+    else:
+        verdict = _verdict_of(values, entry, where)
+    sentences = []
+    for one in entry.get("across", []):
+        each = _per_network(values, entry, where, networks[one])
+        holding = sum(verdict in HOLDING for verdict in each)
+        record.number(f"{_PREFIX}{name}.holds_in.{one}", holding, Count(1))
+        record.number(f"{_PREFIX}{name}.of.{one}", len(each), Count(0))
+        sentences.append(f"{labels[one]}: {counted(each)}")
+        if entry.get("verdict_from") == one:
+            verdict = median_verdict(each)
+    ours, criterion = (_RecordFormatter(values, f"{where}: {field}").format(entry[field])
+                       for field in ("ours", "criterion"))
+    claim(record, name, essay=declared["essay"], words=entry["words"], ours=ours,
+          criterion=criterion, verdict=verdict, section=entry["section"],
+          networks="; ".join(sentences) or None, part_of=entry.get("part_of"))
+    return verdict
 
 
 def _record_outcome(record, values, entry):
