@@ -209,8 +209,9 @@ def _claimed(field):
 
 
 SPECS["claims.claim"] = Spec(claim_arguments, accept={
-    (field, "unknown"): ("any words", _claimed(field))
-    for field in ("name", "words", "ours", "criterion", "section")})
+    **{(field, "unknown"): ("any words", _claimed(field))
+       for field in ("name", "words", "ours", "criterion", "section")},
+    **{(field, "str"): ("any words", _claimed(field)) for field in ("networks", "part_of")}})
 
 
 def claimed_entries():
@@ -242,7 +243,12 @@ def record_of_a():
 
 
 SPECS["claims.judge"] = Spec(lambda: {"record": record_of_a(), "declared": declared_claims(),
-                                      "names": None})
+                                      "names": None, "networks": None})
+SPECS["claims.tally"] = Spec(lambda: {"declared": declared_claims(), "name": "x",
+                                      "networks": [{"a": 1.0}, {"a": 0.0}]})
+SPECS["claims.median_verdict"] = Spec(lambda: {"verdicts": ["holds", "partly", "does not hold"]})
+SPECS["claims.parts_verdict"] = Spec(lambda: {"verdicts": ["holds", "does not hold"]})
+SPECS["claims.counted"] = Spec(lambda: {"verdicts": ["holds", "partly", "holds"]})
 def claims_file():
     path = Path(tempfile.mkdtemp()) / "claims.toml"
     path.write_text('essay = "pruning"\n\n[[claim]]\nname = "x"\nsection = "s"\nwords = "w"\n'

@@ -480,3 +480,130 @@ def test_an_outcome_worded_several_ways_records_each_sentence():
     spec["outcome"][0]["words"]["short"].pop("none")
     with pytest.raises(ValueError, match="words.short must give a sentence for each outcome"):
         claims.decide(spec, "gain", {"g": 0.1})
+
+
+# --- claims across networks, and claims made of parts -------------------------------------------
+
+def reference_median(verdicts):
+    """The best verdict that at least half the networks reach, counted out plainly."""
+    for verdict in claims.VERDICTS:
+        reaching = sum(claims.VERDICTS.index(v) <= claims.VERDICTS.index(verdict)
+                       for v in verdicts)
+        if 2 * reaching >= len(verdicts):
+            return verdict
+
+
+@given(st.lists(st.sampled_from(claims.VERDICTS), min_size=1, max_size=12))
+def test_the_median_verdict_is_the_best_that_half_the_networks_reach(verdicts):
+    assert claims.median_verdict(verdicts) == reference_median(verdicts)
+
+
+def reference_parts(verdicts):
+    tested = [v for v in verdicts if v != "not tested"] or verdicts
+    if len(set(tested)) == 1:
+        return tested[0]
+    good = [v for v in tested if v in ("holds", "holds roughly", "partly")]
+    bad = [v for v in tested if v in ("does not hold", "not reproduced")]
+    if not bad:
+        if "too close to call" in tested:
+            return "too close to call"
+        return "partly" if "partly" in good else "holds roughly"
+    return "partly" if good else bad[0]
+
+
+@given(st.lists(st.sampled_from(claims.VERDICTS), min_size=1, max_size=5))
+def test_a_claim_made_of_parts_follows_the_rule_of_the_module_docstring(verdicts):
+    assert claims.parts_verdict(verdicts) == reference_parts(verdicts)
+
+
+def across_declared(**extra):
+    return {"essay": "node removal",
+            "networks": {"code": "the code's task", "prose": "the prose task"},
+            "claim": [{"name": "x", "section": "s", "words": "w", "ours": "{a:.1f}",
+                       "criterion": "a above {c}", "across": ["code", "prose"],
+                       "holds": [{"value": "a", "above": "c", "margin": 0.1}],
+                       "partly": [{"value": "a", "above": 0}], **extra}]}
+
+
+def test_a_claim_is_judged_on_every_network_and_its_counts_recorded():
+    record = numbers_record(a=2.0, c=1.0)
+    networks = {"code": [{"a": 0.5}, {"a": 3.0}, {"a": 1.05}, {"a": -1.0}],
+                "prose": [{"a": 2.0, "c": 3.0}]}       # c read from the record unless given
+    assert claims.judge(record, across_declared(), networks=networks) == {"x": "holds"}
+    entries = record.entries
+    assert entries["claim.x.holds_in.code"]["value"] == 1
+    assert entries["claim.x.of.code"]["value"] == 4
+    assert entries["claim.x.holds_in.prose"]["value"] == 0
+    assert entries["claim.x.networks"]["value"] == (
+        "the code's task: holds in 1, partly in 1, too close to call in 1, does not hold in 1, "
+        "of 4 networks; the prose task: partly in 1, of 1 network")
+    row = claims.claims_of(entries).loc["x"]
+    assert row["networks"] == entries["claim.x.networks"]["value"] and row["part_of"] == ""
+    assert list(claims.claims_of(entries).index) == ["x"]     # counts are not claims
+
+
+def test_with_verdict_from_the_verdict_is_the_median_of_that_set():
+    networks = {"code": [{"a": 0.5}, {"a": 3.0}, {"a": 0.2}], "prose": [{"a": 3.0}]}
+    verdict = claims.judge(numbers_record(a=2.0, c=1.0), across_declared(verdict_from="code"),
+                           networks=networks)
+    assert verdict == {"x": "partly"}
+    assert claims.tally(across_declared(), "x", [{"a": 0.5, "c": 1.0}, {"a": 3.0, "c": 1.0}]) \
+        == ["partly", "holds"]
+
+
+def test_parts_are_judged_before_their_claim_and_the_ledger_counts_claims_not_parts():
+    declared = {"essay": "relevance", "claim": [
+        {"name": "whole", "section": "s", "words": "the whole sentence", "ours": "o",
+         "criterion": "c", "verdict": "from parts"},
+        {"name": "one", "section": "s", "words": "w1", "ours": "o", "criterion": "c",
+         "part_of": "whole", "holds": [{"value": "a", "above": 0}]},
+        {"name": "two", "section": "s", "words": "w2", "ours": "o", "criterion": "c",
+         "part_of": "whole", "holds": [{"value": "a", "above": 5}]},
+        {"name": "other", "section": "s", "words": "w3", "ours": "o", "criterion": "c",
+         "holds": [{"value": "a", "above": 0}]}]}
+    record = numbers_record(a=1.0)
+    assert claims.judge(record, declared) == {"one": "holds", "two": "does not hold",
+                                              "other": "holds", "whole": "partly"}
+    every = claims.ledger({"r.ipynb": record.entries})
+    table = claims.essay_table(every, "relevance")
+    assert "of 2 claims" in table.markdown
+    summary = claims.ledger_summary(every).markdown
+    assert "| **claims** | **0** | **2** | **0** | **2** |" in summary
+    # each part follows its claim, marked as a part
+    order = [line for line in table.markdown.splitlines() if line.startswith("| <span")]
+    assert [("w1" in line, "w2" in line) for line in order[1:3]] == [(True, False),
+                                                                      (False, True)]
+    assert "the whole sentence" in order[0] and "w3" in order[3]
+    assert all("ledger-part" in line for line in order[1:3])
+    with pytest.raises(ValueError, match="not judged yet"):
+        claims.judge(numbers_record(a=1.0), declared, names=["whole"])
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"across": ["nowhere"]}, "across must be a list of distinct sets"),
+    ({"across": ["code", "code"]}, "across must be a list of distinct sets"),
+    ({"verdict_from": "prose", "across": ["code"]}, "verdict_from must be one of"),
+    ({"part_of": "nobody"}, "part_of must name another declared claim"),
+    ({"part_of": "x"}, "part_of must name another declared claim"),
+    ({"verdict": "from parts", "holds": None}, "a claim with parts"),
+])
+def test_bad_declarations_across_networks_and_of_parts_are_refused(change, match):
+    declared = across_declared()
+    entry = declared["claim"][0]
+    for field, value in change.items():
+        if value is None:
+            entry.pop(field)
+            entry.pop("partly"), entry.pop("across")
+        else:
+            entry[field] = value
+    with pytest.raises(ValueError, match=match):
+        claims.judge(numbers_record(a=2.0, c=1.0), declared, networks={
+            "code": [{"a": 1.0}], "prose": [{"a": 1.0}]})
+
+
+def test_judge_needs_every_set_its_claims_are_judged_across():
+    with pytest.raises(ValueError, match=r"missing \['prose'\]"):
+        claims.judge(numbers_record(a=2.0, c=1.0), across_declared(),
+                     networks={"code": [{"a": 1.0}]})
+    with pytest.raises(ValueError, match="networks may not be named"):
+        claims.judge(numbers_record(a=1.0), {**across_declared(), "networks": {"words": "w"}})

@@ -231,11 +231,48 @@ def _link(section, document):
     return f"{{ref}}`{section}` in [{name}]({document})"
 
 
+def _grouped(frame):
+    """The rows of ``frame`` (a frame of :func:`claims_of` or :func:`ledger`), each claim
+    followed by its parts, as (row, is a part) pairs, the group where its first row was (a
+    claim made of parts is recorded after them). A part whose claim is not in the frame
+    stays where it is."""
+    rows = list(frame.itertuples())
+    if "part_of" not in frame:
+        return [(row, False) for row in rows]
+    page = (lambda row: row.document) if "document" in frame else (lambda row: "")
+    by_key = {(page(row), row.Index): row for row in rows}
+
+    def group(row):         # the key of the claim heading the row's group
+        parent = (page(row), row.part_of)
+        return parent if row.part_of and parent in by_key else (page(row), row.Index)
+
+    parts = {}
+    for row in rows:
+        if group(row) != (page(row), row.Index):
+            parts.setdefault(group(row), []).append(row)
+    ordered = []
+    for key in dict.fromkeys(group(row) for row in rows):
+        head = by_key[key]
+        ordered += [(head, bool(head.part_of))] + [(part, True) for part in parts.get(key, [])]
+    return ordered
+
+
+#: What marks a part of a claim (one sentence of an essay making several claims).
+_PART = "Part: "
+
+
+def _ours(row, text=str):
+    """What we find, with how the claim fares across networks when it was judged so."""
+    networks = getattr(row, "networks", "")
+    return text(row.ours) + (f'<span class="ledger-networks">Across networks: '
+                             f"{text(networks)}</span>" if networks else "")
+
+
 def _rows(frame, document):
     lines = []
-    for row in frame.itertuples():
-        cells = [row.words, row.ours, row.criterion, f"**{row.verdict}**",
-                 _link(row.section, document)]
+    for row, part in _grouped(frame):
+        cells = [(_PART if part else "") + row.words, _ours(row), row.criterion,
+                 f"**{row.verdict}**", _link(row.section, document)]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return lines
 
@@ -248,11 +285,12 @@ def _html_rows(frame, document):
     """The rows of :func:`_rows` as HTML, for JupyterLab, whose Markdown renderer does not
     know MyST's ``{ref}``: the link goes to the notebook and the label's anchor."""
     rows = []
-    for row in frame.itertuples():
+    for row, part in _grouped(frame):
         link = f'<a href="{escape(document)}#{escape(row.section)}">{escape(row.section)}</a>'
         if document:
             link += f" in {escape(document.rsplit('/', 1)[-1].removesuffix('.ipynb'))}"
-        cells = [escape(row.words), escape(row.ours), escape(row.criterion),
+        cells = [escape((_PART if part else "") + row.words), _ours(row, escape),
+                 escape(row.criterion),
                  f"<strong>{escape(row.verdict)}</strong>", link]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return rows
@@ -404,7 +442,10 @@ _LEDGER_STYLE = "\n".join([
     ".ledger-claims th,.ledger-claims td{vertical-align:top;text-align:left}",
     ".ledger-summary tr>:first-child{text-align:left}",
     ".ledger-claims td:first-child{width:1%}",
-    ".ledger-criterion,.ledger-where{display:block;margin-top:.3em;font-size:.9em}",
+    ".ledger-criterion,.ledger-where,.ledger-networks{display:block;margin-top:.3em;"
+    "font-size:.9em}",
+    ".ledger-part{font-weight:600;font-size:.9em}",
+    ".ledger-claims tr:has([data-part])>td:nth-child(2){padding-left:1.5em}",
     ".ledger-filter{display:flex;flex-wrap:wrap;gap:.5em 1em;align-items:center;margin:1em 0}",
     ".ledger-filter select{min-height:2em;font:inherit}",
     "@media (max-width:700px){"
@@ -435,6 +476,15 @@ _FILTER_SCRIPT = """
         return {row: label.closest('tr'), essay: label.dataset.essay,
                 verdict: label.dataset.verdict};
       });
+    // a part's row follows its claim's, the last claim's row before it
+    var parts = [], claimRow = null;
+    document.querySelectorAll('.ledger-claims tbody tr').forEach(function (row) {
+      if (row.querySelector('.ledger-verdict[data-part]')) {
+        if (claimRow) { parts.push({row: row, claim: claimRow}); }
+      } else {
+        claimRow = row;
+      }
+    });
     var status = form.querySelector('output');
     function apply() {
       var essay = form.elements.essay.value, verdict = form.elements.verdict.value;
@@ -444,6 +494,7 @@ _FILTER_SCRIPT = """
         claim.row.hidden = !show;
         shown += show ? 1 : 0;
       });
+      parts.forEach(function (part) { part.row.hidden = part.claim.hidden; });
       document.querySelectorAll('.ledger-claims').forEach(function (block) {
         var section = block.closest('section');
         var empty = !block.querySelector('tbody tr:not([hidden])');
@@ -465,10 +516,11 @@ _FILTER_SCRIPT = """
 """
 
 
-def _label(verdict, essay=None):
+def _label(verdict, essay=None, part=False):
     """A verdict as a coloured label; a claim's label also names its essay, which is how
-    the filter finds the claims' rows."""
-    essay = f' data-essay="{escape(essay)}"' if essay else ""
+    the filter finds the claims' rows, and a part's label says it is one (it is shown and
+    hidden with its claim)."""
+    essay = ' data-part="yes"' if part else f' data-essay="{escape(essay)}"' if essay else ""
     return (f'<span class="ledger-verdict" data-verdict="{escape(verdict)}"{essay}>'
             f"{escape(verdict)}</span>")
 
@@ -506,6 +558,8 @@ def ledger_summary(every):
     :func:`summary` says.
     """
     _check_every(every)
+    if "part_of" in every:
+        every = every[every["part_of"] == ""]      # claims, not their parts
     counts = pd.crosstab(every["verdict"], every["essay"]).reindex(
         index=list(VERDICTS), columns=list(ESSAYS), fill_value=0)
     counts["all"] = counts.sum(axis=1)
@@ -530,12 +584,14 @@ def ledger_summary(every):
 _LEDGER_COLUMNS = ("verdict", "the essay says", "we find")
 
 
-def _ledger_cells(row, link, text=str):
+def _ledger_cells(row, link, text=str, part=False):
     """A claim's cells in the ledger: its verdict; the essay's words and where the claim is
-    computed (``link``); what we find and the criterion. ``text`` prepares the text."""
-    return [_label(row.verdict, row.essay),
-            f'{text(row.words)}<span class="ledger-where">Computed in {link}</span>',
-            f'{text(row.ours)}<span class="ledger-criterion">Criterion: '
+    computed (``link``); what we find (across networks too) and the criterion. ``text``
+    prepares the text; a part of a claim says so."""
+    mark = f'<span class="ledger-part">{_PART.strip()}</span> ' if part else ""
+    return [_label(row.verdict, row.essay, part),
+            f'{mark}{text(row.words)}<span class="ledger-where">Computed in {link}</span>',
+            f'{_ours(row, text)}<span class="ledger-criterion">Criterion: '
             f"{text(row.criterion)}</span>"]
 
 
@@ -556,23 +612,26 @@ def essay_table(every, essay):
         sentence = "No page has recorded the claims of {} yet: its chapter has not recorded them."
         return ClaimsTable(sentence.format(f"*{ESSAYS[essay]}*"),
                            "<p>" + sentence.format(f"<em>{escape(ESSAYS[essay])}</em>") + "</p>")
-    counts = rows["verdict"].value_counts()
+    claimed = rows[rows["part_of"] == ""] if "part_of" in rows else rows
+    counts = claimed["verdict"].value_counts()
+    parts = len(rows) - len(claimed)
     lead = ("Verdicts: " + ", ".join(f"{verdict}: {counts[verdict]}"
                                      for verdict in VERDICTS if verdict in counts)
-            + f" (of {len(rows)} claims).")
+            + f" (of {len(claimed)} claims" + (f"; {parts} parts of them are shown under "
+                                               f"them" if parts else "") + ").")
     block = f'<div class="ledger-claims" data-essay="{escape(essay)}">'
     markdown = [lead, "", block, "", "| " + " | ".join(_LEDGER_COLUMNS) + " |",
                 "|---" * len(_LEDGER_COLUMNS) + "|"]
     html = [f"<p>{escape(lead)}</p>", block + "<table><thead><tr>"
             + "".join(f"<th>{column}</th>" for column in _LEDGER_COLUMNS) + "</tr></thead><tbody>"]
-    for row in rows.itertuples():
+    for row, part in _grouped(rows):
         markdown.append("| " + " | ".join(_cell(cell) for cell in _ledger_cells(
-            row, f"{{ref}}`{row.section}`")) + " |")
+            row, f"{{ref}}`{row.section}`", part=part)) + " |")
         page = row.document.rsplit("/", 1)[-1].removesuffix(".ipynb")
         link = (f'<a href="{escape(row.document)}#{escape(row.section)}">'
                 f"{escape(row.section)}</a> in {escape(page)}")
         html.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in _ledger_cells(
-            row, link, escape)) + "</tr>")
+            row, link, escape, part)) + "</tr>")
     return ClaimsTable("\n".join(markdown + ["", "</div>"]),
                        "\n".join(html + ["</tbody></table></div>"]))
 
