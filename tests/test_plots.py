@@ -57,11 +57,13 @@ def svg_width_px(svg):
 
 
 def line_figure():
+    """A few curves and no text: a few paths in an SVG (the text of axes and legends costs
+    an SVG more than a 2x PNG reduced to a palette, so the book's figures come as PNGs)."""
     fig, ax = plots.subplots(width=6.0, height=3.0)
-    grid = np.linspace(0, 3, 300)
+    grid = np.linspace(0, 3, 30)
     for shift in range(3):
-        ax.plot(grid, np.exp(-(grid - shift) ** 2 / 0.1), label=f"shift {shift}")
-    ax.legend()
+        ax.plot(grid, np.exp(-(grid - shift) ** 2 / 0.1))
+    ax.set_axis_off()
     return fig
 
 
@@ -78,7 +80,7 @@ def noise_figure():
 @pytest.mark.parametrize("make", [line_figure, noise_figure])
 def test_show_displays_the_smaller_of_a_hidpi_png_and_an_svg_once_and_closes(make, shown):
     figure = make()
-    png = plots._png(figure, figure.dpi * plots.PIXEL_RATIO)
+    png = plots._palette(plots._png(figure, figure.dpi * plots.PIXEL_RATIO))
     svg = plots._svg(figure)
     (width, height), _ = pixel_size(base64.b64encode(png))
     plots.show(figure)
@@ -101,6 +103,41 @@ def test_show_displays_the_smaller_of_a_hidpi_png_and_an_svg_once_and_closes(mak
         assert "image/svg+xml" not in data
         assert pixel_size(data["image/png"]) == ((width, height), 1)
         assert abs(width - plots.PIXEL_RATIO * natural) <= 1
+
+
+def smooth_figure():
+    """A decision surface's kind of figure: a smooth colour ramp over every pixel."""
+    fig, ax = plots.subplots(width=4.0, height=3.0)
+    grid = np.linspace(-2, 2, 400)
+    ax.imshow(np.sin(grid[None, :] * 1.3) * np.cos(grid[:, None]), cmap="RdBu_r")
+    return fig
+
+
+def test_an_opaque_png_is_reduced_to_a_palette_no_eye_can_tell_apart():
+    figure = smooth_figure()
+    png = plots._png(figure, figure.dpi * plots.PIXEL_RATIO)
+    plt.close(figure)
+    reduced = plots._palette(png)
+    before, after = Image.open(io.BytesIO(png)), Image.open(io.BytesIO(reduced))
+    assert after.mode == "P" and after.size == before.size
+    assert len(reduced) < 0.7 * len(png)
+    difference = np.abs(np.asarray(before.convert("RGB"), dtype=float)
+                        - np.asarray(after.convert("RGB"), dtype=float))
+    # dithering spreads each pixel's error over its neighbours: small on average, and
+    # smaller still over a 4x4 block (what a reader sees of a 2x image)
+    assert difference.mean() < 2.0
+    blocks = (np.asarray(before.convert("RGB"), dtype=float)
+              - np.asarray(after.convert("RGB"), dtype=float))
+    h, w = (size - size % 4 for size in blocks.shape[:2])
+    blocks = blocks[:h, :w].reshape(h // 4, 4, w // 4, 4, 3).mean(axis=(1, 3))
+    assert np.abs(blocks).max() < 10.0
+
+
+def test_a_png_with_transparency_keeps_its_colours():
+    image = Image.new("RGBA", (8, 8), (255, 0, 0, 128))
+    buffer = io.BytesIO()
+    image.save(buffer, format="png")
+    assert plots._palette(buffer.getvalue()) == buffer.getvalue()
 
 
 def test_lines_come_as_svg_and_noise_as_png(shown):
