@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from toyviz._checks import check_float, check_int, check_rng, check_size
+from toyviz._checks import check_choice, check_float, check_int, check_rng, check_size
 
 #: The largest coordinate :func:`grid` and :func:`spiral` make: float32 holds it exactly
 #: enough, and its square is still finite.
@@ -18,20 +18,32 @@ LARGEST_COORDINATE = 1e15
 #: so a circle of area 2 (radius sqrt(2/pi)) holds half of them on average.
 CIRCLE_RADIUS_SQUARED = 2 / math.pi
 
+#: The squared radius below which the first essay's *code* counts a point inside: it
+#: compares x0**2 + x1**2 with sqrt(2/pi) (the prose's radius) rather than with 2/pi, so
+#: its circle has radius (2/pi)**(1/4) and area pi * sqrt(2/pi) = sqrt(2 pi), and holds
+#: sqrt(2 pi) / 4, about 62.7%, of the square's points on average.
+ESSAY_CODE_RADIUS_SQUARED = math.sqrt(2 / math.pi)
 
-def circle(n, rng):
-    """Points uniform on the square [-1, 1]^2, labelled by whether they lie inside the
-    circle of radius sqrt(2/pi) about the origin.
+#: The two circle tasks, by name: the squared radius below which a point is inside.
+CIRCLE_RULES = {"prose": CIRCLE_RADIUS_SQUARED, "code": ESSAY_CODE_RADIUS_SQUARED}
 
-    The first essay's code compares the *squared* radius with sqrt(2/pi), which puts
-    about 64% of the points inside; its prose says half fall inside. We follow the
-    prose: a point is inside when x0**2 + x1**2 < 2/pi.
+
+def circle(n, rng, rule="prose"):
+    """Points uniform on the square [-1, 1]^2, labelled by whether they lie inside a
+    circle about the origin.
+
+    The first essay's prose puts the boundary at radius sqrt(2/pi), so that half the
+    points fall inside; its code compares the *squared* radius with sqrt(2/pi), which
+    puts sqrt(2 pi) / 4, about 62.7%, of them inside. ``rule`` picks one
+    (:data:`CIRCLE_RULES`): ``"prose"``, inside when x0**2 + x1**2 < 2/pi, or ``"code"``,
+    inside when x0**2 + x1**2 < sqrt(2/pi).
 
     Parameters
     ----------
     n : int > 0
         Number of points.
     rng : numpy.random.Generator
+    rule : "prose" or "code"
 
     Returns
     -------
@@ -40,8 +52,9 @@ def circle(n, rng):
     """
     n = check_size("n", check_int("n", n, low=1), n * 2 * (8 + 4) + n * 8)
     rng = check_rng("rng", rng)
+    radius_squared = CIRCLE_RULES[check_choice("rule", rule, tuple(CIRCLE_RULES))]
     x = rng.uniform(-1.0, 1.0, size=(n, 2)).astype(np.float32)
-    y = (np.sum(x.astype(np.float64) ** 2, axis=1) < CIRCLE_RADIUS_SQUARED).astype(np.int64)
+    y = (np.sum(x.astype(np.float64) ** 2, axis=1) < radius_squared).astype(np.int64)
     return x, y
 
 

@@ -71,7 +71,12 @@ def mask_probabilities(n_nodes, p):
 def mask_moments(values, p):
     """Mean, standard deviation and skewness of a table of mask values when every node is
     on independently with probability ``p`` (each mask weighted by
-    :func:`mask_probabilities`), in blocks of 2**16 masks: no table-sized temporaries.
+    :func:`mask_probabilities`).
+
+    A mask's weight depends only on its number of nodes ``k``, so the table is summed once
+    per ``k`` (the first three powers of its values, centred on their plain mean), and the
+    moments at ``p`` combine those 3 (n_nodes + 1) sums: no table-sized weights.
+    :func:`mask_moments_at` gives several ``p`` from the same sums.
 
     Parameters
     ----------
@@ -86,17 +91,47 @@ def mask_moments(values, p):
     """
     values, n_nodes = _check_table(values)
     p = check_float("p", p, low=0, high=1)
+    return _moments_at(_power_sums(values, n_nodes), n_nodes, p)
+
+
+def mask_moments_at(values, ps):
+    """:func:`mask_moments` at each of ``ps``, from one pass over the table.
+
+    Parameters
+    ----------
+    values : (2**n_nodes,) float
+    ps : sequence of floats in [0, 1]
+
+    Returns
+    -------
+    list of (mean, std, skewness), one per p
+    """
+    values, n_nodes = _check_table(values)
+    if isinstance(ps, (str, bytes)) or not hasattr(ps, "__len__") or not len(ps):
+        raise TypeError(f"ps must be a non-empty sequence of probabilities, got {_describe(ps)}")
+    ps = [check_float(f"ps[{i}]", p, low=0, high=1) for i, p in enumerate(ps)]
+    sums = _power_sums(values, n_nodes)
+    return [_moments_at(sums, n_nodes, p) for p in ps]
+
+
+def _power_sums(values, n_nodes):
+    """The table's centre (its plain mean) and, per number of nodes on, the sums of the
+    first three powers of the centred values: (centre, (3, n_nodes + 1) float64)."""
     sizes = _sizes(n_nodes)
-    per_size = _size_probabilities(n_nodes, p)
-    blocks = [slice(start, start + 2**16) for start in range(0, len(values), 2**16)]
-    mean = sum(per_size[sizes[b]] @ values[b] for b in blocks)
-    second = third = 0.0
-    for b in blocks:
-        weight, centred = per_size[sizes[b]], values[b] - mean
-        second += weight @ (centred * centred)
-        third += weight @ (centred * centred * centred)
-    std = math.sqrt(second)
-    return float(mean), std, float(third / std**3) if std > 0 else math.nan
+    centre = float(values.mean())
+    centred = values - centre
+    sums = np.stack([np.bincount(sizes, weights=centred**power, minlength=n_nodes + 1)
+                     for power in (1, 2, 3)])
+    return centre, sums
+
+
+def _moments_at(power_sums, n_nodes, p):
+    centre, sums = power_sums
+    first, second, third = sums @ _size_probabilities(n_nodes, p)   # raw moments about centre
+    variance = max(second - first**2, 0.0)
+    central_third = third - 3 * first * second + 2 * first**3
+    std = math.sqrt(variance)
+    return float(centre + first), std, float(central_third / std**3) if std > 0 else math.nan
 
 
 # --------------------------------------------------------------------------- single nodes and sizes
