@@ -970,6 +970,12 @@ SPECS["pruning.silent_nodes"] = Spec(lambda: {"params": stack2(), "data": X2},
                                      extra={"params": STACK_BAD})
 SPECS["pruning.near_constant_nodes"] = Spec(lambda: {"params": stack2(), "data": X2},
                                             extra={"params": STACK_BAD})
+SPECS["pruning.perturb_nodes"] = Spec(lambda: {"params": stack2(), "nodes": [{0: [0]}, {}],
+                                              "x": X2, "y": Y2, "rng": rng(), "n_draws": 3},
+                                      extra={"params": STACK_BAD})
+SPECS["pruning.perturbation_test"] = Spec(lambda: {"params": stack2(), "x": X2, "y": Y2,
+                                                   "rng": rng(), "n_draws": 3},
+                                          extra={"params": STACK_BAD})
 
 # --- widgets ---------------------------------------------------------------------------------
 

@@ -725,3 +725,100 @@ def test_budget_table_needs_two_networks_per_stack():
     with pytest.raises(ValueError, match=r"stacks\[\('full', 'none'\)\] must hold at least 2 "
                                          "networks"):
         pruning.budget_table({("full", "none"): stack}, x, np.zeros(4, int))
+
+
+def _loss_by_hand(params, x, y):
+    """Mean cross-entropy of one network (a list of (kernel, bias) pairs), by plain numpy."""
+    a = x.astype(np.float64)
+    for layer, (kernel, bias) in enumerate(params):
+        z = a @ kernel.astype(np.float64) + bias.astype(np.float64)
+        a = np.maximum(z, 0) if layer < len(params) - 1 else z
+    z = a - a.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y].mean()
+
+
+def test_perturb_nodes_matches_a_slow_reference():
+    """Each draw's change, recomputed with the same random numbers drawn by hand."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    params = training.init_stack(2, [4, 3], rng)
+    nodes = [{0: np.array([1, 3])}, {1: np.array([0]), 0: np.array([], np.int64)}]
+    gains = pruning.perturb_nodes(params, nodes, x, y, np.random.default_rng(5), scale=0.2,
+                                  n_draws=3)
+    draw = np.random.default_rng(5)
+    for net, chosen in enumerate(nodes):
+        one = [(kernel[net].astype(np.float64), bias[net].astype(np.float64))
+               for kernel, bias in params]
+        before = _loss_by_hand(one, x, y)
+        changed = [[(k.copy(), b.copy()) for k, b in one] for _ in range(3)]
+        for position in sorted(chosen):
+            index = chosen[position]
+            if not len(index):
+                continue
+            size_in = 0.2 * np.sqrt(np.mean(one[position][0] ** 2))
+            size_out = 0.2 * np.sqrt(np.mean(one[position + 1][0] ** 2))
+            noise_in = draw.normal(0, size_in, (3, one[position][0].shape[0], len(index)))
+            noise_bias = draw.normal(0, size_in, (3, len(index)))
+            noise_out = draw.normal(0, size_out, (3, len(index), one[position + 1][0].shape[1]))
+            for d in range(3):
+                changed[d][position][0][:, index] += noise_in[d]
+                changed[d][position][1][index] += noise_bias[d]
+                changed[d][position + 1][0][index, :] += noise_out[d]
+        for d in range(3):
+            expected = (before - _loss_by_hand(changed[d], x, y)) / before
+            assert gains[net, d] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_perturbing_silent_nodes_slightly_changes_nothing():
+    """A node that is off by a wide margin on every point stays off under a small change,
+    and its outgoing weights then multiply zeros: the loss does not move at all."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (50, 2)).astype(np.float32)
+    y = (x[:, 1] > 0).astype(np.int64)
+    params = training.init_stack(1, [5, 4], rng)
+    params[0][1][0, 2] = -100.0  # node 2 of the first layer never fires
+    gains = pruning.perturb_nodes(params, [{0: np.array([2])}], x, y, rng, scale=0.01,
+                                  n_draws=20)
+    assert np.all(gains == 0)
+    live = pruning.perturb_nodes(params, [{0: np.array([0, 1])}], x, y, rng, scale=0.01,
+                                 n_draws=20)
+    assert np.any(live != 0)
+
+
+def test_perturbation_test_changes_near_constant_nodes_and_a_control():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (60, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    params = training.init_stack(3, [6, 5], rng)
+    params[1][1][0, :] = np.abs(params[1][1][0, :]) + 1.0
+    params[1][1][0, [1, 3]] = -100.0  # two silent nodes in the second layer of network 0
+    params[1][1][1, :] = np.abs(params[1][1][1, :]) + 1.0  # network 1: none near constant
+    params[0][1][1, :] = np.abs(params[0][1][1, :]) + 5.0
+    counts, _ = pruning.near_constant_nodes(params, x)
+    table = pruning.perturbation_test(params, x, y, rng, scale=0.01, n_draws=10)
+    assert list(table["net"]) == [0, 1, 2]
+    assert list(table["nodes"]) == list(counts.groupby("net")["near_constant"].sum())
+    assert table.loc[0, "nodes"] == 2  # the silent ones: a small change leaves them silent
+    assert table.loc[0, "quiet_best"] == 0 and table.loc[0, "quiet_helped"] == 0
+    empty = table["nodes"] == 0
+    assert table.loc[empty, ["quiet_best", "control_helped"]].isna().all().all()
+    assert table.loc[~empty, "control_helped"].between(0, 1).all()
+    with pytest.raises(ValueError, match="helped"):
+        pruning.perturbation_test(params, x, y, rng, helped=2.0)
+
+
+def test_perturb_nodes_rejects_bad_nodes_naming_them():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (10, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    params = training.init_stack(2, [3], rng)
+    with pytest.raises(TypeError, match="nodes"):
+        pruning.perturb_nodes(params, [{0: [0]}], x, y, rng)
+    with pytest.raises(ValueError, match=r"nodes\[0\]\[0\]"):
+        pruning.perturb_nodes(params, [{0: [5]}, {}], x, y, rng)
+    with pytest.raises(ValueError, match="nodes"):
+        pruning.perturb_nodes(params, [{3: [0]}, {}], x, y, rng)
+    with pytest.raises(ValueError, match="scale"):
+        pruning.perturb_nodes(params, [{}, {}], x, y, rng, scale=0.0)

@@ -234,3 +234,40 @@ def test_band_search_refuses_inputs_too_large_to_train_on():
         routes.band_search([{"name": "s", "learning_rate": 0.01, "batch_size": None,
                              "steps": 1}], x, y, x, y, np.random.default_rng(0), n_nets=2,
                            widths=(3,))
+
+
+def test_band_search_persistent_step_against_a_slow_reference():
+    """The first setup's train-first run repeated by hand (band_search draws the initial
+    networks and then their batches first): each network's median move per step, in units
+    of lr, of the weights whose gradient kept one sign on 90 % of the steps."""
+    _, x, y = toy_data(4)
+    setup = {"name": "full", "learning_rate": 0.01, "batch_size": None, "steps": 40}
+    table = routes.band_search([setup], x, y, x, y, np.random.default_rng(7), n_nets=3,
+                               widths=(5, 5))
+    rng = np.random.default_rng(7)
+    start = training.init_stack(3, [5, 5], rng)
+    full = training.train(start, x, y, 40, rng, learning_rate=0.01, batch_size=None,
+                          track=True)
+    for net in range(3):
+        moves, expected = [], np.nan
+        for i in range(5):
+            for j in range(5):
+                if abs(full.sign_sum[1][0][net, i, j]) >= 0.9 * 40:
+                    moves.append(abs(float(full.params[1][0][net, i, j])
+                                     - float(start[1][0][net, i, j])) / (0.01 * 40))
+        if moves:
+            expected = float(np.median(moves))
+        got = table["persistent_step"].iloc[net]
+        assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected,
+                                                                               rel=1e-5)
+    assert table["persistent_step"].notna().any()
+
+
+def test_band_search_persistent_step_is_nan_without_persistent_weights():
+    _, x, y = toy_data(2)
+    setup = {"name": "tiny", "learning_rate": 0.01, "batch_size": 4, "steps": 30}
+    table = routes.band_search([setup], x, y, x, y, np.random.default_rng(1), n_nets=2,
+                               widths=(4, 4))
+    no_weight = table["persistent"] == 0
+    assert table.loc[no_weight, "persistent_step"].isna().all()
+    assert table.loc[~no_weight, "persistent_step"].notna().all()

@@ -810,3 +810,153 @@ def near_constant_nodes(params, data, relative=0.01):
             keeps[net][position] = alive if len(alive) else np.array([0])
     return pd.DataFrame(rows, columns=["net", "layer", "width", "silent",
                                        "near_constant"]), keeps
+
+
+def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
+    """How much small random changes of some hidden nodes' weights lower the training
+    loss, per network of a stack and per draw.
+
+    Each draw adds Gaussian noise to the chosen nodes' incoming weights and biases, with a
+    standard deviation of ``scale`` times the root mean square of the incoming kernel, and
+    to their outgoing weights, with ``scale`` times that of the outgoing kernel; everything
+    else stays as it is. The loss is the mean cross-entropy on ``(x, y)``.
+
+    Parameters
+    ----------
+    params : stack of ``k`` networks
+    nodes : list of ``k`` dicts, hidden position -> index array of the nodes to change
+        (an empty array, or a missing position, changes none in that layer)
+    x, y : (n, n_inputs) points and their (n,) int labels
+    rng : numpy.random.Generator
+    scale : float > 0, the size of the changes relative to the kernels' weights
+    n_draws : int >= 1
+
+    Returns
+    -------
+    (k, n_draws) float64: the loss's relative decrease, ``(L - L_draw) / L``, with ``L`` the
+    unchanged network's loss; positive when a draw lowers the loss. A network with no node
+    to change gets 0 for every draw.
+
+    Introduced in chapter 3, :ref:`§Quiet nodes, layer by layer <quiet-layers>`.
+    """
+    params = training.check_stack("params", params)
+    k, n_hidden = params[0][0].shape[0], len(params) - 1
+    widths = [bias.shape[1] for _, bias in params[:-1]]
+    if isinstance(nodes, (str, bytes, dict)) or not isinstance(nodes, (list, tuple)) \
+            or len(nodes) != k:
+        raise TypeError(f"nodes must be a list of {k} dicts (one per network), "
+                        f"got {_describe(nodes)}")
+    chosen = []
+    for net, by_position in enumerate(nodes):
+        if not isinstance(by_position, dict):
+            raise TypeError(f"nodes[{net}] must be a dict hidden position -> node indices, "
+                            f"got {_describe(by_position)}")
+        for position in by_position:
+            check_int(f"nodes[{net}] key", position, low=0, high=n_hidden - 1)
+        chosen.append({position: _some_nodes(f"nodes[{net}][{position}]",
+                                             by_position.get(position, ()), widths[position])
+                       for position in range(n_hidden)})
+    rng = check_rng("rng", rng)
+    scale = check_float("scale", scale, low=0, low_open=True, high=1e3)
+    n_draws = check_int("n_draws", n_draws, low=1, high=10**6)
+    probabilities, _ = training._forward(params, x)
+    y = training._check_labels("y", y, *probabilities.shape)
+    before = _cross_entropy(probabilities, y)  # (k,)
+    gains = np.zeros((k, n_draws))
+    chunk = max(1, min(n_draws, 2**22 // max(1, len(y) * max(widths))))
+    for net in range(k):
+        if not any(len(index) for index in chosen[net].values()):
+            continue
+        for start in range(0, n_draws, chunk):
+            draws = min(chunk, n_draws - start)
+            copies = [(np.repeat(kernel[net][None].astype(np.float64), draws, axis=0),
+                       np.repeat(bias[net][None].astype(np.float64), draws, axis=0))
+                      for kernel, bias in params]
+            for position, index in chosen[net].items():
+                if not len(index):
+                    continue
+                kernel_in, bias_in = copies[position]
+                kernel_out = copies[position + 1][0]
+                size_in = scale * np.sqrt(np.mean(params[position][0][net] ** 2.0))
+                size_out = scale * np.sqrt(np.mean(params[position + 1][0][net] ** 2.0))
+                kernel_in[:, :, index] += rng.normal(0, size_in, (draws, kernel_in.shape[1],
+                                                                  len(index)))
+                bias_in[:, index] += rng.normal(0, size_in, (draws, len(index)))
+                kernel_out[:, index, :] += rng.normal(0, size_out, (draws, len(index),
+                                                                    kernel_out.shape[2]))
+            changed, _ = training._forward(training.Stack(copies, params.activations), x)
+            after = _cross_entropy(changed, np.broadcast_to(y[net], (draws, len(y[net]))))
+            gains[net, start:start + draws] = (before[net] - after) / before[net]
+    return gains
+
+
+def _some_nodes(name, nodes, width):
+    """:func:`_check_nodes`, allowing an empty selection."""
+    if not isinstance(nodes, (str, bytes)) and np.size(nodes) == 0 \
+            and np.ndim(nodes) == 1:
+        return np.zeros(0, np.int64)
+    return _check_nodes(name, nodes, width)
+
+
+def _cross_entropy(probabilities, y):
+    """Mean cross-entropy of each network, (k,), from (k, n, classes) probabilities."""
+    picked = np.take_along_axis(probabilities, y[..., None], axis=-1)[..., 0]
+    return -np.log(np.maximum(picked, np.finfo(np.float64).tiny)).mean(axis=1)
+
+
+def perturbation_test(params, x, y, rng, relative=0.01, scale=0.1, n_draws=200,
+                      helped=0.001):
+    """Can a small change make a network's near-constant nodes helpful? Small random
+    changes (:func:`perturb_nodes`) of every near-constant node of each network
+    (:func:`near_constant_nodes`), and, as a control, of as many nodes drawn at random
+    from the other nodes of the same layers.
+
+    Parameters
+    ----------
+    params : stack of ``k`` trained networks
+    x, y : the training points and labels
+    rng : numpy.random.Generator
+    relative : float in [0, 1), as in :func:`near_constant_nodes`
+    scale, n_draws : as in :func:`perturb_nodes`
+    helped : float >= 0, a draw "helps" when it lowers the training loss by more than this
+        share of it
+
+    Returns
+    -------
+    pandas.DataFrame, one row per network, with columns net, nodes (near-constant nodes
+    changed), and for the near-constant nodes (``quiet_``) and the control (``control_``):
+    ``best``, the largest relative decrease of the loss over the draws, and ``helped``, the
+    share of draws that lower it by more than ``helped``. A network without near-constant
+    nodes has NaN in them.
+
+    Introduced in chapter 3, :ref:`§Quiet nodes, layer by layer <quiet-layers>`.
+    """
+    params = training.check_stack("params", params)
+    probabilities, _ = training._forward(params, x, name="x")  # x and y checked first
+    training._check_labels("y", y, *probabilities.shape)
+    rng = check_rng("rng", rng)
+    helped = check_float("helped", helped, low=0, high=1)
+    counts, keeps = near_constant_nodes(params, x, relative)
+    widths = [bias.shape[1] for _, bias in params[:-1]]
+    quiet, control = [], []
+    for net, keep in enumerate(keeps):
+        counted = counts[counts["net"] == net].set_index("layer")["near_constant"]
+        quiet.append({}), control.append({})
+        for position, width in enumerate(widths):
+            if counted.loc[position + 1] == 0:
+                continue
+            others = np.asarray(keep[position])
+            quiet_nodes = np.setdiff1d(np.arange(width), others)
+            quiet[net][position] = quiet_nodes
+            control[net][position] = np.sort(rng.choice(
+                others, size=min(len(quiet_nodes), len(others)), replace=False))
+    rows = {"net": np.arange(len(keeps)),
+            "nodes": [sum(len(index) for index in q.values()) for q in quiet]}
+    for name, chosen in (("quiet", quiet), ("control", control)):
+        gains = perturb_nodes(params, chosen, x, y, rng, scale=scale, n_draws=n_draws)
+        rows[f"{name}_best"] = gains.max(axis=1)
+        rows[f"{name}_helped"] = (gains > helped).mean(axis=1)
+    table = pd.DataFrame(rows)
+    table.loc[table["nodes"] == 0, ["quiet_best", "quiet_helped", "control_best",
+                                    "control_helped"]] = np.nan
+    return table

@@ -20,8 +20,8 @@ from toyviz._checks import (_describe, check_array, check_flag, check_float, che
                              check_labels, check_rng, check_size, check_training_inputs)
 
 #: What :func:`band_search` reports per network, in its column order.
-BAND_COLUMNS = ("accuracy", "near_step", "peak", "persistent", "parallel", "on_diagonal",
-                "largest_move")
+BAND_COLUMNS = ("accuracy", "near_step", "peak", "persistent", "persistent_step", "parallel",
+                "on_diagonal", "largest_move")
 
 
 def interval(values, confidence=0.95):
@@ -98,9 +98,9 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
     """Train ``n_nets`` networks per setup both ways round and measure how far training
     moved each weight of kernel ``layer`` against Adam's yardstick ``lr * T`` (T steps).
 
-    Under Adam a weight pushed the same way on every step moves by about the learning rate
-    per step, so sharp sections at a distance from the diagonal would be weights that
-    moved by ``±lr T``. The essay's scatter allows two readings of them, and both are
+    Adam's step is at most about the learning rate, and if a weight pushed the same way on
+    every step moved by about that much (``persistent_step`` measures it), sharp sections
+    at a distance from the diagonal would be weights that moved by ``±lr T``. The essay's scatter allows two readings of them, and both are
     measured:
 
     - *parallel lines*: a removed node's weight moved on the train-first route only (the
@@ -133,8 +133,11 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
     ``lr T`` within the window; peak, how many more weights moved by ``lr T`` than by
     the neighbouring amounts (the count in the window, plus one, over the mean count in
     the two windows of the same width on either side, plus one: about 1 for a smooth
-    spread of moves, large for a sharp section); persistent, the share whose gradient had the same sign on
-    at least 90 % of the steps (net count ``|sum of signs| >= 0.9 T``); parallel, the
+    spread of moves, large for a sharp section); persistent, the share whose gradient had
+    the same sign on at least 90 % of the steps (net count ``|sum of signs| >= 0.9 T``);
+    persistent_step, the median over those weights of their move per step in units of
+    the learning rate, ``|move| / (lr T)`` (1 if Adam moved each by lr on every step; NaN
+    when no weight persisted); parallel, the
     share of removed nodes' weights at ``±lr T`` from the diagonal; on_diagonal, the share
     of kept weights that moved by ``lr T`` within the window, the same way, on both
     routes; largest_move, the largest move in units of ``lr T``.
@@ -192,6 +195,8 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
             same_way = np.sign(moved[net][block]) == np.sign(small_moved[net])
             rows.append((setup["name"], net, lr, batch_size, steps, lr_steps, accuracy[net],
                          near[net].mean(), peak[net], persistent[net].mean(),
+                         float(np.median(np.abs(moved[net][persistent[net]]))) / steps / lr
+                         if persistent[net].any() else np.nan,
                          near[net][~kept].mean() if (~kept).any() else 0.0,
                          (near[net][block] & small_near & same_way).mean(),
                          np.abs(moved[net]).max() / lr_steps))
