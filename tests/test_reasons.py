@@ -112,6 +112,70 @@ def test_penalties_are_zero_without_a_marker_and_positive_with_one(task):
     assert np.all(reasons.penalty("plain", params, marked, one_hot, region).numpy() == 0)
 
 
+def _penalty_by_loops(route, params, x, one_hot):
+    """The slow, obviously-right penalty: chapter 2's numpy propagation, one network and
+    one explained logit at a time, squared and summed over the marker pixels."""
+    rule, logits, positive = reasons.PENALTIES[route]
+    rule = {"gradient_x_input": "lrp_0"}.get(rule, rule)    # LRP-0 = gradient × input
+    out = []
+    for net in range(len(x)):
+        model = reasons.network(params, net)
+        classes = range(10) if logits == "all" else [None]
+        total = 0.0
+        for c in classes:
+            output = one_hot[net].argmax(axis=1) if c is None else np.full(len(x[net]), c)
+            value = relevance.propagate(model, x[net], rule, output=output,
+                                        epsilon=reasons.EPSILON).input
+            value = np.maximum(value, 0) if positive else value
+            total = total + (value[:, reasons.MARKER_INDEX] ** 2).sum(axis=1)
+        out.append(total.mean())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("route", sorted(reasons.PENALTIES))
+def test_each_penalty_equals_numpy_propagation_explained_logit_by_logit(task, route):
+    params = [(kernel.astype(np.float64), np.random.default_rng(2).normal(0, 0.1, bias.shape))
+              for kernel, bias in training.init_stack(2, [8], np.random.default_rng(1), 64, 10)]
+    x = np.stack([task.x_test[:15], task.x_test[15:30]]).astype(np.float64)
+    one_hot = np.eye(10)[np.stack([task.y_test[:15], task.y_test[15:30]])]
+    got = reasons.penalty(route, params, x, one_hot, reasons.marker_region().astype(np.float64))
+    np.testing.assert_allclose(got.numpy(), _penalty_by_loops(route, params, x, one_hot),
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("route", [*sorted(reasons.PENALTIES), "ross"])
+def test_the_penalty_gradient_matches_a_finite_difference(task, route):
+    """Double backpropagation gives the penalty's derivative: the gap to a central finite
+    difference is rounding; a step far too long for the curvature shows a real gap."""
+    params = [(kernel.astype(np.float64), np.random.default_rng(2).normal(0, 0.1, bias.shape))
+              for kernel, bias in training.init_stack(2, [8], np.random.default_rng(1), 64, 10)]
+    x = np.stack([task.x_test[:20], task.x_test[20:40]]).astype(np.float64)
+    one_hot = np.eye(10)[np.stack([task.y_test[:20], task.y_test[20:40]])]
+    gap = reasons.penalty_gradient_gap(route, params, x, one_hot, np.random.default_rng(0))
+    assert 0 <= gap < 1e-7
+    coarse = reasons.penalty_gradient_gap(route, params, x, one_hot, np.random.default_rng(0),
+                                          step=1.0)
+    assert coarse > 1e3 * max(gap, 1e-12)
+    with pytest.raises(TypeError, match="params must be float64"):
+        reasons.penalty_gradient_gap(route, training.init_stack(2, [8], np.random.default_rng(1),
+                                                                64, 10), x, one_hot,
+                                     np.random.default_rng(0))
+    with pytest.raises(ValueError, match="route"):
+        reasons.penalty_gradient_gap("plain", params, x, one_hot, np.random.default_rng(0))
+
+
+def test_train_route_reports_divergence_naming_the_weights(task):
+    """A penalty weight far beyond float32's range makes the loss infinite, Adam's steps
+    NaN: train_route raises, naming the weight and how many networks diverged, rather than
+    returning NaN weights. The same call at a sane weight trains."""
+    with pytest.raises(ValueError, match=r"training diverged: the weights of 1 of the 2 "
+                                         r"networks became NaN or inf \(penalty weights "
+                                         r"\[9\.99\d*e\+37\]"):
+        reasons.train_route(task, "lrp", [0.0, 1e38], [5], hidden=8, epochs=1)
+    fine = reasons.train_route(task, "lrp", [0.0, 1.0], [5], hidden=8, epochs=1)
+    assert all(np.isfinite(array).all() for pair in fine.params for array in pair)
+
+
 def test_train_route_pairs_seeds_and_a_zero_weight_equals_plain(task):
     plain = reasons.train_route(task, "plain", [0.0], [5, 6], hidden=8, epochs=2)
     penalised = reasons.train_route(task, "lrp", [0.0, 1.0], [5, 6], hidden=8, epochs=2)
@@ -207,3 +271,41 @@ def test_summarise_names_the_frame_for_a_value_that_is_not_finite():
     assert reasons.interval([2.0]) == (2.0, 2.0, 2.0)
     with pytest.raises(ValueError, match="confidence must be < 1"):
         reasons.interval([2.0], confidence=1.0)
+
+
+def test_against_controls_pairs_plain_and_control_by_seed():
+    frame = pd.DataFrame({
+        "route": ["plain", "unmarked", "gxi", "lrp", "plain", "unmarked", "gxi", "lrp"],
+        "weight": [0, 0, 1, 1, 0, 0, 1, 1], "seed": [7, 7, 7, 7, 8, 8, 8, 8],
+        "accuracy_decorrelated": [0.6, 0.9, 0.85, 0.8, 0.5, 0.95, 0.9, 0.7],
+        "mass_lrp": [0.4, 0.0, 0.2, 0.1, 0.2, 0.0, 0.1, 0.1],
+        "mass_gxi": [0.5, 0.0, 0.1, 0.3, 0.25, 0.0, 0.05, 0.2],
+        "effect_log_p": [1.0, 0.0, 0.5, 0.4, 2.0, 0.0, 0.5, 1.0],
+        "effect_logit": [1.0] * 8, "effect_added": [0.5, 0.0, 0.1, 0.3, 1.0, 0.0, 0.5, 0.25]})
+    out = reasons.against_controls(frame)
+    gxi, lrp = out[out.route == "gxi"], out[out.route == "lrp"]
+    assert list(gxi.mass_ratio) == [0.1 / 0.5, 0.05 / 0.25]          # its own rule, gxi
+    assert list(lrp.mass_ratio) == [0.1 / 0.4, 0.1 / 0.2]            # LRP-ε
+    assert list(lrp.effect_ratio) == [0.4, 0.5]
+    np.testing.assert_allclose(gxi.accuracy_gap, [0.85 - 0.9, 0.9 - 0.95])
+    np.testing.assert_allclose(lrp.unlit_share, [0.75, 0.25])
+    assert out[out.route == "unmarked"].unlit_share.isna().all()     # no effect to share
+    with pytest.raises(ValueError, match="control"):
+        reasons.against_controls(frame[frame.route != "unmarked"])
+    with pytest.raises(ValueError, match="seeds \\[8\\]"):
+        reasons.against_controls(frame[~((frame.route == "unmarked") & (frame.seed == 8))])
+
+
+def test_train_route_in_groups_of_weights_equals_one_stack(task, monkeypatch):
+    """Training the networks in groups (to bound memory) changes nothing: each network
+    has its own loss, Adam state and batches."""
+    whole = reasons.train_route(task, "gxi_all", [0.0, 1.0, 3.0], [5, 6], hidden=8, epochs=1)
+    monkeypatch.setattr(reasons, "STEP_ROWS", 1)                    # one weight per group
+    grouped = reasons.train_route(task, "gxi_all", [0.0, 1.0, 3.0], [5, 6], hidden=8,
+                                  epochs=1)
+    assert list(grouped.weights) == list(whole.weights) == [0.0, 0.0, 1.0, 1.0, 3.0, 3.0]
+    assert list(grouped.seeds) == list(whole.seeds)
+    for (a, b), (c, d) in zip(whole.params, grouped.params):
+        np.testing.assert_allclose(c, a, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(d, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(whole.params[0][0][0], whole.params[0][0][4])   # weights differ

@@ -11,9 +11,10 @@ everything a fair test needs:
   :mod:`toyviz.training`): the input gradient, gradient × input and LRP-0/LRP-ε
   (:func:`relevance_tf`), equal in float64 to :func:`toyviz.relevance.propagate
   <toyviz.relevance.propagation.propagate>`;
-* the **training routes** (:data:`ROUTES`): plain training, the essay's penalty on LRP-ε
-  relevance in the marker region, Ross et al.'s input-gradient penalty, and a penalty on
-  the positive LRP-ε relevance only (:func:`train_route`);
+* the **training routes** (:data:`ROUTES`): plain training, the essay's penalty on the
+  relevance in the marker region in four forms (LRP-ε or gradient × input = LRP-0, each on
+  the true logit or on all ten, :data:`PENALTIES`), Ross et al.'s input-gradient penalty,
+  and a penalty on the positive LRP-ε relevance only (:func:`train_route`);
 * the **goodharting measures** (:func:`evaluate`): accuracy on the decorrelated test set,
   the causal effect of moving the marker, the relevance mass on the marker, AOPC restricted
   to the marker region, the share of relevance in the biases, and the randomisation check,
@@ -311,19 +312,45 @@ def log_probability_gradient(params, x):
 # Training routes
 # --------------------------------------------------------------------------------------
 
+#: The penalised routes, as data: the rule of :func:`relevance_tf` whose relevance is
+#: penalised in the marker region, which logits it explains ("true": the true class's logit;
+#: "all": each of the ten logits, explained separately, their penalties summed), and whether
+#: only the positive part is penalised. Gradient × input equals LRP-0 (chapter 2) and
+#: needs no division; LRP-ε keeps its denominators ε away from zero.
+PENALTIES = {
+    "lrp": ("lrp_epsilon", "true", False),
+    "lrp_all": ("lrp_epsilon", "all", False),
+    "gxi": ("gradient_x_input", "true", False),
+    "gxi_all": ("gradient_x_input", "all", False),
+    "lrp_positive": ("lrp_epsilon", "true", True),
+}
+
+#: The essay's penalty in its four forms: two rules, each on the true logit and on all ten.
+ESSAY_ROUTES = ("lrp", "lrp_all", "gxi", "gxi_all")
+
 #: The training routes: what each penalises in the marker region (see :func:`penalty`).
 ROUTES = {
     "plain": "no penalty",
     "unmarked": "no penalty, trained with the marker region blanked (the control)",
     "lrp": "LRP-ε relevance of the true class's logit, squared (the essay's idea)",
+    "lrp_all": "LRP-ε relevance of each of the ten logits, squared and summed",
+    "gxi": "gradient × input (= LRP-0) of the true class's logit, squared",
+    "gxi_all": "gradient × input (= LRP-0) of each of the ten logits, squared and summed",
     "ross": "input gradient of Σ log p, squared (Ross et al. 2017)",
     "lrp_positive": "positive LRP-ε relevance of the true class's logit, squared",
 }
 
 #: How the book labels the routes.
-ROUTE_LABELS = {"plain": "plain", "unmarked": "control: no marker", "lrp": "essay: LRP-ε penalty",
+ROUTE_LABELS = {"plain": "plain", "unmarked": "control: no marker",
+                "lrp": "essay: LRP-ε, true logit", "lrp_all": "essay: LRP-ε, all logits",
+                "gxi": "essay: gradient × input, true logit",
+                "gxi_all": "essay: gradient × input, all logits",
                 "ross": "Ross et al.: gradient penalty",
-                "lrp_positive": "positive LRP-ε penalty"}
+                "lrp_positive": "positive LRP-ε, true logit"}
+
+#: The most rows (networks × batch × explained logits) one training step of
+#: :func:`train_route` explains at once; more networks are trained in groups of weights.
+STEP_ROWS = 10_000
 
 #: LRP-ε's stabiliser in the penalties and the measures (chapter 2's default).
 EPSILON = 0.01
@@ -331,7 +358,8 @@ EPSILON = 0.01
 
 def penalty(route, params, x, one_hot, region):
     """The route's penalty per network, (k,): the mean over the batch of the sum over the
-    marker region of the penalised quantity squared (see :data:`ROUTES`).
+    marker region (and over the logits, for the all-logits routes) of the penalised quantity
+    squared (see :data:`ROUTES` and :data:`PENALTIES`).
 
     x: (k, n, d) batch per network; one_hot: (k, n, n_outputs) true classes;
     region: (d,) 1 on the marker region.
@@ -348,11 +376,79 @@ def penalty(route, params, x, one_hot, region):
         return tf.zeros(tf.shape(x)[:1], dtype=x.dtype)
     if route == "ross":
         value = log_probability_gradient(params, x)
-    else:
-        value = relevance_tf(params, x, one_hot, "lrp_epsilon", EPSILON)[0]
-        if route == "lrp_positive":
-            value = tf.nn.relu(value)
-    return tf.reduce_mean(tf.reduce_sum(tf.square(value) * region, axis=-1), axis=-1)
+        return tf.reduce_mean(tf.reduce_sum(tf.square(value) * region, axis=-1), axis=-1)
+    rule, logits, positive = PENALTIES[route]
+    if logits == "all":                 # every sample once per logit, one logit explained each
+        shape = tf.shape(x)                   # (k, n, d), known only when run if compiled
+        x = tf.reshape(tf.repeat(x, n_outputs, axis=1), (shape[0], shape[1] * n_outputs,
+                                                         shape[2]))
+        one_hot = tf.tile(tf.eye(n_outputs, dtype=x.dtype)[None], (shape[0], shape[1], 1))
+    value = relevance_tf(params, x, one_hot, rule, EPSILON)[0]
+    if positive:
+        value = tf.nn.relu(value)
+    total = tf.reduce_sum(tf.square(value) * region, axis=-1)           # (k, n · logits)
+    per_sample = n_outputs if logits == "all" else 1
+    return tf.reduce_sum(total, axis=-1) / tf.cast(tf.shape(total)[1] // per_sample, x.dtype)
+
+
+def penalty_gradient_gap(route, params, x, one_hot, rng, step=1e-5):
+    """How well the gradient TensorFlow takes through a route's penalty (double
+    backpropagation) predicts the penalty's change: the relative difference between the
+    directional derivative along a random unit direction of all the weights, from the
+    gradient, and the central finite difference ``(P(w + h u) − P(w − h u)) / 2h``.
+
+    Parameters
+    ----------
+    route : a penalised route of :data:`PENALTIES` or "ross"
+    params : a float64 stack (numpy), kernels ``(k, fan_in, fan_out)``, biases ``(k, fan_out)``
+    x : (k, n, d) float64, a batch per network; one_hot : (k, n, n_outputs) float64
+    rng : numpy.random.Generator, for the direction
+    step : float > 0, h
+
+    Returns
+    -------
+    float, ``|gradient · u − finite difference| / |gradient|`` for the penalty summed over
+    the networks (0 when the gradient is 0): the error of the directional derivative as a
+    share of the steepest one. A ReLU switch or an LRP-ε denominator crossing zero within
+    ``h`` of the weights would show as a large gap.
+    """
+    tf = _tf()
+    check_choice("route", route, [*PENALTIES, "ross"])      # the penalised routes
+    params = _check_params_tf("params", params)
+    if params[0][0].dtype != np.float64:
+        raise TypeError(f"params must be float64 (a finite difference in float32 is "
+                        f"rounding), got {params[0][0].dtype}")
+    rng = check_rng("rng", rng)
+    step = check_float("step", step, low=0, low_open=True, high=1.0)
+    k, d, n_outputs = params[0][0].shape[0], params[0][0].shape[1], params[-1][0].shape[-1]
+    x = check_array("x", x, dtype=np.float64, empty=False)
+    if x.ndim != 3 or x.shape[0] != k or x.shape[2] != d:
+        raise ValueError(f"x must have shape ({k}, n, {d}), got {x.shape}")
+    one_hot = check_array("one_hot", one_hot, shape=(k, x.shape[1], n_outputs),
+                          dtype=np.float64)
+    region = tf.constant(marker_region() if d == N_PIXELS else np.ones(d), tf.float64)
+    flat = [array for pair in params for array in pair]
+    direction = [rng.normal(size=array.shape) for array in flat]
+    norm = np.sqrt(sum(float((u ** 2).sum()) for u in direction))
+    direction = [u / norm for u in direction]
+
+    def total(arrays):
+        pairs = list(zip(arrays[0::2], arrays[1::2]))
+        return tf.reduce_sum(penalty(route, pairs, tf.constant(x), tf.constant(one_hot),
+                                     region))
+
+    variables = [tf.Variable(array) for array in flat]
+    with tf.GradientTape() as tape:
+        value = total(variables)
+    # the last layer's bias does not reach gradient × input: its gradient is zero
+    gradient = tape.gradient(value, variables,
+                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    slope = float(sum(tf.reduce_sum(g * u) for g, u in zip(gradient, direction)))
+    ahead = float(total([tf.constant(a + step * u) for a, u in zip(flat, direction)]))
+    behind = float(total([tf.constant(a - step * u) for a, u in zip(flat, direction)]))
+    difference = (ahead - behind) / (2 * step)
+    scale = np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in gradient))
+    return 0.0 if scale == 0 else float(abs(slope - difference) / scale)
 
 
 _LOOPS = {}
@@ -404,7 +500,7 @@ class RouteResult:
     params : the trained stack, one network per (weight, seed), weight-major.
     weights, seeds : (k,) the penalty weight and seed of each network.
     seconds_per_step : float, wall time per optimizer step for the whole stack (after the
-        loop is compiled).
+        loop is compiled; summed over the groups it was trained in).
     """
 
     params: list
@@ -428,7 +524,9 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
 
     Networks of the same seed start from the same weights (Glorot uniform, zero biases, as
     Keras initialises them) and see the same mini-batches, whatever the route and weight:
-    differences between routes are paired by seed.
+    differences between routes are paired by seed. The networks are independent; they are
+    trained in groups of weights of at most :data:`STEP_ROWS` explained rows per step, to
+    bound the memory.
 
     Parameters
     ----------
@@ -467,25 +565,38 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     n = len(task.x_train)
     per_seed = [training.init_stack(1, [hidden], np.random.default_rng(seed), N_PIXELS,
                                     N_CLASSES) for seed in seeds]
-    stack = training.concat(*[per_seed[j] for _ in weights for j in range(len(seeds))])
     orders = []
     for seed in seeds:
         rng = np.random.default_rng([seed, 1])
         batches = [rng.permutation(n)[:n - n % batch_size].reshape(-1, batch_size)
                    for _ in range(epochs)]
         orders.append(np.concatenate(batches))                  # (steps, batch)
-    index = np.stack([orders[j] for _ in weights for j in range(len(seeds))], axis=1)
-    strength = np.repeat(np.asarray(weights, np.float32), len(seeds))
-    flat = [tf.constant(array) for pair in stack for array in pair]
+    # The networks are independent (each has its own loss, Adam state and batches), so they
+    # are trained in groups of weights that keep one step's explained rows within
+    # STEP_ROWS: the all-logits penalties explain every digit ten times.
+    rows = len(seeds) * batch_size * (N_CLASSES if PENALTIES.get(route, ("", ""))[1] == "all"
+                                      else 1)
+    per_group = max(1, STEP_ROWS // rows)
     run = _loop(route)
     arguments = (tf.constant(task.x_train), tf.one_hot(task.y_train, N_CLASSES),
-                 tf.constant(strength), tf.constant(marker_region()),
-                 tf.constant(learning_rate, tf.float32))
-    run(flat, tf.constant(index[:1]), *arguments)                # compile outside the clock
-    start = time.perf_counter()
-    flat = run(flat, tf.constant(index), *arguments)
-    seconds = (time.perf_counter() - start) / len(index)
-    trained = [(flat[i].numpy(), flat[i + 1].numpy()) for i in range(0, len(flat), 2)]
+                 tf.constant(marker_region()), tf.constant(learning_rate, tf.float32))
+    trained, seconds = [], 0.0
+    for first in range(0, len(weights), per_group):
+        group = weights[first:first + per_group]
+        stack = training.concat(*[per_seed[j] for _ in group for j in range(len(seeds))])
+        index = np.stack([orders[j] for _ in group for j in range(len(seeds))], axis=1)
+        strength = tf.constant(np.repeat(np.asarray(group, np.float32), len(seeds)))
+        flat = [tf.constant(array) for pair in stack for array in pair]
+        run(flat, tf.constant(index[:1]), arguments[0], arguments[1], strength,
+            *arguments[2:])                                      # compile outside the clock
+        start = time.perf_counter()
+        flat = run(flat, tf.constant(index), arguments[0], arguments[1], strength,
+                   *arguments[2:])
+        seconds += (time.perf_counter() - start) / len(index)
+        trained.append([(flat[i].numpy(), flat[i + 1].numpy()) for i in range(0, len(flat), 2)])
+    trained = [tuple(np.concatenate([group[layer][part] for group in trained])
+                     for part in range(2)) for layer in range(len(trained[0]))]
+    strength = np.repeat(np.asarray(weights, np.float32), len(seeds))
     broken = ~np.all([np.isfinite(array).reshape(k, -1).all(axis=1)
                       for pair in trained for array in pair], axis=0)
     if broken.any():
@@ -531,6 +642,7 @@ MEASURES = {
                     "another class's position (to the unmarked digit)",
     "mass_lrp": "share of |LRP-ε relevance| (true logit) on the marker region",
     "mass_gradient": "share of |input gradient| (true logit) on the marker region",
+    "mass_gxi": "share of |gradient × input| (= LRP-0, true logit) on the marker region",
     "marker_relevance": "mean LRP-ε relevance of the marker pixel (true logit)",
     "bias_share": "share of |LRP-ε relevance| that the biases take",
     "aopc_marker": "AOPC of the marker region, perturbed in LRP-ε order (pixels set to 0)",
@@ -587,6 +699,7 @@ def evaluate(params, task, rng):
         lrp = relevance.propagate(model, task.x_test, "lrp_epsilon", output=y,
                                   epsilon=EPSILON)
         grad = relevance.propagate(model, task.x_test, "gradient", output=y).input
+        gxi = grad * task.x_test
         magnitude = np.abs(lrp.input).sum(axis=1)
         bias = sum(np.abs(value).sum(axis=1) for value in lrp.bias.values())
         marker = lrp.input[rows_index, MARKER_INDEX[y]]
@@ -614,6 +727,8 @@ def evaluate(params, task, rng):
                                 / np.maximum(magnitude, 1e-12)),
             "mass_gradient": np.mean(np.abs(grad[:, MARKER_INDEX]).sum(axis=1)
                                      / np.maximum(np.abs(grad).sum(axis=1), 1e-12)),
+            "mass_gxi": np.mean(np.abs(gxi[:, MARKER_INDEX]).sum(axis=1)
+                                / np.maximum(np.abs(gxi).sum(axis=1), 1e-12)),
             "marker_relevance": np.mean(marker),
             "bias_share": np.mean(bias / np.maximum(bias + magnitude, 1e-12)),
             "aopc_marker": relevance.aopc(curve),
@@ -688,4 +803,46 @@ def ratios_to_plain(frame, columns, plain="plain"):
     for column in columns:
         out[f"{column}_ratio"] = frame[column].to_numpy() / reference.loc[
             frame.seed, column].to_numpy()
+    return out
+
+
+def against_controls(frame, plain="plain", control="unmarked"):
+    """What the verdicts compare, network by network: a copy of ``frame`` (the measures of
+    :func:`evaluate` with columns ``route``, ``weight`` and ``seed``) with the ratios of
+    :func:`ratios_to_plain` and
+
+    * ``mass_ratio``: the penalised rule's |relevance| share on the marker, as a share of
+      the plain network's of the same seed (``mass_gxi`` for the gradient × input routes of
+      :data:`PENALTIES`, ``mass_lrp`` for the others);
+    * ``effect_ratio``: the marker's effect on log p, as a share of plain's (same seed);
+    * ``accuracy_gap``: decorrelated accuracy minus that of the ``control`` network of the
+      same seed (trained without a marker);
+    * ``unlit_share``: the part of the moved marker's effect that adding it at another
+      class's position carries (``effect_added / effect_log_p``; the rest is removing it
+      from the class's own position); NaN where the effect is 0.
+    """
+    _check_columns(frame, frame=["route", "seed", "accuracy_decorrelated", "mass_lrp",
+                                 "mass_gxi", "effect_log_p", "effect_logit", "effect_added"])
+    if not isinstance(control, str):
+        raise TypeError(f"control must be a route name (str), got {_describe(control)}")
+    reference = frame[frame.route == control].set_index("seed")
+    if reference.empty or reference.index.duplicated().any():
+        raise ValueError(f"frame must hold one network of route control = {control!r} per "
+                         f"seed")
+    missing = sorted(set(frame.seed) - set(reference.index))
+    if missing:
+        raise ValueError(f"frame must hold a network of route control = {control!r} for "
+                         f"every seed; seeds {missing} have none")
+    out = ratios_to_plain(frame, ["mass_lrp", "mass_gxi", "effect_log_p", "effect_logit"],
+                          plain)
+    gradient_x_input = out.route.map(lambda route: PENALTIES.get(route, ("",))[0]
+                                     == "gradient_x_input").to_numpy(bool)
+    out["mass_ratio"] = np.where(gradient_x_input, out.mass_gxi_ratio, out.mass_lrp_ratio)
+    out["effect_ratio"] = out.effect_log_p_ratio
+    out["accuracy_gap"] = (out.accuracy_decorrelated.to_numpy()
+                           - reference.loc[out.seed, "accuracy_decorrelated"].to_numpy())
+    effect = out.effect_log_p.to_numpy(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["unlit_share"] = np.where(effect != 0, out.effect_added.to_numpy(np.float64)
+                                      / effect, np.nan)
     return out
