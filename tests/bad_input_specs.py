@@ -1153,6 +1153,32 @@ SPECS["relevance.evaluation.randomized_copy"] = Spec(lambda: {"model": mlp(), "n
                                                      same=lambda a, b: same(a.get_weights(),
                                                                             b.get_weights()))
 SPECS["relevance.evaluation.rank_correlation"] = Spec(lambda: {"first": X2, "second": X2 ** 2})
+
+
+def rule_comparison(gain=1.0):
+    """A RuleComparison of two presets, built by hand (no network)."""
+    labels = ["gradient", "LRP-0"]
+    columns = [column for column, _, _ in relevance.PERTURBATIONS]
+    aopc = pd.DataFrame(0.0, index=[*labels, relevance.RANDOM_ORDER], columns=columns)
+    aopc.loc["LRP-0", "noise, signed"] = gain
+    return relevance.RuleComparison(aopc, {"LRP-0": np.zeros(3)},
+                                    pd.DataFrame([[0.1, 0.9]], columns=labels, index=["top"]))
+
+
+SPECS["relevance.evaluation.RuleComparison"] = Spec(lambda: {
+    "aopc": rule_comparison().aopc, "curves": {"LRP-0": np.zeros(3)},
+    "randomisation": rule_comparison().randomisation},
+    same=lambda a, b: same(a.aopc.to_numpy(), b.aopc.to_numpy()))
+SPECS["relevance.evaluation.over_networks"] = Spec(lambda: {
+    "comparisons": [rule_comparison(1.0), rule_comparison(2.0)], "confidence": 0.9},
+    same=lambda a, b: same(a.to_numpy(), b.to_numpy()))
+SPECS["relevance.evaluation.compare_rules"] = Spec(lambda: {
+    "model": mlp(), "x": X2[:3], "output": 1, "baseline": np.zeros(2), "rng": rng(),
+    "steps": 1, "presets": ["gradient", "rescale"]},
+    same=lambda a, b: same(a.aopc.to_numpy(), b.aopc.to_numpy()), equivalents=False)
+SPECS["relevance.evaluation.digit_classifier"] = Spec(lambda: {
+    "x": data.digits()[0][:20], "y": data.digits()[1][:20], "rng": rng(), "epochs": 1,
+    "batch_size": 10, "learning_rate": 0.01}, equivalents=False)
 SPECS["relevance.propagation.network_from_model"] = Spec(
     lambda: {"model": mlp()}, same=lambda a, b: same(a(X2), b(X2)))
 SPECS["relevance.propagation.output_weights"] = Spec(lambda: {"output": 1, "n_outputs": 2,
@@ -1166,6 +1192,9 @@ SPECS["relevance.propagation.propagate"] = Spec(lambda: {"model": read_mlp(), "x
                                                     "any stabiliser >= 0: relevance near 0",
                                                     lambda r, a: np.all(np.abs(r.input)
                                                                         < 1e-250))})
+SPECS["relevance.propagation.bias_treatments"] = Spec(lambda: {
+    "model": read_mlp(), "x": X2, "output": 1, "epsilons": (0.0, 0.1)},
+    same=lambda a, b: same(a.to_numpy(), b.to_numpy()))
 SPECS["relevance.propagation.layer_totals"] = Spec(lambda: {"model": read_mlp(), "x": X2})
 SPECS["relevance.propagation.rule_sweep"] = Spec(lambda: {
     "model": read_mlp(), "x": X2, "matrix_rules": [relevance.rules.MatrixGradient()],

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -748,11 +749,15 @@ NAMES_BEFORE_THE_SPLIT = (
     "relu_max_network", "rule", "rule_sweep", "scale_both_ways", "scaling_table",
     "softmax_max_network", "softness_floor")
 
+#: Names added since: chapter 2's rule comparison over several networks (issue 24).
+NAMES_ADDED = ("PERTURBATIONS", "RANDOM_ORDER", "RuleComparison", "bias_treatments", "compare_rules",
+               "digit_classifier", "over_networks")
+
 
 def test_every_name_of_the_old_module_is_still_importable_from_the_package():
     missing = [name for name in NAMES_BEFORE_THE_SPLIT if not hasattr(rel, name)]
     assert not missing, f"toyviz.relevance lost {missing}"
-    assert sorted(rel.__all__) == sorted(NAMES_BEFORE_THE_SPLIT)
+    assert sorted(rel.__all__) == sorted(NAMES_BEFORE_THE_SPLIT + NAMES_ADDED)
     for name in NAMES_BEFORE_THE_SPLIT:
         value = getattr(rel, name)
         if hasattr(network_module, name):   # re-exported: the very object of toyviz.network
@@ -797,3 +802,127 @@ def test_rule_weights_refuse_nan_inf_and_none(epsilon):
                  lambda: rel.blip(np.ones(2), epsilon)):
         with pytest.raises(error, match="epsilon must be"):
             make()
+
+
+# --------------------------------------------------------------------------------------
+# The rule comparison over networks (chapter 2, §Which rule is better?)
+# --------------------------------------------------------------------------------------
+
+
+def test_compare_rules_equals_the_helpers_one_by_one():
+    """compare_rules against a plain loop over perturbation_curve, aopc, randomized_copy and
+    rank_correlation, with the same draws in the same order."""
+    model = dense_model(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(7, 3))
+    output, baseline, presets = 1, x.mean(axis=0), ["gradient", "lrp_0", "rescale"]
+    comparison = rel.compare_rules(model, x, output, baseline, np.random.default_rng(5),
+                                   steps=2, presets=presets)
+    draws = np.random.default_rng(5)
+    maps = {rel.PRESET_LABELS[name]: rel.propagate(model, x, name, output=output,
+                                                   baseline=baseline).input for name in presets}
+    noise = draws.uniform(0.0, 1.0, size=x.shape)
+    orders = {**maps, rel.RANDOM_ORDER: draws.random(size=x.shape)}
+    fills = {"noise": noise, "zero": np.zeros_like(x)}
+    for label, order in orders.items():
+        for column, fill, absolute in rel.PERTURBATIONS:
+            curve = rel.perturbation_curve(model, x, np.abs(order) if absolute else order,
+                                           output, fills[fill], 2)
+            assert comparison.aopc.loc[label, column] == pytest.approx(rel.aopc(curve), abs=1e-12)
+            if column == "noise, signed":
+                np.testing.assert_allclose(comparison.curves[label], curve, atol=1e-12)
+    weighted = [layer for layer in model.layers if layer.get_weights()]
+    assert len(comparison.randomisation) == len(weighted)
+    for depth, (_, row) in enumerate(comparison.randomisation.iterrows(), 1):
+        scrambled = rel.randomized_copy(model, depth, draws)
+        for name in presets:
+            after = rel.propagate(scrambled, x, name, output=output, baseline=baseline).input
+            assert row[rel.PRESET_LABELS[name]] == pytest.approx(
+                float(np.nanmean(rel.rank_correlation(maps[rel.PRESET_LABELS[name]], after))))
+    gains = comparison.gains
+    assert rel.RANDOM_ORDER not in gains.index
+    np.testing.assert_allclose(gains.to_numpy(), comparison.aopc.drop(index=rel.RANDOM_ORDER).to_numpy()
+                               - comparison.aopc.loc[rel.RANDOM_ORDER].to_numpy())
+    values = comparison.values()
+    assert values["gain_lrp_0"] == gains.loc["LRP-0", "noise, signed"]
+    assert values["kept_rescale"] == comparison.kept["rescale (baseline)"]
+    assert values["ink_gradient_zero_fill_R"] == gains.loc["gradient", "zero fill, |R|"]
+    with pytest.raises(ValueError, match="presets must be"):
+        rel.compare_rules(model, x, output, baseline, draws, steps=2, presets=["no such preset"])
+
+
+def fake_comparison(gain, kept):
+    """A RuleComparison whose noise, signed gains and final rank correlations are given."""
+    labels = [rel.PRESET_LABELS[name] for name in ("gradient", "lrp_0")]
+    columns = [column for column, _, _ in rel.PERTURBATIONS]
+    aopc = pd.DataFrame(0.0, index=[*labels, rel.RANDOM_ORDER], columns=columns)
+    aopc.loc[labels, "noise, signed"] = gain
+    randomisation = pd.DataFrame([kept], columns=labels, index=["top"])
+    return rel.RuleComparison(aopc, {}, randomisation)
+
+
+@settings(max_examples=25, deadline=None)
+@given(gains=st.lists(st.tuples(st.floats(-5, 5), st.floats(-5, 5)), min_size=2, max_size=6),
+       kept=st.floats(0, 1))
+def test_over_networks_gives_the_mean_and_t_interval_of_every_network(gains, kept):
+    from toyviz import routes
+
+    comparisons = [fake_comparison(list(pair), [kept, kept / 2]) for pair in gains]
+    summary = rel.over_networks(comparisons)
+    for column, label in enumerate(summary.index):
+        values = [pair[column] for pair in gains]
+        mean, low, high = routes.interval(values)       # the slow reference
+        assert summary.loc[label, "gain"] == pytest.approx(mean, abs=1e-12)
+        assert summary.loc[label, "gain_low"] == pytest.approx(low, abs=1e-9)
+        assert summary.loc[label, "gain_high"] == pytest.approx(high, abs=1e-9)
+        assert [summary.loc[label, f"gain_{k}"] for k in range(1, len(gains) + 1)] == values
+    assert summary.loc["gradient", "kept"] == pytest.approx(kept)
+    assert summary.loc["LRP-0", "kept_high"] == pytest.approx(kept / 2)
+
+
+def test_over_networks_refuses_one_network_and_other_presets():
+    one = fake_comparison([1.0, 2.0], [0.5, 0.5])
+    with pytest.raises(TypeError, match="comparisons must be a list of at least 2"):
+        rel.over_networks([one])
+    other = fake_comparison([1.0, 2.0], [0.5, 0.5])
+    other.randomisation.columns = ["gradient", "deconvnet"]
+    with pytest.raises(ValueError, match="comparisons must all compare the same presets"):
+        rel.over_networks([one, other])
+
+
+def test_digit_classifier_is_drawn_from_its_generator():
+    x, y = data.digits(np.random.default_rng(0))
+    x, y = x[:256], y[:256]
+    first = rel.digit_classifier(x, y, np.random.default_rng(1), epochs=1)
+    again = rel.digit_classifier(x, y, np.random.default_rng(1), epochs=1)
+    other = rel.digit_classifier(x, y, np.random.default_rng(2), epochs=1)
+    assert [layer.name for layer in first.layers] == ["conv", "pool", "flatten", "dense", "output"]
+    for a, b in zip(first.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
+    with pytest.raises(ValueError, match="y must"):
+        rel.digit_classifier(x, y[:-1], np.random.default_rng(1))
+    with pytest.raises(TypeError, match="rng"):
+        rel.digit_classifier(x, y, 1)
+
+
+def test_bias_treatments_equal_the_two_compositions_run_by_hand():
+    model = dense_model(4)
+    x = np.random.default_rng(4).normal(size=(9, 3))
+    table = rel.bias_treatments(model, x, 1, (0.0, 0.1))
+    d = rel.propagate(model, x, "lrp_0", output=1).output
+    times_input = rel.propagate(model, x, "gradient_x_input", output=1, bias="shared").input
+    for epsilon, row in table.iterrows():
+        inputs_only, blamed = (rel.propagate(model, x, rel.Composite(
+            rel.MaximumGradient(), matrix, rel.Ignore(), "output", "signal"), output=1, bias="shared")
+            for matrix in (rel.MatrixInputsOnly(epsilon), rel.MatrixNormalized(epsilon)))
+        largest = np.abs(d).max()
+        assert row["inputs only: largest |R| / largest |d|"] == pytest.approx(np.abs(inputs_only.input).max() / largest)
+        assert row["bias blamed: largest |R| / largest |d|"] == pytest.approx(np.abs(blamed.input).max() / largest)
+        assert row["inputs only: largest |R − gradient × input| / largest |d|"] == pytest.approx(
+            np.abs(inputs_only.input - times_input).max() / largest)
+    assert table.loc[0.0, "bias blamed: largest |Σ R − d|"] < 1e-10   # blamed, ε = 0: conserved
+    with pytest.raises(TypeError, match="epsilons must be a non-empty sequence"):
+        rel.bias_treatments(model, x, 1, ())
+    with pytest.raises(ValueError, match="epsilons"):
+        rel.bias_treatments(model, x, 1, (-1.0,))

@@ -39,9 +39,11 @@ The package is split along these seams, as zennit splits ``core``, ``rules`` and
   :class:`~toyviz.relevance.propagation.Explanation`,
   :func:`~toyviz.relevance.propagation.network_from_model`,
   :func:`~toyviz.relevance.propagation.layer_totals`,
-  :func:`~toyviz.relevance.propagation.rule_sweep`;
+  :func:`~toyviz.relevance.propagation.rule_sweep`,
+  :func:`~toyviz.relevance.propagation.bias_treatments`;
 * :mod:`toyviz.relevance.consistency`: the essay's consistency tables, computed;
-* :mod:`toyviz.relevance.evaluation`: region perturbation and parameter randomisation.
+* :mod:`toyviz.relevance.evaluation`: region perturbation and parameter randomisation, and
+  chapter 2's digit classifier and rule comparison, repeated over networks.
 
 Reading networks is :mod:`toyviz.network`, the one form of a feed-forward network the
 whole library shares; its names (:class:`~toyviz.network.Network`,
@@ -61,9 +63,10 @@ from toyviz.relevance.consistency import (
     max_constants_table, max_constructions_gap, max_constructions_table, max_with_constant,
     relu_max_network, scale_both_ways, scaling_table, softmax_max_network, softness_floor)
 from toyviz.relevance.evaluation import (
-    aopc, perturbation_curve, randomized_copy, rank_correlation)
+    PERTURBATIONS, RANDOM_ORDER, RuleComparison, aopc, compare_rules, digit_classifier,
+    over_networks, perturbation_curve, randomized_copy, rank_correlation)
 from toyviz.relevance.propagation import (
-    CHUNK_VALUES, Explanation, layer_totals, network_from_model, output_weights, propagate,
+    CHUNK_VALUES, Explanation, bias_treatments, layer_totals, network_from_model, output_weights, propagate,
     rule_sweep)
 from toyviz.relevance.rules import (
     LAYER_TYPES, RULES, Ignore, MatrixGradient, MatrixInputsOnly, MatrixNormalized, MatrixRule,
@@ -82,12 +85,14 @@ __all__ = [
     # composites
     "ENDS", "PRESET_LABELS", "PRESETS", "STARTS", "Composite", "preset",
     # propagation
-    "CHUNK_VALUES", "Explanation", "layer_totals", "network_from_model", "output_weights",
+    "CHUNK_VALUES", "Explanation", "bias_treatments", "layer_totals", "network_from_model", "output_weights",
     "propagate", "rule_sweep",
     # consistency
     "max_constants_table", "max_constructions_gap", "max_constructions_table",
     "max_with_constant", "relu_max_network", "scale_both_ways", "scaling_table",
     "softmax_max_network", "softness_floor",
     # evaluation
-    "aopc", "perturbation_curve", "randomized_copy", "rank_correlation",
+    "PERTURBATIONS", "RANDOM_ORDER", "RuleComparison", "aopc", "compare_rules",
+    "digit_classifier", "over_networks", "perturbation_curve", "randomized_copy",
+    "rank_correlation",
 ]

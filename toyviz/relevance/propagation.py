@@ -26,7 +26,7 @@ from toyviz.network import ACTIVATIONS, Network
 from toyviz.network import read as _read
 from toyviz.relevance.composites import ENDS, PRESETS, Composite, preset
 from toyviz.relevance.rules import (
-    MatrixNormalized, MatrixRule, MaximumGradient, NonlinearityRule)
+    Ignore, MatrixInputsOnly, MatrixNormalized, MatrixRule, MaximumGradient, NonlinearityRule)
 
 def network_from_model(model):
     """Read a Keras model into a :class:`toyviz.network.Network` to explain (see
@@ -390,3 +390,54 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
                 conservation[i, j, k] = np.abs(explanation.conservation_error).max()
     return (np.stack(inputs).reshape(*shape, *inputs[0].shape),
             np.stack(biases).reshape(*shape, -1), conservation)
+
+
+def bias_treatments(model, x, output=0, epsilons=(0.0, 1e-6, 1e-3, 0.1)):
+    """The essay's "blame the bias" against the variant it replaces, at several ε.
+
+    For each ε, the R form of LRP (gradient maximum, ignore nonlinearity, starting from the
+    explained output d) runs twice with one shared constant-1 input for the biases: with the
+    normalized matrix rule, which gives the biases their share ("bias blamed"), and with
+    :class:`~toyviz.relevance.rules.MatrixInputsOnly`, which divides by the inputs' part of
+    z so that the inputs account for everything ("inputs only").
+
+    Introduced in chapter 2, :ref:`§Blame the bias <relevance-blame-bias>`.
+
+    Parameters
+    ----------
+    model : keras.Model or Network
+    x : (n, *input_shape) float
+    output : as for :func:`propagate`
+    epsilons : non-empty sequence of floats >= 0
+
+    Returns
+    -------
+    pandas.DataFrame, one row per ε: for each variant its largest |R| over the largest |d|
+    (``inputs only: largest |R| / largest |d|``, ``bias blamed: ...``) and its largest
+    conservation error |Σ R − d| (the bias's share counted when blamed); and the largest
+    distance of the inputs-only relevance from gradient × input, over the largest |d|
+    (``inputs only: largest |R − gradient × input| / largest |d|``).
+    """
+    network = _to_explain(model)
+    if (isinstance(epsilons, (str, bytes)) or not hasattr(epsilons, "__len__")
+            or len(epsilons) == 0):
+        raise TypeError(f"epsilons must be a non-empty sequence of floats >= 0, got "
+                        f"{_describe(epsilons)}")
+    epsilons = [check_float("epsilons", epsilon, low=0) for epsilon in epsilons]
+    gradient_x_input = propagate(network, x, "gradient_x_input", output=output, bias="shared")
+    largest_d = np.abs(gradient_x_input.output).max()
+    rows = []
+    for epsilon in epsilons:
+        inputs_only, blamed = (propagate(network, x, Composite(
+            MaximumGradient(), matrix, Ignore(), "output", "signal"), output=output,
+            bias="shared") for matrix in (MatrixInputsOnly(epsilon), MatrixNormalized(epsilon)))
+        rows.append({
+            "ε": epsilon,
+            "inputs only: largest |R| / largest |d|": np.abs(inputs_only.input).max() / largest_d,
+            "inputs only: largest |Σ R − d|": np.abs(inputs_only.output
+                                                     - inputs_only.input_total).max(),
+            "bias blamed: largest |R| / largest |d|": np.abs(blamed.input).max() / largest_d,
+            "bias blamed: largest |Σ R − d|": np.abs(blamed.conservation_error).max(),
+            "inputs only: largest |R − gradient × input| / largest |d|": np.abs(
+                inputs_only.input - gradient_x_input.input).max() / largest_d})
+    return pd.DataFrame(rows).set_index("ε")
