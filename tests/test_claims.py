@@ -535,8 +535,8 @@ def test_a_claim_is_judged_on_every_network_and_its_counts_recorded():
     assert entries["claim.x.of.code"]["value"] == 4
     assert entries["claim.x.holds_in.prose"]["value"] == 0
     assert entries["claim.x.networks"]["value"] == (
-        "the code's task: holds in 1, partly in 1, too close to call in 1, does not hold in 1, "
-        "of 4 networks; the prose task: partly in 1, of 1 network")
+        "the code's task: holds in 1, partly in 1, too close to call in 1 and does not hold in "
+        "1 of 4 networks; the prose task: partly in 1 of 1 network")
     row = claims.claims_of(entries).loc["x"]
     assert row["networks"] == entries["claim.x.networks"]["value"] and row["part_of"] == ""
     assert list(claims.claims_of(entries).index) == ["x"]     # counts are not claims

@@ -70,8 +70,8 @@ and a claim may then name the sets it is judged across (``across = ["code", "pro
 (a name a network's dict lacks is read from the record) and records how often it holds:
 ``claim.<name>.holds_in.<set>``, the networks where it holds or holds roughly,
 ``claim.<name>.of.<set>``, how many were judged, and ``claim.<name>.networks``, a
-sentence counting every verdict per set ("the essay code's task: holds in 7, partly in 3,
-of 10 networks"). With ``verdict_from = "<set>"`` the claim's verdict is the median
+sentence counting every verdict per set ("the essay code's task: holds in 7 and partly in
+3 of 10 networks"). With ``verdict_from = "<set>"`` the claim's verdict is the median
 verdict of that set's networks: the best verdict that at least half of them reach, in the
 order of :data:`VERDICTS`; without it, the verdict is judged from the record as above,
 and the counts show how robust it is. :func:`tally` gives the verdicts network by network.
@@ -1007,7 +1007,7 @@ def median_verdict(verdicts):
 
 def counted(verdicts):
     """``verdicts`` in words: each verdict with its count, best first, then the total:
-    "holds in 7, partly in 3, of 10 networks"."""
+    "holds in 7 and partly in 3 of 10 networks"."""
     if not isinstance(verdicts, (list, tuple)) or not verdicts:
         raise ValueError(f"verdicts must be a non-empty list of verdicts or outcomes, got "
                          f"{_describe(verdicts)}")
@@ -1015,8 +1015,9 @@ def counted(verdicts):
     for verdict in sorted(verdicts, key=lambda verdict: _RANK.get(verdict, len(_RANK))):
         counts[verdict] = counts.get(verdict, 0) + 1
     network = "network" if len(verdicts) == 1 else "networks"
-    return ", ".join(f"{verdict} in {count}" for verdict, count in counts.items()) + \
-        f", of {len(verdicts)} {network}"
+    each = [f"{verdict} in {count}" for verdict, count in counts.items()]
+    listed = each[0] if len(each) == 1 else ", ".join(each[:-1]) + " and " + each[-1]
+    return f"{listed} of {len(verdicts)} {network}"
 
 
 def parts_verdict(verdicts):
