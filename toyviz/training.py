@@ -523,8 +523,11 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     ``m <- m + (g - m)(1 - beta_1)``, ``v <- v + (g^2 - v)(1 - beta_2)``,
     ``w <- w - lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)``.
     A parameter whose gradient is exactly 0 at every step keeps m = v = 0 and so never
-    moves; one whose gradient keeps the same sign moves by about ``lr`` per step,
-    whatever the gradient's size. SGD is ``w <- w - lr * g``.
+    moves; one whose gradient is constant moves by ``lr`` per step once the moments have
+    settled (``m / sqrt(v)`` tends to its sign), whatever the gradient's size. A gradient
+    that keeps its sign but varies in size makes ``|m| / sqrt(v)``, and the move, smaller
+    or, for a while after a jump, larger (:doc:`/book/pruning` measures it). SGD is
+    ``w <- w - lr * g``.
 
     Parameters
     ----------
