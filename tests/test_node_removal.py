@@ -151,3 +151,17 @@ def test_the_essay_code_rule_moves_the_ring():
     radius = np.sqrt(np.sum(points.astype(np.float64) ** 2, axis=1))
     ring = np.abs(radius - data.ESSAY_CODE_RADIUS_SQUARED ** 0.5) < node_removal.RING
     assert values["ring_area"] == pytest.approx(ring.mean())
+
+
+def test_a_node_that_never_acts_leaves_the_ratio_of_spreads_finite():
+    generator = np.random.default_rng(7)
+    kernel, bias = generator.normal(size=(2, 6)), generator.normal(size=6) * 0.5
+    kernel[:, 0], bias[0] = 0.0, -1.0                      # node 0: never active
+    model = network.Network.from_dense([(kernel, bias, "relu"),
+                                        (generator.normal(size=(6, 2)), np.zeros(2), "softmax")])
+    x, y = data.circle(200, np.random.default_rng(1))
+    values, tables = node_removal.measure(model, x, y, np.random.default_rng(2),
+                                          np.random.default_rng(3), tables=True)
+    assert values["silent_nodes"] == 1
+    spread = tables["widths"].max(axis=1)
+    assert values["widest_node_ratio"] == pytest.approx(spread.max() / spread[1:].min())

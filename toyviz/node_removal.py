@@ -147,7 +147,10 @@ def measure(model, x, y, rng, resampling, rule="prose", tables=False):
 
     Returns
     -------
-    values : dict, name -> float (names as ``book/claims/node_removal.toml`` uses them)
+    values : dict, name -> float (names as ``book/claims/node_removal.toml`` uses them).
+        ``widest_node_ratio`` compares the nodes whose log-loss gradients vary at all: a
+        node that is never active on the test points (counted in ``silent_nodes``) has
+        none, and would make the ratio infinite.
     tables : dict of arrays, or None when ``tables`` is false
     """
     target = masking.masked_network(model)
@@ -209,7 +212,11 @@ def measure(model, x, y, rng, resampling, rule="prose", tables=False):
     peaks = np.where(modes > NEAR_ZERO, "right", np.where(modes < -NEAR_ZERO, "left", "at 0"))
     pattern = (peaks[:, 0] == "right") & (peaks[:, 1] == "left")
     values["n_pattern"] = int(pattern.sum())
-    values["widest_node_ratio"] = float(widths.max(axis=1).max() / widths.max(axis=1).min())
+    spread = widths.max(axis=1)                      # a node's gradients, on or off
+    acting = spread > 0                              # a node that is never active has none
+    values["silent_nodes"] = int(n_nodes - acting.sum())
+    values["widest_node_ratio"] = float(spread.max() / spread[acting].min()) \
+        if acting.any() else 1.0
     pooled = landscape.gaussian_density(log_gradient.ravel(), GRADIENT_GRID, BANDWIDTH)
     at_zero = pooled[np.argmin(np.abs(GRADIENT_GRID))]
     left_peak, right_peak = pooled[GRADIENT_GRID < 0].max(), pooled[GRADIENT_GRID > 0].max()
