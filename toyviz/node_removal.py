@@ -443,7 +443,8 @@ def against_networks(essay, networks, confidence=0.95):
                          f"{_describe(networks)}")
     for i, values in enumerate(networks):
         if not isinstance(values, dict):
-            raise TypeError(f"networks[{i}] must be a dict of name -> number, got {_describe(values)}")
+            raise TypeError(f"networks[{i}] must be a dict of name -> number, got "
+                            f"{_describe(values)}")
         missing = [name for name in essay if name not in values]
         if missing:
             raise ValueError(f"networks[{i}] must hold every name of essay, but lacks {missing}")
