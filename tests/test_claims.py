@@ -605,5 +605,8 @@ def test_judge_needs_every_set_its_claims_are_judged_across():
     with pytest.raises(ValueError, match=r"missing \['prose'\]"):
         claims.judge(numbers_record(a=2.0, c=1.0), across_declared(),
                      networks={"code": [{"a": 1.0}]})
+    with pytest.raises(ValueError, match="belongs to it"):
+        claims.judge(numbers_record(a=1.0), {**across_declared(), "networks": {
+            "code": "c", "prose": "p", "findings": "\nA box.\n"}})
     with pytest.raises(ValueError, match="networks may not be named"):
         claims.judge(numbers_record(a=1.0), {**across_declared(), "networks": {"words": "w"}})

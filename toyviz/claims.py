@@ -728,10 +728,14 @@ def _check_declared(name, declared):
 
 def _check_networks(name, networks):
     """The ``[networks]`` table checked: set name -> its label; the set names."""
+    # one line each: a `findings = """..."""` written after the [networks] header would
+    # otherwise be read as a set
     if not isinstance(networks, dict) or not all(
-            isinstance(label, str) and label.strip() for label in networks.values()):
+            isinstance(label, str) and label.strip() and "\n" not in label
+            for label in networks.values()):
         raise ValueError(f"{name}: networks must be a table of set name -> label (a "
-                         f"non-empty str), got {_describe(networks)}")
+                         f"non-empty line of text; a key written after the [networks] "
+                         f"header belongs to it), got {_describe(networks)}")
     clashes = sorted(set(networks) & {*FIELDS, *EXTRA_FIELDS})
     if clashes:
         raise ValueError(f"{name}: networks may not be named {clashes}, which are fields")
