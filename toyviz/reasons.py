@@ -811,7 +811,7 @@ def against_controls(frame, plain="plain", control="unmarked"):
     :func:`evaluate` with columns ``route``, ``weight`` and ``seed``) with the ratios of
     :func:`ratios_to_plain` and
 
-    * ``mass_ratio``: the penalised rule's |relevance| share on the marker, as a share of
+    * ``mass_ratio``: the penalised rule's absolute relevance share on the marker, as a share of
       the plain network's of the same seed (``mass_gxi`` for the gradient × input routes of
       :data:`PENALTIES`, ``mass_lrp`` for the others);
     * ``effect_ratio``: the marker's effect on log p, as a share of plain's (same seed);

@@ -36,7 +36,7 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     Parameters
     ----------
     model : keras.Model or Network
-    x : (n, *input_shape) float
+    x : float array of shape (n,) + input_shape
     relevance : (n, *input_shape) float, the order (random values give a random order).
     output : as for :func:`~toyviz.relevance.propagation.propagate` (int, pair or (n,) int
         array).
@@ -126,7 +126,7 @@ def rank_correlation(first, second, absolute=True):
 
 
 #: The fills and orders of region perturbation that :func:`compare_rules` runs, in its
-#: columns' order: (label, fill, rank by |relevance|). "noise" replaces a pixel with uniform
+#: columns' order: (label, fill, rank by absolute relevance). "noise" replaces a pixel with uniform
 #: noise on [0, 1] (Samek et al. 2015), "zero fill" with 0 (a blank pixel).
 PERTURBATIONS = (("noise, signed", "noise", False), ("zero fill, signed", "zero", False),
                  ("noise, |R|", "noise", True), ("zero fill, |R|", "zero", True))
@@ -197,7 +197,7 @@ class RuleComparison:
     curves : dict
         Label -> (steps + 1,) float64, the perturbation curve under noise, signed order.
     randomisation : pandas.DataFrame
-        Mean rank correlation of |relevance| before and after re-initialising the top
+        Mean rank correlation of absolute relevance before and after re-initialising the top
         layers (rows: the layers randomised, from the top; columns: the presets' labels).
     """
 
@@ -230,13 +230,15 @@ class RuleComparison:
 
     @property
     def gains(self):
-        """(presets, perturbations) DataFrame: each AOPC minus the random order's under
-        the same perturbation (above 0: the ranking beats chance)."""
+        """Each AOPC minus the random order's under the same perturbation (above 0: the
+        ranking beats chance), a pandas DataFrame with a row per preset and a column per
+        perturbation."""
         return self.aopc.drop(index=RANDOM_ORDER) - self.aopc.loc[RANDOM_ORDER]
 
     @property
     def kept(self):
-        """Series: each preset's mean rank correlation once every layer is randomised."""
+        """Each preset's mean rank correlation once every layer is randomised (a pandas
+        Series)."""
         return self.randomisation.iloc[-1]
 
     def values(self):
@@ -269,7 +271,7 @@ def compare_rules(model, x, output, baseline, rng, steps=32, presets=None):
     :func:`perturbation_curve` is taken under each of :data:`PERTURBATIONS`, beside a
     random order (the floor) drawn from ``rng``, with the same noise for every order. Then
     the layers with weights are re-initialised from the top (:func:`randomized_copy`, one
-    more layer at a time) and the mean :func:`rank_correlation` of |relevance| before and
+    more layer at a time) and the mean :func:`rank_correlation` of absolute relevance before and
     after is taken.
 
     Introduced in chapter 2, :ref:`§Which rule is better? <relevance-perturbation>`.
@@ -279,7 +281,7 @@ def compare_rules(model, x, output, baseline, rng, steps=32, presets=None):
     model : keras.Model
     x : (n, *input_shape) float
     output : as for :func:`~toyviz.relevance.propagation.propagate`
-    baseline : (*input_shape) float, for the ``rescale`` preset
+    baseline : float array of shape input_shape, for the ``rescale`` preset
     rng : numpy.random.Generator (noise, random order, re-initialised weights)
     steps : int >= 1, pixels replaced
     presets : None (every preset in :data:`~toyviz.relevance.composites.PRESETS`) or a
