@@ -50,12 +50,24 @@ _COLOURS = """() => Array.from(document.querySelectorAll('.ledger-summary .ledge
 
 @pytest.fixture(scope="module")
 def recorded():
-    """(essay, verdict) of every claim in the ledger's record, in the page's order."""
+    """(essay, verdict) of every claim in the ledger's record, in the page's order; the
+    parts of a claim are not claims (they are shown under it)."""
     executed = SITE.parent / "jupyter_execute" / "book" / "ledger.ipynb"
     path = executed if executed.exists() else ROOT / "book" / "ledger.ipynb"
     table = checks.record_of(nbformat.read(path, as_version=4))["ledger"]
-    essay, verdict = table["columns"].index("essay"), table["columns"].index("verdict")
-    return [(row[essay], row[verdict]) for row in table["cells"]]
+    essay, verdict, part_of = (table["columns"].index(column)
+                               for column in ("essay", "verdict", "part_of"))
+    return [(row[essay], row[verdict]) for row in table["cells"] if not row[part_of]]
+
+
+# Each part's row, and whether it and the row of the claim it belongs to (the last claim's
+# row before it) are shown.
+_PARTS = """() => { let claim = null; const parts = [];
+  document.querySelectorAll('.ledger-claims tbody tr').forEach((row) => {
+    if (row.querySelector('.ledger-verdict[data-part]')) {
+      parts.push([row.getClientRects().length > 0, claim.getClientRects().length > 0]);
+    } else { claim = row; } });
+  return parts; }"""
 
 
 @pytest.fixture(params=list(SCREENS))
@@ -102,6 +114,7 @@ def test_the_filter_shows_exactly_the_records_claims_of_an_essay_and_a_verdict(l
     expect(verdict_menu).to_be_visible()
     status = ledger.locator("form.ledger-filter output")
     assert shown_claims(ledger) == collections.Counter(recorded)
+    assert ledger.evaluate(_PARTS), "no part of a claim on the page"
     for essay in ["", *claims.ESSAYS]:
         essay_menu.select_option(essay)
         for verdict in ["", *claims.VERDICTS]:
@@ -112,6 +125,9 @@ def test_the_filter_shows_exactly_the_records_claims_of_an_essay_and_a_verdict(l
             expect(status).to_have_text(
                 f"Showing {sum(expected.values())} of {len(recorded)} claims")
             assert shown_claims(ledger) == expected, (essay, verdict)
+            # a part is shown exactly when its claim is
+            parts = ledger.evaluate(_PARTS)
+            assert all(part == claim for part, claim in parts), (essay, verdict, parts)
             # an essay with no claim left shows no section, and the others theirs
             sections = ledger.evaluate("""() => Array.from(
                 document.querySelectorAll('.ledger-claims'), (block) => [
@@ -169,9 +185,10 @@ def test_without_scripts_every_claim_is_listed_and_no_menu_shows(browser, book, 
             base) else route.abort())
         page.goto(base + PAGE, wait_until="load")
         expect(page.locator("form.ledger-filter")).to_be_hidden()
-        rows = page.locator(".ledger-claims tbody tr")
-        expect(rows).to_have_count(len(recorded))
-        assert all(rows.nth(index).is_visible() for index in range(len(recorded)))
+        expect(page.locator(".ledger-claims tbody tr:has([data-essay])")).to_have_count(
+            len(recorded))
+        rows = page.locator(".ledger-claims tbody tr")     # the claims and their parts
+        assert all(rows.nth(index).is_visible() for index in range(rows.count()))
     finally:
         context.close()
 
