@@ -230,9 +230,9 @@ class RuleComparison:
 
     @property
     def gains(self):
-        """Each AOPC minus the random order's under the same perturbation (above 0: the
-        ranking beats chance), a pandas DataFrame with a row per preset and a column per
-        perturbation."""
+        """Each AOPC minus the random order's under the same perturbation, above 0 where
+        the ranking beats chance (a pandas DataFrame with a row per preset and a column
+        per perturbation)."""
         return self.aopc.drop(index=RANDOM_ORDER) - self.aopc.loc[RANDOM_ORDER]
 
     @property
