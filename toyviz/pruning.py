@@ -884,10 +884,22 @@ def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
                 bias_in[:, index] += rng.normal(0, size_in, (draws, len(index)))
                 kernel_out[:, index, :] += rng.normal(0, size_out, (draws, len(index),
                                                                     kernel_out.shape[2]))
-            changed, _ = training._forward(training.Stack(copies, params.activations), x)
-            after = _cross_entropy(changed, np.broadcast_to(y[net], (draws, len(y[net]))))
-            gains[net, start:start + draws] = (before[net] - after) / before[net]
+            # the forward pass a few draws at a time: its activations, not the noise, are
+            # what takes memory (the draws above are the same whatever this step)
+            for low in range(0, draws, _FORWARD_DRAWS):
+                part = [(kernel[low:low + _FORWARD_DRAWS], bias[low:low + _FORWARD_DRAWS])
+                        for kernel, bias in copies]
+                changed, _ = training._forward(training.Stack(part, params.activations), x)
+                after = _cross_entropy(changed, np.broadcast_to(
+                    y[net], (len(part[0][0]), len(y[net]))))
+                gains[net, start + low:start + low + len(after)] = \
+                    (before[net] - after) / before[net]
     return gains
+
+
+#: How many perturbed copies :func:`perturb_nodes` runs forward at once (memory: their
+#: activations over the whole training set).
+_FORWARD_DRAWS = 8
 
 
 def _some_nodes(name, nodes, width):
