@@ -954,18 +954,29 @@ def decide(declared, name, values):
         One case's ``say``, the outcome's ``otherwise``, or "too close to call".
     """
     declared = _declared(declared)
-    outcomes = {entry["name"]: entry for entry in declared.get("outcome", [])}
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str naming a declared outcome, got {_describe(name)}")
-    if name not in outcomes:
-        raise ValueError(f"name must be a declared outcome, one of {sorted(outcomes)}, got "
-                         f"{name!r}")
+    outcome = _entry_named({entry["name"]: entry for entry in declared.get("outcome", [])},
+                           name, "outcome")
     if isinstance(values, Record):
         values = _values(values)
-    elif not isinstance(values, dict) or not all(isinstance(key, str) for key in values):
+    elif not _is_values(values):
         raise TypeError(f"values must be a toyviz.checks.Record or a dict of name -> number, "
                         f"got {_describe(values)}")
-    return _outcome_of(values, outcomes[name], f"outcome {name!r}")
+    return _outcome_of(values, outcome, f"outcome {name!r}")
+
+
+def _entry_named(entries, name, kind):
+    """The entry of ``entries`` (name -> declared entry, each a ``kind``) called ``name``."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str naming a declared {kind}, got {_describe(name)}")
+    if name not in entries:
+        raise ValueError(f"name must be a declared {kind}, one of {sorted(entries)}, got "
+                         f"{name!r}")
+    return entries[name]
+
+
+def _is_values(values):
+    """Whether ``values`` is a dict of value name -> number, as one network's values are."""
+    return isinstance(values, dict) and all(isinstance(key, str) for key in values)
 
 
 def _check_networks_values(networks, sets):
@@ -974,9 +985,8 @@ def _check_networks_values(networks, sets):
     if networks is None:
         networks = {}
     if not isinstance(networks, dict) or not all(
-            isinstance(values, (list, tuple)) and values
-            and all(isinstance(one, dict) and all(isinstance(key, str) for key in one)
-                    for one in values) for values in networks.values()):
+            isinstance(values, (list, tuple)) and values and all(map(_is_values, values))
+            for values in networks.values()):
         raise TypeError(f"networks must be None or a dict of set name -> a non-empty list of "
                         f"dicts (value name -> number), one per network, got "
                         f"{_describe(networks)}")
@@ -1062,18 +1072,12 @@ def tally(declared, name, networks):
     entries = {entry["name"]: entry for entry in declared.get("claim", [])
                if "verdict" not in entry}
     entries.update({entry["name"]: entry for entry in declared.get("outcome", [])})
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str naming a declared claim or outcome, got "
-                        f"{_describe(name)}")
-    if name not in entries:
-        raise ValueError(f"name must be a declared claim with conditions or an outcome, one "
-                         f"of {sorted(entries)}, got {name!r}")
+    entry = _entry_named(entries, name, "claim with conditions or an outcome")
     if not isinstance(networks, (list, tuple)) or not networks or not all(
-            isinstance(one, dict) and all(isinstance(key, str) for key in one)
-            for one in networks):
+            map(_is_values, networks)):
         raise TypeError(f"networks must be a non-empty list of dicts (value name -> number), "
                         f"one per network, got {_describe(networks)}")
-    return _per_network({}, entries[name], repr(name), networks)
+    return _per_network({}, entry, repr(name), networks)
 
 
 def judge(record, declared, names=None, networks=None):
