@@ -264,33 +264,49 @@ def _figure_fingerprint(result):
     return out
 
 
-#: Parameter names that are also everyday words or shape text in messages ("a network",
-#: "(n, 2)", "grouped by", "must end in"): they count as named only as the subject of a
-#: sentence or in backticks (see :func:`names_parameter`).
+#: Parameter names that are also everyday words ("must end in", "why ..."): like a name of
+#: one or two letters ("a network", "(n, 2)"), they count as named only as the subject of
+#: a sentence or in backticks, never as the first word alone (see :func:`names_parameter`).
 _WORDLIKE = {"end", "why"}
 
 #: What follows a parameter named as a subject: a verb of the message, or a comparison
 #: ("x must be ...", "y looks one-hot ...", "n = 3", "lo=-1, hi=1", "hi <= lo").
 _SUBJECT_FOLLOWS = (r"(?:\s*(?:=|<|>|!=)|\s+(?:must|is|are|has|have|holds|looks|names|gives|"
-                    r"needs|does|cannot|should|would|contains|spans|takes|was|were|overflows"
-                    r"|lies)\b)")
+                    r"needs|does|do|cannot|should|would|contains|spans|takes|was|were|overflows"
+                    r"|lies|replaces|multiplies|masks|uses|ends)\b)")
+
+#: Another identifier, with any subscripts, in a subject of several ("a and b must ...").
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])*"
 
 
 def names_parameter(message, name):
-    """Whether an error message names the parameter ``name``.
+    """Whether an error message names the parameter ``name``: whether it says the value of
+    ``name`` is wrong, not merely contains the word.
 
-    The name must stand as its own identifier token: not inside a longer name
-    (``first`` in ``first_layer``), not after a dot (``toyviz.network``) and not as a call
-    (``softmax(``). A name of one or two letters, or one in :data:`_WORDLIKE`, is an
-    English word or shape text as often as a name (``a``, ``n`` in "(n, 2)", ``by``), so it
-    counts only as the subject of the message, ``x must be ...``, ``x[0] has ...``,
-    ``y's labels ...``, ``n = 3``, or in backticks, `` `x` ``."""
+    The name must stand as its own identifier (not inside a longer name, ``first`` in
+    ``first_layer``; not after a dot, ``toyviz.network``; not as a call, ``softmax(``;
+    not quoted as a value, ``'n'``), and in a place where the library's messages name a
+    parameter:
+
+    - as the subject of the message or of one of its clauses, with any subscripts or a
+      possessive: ``x must be ...``, ``x[0] has ...``, ``y's labels are ...``, ``n = 3``,
+      ``a and b must ...``;
+    - in backticks, `` `x` ``, or as traitlets names a trait, ``The 'x' trait of ...``;
+    - as the first word of the message (``model's layer 'hidden' has ...``, ``layers do
+      not chain ...``), unless the name is one or two letters or in :data:`_WORDLIKE`.
+
+    A mention anywhere else is prose as often as a name, and does not count: the article
+    ``a`` ("a list"), shape text ``n`` ("(n, 2)"), and a longer name as an object ("one
+    per unit of kernel", "the shape of first", "the margin asked for")."""
     token = re.escape(name)
-    if len(name) <= 2 or name in _WORDLIKE:
-        subject = (rf"(?<![A-Za-z0-9_.'\"\-]){token}(?:\[[^\]]*\])*(?:'s)?"
-                   rf"(?={_SUBJECT_FOLLOWS})")
-        return re.search(rf"{subject}|`{token}[`\[]", message) is not None
-    return re.search(rf"(?<![A-Za-z0-9_.]){token}(?![A-Za-z0-9_(])", message) is not None
+    named = rf"(?<![A-Za-z0-9_.'\"\-]){token}(?![A-Za-z0-9_(])(?:\[[^\]]*\])*"
+    forms = [rf"{named}(?:'s)?(?:(?:,\s*{_IDENTIFIER})*,?\s+and\s+{_IDENTIFIER})?"
+             rf"(?={_SUBJECT_FOLLOWS})",
+             rf"`{token}[`\[]",
+             rf"'{token}' trait\b"]
+    if len(name) > 2 and name not in _WORDLIKE:
+        forms.append(rf"^\s*{named}(?:'s)?(?=[\s:,]|$)")
+    return re.search("|".join(forms), message) is not None
 
 
 def setter(make, trait):
@@ -429,8 +445,11 @@ def _classify(name, pname, label, spec, result, error, peak, seconds, huge, equi
         return case(HANG, f"allocated {peak / 2**20:.0f} MiB for a size that cannot fit")
     if error is not None:
         message = str(error)
-        if isinstance(error, spec.refusals) and names_parameter(message, pname):
-            return case(CLEAN)
+        if isinstance(error, spec.refusals):
+            if names_parameter(message, pname):
+                return case(CLEAN)
+            return case(UNCLEAR, f"{type(error).__name__} that does not name {pname} (as the "
+                                 f"subject, first word or in backticks): {message[:200]}")
         return case(UNCLEAR, f"{type(error).__name__}: {message[:200]}")
     if equivalent:
         try:

@@ -166,11 +166,44 @@ def test_a_one_letter_name_is_named_only_as_a_subject_or_in_backticks(name, rows
     lambda n: not n.endswith("_")), other=st.from_regex(r"[a-z]{1,6}", fullmatch=True))
 def test_a_name_counts_only_as_its_own_token(name, other):
     assert names_parameter(f"{name} must be a list, got 3", name)
-    assert names_parameter(f"second must have the shape of {name}, (3,)", name)
+    assert names_parameter(f"second and {name} must have the same shape", name)
+    assert not names_parameter(f"second must have the shape of {name}, (3,)", name)
     assert not names_parameter(f"{name}_{other} must be a list", name)
     assert not names_parameter(f"{other}_{name} must be a list", name)
     assert not names_parameter(f"toyviz.{name} failed", name)
     assert not names_parameter(f"{name}(x) failed", name)
+
+
+@pytest.mark.parametrize("message, name", [
+    ("a must hold at least 2 weights, got 1", "a"),
+    ("a and b must have the same size, got 3 and 4", "b"),
+    ("x[0] has 3 values", "x"),
+    ("lo = 2 is not below hi = 1", "hi"),
+    ("kernel must contain only finite values, got array of shape (2, 3)", "kernel"),
+    ("model's layer 'hidden' has 1 non-finite value(s)", "model"),
+    ("layers do not chain into a network: steps[2] does not fit", "layers"),
+    ("contributions replaces model, x and y: give one or the other", "contributions"),
+    ("The 'extent' trait of a GridExplorer instance expected a list", "extent"),
+    ("`n` is too large", "n"),
+])
+def test_a_message_that_names_the_parameter_counts(message, name):
+    assert names_parameter(message, name)
+
+
+@pytest.mark.parametrize("message, name", [
+    ("values must be a list, got 3", "a"),
+    ("a list of str, got 3", "a"),
+    ("x must have shape (n, 2), got (3,)", "n"),
+    ("bias must have shape (3,), one per unit of kernel, got (2,)", "kernel"),
+    ("prompt must be a str (one line of text), got int 3", "text"),
+    ("composite must be a preset name (str), got int 3", "name"),
+    ("value = 1 is close to the threshold (the margin asked for is 1e+300)", "margin"),
+    ("got a Keras model", "model"),
+    ("rule must be one of ['rng', 'std'], got 'rng'", "rng"),
+    ("networks must end in a softmax", "end"),
+])
+def test_a_message_that_only_uses_the_word_does_not_count(message, name):
+    assert not names_parameter(message, name)
 
 
 def test_a_trait_setter_takes_the_trait_as_its_one_parameter():
