@@ -1,12 +1,10 @@
 """toyviz.masking: the batched engine against slow, obviously-right references.
 
 The references are the essay's per-mask Keras loop with a GradientTape, float64 loops
-over masks, and brute-force definitions (Shapley values over all orderings, flip
-correlations over all masks and all flip sets).
+over masks, and brute-force definitions (every mask of a sweep). The functions of a loss
+table that masking re-exports from toyviz.landscape (Shapley values over all orderings,
+flip correlations over all masks and all flip sets, ...) are tested in test_landscape.py.
 """
-
-import itertools
-import math
 
 import numpy as np
 import pytest
@@ -234,13 +232,6 @@ def test_indices_and_masks_round_trip():
     np.testing.assert_array_equal(masking.popcount(np.arange(32)), masks.sum(axis=1))
 
 
-def test_mask_probabilities_are_binomial():
-    probabilities = masking.mask_probabilities(6, 0.3)
-    assert probabilities.sum() == pytest.approx(1.0)
-    sizes = masking.popcount(np.arange(64))
-    assert probabilities[sizes == 2].sum() == pytest.approx(math.comb(6, 2) * 0.3**2 * 0.7**4)
-
-
 def test_random_masks_are_bernoulli():
     masks = masking.random_masks(20000, 0.25, np.random.default_rng(0), n_nodes=3)
     assert masks.dtype == np.float32 and set(np.unique(masks)) == {0.0, 1.0}
@@ -260,25 +251,6 @@ def test_hypercube_paths_flip_each_node_once():
 # ----------------------------------------------------------------------------- exact analysis
 
 
-def brute_shapley(values, n_nodes):
-    result = np.zeros(n_nodes)
-    for order in itertools.permutations(range(n_nodes)):
-        index = 0
-        for node in order:
-            result[node] += values[index | (1 << node)] - values[index]
-            index |= 1 << node
-    return result / math.factorial(n_nodes)
-
-
-@fast
-@given(st.integers(1, 5), st.integers(0, 2**31 - 1))
-def test_shapley_values_match_the_definition_and_sum_to_the_total(n_nodes, seed):
-    values = np.random.default_rng(seed).normal(size=2**n_nodes)
-    shapley = masking.shapley_values(values)
-    np.testing.assert_allclose(shapley, brute_shapley(values, n_nodes), atol=1e-12)
-    assert shapley.sum() == pytest.approx(values[-1] - values[0], abs=1e-12)
-
-
 @fast
 @given(nets)
 def test_shapley_values_of_a_network_sum_to_full_minus_empty(net):
@@ -287,62 +259,6 @@ def test_shapley_values_of_a_network_sum_to_full_minus_empty(net):
     losses, _ = masking.sweep_all_masks(weights, x, y)
     shapley = masking.shapley_values(losses)
     assert shapley.sum() == pytest.approx(losses[-1] - losses[0], abs=1e-9)
-
-
-def test_banzhaf_values_match_the_definition():
-    values = np.random.default_rng(4).normal(size=16)
-    expected = [np.mean([values[s | (1 << i)] - values[s] for s in range(16)
-                         if not s >> i & 1]) for i in range(4)]
-    np.testing.assert_allclose(masking.banzhaf_values(values), expected, atol=1e-12)
-
-
-def test_additive_values_have_equal_shapley_and_banzhaf_values():
-    contribution = np.array([0.5, -1.0, 2.0, 0.25])
-    values = all_binary(4).astype(np.float64) @ contribution + 3.0
-    np.testing.assert_allclose(masking.shapley_values(values), contribution, atol=1e-12)
-    np.testing.assert_allclose(masking.banzhaf_values(values), contribution, atol=1e-12)
-    power = masking.walsh_power_by_degree(values)
-    assert power[1] == pytest.approx(values.var()) and power[2:].sum() == pytest.approx(0)
-
-
-@pytest.mark.parametrize("n_nodes", [1, 2, 5])
-def test_flip_correlations_match_brute_force(n_nodes):
-    values = np.random.default_rng(n_nodes).normal(size=2**n_nodes) ** 2
-    indices = np.arange(2**n_nodes)
-    expected = []
-    for d in range(n_nodes + 1):
-        flips = [sum(1 << i for i in subset)
-                 for subset in itertools.combinations(range(n_nodes), d)]
-        first = np.concatenate([values for _ in flips])
-        second = np.concatenate([values[indices ^ f] for f in flips])
-        expected.append(np.corrcoef(first, second)[0, 1])
-    correlations = masking.flip_correlations(values)
-    np.testing.assert_allclose(correlations, expected, atol=1e-10)
-    assert correlations[-1] == pytest.approx(masking.complement_correlation(values))
-
-
-def test_best_and_worst_by_size_match_brute_force():
-    values = np.random.default_rng(7).normal(size=2**6)
-    table = masking.best_and_worst_by_size(values)
-    sizes = masking.popcount(np.arange(64))
-    for k in range(7):
-        assert table["best"][k] == values[sizes == k].min()
-        assert table["worst"][k] == values[sizes == k].max()
-        assert table["mean"][k] == pytest.approx(values[sizes == k].mean())
-        assert sizes[table["best_index"][k]] == k
-    assert table["n_masks"].tolist() == [math.comb(6, k) for k in range(7)]
-
-
-def test_gaussian_density_binned_matches_direct():
-    rng = np.random.default_rng(0)
-    values = rng.normal(size=30000)
-    weights = rng.uniform(size=30000)
-    grid = np.linspace(-4, 4, 201)
-    binned = masking.gaussian_density(values, grid, 0.1, weights=weights)
-    z = (grid[:, None] - values[None, :]) / 0.1
-    direct = np.exp(-0.5 * z**2) @ (weights / weights.sum()) / (0.1 * math.sqrt(2 * math.pi))
-    np.testing.assert_allclose(binned, direct, atol=1e-3 * direct.max())
-    assert np.trapezoid(binned, grid) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_node_roles_find_a_node_that_never_switches_off():
@@ -391,15 +307,9 @@ GOOD = random_net(0, 3)
     (lambda: masking.masks_from_indices(np.array([8]), 3), ValueError, "indices"),
     (lambda: masking.masks_from_indices(np.array([0.5]), 3), TypeError, "indices"),
     (lambda: masking.mask_indices(np.array([[0, 0.5]])), ValueError, "masks"),
-    (lambda: masking.mask_probabilities(4, 2.0), ValueError, "p"),
-    (lambda: masking.shapley_values(np.ones(6)), ValueError, "values"),
-    (lambda: masking.banzhaf_values(np.ones((4, 2))), ValueError, "values"),
     (lambda: masking.sweep_all_masks(GOOD[0], GOOD[1], GOOD[2], workers=0), ValueError,
      "workers"),
     (lambda: masking.sweep_all_masks(GOOD[0], GOOD[1], GOOD[2], block=0), ValueError, "block"),
-    (lambda: masking.gaussian_density(np.ones(3), np.ones(3), 0.1), ValueError, "grid"),
-    (lambda: masking.gaussian_density(np.ones(3), np.arange(3.0), 0.0), ValueError,
-     "bandwidth"),
     (lambda: masking.point_losses(GOOD[0], GOOD[1], GOOD[2], np.ones(4)), ValueError, "mask"),
     (lambda: masking.node_roles(GOOD[0], threshold=0), ValueError, "threshold"),
     (lambda: masking.reference_mask_losses(GOOD[0], GOOD[1], GOOD[2], np.ones((1, 3))),
@@ -433,20 +343,6 @@ def test_path_correlations_on_independent_and_dependent_steps():
         masking.path_correlations(values[:2])
 
 
-@fast
-@given(st.integers(0, 2**31 - 1), st.integers(1, 12), st.floats(0.05, 0.95))
-def test_mask_moments_match_the_weighted_moments_of_the_whole_table(seed, n_nodes, p):
-    values = np.random.default_rng(seed).normal(size=2**n_nodes)
-    weight = masking.mask_probabilities(n_nodes, p)
-    mean = weight @ values
-    std = np.sqrt(weight @ (values - mean) ** 2)
-    skewness = weight @ ((values - mean) / std) ** 3
-    np.testing.assert_allclose(masking.mask_moments(values, p), (mean, std, skewness),
-                               rtol=1e-9, atol=1e-12)
-    with pytest.raises(ValueError, match="^p must be <= 1"):
-        masking.mask_moments(values, 1.5)
-
-
 # ------------------------------------------------------ chapter 1's claims, checked here
 
 
@@ -470,29 +366,6 @@ def test_mask_before_relu_is_the_same_function_with_zero_gradient_at_off_nodes(n
         nudged, _ = masking.mask_losses(weights, x, y, nudged_mask[None])
         np.testing.assert_allclose((nudged[0] - after_loss[row]) / 1e-6,
                                    after_gradient[row, node], rtol=1e-3, atol=1e-6)
-
-
-def test_normal_fit_matches_scipy_and_weights_act_as_repeats():
-    from scipy import stats
-
-    rng = np.random.default_rng(4)
-    values = rng.gamma(2.0, size=500)
-    fit = masking.normal_fit(values)
-    reference = stats.kstest(values, "norm", args=(values.mean(), values.std())).statistic
-    assert fit["ks"] == pytest.approx(reference, rel=1e-9)
-    assert fit["skewness"] == pytest.approx(stats.skew(values), rel=1e-9)
-    counts = rng.integers(1, 4, size=500)
-    weighted = masking.normal_fit(values, counts.astype(float))
-    repeated = masking.normal_fit(np.repeat(values, counts))
-    assert weighted["ks"] == pytest.approx(repeated["ks"], rel=1e-9)
-    assert weighted["skewness"] == pytest.approx(repeated["skewness"], rel=1e-9)
-    np.testing.assert_allclose(weighted["tail_errors"], repeated["tail_errors"], rtol=1e-9)
-    normal = masking.normal_fit(rng.normal(size=20000))
-    assert normal["ks"] < 0.015 and abs(normal["skewness"]) < 0.1
-    with pytest.raises(ValueError, match="tails"):
-        masking.normal_fit(values, tails=(0.0, 0.5))
-    with pytest.raises(ValueError, match="weights"):
-        masking.normal_fit(values, -np.ones(500))
 
 
 @fast

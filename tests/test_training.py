@@ -1,6 +1,8 @@
-"""The stack form of toyviz.training with hidden activations other than ReLU: reading
-Keras networks, the numpy pass (toyviz.network's functions) against Keras, training
-against Keras' fit, refusals naming the layer, and stacks through pruning."""
+"""The batched trainer (toyviz.training): ReLU stacks trained against Keras' fit and by
+hand (dead nodes, updates below half a spacing, chunks of steps); the stack form with hidden
+activations other than ReLU: reading Keras networks, the numpy pass (toyviz.network's
+functions) against Keras, training against Keras' fit, refusals naming the layer, and
+stacks through pruning."""
 
 import keras
 import numpy as np
@@ -203,6 +205,132 @@ def test_train_result_holds_a_diverged_run_and_checks_its_fields():
         training.TrainResult(stack, 2, np.array([0.5]))
     with pytest.raises(TypeError, match="snapshots"):
         training.TrainResult(stack, 1, np.array([0.5]), snapshots="none")
+
+
+# --- the batched trainer on ReLU stacks: against Keras' fit, by hand, in chunks --------
+
+
+def test_stack_training_matches_keras_fit():
+    """Slow reference: Keras' own Adam and fit loop, batches in order."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (70, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    params = training.init_stack(1, [6, 5], rng)
+    model = models.compile_classifier(training.to_models(params)[0], learning_rate=0.01)
+    keras.utils.set_random_seed(0)
+    model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    result = training.train(params, x, y, 3, rng, learning_rate=0.01, batch_size=32,
+                            shuffle=False)
+    assert result.steps == 9
+    for (kernel, bias), layer in zip(result.params, model.layers):
+        np.testing.assert_allclose(kernel[0], layer.get_weights()[0], atol=2e-5)
+        np.testing.assert_allclose(bias[0], layer.get_weights()[1], atol=2e-5)
+
+
+def test_networks_in_a_stack_train_independently():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    params = training.init_stack(3, [5, 4], rng)
+    together = training.train(params, x, y, 2, np.random.default_rng(7), batch_size=8,
+                              shuffle=False, optimizer="sgd", learning_rate=0.1)
+    alone = training.train(training.take(params, [1]), x, y, 2, np.random.default_rng(7),
+                           batch_size=8, shuffle=False, optimizer="sgd", learning_rate=0.1)
+    for (kernel, bias), (k1, b1) in zip(together.params, alone.params):
+        np.testing.assert_allclose(kernel[1], k1[0], atol=1e-6)
+        np.testing.assert_allclose(bias[1], b1[0], atol=1e-6)
+
+
+def two_hidden_layers(seed):
+    """rng, 64 points labelled by the sign of x0, and one 2-4-3-2 network's layers."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (64, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    return rng, x, y, training.init_stack(1, [4, 3], rng)
+
+
+def test_adam_never_moves_weights_of_a_node_that_never_fires():
+    rng, x, y, ((k0, b0), (k1, b1), last) = two_hidden_layers(2)
+    k1[:, :, 2], b1[:, 2] = -np.abs(k1[:, :, 2]) - 0.1, -5.0  # node 2 of layer 2 is dead
+    result = training.train([(k0, b0), (k1, b1), last], x, y, 3, rng, learning_rate=0.05,
+                            track=True)
+    np.testing.assert_array_equal(result.params[1][0][0][:, 2], k1[0][:, 2])
+    np.testing.assert_array_equal(result.params[2][0][0][2], last[0][0][2])
+    assert not result.ever_active[1][0][2] and result.ever_active[1][0][[0, 1]].all()
+    table = training.explain_unchanged([(k0, b0), (k1, b1), last], result)
+    row = table.loc["all"]
+    assert row["unchanged"] == row["unchanged and never co-active"] >= 4
+    assert row["max non-zero gradient steps"] == 0
+    assert row["updates below half a spacing"] == 0
+
+
+def test_a_weight_whose_updates_are_below_half_a_spacing_stays_put_and_is_explained():
+    # chapter 3 met one at seed 102: a gradient on 3 steps, every Adam step below half the
+    # float32 spacing at the weight, so the weight ended exactly where it started
+    rng, x, y, ((k0, b0), (k1, b1), last) = two_hidden_layers(5)
+    k0[:], b0[:] = np.abs(k0) + 0.1, 1.0       # every first-layer node fires on every point
+    k1[:, :, 1], b1[:, 1] = np.abs(k1[:, :, 1]), 1.0   # so does node 1 of layer 2
+    k1[0, 0, 1] = 1024.0 + 64.0   # spacing 1.2e-4 here: an SGD step of 1e-6 * g rounds away
+    before = training.Stack([(k0.copy(), b0.copy()), (k1.copy(), b1.copy()), last])
+    result = training.train(before, x, y, 2, rng, optimizer="sgd", learning_rate=1e-6,
+                            batch_size=16, track=True)
+    assert result.params[1][0][0, 0, 1] == k1[0, 0, 1]   # unchanged,
+    assert result.nonzero_steps[1][0][0, 0, 1] > 0       # with a gradient on every step,
+    assert 0 < result.largest_update[1][0][0, 0, 1] < np.spacing(k1[0, 0, 1]) / 2
+    row = training.explain_unchanged(before, result).loc["all"]
+    assert row["updates below half a spacing"] >= 1
+    assert row["unchanged"] == row["never co-active"] + row["updates below half a spacing"]
+
+
+def test_models_round_trip_and_accuracy():
+    rng = np.random.default_rng(3)
+    params = training.init_stack(2, [3], rng, n_inputs=2, n_outputs=2)
+    back = training.from_models(training.to_models(params))
+    for (k, b), (k2, b2) in zip(params, back):
+        np.testing.assert_array_equal(k, k2)
+        np.testing.assert_array_equal(b, b2)
+    x = rng.normal(0, 1, (10, 2)).astype(np.float32)
+    probabilities, hidden = training.forward(params, x)
+    keras_out = training.to_models(params)[1](x)
+    np.testing.assert_allclose(probabilities[1], keras_out, atol=1e-5)
+    assert hidden[0].shape == (2, 10, 3)
+    y = probabilities.argmax(-1)[0]
+    assert training.accuracy(params, x, y)[0] == 1.0
+
+
+def test_trainer_rejects_bad_input():
+    rng = np.random.default_rng(5)
+    params = training.init_stack(1, [3], rng)
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match="y must hold"):
+        training.train(params, x, np.array([0, 1, 2, 0]), 1, rng)
+    with pytest.raises(ValueError, match="x must have shape"):
+        training.train(params, np.zeros((4, 3), np.float32), np.zeros(4, int), 1, rng)
+    with pytest.raises(ValueError, match="optimizer"):
+        training.train(params, x, np.zeros(4, int), 1, rng, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="epochs"):
+        training.train(params, x, np.zeros(4, int), 0, rng)
+    with pytest.raises(TypeError, match="params"):
+        training.train("params", x, np.zeros(4, int), 1, rng)
+    with pytest.raises(ValueError, match=r"params\[1\]\[0\]"):
+        training.check_stack("params", [params[0], (np.zeros((1, 4, 2)), np.zeros((1, 2)))])
+
+
+def test_training_in_chunks_is_one_run():
+    """train hands the compiled loop a chunk of steps at a time; Adam's moments and step
+    count carry over, so any chunking gives the same weights."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+    y = (x[:, 0] > x[:, 1]).astype(np.int64)
+    params = training.init_stack(2, [4, 3], rng)
+    runs = [training.train(params, x, y, 30, np.random.default_rng(0), learning_rate=0.01,
+                           batch_size=8, snapshot_every=every)
+            for every in (None, 150, 7)]
+    assert runs[0].steps == 150 > training._CHUNK_STEPS
+    for run in runs[1:]:
+        assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                   for a, b in zip(runs[0].params, run.params))
+        assert np.array_equal(runs[0].loss, run.loss)
 
 
 # --- bad input, finished (issue 21, part 5) ---------------------------------------------------
