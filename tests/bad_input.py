@@ -272,8 +272,8 @@ _WORDLIKE = {"end", "why"}
 #: What follows a parameter named as a subject: a verb of the message, or a comparison
 #: ("x must be ...", "y looks one-hot ...", "n = 3", "lo=-1, hi=1", "hi <= lo").
 _SUBJECT_FOLLOWS = (r"(?:\s*(?:=|<|>|!=)|\s+(?:must|is|are|has|have|holds|looks|names|gives|"
-                    r"needs|does|do|cannot|should|would|contains|spans|takes|was|were|overflows"
-                    r"|lies|replaces|multiplies|masks|uses|ends)\b)")
+                    r"needs|does|do|cannot|should|would|contains|spans|takes|was|were|"
+                    r"overflows|lies|replaces|multiplies|masks|uses|ends)\b)")
 
 #: Another identifier, with any subscripts, in a subject of several ("a and b must ...").
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])*"
