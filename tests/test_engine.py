@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from toyviz import _calibration, _fused, exact, masking, network
+from conftest import two_class_net
 
 
 @pytest.fixture(autouse=True)
@@ -24,15 +25,6 @@ def cache_home(tmp_path, monkeypatch):
     _calibration.forget()
     yield home
     _calibration.forget()
-
-
-def two_class_net(seed, n_nodes, n_points=60):
-    """Chapter 1's case: a random 2-n-2 ReLU/softmax network, points and labels."""
-    rng = np.random.default_rng(seed)
-    layers = [(rng.normal(size=(2, n_nodes)), rng.normal(size=n_nodes), "relu"),
-              (rng.normal(size=(n_nodes, 2)), rng.normal(size=2), "softmax")]
-    return (network.Network.from_dense(layers), rng.uniform(-1, 1, (n_points, 2)),
-            rng.integers(0, 2, n_points))
 
 
 def fake_timings(monkeypatch, seconds):

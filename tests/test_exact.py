@@ -17,6 +17,7 @@ import pytest
 
 import toyviz
 from toyviz import _fused, exact, landscape, masking, network
+from conftest import two_class_net
 
 VALUE_TOLERANCE = 1e-5
 ROUNDING = 1e-12
@@ -169,14 +170,6 @@ def test_any_hidden_layer_through_the_general_engine():
     swept, _ = masking.sweep_all_masks(net, x, y, layers="hidden0")
     np.testing.assert_allclose(values, swept, rtol=1e-12)
     check_against_tables(exact.run(problem), values, grid)
-
-
-def two_class_net(rng, n_nodes, n_points):
-    """Chapter 1's case: a random 2-n-2 ReLU/softmax network, points and labels."""
-    layers = [(rng.normal(size=(2, n_nodes)), rng.normal(size=n_nodes), "relu"),
-              (rng.normal(size=(n_nodes, 2)), rng.normal(size=2), "softmax")]
-    return (network.Network.from_dense(layers), rng.uniform(-1, 1, (n_points, 2)),
-            rng.integers(0, 2, n_points))
 
 
 def test_chapter_one_case_from_a_network_uses_the_fused_path():

@@ -6,6 +6,7 @@ import pytest
 
 import toyviz
 from toyviz import data, models, network
+from conftest import random_weights
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +50,6 @@ def test_unmasked_equals_the_masked_model_with_every_node_on(trained):
     ones = np.ones((len(x), 6), np.float32)
     np.testing.assert_allclose(plain(x, training=False).numpy(),
                                model([x, ones], training=False).numpy(), atol=1e-6)
-
-
-def random_weights(model, seed):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.get_weights():
-            layer.set_weights([rng.normal(size=w.shape).astype(np.float32)
-                               for w in layer.get_weights()])
-    return model
 
 
 def test_with_masks_multiplies_each_named_layer_after_its_activation_and_shares_weights():

@@ -6,31 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toyviz import network
+from conftest import keras_chain
 
 keras = pytest.importorskip("keras")
 
 HIDDEN = ["relu", "tanh", "sigmoid", "linear", "elu", "gelu"]
-
-
-def _chain(widths, activations, n_outputs, output, as_layers, mask_at=(), seed=0):
-    """A Keras functional chain: Dense(w) with each activation given either as
-    ``activation=`` or as a separate layer, a mask input multiplied after the hidden
-    layers listed in ``mask_at``, and a final Dense with ``output``."""
-    keras.utils.set_random_seed(seed)
-    x = keras.Input((2,), name="x")
-    inputs, a = [x], x
-    for i, (width, activation) in enumerate(zip(widths, activations)):
-        if as_layers:
-            a = keras.layers.Dense(width, name=f"h{i}")(a)
-            a = keras.layers.Activation(activation, name=f"act{i}")(a)
-        else:
-            a = keras.layers.Dense(width, activation=activation, name=f"h{i}")(a)
-        if i in mask_at:
-            mask = keras.Input((width,), name=f"mask{i}")
-            inputs.append(mask)
-            a = keras.layers.Multiply(name=f"masked{i}")([a, mask])
-    out = keras.layers.Dense(n_outputs, activation=output, name="out")(a)
-    return keras.Model(inputs, out)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -43,7 +23,8 @@ def test_forward_matches_keras_on_random_chains_with_masks(widths, data, n_outpu
                                      max_size=len(widths)))
     output = data.draw(st.sampled_from(["softmax", "sigmoid", "linear"]))
     mask_at = data.draw(st.sets(st.integers(0, len(widths) - 1)))
-    model = _chain(widths, activations, n_outputs, output, as_layers, sorted(mask_at))
+    model = keras_chain((2, *widths, n_outputs), activations, output, as_layers=as_layers,
+                        mask_at=sorted(mask_at))
     net = network.read(model)
     assert net.output == output and net.n_outputs == n_outputs
     assert net.masked == tuple(f"h{i}" for i in sorted(mask_at))
@@ -60,7 +41,7 @@ def test_forward_matches_keras_on_random_chains_with_masks(widths, data, n_outpu
 
 
 def test_batched_masks_give_one_output_per_mask():
-    model = _chain([5, 4], ["relu", "tanh"], 3, "softmax", False)
+    model = keras_chain((2, 5, 4, 3), ["relu", "tanh"], "softmax")
     net = network.read(model)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(6, 2))
@@ -120,7 +101,7 @@ def test_branching_models_are_refused():
 
 
 def test_masks_are_checked_by_name_and_width():
-    net = network.read(_chain([3], ["relu"], 2, "softmax", False))
+    net = network.read(keras_chain((2, 3, 2), ["relu"], "softmax"))
     with pytest.raises(ValueError, match="masks names layer 'out', which is not a hidden"):
         net.forward(np.zeros((1, 2)), {"out": np.ones(2)})
     with pytest.raises(ValueError, match=r"masks\['h0'\] must end in an axis of 3"):
@@ -162,7 +143,7 @@ def test_an_unbuilt_model_is_refused_saying_how_to_build_it():
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_nan_and_inf_weights_are_refused_naming_the_layer_and_the_weight(index, weight,
                                                                          value):
-    model = _chain([3], ["relu"], 2, "softmax", False)
+    model = keras_chain((2, 3, 2), ["relu"], "softmax")
     weights = model.get_weights()
     weights[index].flat[0] = value
     model.set_weights(weights)
@@ -230,14 +211,14 @@ def test_pooling_and_convolution_must_fit_the_samples():
     ("abc", TypeError, "x must be an array"),
 ])
 def test_forward_and_predict_check_x(x, error, words):
-    net = network.read(_chain([3], ["relu"], 2, "softmax", False))
+    net = network.read(keras_chain((2, 3, 2), ["relu"], "softmax"))
     for method in (net.forward, net.predict, net):
         with pytest.raises(error, match=words):
             method(x)
 
 
 def test_no_points_give_no_outputs():
-    net = network.read(_chain([3], ["relu"], 2, "softmax", False))
+    net = network.read(keras_chain((2, 3, 2), ["relu"], "softmax"))
     assert net.predict(np.zeros((0, 2))).shape == (0, 2)
     assert net.forward([[0.5, 0.5]])[0][-1].shape == (1, 2)
 
@@ -264,7 +245,7 @@ def test_steps_refuse_input_of_the_wrong_shape_naming_the_layer():
 
 
 def test_explaining_and_from_dense_check_what_they_are_given():
-    net = network.read(_chain([3], ["relu"], 2, "softmax", False))
+    net = network.read(keras_chain((2, 3, 2), ["relu"], "softmax"))
     with pytest.raises(ValueError, match=r"weights must have shape \(2,\) or \(n, 2\)"):
         net.explaining(np.ones(3))
     with pytest.raises(ValueError, match="weights must contain only finite"):

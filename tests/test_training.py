@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toyviz import models, network, pruning, training
+from conftest import random_weights
 
 
 def keras_net(widths, activations, n_inputs=2, n_outputs=3, output="softmax", seed=0,
@@ -25,13 +26,7 @@ def keras_net(widths, activations, n_inputs=2, n_outputs=3, output="softmax", se
         else:
             layers.append(keras.layers.Dense(width, activation=activation, name=f"d{i}"))
     layers.append(keras.layers.Dense(n_outputs, activation=output, name="last"))
-    model = keras.Sequential(layers)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.weights:
-            layer.set_weights([rng.normal(0, 1, w.shape).astype(np.float32)
-                               for w in layer.get_weights()])
-    return model
+    return random_weights(keras.Sequential(layers), seed)
 
 
 @settings(max_examples=15, deadline=None)

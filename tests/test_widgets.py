@@ -18,36 +18,13 @@ from hypothesis import strategies as st
 from toyviz import widgets
 from toyviz.data import CIRCLE_RADIUS_SQUARED
 from toyviz.network import ACTIVATIONS, OTHER_ACTIVATIONS, Network
+from conftest import keras_chain, random_network
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def random_network(rng, sizes=(2, 20, 2), activations=("relu",), output="softmax",
-                   scale=1.0):
-    """A Dense chain with normal weights: ``sizes`` from input to output, hidden
-    activations cycled from ``activations``."""
-    layers = [(scale * rng.normal(size=(a, b)), scale * rng.normal(size=b),
-               activations[k % len(activations)])
-              for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
-    layers[-1] = (*layers[-1][:2], output)
-    return Network.from_dense(layers)
-
-
 def labelled_points(rng, n=60, classes=2):
     return rng.uniform(-1.5, 1.5, size=(n, 2)), rng.integers(0, classes, size=n)
-
-
-def keras_chain(sizes, activations, output, seed):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((sizes[0],))
-    a = inputs
-    for k, width in enumerate(sizes[1:-1]):
-        a = keras.layers.Dense(width, activation=activations[k % len(activations)],
-                               name=f"dense{k}")(a)
-    outputs = keras.layers.Dense(sizes[-1], activation=output, name="out")(a)
-    return keras.Model(inputs, outputs)
 
 
 def test_values_match_the_keras_masked_circle_model():
@@ -83,7 +60,7 @@ def test_values_match_keras_on_a_deep_three_class_network():
     zeroing its outgoing weights in Keras."""
     import keras
 
-    model = keras_chain((2, 8, 8, 3), ("tanh", "relu"), "softmax", seed=4)
+    model = keras_chain((2, 8, 8, 3), ("tanh", "relu"), "softmax", seed=4, hidden="dense")
     rng = np.random.default_rng(4)
     x, y = labelled_points(rng, 100, classes=3)
     with pytest.raises(ValueError, match=r"layer must name .*'dense0': 8, 'dense1': 8"):
@@ -253,7 +230,7 @@ def refusal_models():
         (conv_model, r"model must take 2 inputs .* got input shape \(6, 6, 1\)"),
         (three_inputs, r"model must take 2 inputs .* got input shape \(3,\)"),
         (no_hidden, r"model has no hidden layer"),
-        (keras_chain((2, 4, 2), ("gelu",), "softmax", 1),
+        (keras_chain((2, 4, 2), ("gelu",), "softmax", 1, hidden="dense"),
          r"model's layer 'dense0' uses the activation 'gelu', which the browser does not"),
         (keras_chain((2, 4, 1), ("relu",), None, 1), r"model must end in a softmax or sigmoid"),
         (keras_chain((2, 4, 3), ("relu",), "sigmoid", 1), r"single sigmoid output unit"),
