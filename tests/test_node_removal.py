@@ -118,6 +118,32 @@ def test_measure_without_tables_gives_the_same_numbers(measured):
         == lean
 
 
+def test_the_pooled_density_is_the_density_of_every_entry(measured):
+    _, _, _, _, tables = measured
+    every = landscape.gaussian_density(tables["log_gradient"].ravel(), node_removal.GRADIENT_GRID,
+                                       node_removal.BANDWIDTH)
+    np.testing.assert_allclose(tables["pooled"], every, rtol=1e-12, atol=1e-12)
+
+
+def test_the_sweep_agrees_with_the_float64_engine_on_every_mask(measured):
+    model, x, y, _, tables = measured
+    masks = (np.arange(64)[:, None] >> np.arange(6)) & 1
+    np.testing.assert_array_equal(masking.mask_indices(masks), np.arange(64))
+    loss, gradient = masking.mask_losses(model, x, y, masks)
+    np.testing.assert_allclose(tables["all_loss"], loss, rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(tables["row_mean_gradient"], gradient.mean(axis=1), rtol=1e-6,
+                               atol=2e-6)
+
+
+def test_without_numba_the_numpy_path_gives_the_same_numbers(measured, monkeypatch):
+    model, x, y, values, _ = measured
+    monkeypatch.setattr(node_removal._fused, "available", lambda: False)
+    lean, _ = node_removal.measure(model, x, y, np.random.default_rng(2),
+                                   np.random.default_rng(3))
+    for key, value in lean.items():
+        assert value == pytest.approx(values[key], rel=1e-5, abs=1e-6), key
+
+
 def test_measured_values_follow_their_definitions(measured):
     model, x, y, values, tables = measured
     half = tables["samples"][0.5]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from toyviz import data, landscape, masking, training
+from toyviz import _fused, data, landscape, masking, training
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_rng)
 
@@ -128,9 +128,11 @@ def measure(model, x, y, rng, resampling, rule="prose", tables=False):
 
     Draws, from ``rng`` and in this order, 1000 masks at each p of :data:`P_VALUES` and
     1000 hypercube paths, and the kurtosis intervals' resamples from ``resampling``; sweeps
-    all ``2**n_nodes`` masks exactly (numpy engine), and reads the paths' losses from the
-    sweep's table (the masks' own losses and gradients come from
-    :func:`toyviz.masking.mask_losses`).
+    all ``2**n_nodes`` masks exactly (:func:`toyviz.masking.sweep_all_masks`, in the fused
+    numba kernel when numba can be imported, else on the numpy path: about 0.3 s against
+    1.2 s for 20 nodes, for about 40 MiB more anonymous memory, 70 MiB when it compiles),
+    and reads the paths' losses from the sweep's table (the masks' own losses and gradients
+    come from :func:`toyviz.masking.mask_losses`).
 
     Parameters
     ----------
@@ -217,7 +219,10 @@ def measure(model, x, y, rng, resampling, rule="prose", tables=False):
     values["silent_nodes"] = int(n_nodes - acting.sum())
     values["widest_node_ratio"] = float(spread.max() / spread[acting].min()) \
         if acting.any() else 1.0
-    pooled = landscape.gaussian_density(log_gradient.ravel(), GRADIENT_GRID, BANDWIDTH)
+    # the density of all entries is the nodes' on and off densities weighted by their
+    # counts (the same sum, without a second pass over 20,000 entries by 801 points)
+    counts = np.stack([is_on.sum(axis=0), (~is_on).sum(axis=0)], axis=1)
+    pooled = np.tensordot(counts, curves, axes=([0, 1], [0, 1])) / is_on.size
     at_zero = pooled[np.argmin(np.abs(GRADIENT_GRID))]
     left_peak, right_peak = pooled[GRADIENT_GRID < 0].max(), pooled[GRADIENT_GRID > 0].max()
     values["trough_at_zero"] = float(at_zero)
@@ -250,7 +255,7 @@ def measure(model, x, y, rng, resampling, rule="prose", tables=False):
     started = time.perf_counter()
     all_loss, all_mean_gradient, gradient_exact = masking.sweep_all_masks(
         target, x, y, project=np.full((n_nodes, 1), 1 / n_nodes), node_means=True,
-        engine="numpy")
+        engine="numba" if _fused.available() else "numpy")   # numba missing: warned once
     sweep_seconds = time.perf_counter() - started
     row_mean_gradient = all_mean_gradient[:, 0].astype(np.float64)
     del all_mean_gradient
