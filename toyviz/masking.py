@@ -904,7 +904,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     same split tables in one pass per block of masks, the logarithms as sums of exponents
     and products of mantissas, within the same tolerances). ``engine`` chooses:
     ``"numpy"`` (never loads numba, whose compiler libraries add about 140 MiB of
-    resident memory to the process: chapter 1 runs on Binder's 1 GB and takes this one),
+    resident memory to the process, mostly pages mapped from its library files),
     ``"numba"`` (refused with a ValueError when numba cannot be imported) or ``"auto"``,
     the faster of the two *as measured on this machine*: the first call of a kind times
     both engines on samples of its own problem (one and eight high halves by one block of
