@@ -30,6 +30,8 @@ BOOKKEEPING = ("keep(", "record.", "claims.", "checks.", "glue_run_stats", "watc
 #: Text that shows a role, TeX or a template was not rendered.
 RAW = (r"{eval}", "{glue", "{ref}", "{doc}", "{numref}", r"\frac", "2^{", "$$", "{:", "}`",
        "by at most 0.0000", "layer(s)", "nan%")
+#: Markdown emphasis shown as text: an {eval} result or an output is text, not Markdown.
+EMPHASIS = re.compile(r"(?<![\w*])\*{1,2}[A-Za-z][^*\n]{0,60}[A-Za-z.]\*{1,2}(?![\w*])")
 
 # Measured in the page: the height of the article's parts, by kind. Code is what a reader
 # sees of a cell's input (a folded cell shows only its "Show code" line). Raw text is
@@ -122,7 +124,7 @@ def measure(page, url, explorables=0):
         "figure_share": round(found["figures"] / height, 3),
         "findings": found["findings"], "findings_first": found["findingsFirst"],
         "bookkeeping_visible": sorted({word for word in BOOKKEEPING if word in visible_code}),
-        "raw_text": sorted({raw for raw in RAW if raw in text}),
+        "raw_text": sorted({raw for raw in RAW if raw in text} | set(EMPHASIS.findall(text))),
         "last_heading": found["lastHeading"],
     }
 
