@@ -1068,7 +1068,8 @@ SPECS["widgets.check_cells"] = Spec(lambda: {"name": "cells", "cells": np.eye(3,
                                             "side": 3}, accept={
     ("name", "unknown"): ("the caller's parameter name, any text",
                           lambda r, a: r == [[0, 0], [1, 1], [2, 2]])})
-SPECS["widgets.check_line"] = Spec(lambda: {"name": "prompt", "text": "untick node 2."}, accept={
+# a checker's `name` is its caller's parameter, which its messages name: here the checked one
+SPECS["widgets.check_line"] = Spec(lambda: {"name": "text", "text": "untick node 2."}, accept={
     ("name", "unknown"): ("the caller's parameter name, any text",
                           lambda r, a: r == "untick node 2."),
     ("text", "unknown"): ("any one line of text", lambda r, a: r == "no such thing")})

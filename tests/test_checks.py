@@ -69,7 +69,7 @@ def test_count_and_exact():
 def test_exceeds_refuses_a_verdict_that_rounding_could_flip():
     assert checks.exceeds(0.3, 0.2, 0.05) is True
     assert checks.exceeds(0.1, 0.2, 0.05) is False
-    with pytest.raises(ValueError, match="gap = 0.23 is within 0.05 of the threshold 0.2"):
+    with pytest.raises(ValueError, match="gap = 0.23 is within margin = 0.05 of the threshold 0.2"):
         checks.exceeds(0.23, 0.2, 0.05, name="gap")
     with pytest.raises(TypeError, match="margin"):
         checks.exceeds(0.3, 0.2, "wide")

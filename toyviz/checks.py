@@ -293,9 +293,8 @@ def exceeds(value, threshold, margin, name="value"):
     answer = side(value, threshold, margin, name)
     if answer is None:
         value, threshold, margin = float(value), float(threshold), float(margin)
-        raise ValueError(f"{name} = {value:.6g} is within {margin:g} of the threshold "
-                         f"{threshold:.6g}: a verdict on it could flip with rounding "
-                         f"(the margin asked for is {margin:g})")
+        raise ValueError(f"{name} = {value:.6g} is within margin = {margin:g} of the "
+                         f"threshold {threshold:.6g}: a verdict on it could flip with rounding")
     return answer
 
 

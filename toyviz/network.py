@@ -114,8 +114,8 @@ def _check_bias(bias, units):
     """A Matrix step's bias: (units,) float64, one per unit of its kernel."""
     bias = check_array("bias", bias, dtype=np.float64)
     if bias.shape != (units,):
-        raise ValueError(f"bias must have shape ({units},), one per unit of kernel, got "
-                         f"{bias.shape}")
+        raise ValueError(f"kernel and bias must agree: bias must have shape ({units},), one "
+                         f"per unit of kernel, got {bias.shape}")
     return bias
 
 
@@ -201,8 +201,8 @@ class Folded(Matrix):
             raise ValueError(f"weight must be (d,) or (d, n), got {_describe(weight)}")
         bias = check_array("bias", bias, dtype=np.float64)
         if bias.shape != weight.shape[1:]:
-            raise ValueError(f"bias must have shape {weight.shape[1:]}, one per column of "
-                             f"weight, got {bias.shape}")
+            raise ValueError(f"weight and bias must agree: bias must have shape "
+                             f"{weight.shape[1:]}, one per column of weight, got {bias.shape}")
         self.weight, self.bias = weight, bias
 
     def forward(self, a):

@@ -401,9 +401,9 @@ def image_relevance_grid(images, maps, column_labels, row_labels=None, width=1.5
     _register_seaborn_colour_maps()
     n, methods = maps.shape[:2]
     if maps.shape[2:] != images.shape[1:] or len(images) != n:
-        raise ValueError(f"maps must have shape (n, methods, h, w) = (n, methods, "
-                         f"{images.shape[1]}, {images.shape[2]}) with n = {len(images)} as "
-                         f"images, got {maps.shape}")
+        raise ValueError(f"images and maps must agree: maps must have shape (n, methods, h, "
+                         f"w) = (n, methods, {images.shape[1]}, {images.shape[2]}) with "
+                         f"n = {len(images)} as images, got {maps.shape}")
     _check_texts("column_labels", column_labels, methods)
     _check_texts("row_labels", row_labels, n, optional=True)
     width, height = _check_inches("width", width), _check_inches("height", height)
@@ -449,8 +449,8 @@ def mask_maps(probabilities, losses, row_labels, extent=(-2.0, 2.0, -2.0, 2.0),
                                 empty=False)
     losses = check_array("losses", losses, dtype=np.float64)
     if losses.shape != probabilities.shape:
-        raise ValueError(f"losses must have the shape of probabilities, "
-                         f"{probabilities.shape}, got {losses.shape}")
+        raise ValueError(f"probabilities and losses must have the same shape, got "
+                         f"{probabilities.shape} and {losses.shape}")
     rows = len(probabilities)
     _check_texts("row_labels", row_labels, rows)
     extent = _check_extent("extent", extent)

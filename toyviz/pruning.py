@@ -595,8 +595,8 @@ def summarize(table, by, value="accuracy", confidence=0.95):
                          f"got {value!r}")
     column = table[value]
     if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
-        raise TypeError(f"value must name a numeric column of table, but {value!r} holds "
-                        f"{column.dtype}")
+        raise TypeError(f"table and value must give a numeric column, but table[{value!r}] "
+                        f"holds {column.dtype}")
     if np.isinf(column.to_numpy(dtype=np.float64)).any():
         raise ValueError(f"table's column value = {value!r} holds inf in "
                          f"{int(np.isinf(column.to_numpy(dtype=np.float64)).sum())} rows; an "

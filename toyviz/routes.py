@@ -66,8 +66,8 @@ def _check_like(name, value, other_name, other):
     """``value`` as a float64 array of ``other``'s shape."""
     value = check_array(name, value, dtype=np.float64)
     if value.shape != other.shape:
-        raise ValueError(f"{name} must have the shape of {other_name}, {other.shape}, "
-                         f"got {value.shape}")
+        raise ValueError(f"{other_name} and {name} must have the same shape, got "
+                         f"{other.shape} and {value.shape}")
     return value
 
 

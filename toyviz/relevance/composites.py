@@ -122,11 +122,10 @@ def preset(name, epsilon=0.01):
     ``epsilon`` (>= 0) is used by ``lrp_epsilon`` only.
     """
     if not isinstance(name, str):
-        raise TypeError(f"composite must be a preset name (str), one of {sorted(PRESETS)}, "
-                        f"or a Composite, got {_describe(name)}")
+        raise TypeError(f"name must be a preset name (str), one of {sorted(PRESETS)}, got "
+                        f"{_describe(name)}")
     if name not in PRESETS:
-        raise ValueError(f"composite must be one of {sorted(PRESETS)} or a Composite, "
-                         f"got the preset name {name!r}")
+        raise ValueError(f"name must be one of the presets {sorted(PRESETS)}, got {name!r}")
     epsilon = check_float("epsilon", epsilon, low=0)
     return PRESETS[name](epsilon)
 

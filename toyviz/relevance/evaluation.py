@@ -112,8 +112,8 @@ def rank_correlation(first, second, absolute=True):
         raise ValueError(f"first must be (n, ...) maps, one per sample, got {_describe(first)}")
     second = check_array("second", second, dtype=np.float64)
     if second.shape != first.shape:
-        raise ValueError(f"second must have the shape of first, {first.shape}, got "
-                         f"{second.shape}")
+        raise ValueError(f"first and second must have the same shape, got {first.shape} "
+                         f"and {second.shape}")
     absolute = check_flag("absolute", absolute)
     first, second = first.reshape(len(first), -1), second.reshape(len(second), -1)
     if absolute:

@@ -94,8 +94,8 @@ class Explanation:
                 for name, value in self.bias.items()}
         for name, value in bias.items():
             if value.ndim < 1 or len(value) != n:
-                raise ValueError(f"bias[{name!r}] must have {n} rows like input, got "
-                                 f"{_describe(value)}")
+                raise ValueError(f"input and bias[{name!r}] must agree: bias[{name!r}] must "
+                                 f"have {n} rows, one per row of input, got {_describe(value)}")
         output = check_array("output", self.output, shape=(n,), dtype=np.float64,
                              finite=False)
         if not isinstance(self.composite, Composite):
@@ -165,6 +165,20 @@ def output_weights(output, n_outputs, n):
                     f"got {_describe(output)}")
 
 
+def _composite(composite, *epsilon):
+    """The caller's ``composite``, a Composite or the name of a preset, as a Composite
+    (a preset built with the caller's epsilon, when it passes one, which is checked)."""
+    if isinstance(composite, Composite):
+        if epsilon:
+            check_float("epsilon", epsilon[0], low=0)
+        return composite
+    if isinstance(composite, str) and composite in PRESETS:
+        return preset(composite, *epsilon)
+    error = ValueError if isinstance(composite, str) else TypeError
+    raise error(f"composite must be a Composite or one of {sorted(PRESETS)}, got "
+                f"{_describe(composite)}")
+
+
 def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
               epsilon=0.01):
     """Explain ``weights . logits`` for a batch by one backward pass with ``composite``.
@@ -189,13 +203,7 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     Explanation
     """
     network = _to_explain(model)
-    if isinstance(composite, str):
-        composite = preset(composite, epsilon=epsilon)
-    elif not isinstance(composite, Composite):
-        raise TypeError(f"composite must be a Composite or one of {sorted(PRESETS)}, "
-                        f"got {_describe(composite)}")
-    else:
-        check_float("epsilon", epsilon, low=0)
+    composite = _composite(composite, epsilon)
     check_choice("bias", bias, ("each", "shared"))
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
                     empty=False)
@@ -318,11 +326,7 @@ def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
     Introduced in chapter 2, :ref:`§Blame the bias <relevance-blame-bias>`.
     """
     network = _to_explain(model)
-    if isinstance(composite, str):
-        composite = preset(composite)
-    elif not isinstance(composite, Composite):
-        raise TypeError(f"composite must be a Composite or one of {sorted(PRESETS)}, "
-                        f"got {_describe(composite)}")
+    composite = _composite(composite)
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
                     empty=False)
     if composite.needs_baseline and baseline is None:
