@@ -157,9 +157,13 @@ def test_show_plays_an_animation_as_a_hidpi_animated_png(shown):
     [(data, metadata)] = shown
     assert set(data) == {"image/png", "text/plain"}
     (width, height), n_frames = pixel_size(data["image/png"])
-    assert n_frames == 3
-    # browsers draw nothing when the first frame's size is not the image's (APNG's rule)
     png = base64.b64decode(data["image/png"])
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.info.get("default_image") and n_frames == 1 + 3  # a still, then 3 frames
+        still = np.asarray(image.convert("RGB"))
+        image.seek(n_frames - 1)
+        assert np.array_equal(still, np.asarray(image.convert("RGB")))  # the last frame
+    # browsers draw nothing when the first frame's size is not the image's (APNG's rule)
     first_frame = png.index(b"fcTL") + 4
     assert struct.unpack(">II", png[first_frame + 4:first_frame + 12]) == (width, height)
     assert abs(width - plots.PIXEL_RATIO * metadata["image/png"]["width"]) <= 1

@@ -723,7 +723,9 @@ def _animated_png(animation):
     """The frames of ``animation`` at :data:`PIXEL_RATIO` times its figure's dpi as one
     animated PNG that loops, each frame shown for the animation's interval, the colours
     reduced to one palette drawn from every frame (a third of the size of full colour);
-    and the figure."""
+    and the figure. The last frame is also the PNG's default image, outside the animation:
+    what a still of it shows (the site's paused animation, a viewer without APNG) is where
+    the animation ends, not where it starts."""
     writer = _FrameWriter()
     animation.save("unused.png", writer=writer)   # the writer keeps the frames; no file
     frames = writer.frames
@@ -734,8 +736,9 @@ def _animated_png(animation):
     palette = sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     frames = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:],
-                   duration=int(getattr(animation, "_interval", 200)), loop=0, optimize=True)
+    frames[-1].save(buffer, format="PNG", save_all=True, append_images=frames,
+                    default_image=True, duration=int(getattr(animation, "_interval", 200)),
+                    loop=0, optimize=True)
     return buffer.getvalue(), writer.fig
 
 
