@@ -256,17 +256,32 @@ def release_library_pages(package="tensorflow"):
     folders = [os.path.realpath(folder) + os.sep for folder in spec.submodule_search_locations]
     libc = ctypes.CDLL(None)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    process = psutil.Process()
-    before = process.memory_info().rss
-    with open("/proc/self/maps") as maps:
-        regions = [line.split(maxsplit=5) for line in maps]
-    for region in regions:
-        path = region[5].strip() if len(region) == 6 else ""
-        if not any(path.startswith(folder) for folder in folders):
-            continue
-        start, end = (int(address, 16) for address in region[0].split("-"))
+    regions = _mappings_under(folders)
+    for start, end, _ in regions:
         libc.madvise(start, end - start, MADV_PAGEOUT)  # a kernel without it: EINVAL
-    return max(before - process.memory_info().rss, 0) / 2**20
+    # the released mappings' own resident bytes, before and after: not the process's
+    # whole resident size, which other threads' allocations move meanwhile
+    freed = sum(rss for *_, rss in regions) - sum(rss for *_, rss in _mappings_under(folders))
+    return max(freed, 0) / 2**20
+
+
+def _mappings_under(folders):
+    """This process's mappings of files under ``folders``: (start, end, resident bytes)
+    each, from ``/proc/self/smaps``."""
+    found, current = [], None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split(maxsplit=5)
+            if "-" in fields[0] and not fields[0].endswith(":"):   # a mapping's first line
+                path = fields[5].strip() if len(fields) == 6 else ""
+                current = None
+                if any(path.startswith(folder) for folder in folders):
+                    start, end = (int(address, 16) for address in fields[0].split("-"))
+                    current = [start, end, 0]
+                    found.append(current)
+            elif current is not None and fields[0] == "Rss:":
+                current[2] = int(fields[1]) * 1024   # kB
+    return [tuple(mapping) for mapping in found]
 
 
 def import_tensorflow():
