@@ -723,9 +723,9 @@ def _animated_png(animation):
     """The frames of ``animation`` at :data:`PIXEL_RATIO` times its figure's dpi as one
     animated PNG that loops, each frame shown for the animation's interval, the colours
     reduced to one palette drawn from every frame (a third of the size of full colour);
-    and the figure. The last frame is also the PNG's default image, outside the animation:
-    what a still of it shows (the site's paused animation, a viewer without APNG) is where
-    the animation ends, not where it starts."""
+    and the figure. The loop begins with its last frame, then plays from the first: a
+    still of it, which shows the first frame (the site's paused animation, a viewer
+    without APNG), shows where the animation ends, not where it starts."""
     writer = _FrameWriter()
     animation.save("unused.png", writer=writer)   # the writer keeps the frames; no file
     frames = writer.frames
@@ -734,11 +734,11 @@ def _animated_png(animation):
     for index, frame in enumerate(frames):
         sheet.paste(frame, (0, height * index))
     palette = sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    frames = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
+    frames = [frame.quantize(palette=palette, dither=Image.Dither.NONE)
+              for frame in frames[-1:] + frames[:-1]]   # the same loop, from its end
     buffer = io.BytesIO()
-    frames[-1].save(buffer, format="PNG", save_all=True, append_images=frames,
-                    default_image=True, duration=int(getattr(animation, "_interval", 200)),
-                    loop=0, optimize=True)
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:],
+                   duration=int(getattr(animation, "_interval", 200)), loop=0, optimize=True)
     return buffer.getvalue(), writer.fig
 
 

@@ -2,8 +2,9 @@
    loads it. An animated figure (an image a cell's metadata gives the class
    toyviz-animation: chapter 3's training animation, an animated PNG that loops) gets a
    button that pauses and plays it (WCAG 2.2.2, Pause, Stop, Hide). Paused, a canvas with
-   a still frame of the image (drawImage draws one frame of an animated image) and the
-   image's alt text stands in its place, at the image's size. A reader who asks for
+   a still of the image (drawImage draws an animated image's first frame, which
+   toyviz.plots makes the animation's last: where training ends) and the image's alt text
+   stands in its place, at the image's size. A reader who asks for
    reduced motion (prefers-reduced-motion: reduce) gets it paused from the start.
    tests/test_figures.py checks it in Chromium. */
 (function () {
