@@ -1196,6 +1196,9 @@ SPECS["relevance.propagation.propagate"] = Spec(lambda: {"model": read_mlp(), "x
 SPECS["relevance.propagation.bias_treatments"] = Spec(lambda: {
     "model": read_mlp(), "x": X2, "output": 1, "epsilons": (0.0, 0.1)},
     same=lambda a, b: same(a.to_numpy(), b.to_numpy()))
+SPECS["relevance.propagation.to_explain"] = Spec(lambda: {"model": read_mlp()},
+                                                   same=lambda a, b: a.steps == b.steps)
+SPECS["relevance.propagation.chunks"] = Spec(lambda: {"network": read_mlp(), "n": 3})
 SPECS["relevance.propagation.layer_totals"] = Spec(lambda: {"model": read_mlp(), "x": X2})
 SPECS["relevance.propagation.rule_sweep"] = Spec(lambda: {
     "model": read_mlp(), "x": X2, "matrix_rules": [relevance.rules.MatrixGradient()],

@@ -26,7 +26,7 @@ from toyviz.models import check_labels, compile_classifier
 from toyviz.network import check_finite_weights
 from toyviz.relevance.composites import PRESET_LABELS, PRESETS
 from toyviz.relevance.propagation import (
-    _chunks, _to_explain, output_weights, propagate)
+    chunks, output_weights, propagate, to_explain)
 
 def perturbation_curve(model, x, relevance, output, replacement, steps):
     """Region perturbation (Samek et al. 2015, arXiv:1509.06321, §III): replace the input
@@ -47,7 +47,7 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     -------
     (steps + 1,) float64: mean over samples of ``f(x) - f(x after k replacements)``.
     """
-    network = _to_explain(model)
+    network = to_explain(model)
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
                     empty=False)
     relevance = check_array("relevance", relevance, shape=x.shape, dtype=np.float64)
@@ -62,7 +62,7 @@ def perturbation_curve(model, x, relevance, output, replacement, steps):
     for k in range(steps):
         batch[k + 1:, rows, order[:, k]] = noise[rows, order[:, k]]
     batch = batch.reshape(-1, *network.input_shape)
-    logits = np.concatenate([network(batch[chunk]) for chunk in _chunks(network, len(batch))])
+    logits = np.concatenate([network(batch[chunk]) for chunk in chunks(network, len(batch))])
     if weights.ndim == 2:
         weights = np.tile(weights, (steps + 1, 1))
     scores = (logits * weights).sum(axis=1).reshape(steps + 1, n)
@@ -292,7 +292,7 @@ def compare_rules(model, x, output, baseline, rng, steps=32, presets=None):
     RuleComparison
     """
     check_finite_weights(model, "model")
-    network = _to_explain(model)
+    network = to_explain(model)
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
                     empty=False)
     rng = check_rng("rng", rng)

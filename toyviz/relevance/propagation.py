@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from toyviz._checks import (_describe, check_array, check_choice, check_float, check_int,
-                             check_sequence)
+from toyviz._checks import (_describe, check_array, check_choice, check_float, check_instance,
+                             check_int, check_sequence)
 from toyviz.network import ACTIVATIONS, Network
 from toyviz.network import read as _read
 from toyviz.relevance.composites import ENDS, PRESETS, Composite, preset
@@ -52,8 +52,9 @@ def _explainable(network):
     return network
 
 
-def _to_explain(model):
-    """``model`` as a Network to explain: a Network is checked, a Keras model is read."""
+def to_explain(model):
+    """``model`` as a Network to explain: a Network is checked, a Keras model is read
+    (refused, naming ``model``, where relevance can't explain it exactly)."""
     return _explainable(model) if isinstance(model, Network) else network_from_model(model)
 
 
@@ -202,7 +203,7 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
     -------
     Explanation
     """
-    network = _to_explain(model)
+    network = to_explain(model)
     composite = _composite(composite, epsilon)
     check_choice("bias", bias, ("each", "shared"))
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
@@ -222,7 +223,7 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
             raise ValueError(f"baseline must have shape {network.input_shape} or "
                              f"{x.shape} (like x), got {_describe(baseline)}")
     parts = []
-    for rows in _chunks(network, n):
+    for rows in chunks(network, n):
         folded = network.explaining(weights if weights.ndim == 1 else weights[rows])
         parts.append(_backward(folded, x[rows], composite,
                                None if baseline is None else baseline[rows], bias))
@@ -238,7 +239,11 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
 CHUNK_VALUES = 2 ** 15
 
 
-def _chunks(network, n):
+def chunks(network, n):
+    """Row slices that cover ``n`` inputs in chunks of about :data:`CHUNK_VALUES` values in
+    ``network``'s widest layer, so a large batch is propagated in bounded memory."""
+    network = check_instance("network", network, Network, "a toyviz.network.Network")
+    n = check_int("n", n, low=0, high=2**31)  # more rows than any array of inputs holds
     probe = network.forward(np.zeros((1, *network.input_shape)))[0]
     widest = max(value.size for value in probe)
     rows = max(1, CHUNK_VALUES // widest)
@@ -325,7 +330,7 @@ def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
 
     Introduced in chapter 2, :ref:`§Blame the bias <relevance-blame-bias>`.
     """
-    network = _to_explain(model)
+    network = to_explain(model)
     composite = _composite(composite)
     x = check_array("x", x, shape=(None, *network.input_shape), dtype=np.float64,
                     empty=False)
@@ -371,7 +376,7 @@ def rule_sweep(model, x, matrix_rules, nonlinearity_rules, ends=("signal", "time
     conservation : (len(matrix_rules), len(nonlinearity_rules), len(ends)) float64, the
         largest ``|output - sum(input) - bias|`` over the inputs.
     """
-    network = _to_explain(model)
+    network = to_explain(model)
     for name, rules, cls in (("matrix_rules", matrix_rules, MatrixRule),
                              ("nonlinearity_rules", nonlinearity_rules, NonlinearityRule)):
         if isinstance(rules, (str, bytes)) or not isinstance(rules, (list, tuple)) \
@@ -422,7 +427,7 @@ def bias_treatments(model, x, output=0, epsilons=(0.0, 1e-6, 1e-3, 0.1)):
     distance of the inputs-only relevance from gradient × input, over the largest |d|
     (``inputs only: largest |R − gradient × input| / largest |d|``).
     """
-    network = _to_explain(model)
+    network = to_explain(model)
     if (isinstance(epsilons, (str, bytes)) or not hasattr(epsilons, "__len__")
             or len(epsilons) == 0):
         raise TypeError(f"epsilons must be a non-empty sequence of floats >= 0, got "
