@@ -293,7 +293,13 @@ SPECS["claims.ledger_summary"] = Spec(lambda: {"every": claims.ledger({"a": clai
 
 # --- routes ----------------------------------------------------------------------------------
 
-SPECS["routes.interval"] = Spec(lambda: {"values": np.array([1.0, 2.0, 4.0])})
+SPECS["intervals.interval"] = Spec(lambda: {"values": np.array([1.0, 2.0, 4.0])})
+SPECS["intervals.from_summary"] = Spec(lambda: {"mean": np.array([1.0, np.nan]),
+                                                "sd": np.array([0.5, np.nan]),
+                                                "n": np.array([3, 0])}, accept={
+    ("mean", "nan"): ("NaN means not measured", lambda r, a: np.isnan(r[0]).all()),
+    ("sd", "nan"): ("NaN means not measured", lambda r, a: np.isnan(r[0]).all()),
+    ("n", "out of range"): ("a count may be large", lambda r, a: r[0][0] < 1.0 < r[1][0])})
 SPECS["routes.paired"] = Spec(lambda: {"first": np.array([1.0, 2.0, 4.0]),
                                        "second": np.array([0.5, 2.5, 3.0])})
 SETUP = {"name": "s", "learning_rate": 0.01, "batch_size": None, "steps": 2}
@@ -1390,8 +1396,8 @@ OVERFLOWING = {"overflows float32": lambda v: np.asarray(v, np.float64) * 1e300,
                "scaled by 1e30": lambda v: np.asarray(v, np.float32) * np.float32(1e30)}
 _add(["training.train", "models.train_circle_model", "routes.band_search"], "x", OVERFLOWING)
 
-_add(["routes.interval", "pruning.summarize"], "confidence", {"one": lambda v: 1.0})
-_add(["routes.interval"], "values", {"one network": lambda v: np.asarray(v)[:1]})
+_add(["intervals.interval", "pruning.summarize"], "confidence", {"one": lambda v: 1.0})
+_add(["intervals.interval"], "values", {"one network": lambda v: np.asarray(v)[:1]})
 _add(["routes.paired"], "first", {"one network": lambda v: np.asarray(v)[:1]})
 _add(["routes.paired"], "second", {"one network": lambda v: np.asarray(v)[:1]})
 _add(["reasons.interval"], "values", {"one network": lambda v: np.asarray(v)[:1]})

@@ -1,11 +1,13 @@
 """toyviz.models: the masked circle model, training, the unmasked copy, saving."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
 
 import toyviz
-from toyviz import data, models, network
+from toyviz import _checks, data, models, network
 from conftest import random_weights
 
 
@@ -139,14 +141,37 @@ def test_compile_classifier_uses_adam_and_cross_entropy():
     assert model.loss.__class__.__name__ == "SparseCategoricalCrossentropy"
 
 
-def test_check_labels():
-    np.testing.assert_array_equal(models.check_labels("y", [0, 1, 1], 3, 2), [0, 1, 1])
-    with pytest.raises(ValueError, match="y"):
-        models.check_labels("y", [0, 2], 2, 2)
-    with pytest.raises(TypeError, match="y"):
-        models.check_labels("y", [0.0, 1.0], 2, 2)
-    with pytest.raises(ValueError, match="y"):
-        models.check_labels("y", [0, 1], 3, 2)
+def test_check_labels_is_deprecated_and_calls_the_one_checker():
+    with pytest.warns(DeprecationWarning, match="toyviz._checks.check_labels"):
+        np.testing.assert_array_equal(models.check_labels("y", [0, 1, 1], 3, 2), [0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ValueError, match="y"):
+            models.check_labels("y", [0, 2], 2, 2)
+        with pytest.raises(TypeError, match="y"):
+            models.check_labels("y", [0.0, 1.0], 2, 2)
+        with pytest.raises(ValueError, match="y"):
+            models.check_labels("y", [0, 1], 3, 2)
+
+
+def test_the_one_label_checker_takes_labels_per_network():
+    """``_checks.check_labels`` with ``k``: a stack's labels, (n,) shared or (k, n)."""
+    shared = _checks.check_labels("y", [0, 1, 1], 3, 2, integer_dtype=True, k=2)
+    assert shared.shape == (2, 3) and shared.dtype == np.int64
+    np.testing.assert_array_equal(shared, [[0, 1, 1], [0, 1, 1]])
+    # a (k, n) stack of labels that looks one-hot is still labels
+    each = _checks.check_labels("y", [[0, 1], [1, 0]], 2, 2, integer_dtype=True, k=2)
+    np.testing.assert_array_equal(each, [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\) or \(2, 3\)"):
+        _checks.check_labels("y", [0, 1], 3, 2, integer_dtype=True, k=2)
+    with pytest.raises(TypeError, match="y must hold integer class labels"):
+        _checks.check_labels("y", [0.0, 1.0, 1.0], 3, 2, integer_dtype=True, k=2)
+    with pytest.raises(TypeError, match="y must hold integer class labels"):
+        _checks.check_labels("y", [True, False, True], 3, 2, integer_dtype=True, k=2)
+    with pytest.raises(ValueError, match=r"y must be class labels in 0 \.\. 1"):
+        _checks.check_labels("y", [[0, 1, 2]] * 2, 3, 2, integer_dtype=True, k=2)
+    with pytest.raises(ValueError, match="y looks one-hot"):
+        _checks.check_labels("y", np.eye(3, dtype=int)[[0, 1, 1, 2]], 4, 3, k=2)
 
 
 @pytest.mark.parametrize("call, error, name", [

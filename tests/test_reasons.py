@@ -8,7 +8,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toyviz import reasons, relevance, training
+from toyviz import intervals, reasons, relevance, training
 
 
 def random_stack(seed, k=2, widths=(7, 5), n_inputs=6, n_outputs=4):
@@ -222,9 +222,9 @@ def test_evaluate_on_hand_made_networks(task):
 
 
 def test_interval_and_summarise():
-    mean, low, high = reasons.interval([1.0, 2.0, 3.0])
+    mean, low, high = intervals.interval([1.0, 2.0, 3.0], single=True)
     assert mean == 2.0 and low < 2.0 < high
-    assert reasons.interval([4.0]) == (4.0, 4.0, 4.0)
+    assert intervals.interval([4.0], single=True) == (4.0, 4.0, 4.0)
     import pandas as pd
 
     frame = pd.DataFrame({"route": ["a", "a", "b", "b"], "weight": [1.0] * 4,
@@ -268,9 +268,6 @@ def test_summarise_names_the_frame_for_a_value_that_is_not_finite():
     with pytest.raises(ValueError, match=r"frame's column 'a' \(in columns\) holds NaN or inf "
                                          "in 1 rows"):
         reasons.summarise(frame, ["a"])
-    assert reasons.interval([2.0]) == (2.0, 2.0, 2.0)
-    with pytest.raises(ValueError, match="confidence must be < 1"):
-        reasons.interval([2.0], confidence=1.0)
 
 
 def test_against_controls_pairs_plain_and_control_by_seed():

@@ -865,13 +865,13 @@ def fake_comparison(gain, kept):
 @given(gains=st.lists(st.tuples(st.floats(-5, 5), st.floats(-5, 5)), min_size=2, max_size=6),
        kept=st.floats(0, 1))
 def test_over_networks_gives_the_mean_and_t_interval_of_every_network(gains, kept):
-    from toyviz import routes
+    from toyviz import intervals
 
     comparisons = [fake_comparison(list(pair), [kept, kept / 2]) for pair in gains]
     summary = rel.over_networks(comparisons)
     for column, label in enumerate(summary.index):
         values = [pair[column] for pair in gains]
-        mean, low, high = routes.interval(values)       # the slow reference
+        mean, low, high = intervals.interval(values)    # the slow reference
         assert summary.loc[label, "gain"] == pytest.approx(mean, abs=1e-12)
         assert summary.loc[label, "gain_low"] == pytest.approx(low, abs=1e-9)
         assert summary.loc[label, "gain_high"] == pytest.approx(high, abs=1e-9)

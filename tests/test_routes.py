@@ -21,16 +21,6 @@ def toy_data(seed=0, n=60):
     return rng, x, (x[:, 0] * x[:, 1] > 0).astype(np.int64)
 
 
-def test_interval_is_students_t():
-    values = np.array([0.2, 0.4, 0.1, 0.5, 0.3])
-    mean, low, high = routes.interval(values)
-    ref_low, ref_high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
-                                         scale=stats.sem(values))
-    assert mean == pytest.approx(0.3) and low == pytest.approx(ref_low)
-    assert high == pytest.approx(ref_high)
-    assert routes.interval(np.full(4, 0.7)) == (0.7, 0.7, 0.7)
-
-
 def test_paired_matches_scipy():
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, 10), rng.normal(0.3, 1, 10)
@@ -155,8 +145,6 @@ def test_band_search_and_routes_reject_bad_input():
     with pytest.raises(ValueError, match="learning_rate"):
         routes.band_search([{"name": "a", "learning_rate": -1, "batch_size": 8,
                              "steps": 3}], x, y, x, y, rng)
-    with pytest.raises(ValueError, match="values"):
-        routes.interval([1.0])
     with pytest.raises(ValueError, match="second"):
         routes.weight_correlations(np.zeros((1, 2, 2)), np.zeros((1, 2, 3)),
                                    np.zeros((1, 2, 2)))
@@ -211,18 +199,7 @@ def test_layer_sweep_and_near_constant_nodes():
 # --- bad input, finished (issue 21, part 5) ---------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None)
-@given(value=st.floats(-10, 10), n=st.integers(2, 6), confidence=st.floats(0.01, 0.999))
-def test_intervals_of_equal_values_are_that_value(value, n, confidence):
-    mean, low, high = routes.interval(np.full(n, value), confidence)
-    assert (mean, low, high) == pytest.approx((value, value, value))
-
-
-def test_intervals_refuse_one_network_and_certainty():
-    with pytest.raises(ValueError, match="values must hold at least 2 numbers, got 1"):
-        routes.interval([0.5])
-    with pytest.raises(ValueError, match="confidence must be < 1"):
-        routes.interval([0.5, 0.6], confidence=1.0)
+def test_paired_refuses_one_network():
     with pytest.raises(ValueError, match="first and second must hold at least 2 networks'"):
         routes.paired([0.5], [0.4])
 

@@ -20,7 +20,7 @@ from toyviz._version import __version__
 
 _SUBMODULES = ("data", "models", "masking", "relevance", "pruning", "training", "plots",
                "widgets", "reproducibility", "checks", "claims", "routes", "reasons", "exact",
-               "network", "landscape", "node_removal")
+               "network", "landscape", "node_removal", "intervals")
 
 __all__ = ["__version__", "set_seed", *_SUBMODULES]
 

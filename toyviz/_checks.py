@@ -153,16 +153,30 @@ def refuse_one_hot(name, array):
                          f"indices, e.g. {name}.argmax(axis=1)")
 
 
-def check_labels(name, labels, n=None, n_classes=None, empty=False, integer_dtype=False):
+def check_labels(name, labels, n=None, n_classes=None, empty=False, integer_dtype=False,
+                 k=None):
     """Return class labels as a (n,) int64 array, checking that they are whole numbers in
     ``0 .. n_classes - 1`` (when ``n_classes`` is given), one per point (when ``n`` is).
     Booleans count as 0 and 1 and whole floats as integers, unless ``integer_dtype``
     asks for an integer dtype; no labels at all are refused unless ``empty``; one-hot
-    encoded labels are refused with a message saying how to get class indices."""
+    encoded labels are refused with a message saying how to get class indices.
+
+    With ``k`` (a stack of k networks, ``n`` then required), the labels are one per network
+    and point: a (k, n) array, or (n,) labels shared by every network (a read-only
+    broadcast view); returns (k, n) int64."""
     raw = check_array(name, labels, dtype=None, empty=empty)
-    refuse_one_hot(name, raw)
-    raw = check_array(name, raw, ndim=1, shape=None if n is None else (n,), dtype=None,
-                      empty=empty)
+    if k is None:
+        refuse_one_hot(name, raw)
+        raw = check_array(name, raw, ndim=1, shape=None if n is None else (n,), dtype=None,
+                          empty=empty)
+    else:
+        if raw.shape != (k, n):  # (k, n) labels can look one-hot: they are not
+            refuse_one_hot(name, raw)
+        if raw.shape == (n,):
+            raw = np.broadcast_to(raw, (k, n))
+        if raw.shape != (k, n):
+            raise ValueError(f"{name} must have shape ({n},) or ({k}, {n}) to match the "
+                             f"points, got {_describe(raw)}")
     if integer_dtype and not np.issubdtype(raw.dtype, np.integer):
         raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
     labels = check_array(name, raw, dtype=np.int64)

@@ -85,7 +85,7 @@ from tqdm.auto import tqdm
 
 from toyviz import _calibration, _fused, data, models, network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_ordered, check_rng, check_size)
+                            check_int, check_labels, check_ordered, check_rng, check_size)
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
     MAX_NODES,
     banzhaf_values,
@@ -227,7 +227,7 @@ def _inputs(target, x):
 def _points(target, x, y):
     """``x`` as by :func:`_inputs`, and ``y`` as int64 labels of the model's classes."""
     x = _inputs(target, x)
-    return x, models.check_labels("y", y, len(x), n_classes=target.n_classes)
+    return x, check_labels("y", y, len(x), target.n_classes, empty=True, integer_dtype=True)
 
 
 def _one_mask(target, mask, name="mask"):

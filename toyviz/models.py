@@ -5,13 +5,14 @@ classifier), and used again in chapters 2 and 3.
 """
 
 import os
+import warnings
 
 import numpy as np
 
 from toyviz import network
+from toyviz import _checks
 from toyviz._checks import (check_array, check_choice, check_float, check_int, check_ordered,
                             check_size, check_training_inputs, refuse_divergence)
-from toyviz._checks import check_labels as _check_labels  # models.check_labels narrows it
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
 
@@ -97,7 +98,7 @@ def train_circle_model(x, y, n_nodes=20, epochs=20, batch_size=32, learning_rate
     keras.Model, trained.
     """
     x = check_training_inputs("x", check_array("x", x, shape=(None, 2), empty=False))
-    y = check_labels("y", y, len(x), n_classes=2)
+    y = _checks.check_labels("y", y, len(x), 2, empty=True, integer_dtype=True)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
     epochs = check_int("epochs", epochs, low=1, high=MAX_EPOCHS)
     batch_size = check_int("batch_size", batch_size, low=1)
@@ -279,13 +280,19 @@ def masked_weights(model):
 
 
 def check_labels(name, y, n, n_classes):
-    """Return ``y`` as an int64 array of length ``n`` with values in [0, n_classes): integer
-    labels only, none when ``n`` is 0 (:func:`toyviz._checks.check_labels`)."""
+    """Deprecated: the library's one label checker is ``toyviz._checks.check_labels`` (with
+    ``empty=True, integer_dtype=True``), which this calls.
+
+    Returns ``y`` as an int64 array of length ``n`` with values in [0, n_classes): integer
+    labels only, none when ``n`` is 0."""
+    warnings.warn("toyviz.models.check_labels is deprecated: the library checks labels with "
+                  "toyviz._checks.check_labels(name, y, n, n_classes, empty=True, "
+                  "integer_dtype=True)", DeprecationWarning, stacklevel=2)
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     n = check_int("n", n, low=0)
     n_classes = check_int("n_classes", n_classes, low=1)
-    labels = _check_labels(name, y, n_classes=n_classes, empty=True, integer_dtype=True)
+    labels = _checks.check_labels(name, y, n_classes=n_classes, empty=True, integer_dtype=True)
     if len(labels) != n:
         raise ValueError(f"{name} must have shape ({n},), one label per point (n = {n}), "
                          f"got {len(labels)} labels")

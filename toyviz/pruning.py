@@ -23,11 +23,10 @@ import copy
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from toyviz import network, training
+from toyviz import intervals, network, training
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_ordered, check_rng)
+                            check_int, check_labels, check_ordered, check_rng)
 
 #: Node-importance criteria, higher score = more worth keeping.
 #: ``random``: uniform random scores. ``std``: standard deviation of the node's
@@ -563,7 +562,8 @@ def sweep(params, data, x_eval, y_eval, fractions, criteria, rng, compensate=(Tr
 
 def summarize(table, by, value="accuracy", confidence=0.95):
     """Mean of ``value`` per group with a Student-t confidence interval over the rows
-    (networks) of each group: ``mean ± t_{(1+c)/2, n-1} * sd / sqrt(n)``.
+    (networks) of each group: ``mean ± t_{(1+c)/2, n-1} * sd / sqrt(n)``
+    (:func:`toyviz.intervals.from_summary`).
 
     A NaN ``value`` counts as not measured (as :func:`toyviz.routes.role_similarity`'s
     ``same_node`` where nodes are not matched): ``n`` counts the measured rows, and a
@@ -610,9 +610,8 @@ def summarize(table, by, value="accuracy", confidence=0.95):
             f"table must hold at least 2 measured values of value = {value!r} in each group "
             f"of by = {by} for an interval, but {len(groups)} group(s) hold one, e.g. "
             f"{groups[0]}")
-    half = stats.t.ppf((1 + confidence) / 2, out["count"] - 1) * out["std"] / np.sqrt(
-        out["count"])
-    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    out["low"], out["high"] = intervals.from_summary(out["mean"], out["std"], out["count"],
+                                                     confidence)
     return out.rename(columns={"count": "n"}).drop(columns="std")
 
 
@@ -860,7 +859,8 @@ def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
     scale = check_float("scale", scale, low=0, low_open=True, high=1e3)
     n_draws = check_int("n_draws", n_draws, low=1, high=10**6)
     probabilities, _ = training._forward(params, x)
-    y = training._check_labels("y", y, *probabilities.shape)
+    y = check_labels("y", y, *probabilities.shape[1:], integer_dtype=True,
+                     k=len(probabilities))
     before = _cross_entropy(probabilities, y)  # (k,)
     gains = np.zeros((k, n_draws))
     chunk = max(1, min(n_draws, 2**22 // max(1, len(y) * max(widths))))
@@ -945,7 +945,7 @@ def perturbation_test(params, x, y, rng, relative=0.01, scale=0.1, n_draws=200,
     """
     params = training.check_stack("params", params)
     probabilities, _ = training._forward(params, x, name="x")  # x and y checked first
-    training._check_labels("y", y, *probabilities.shape)
+    check_labels("y", y, *probabilities.shape[1:], integer_dtype=True, k=len(probabilities))
     rng = check_rng("rng", rng)
     helped = check_float("helped", helped, low=0, high=1)
     counts, keeps = near_constant_nodes(params, x, relative)

@@ -28,12 +28,13 @@ Introduced in chapter 2, :doc:`§Training for the right reasons </book/right_rea
 """
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from toyviz import data, relevance, routes, training
+from toyviz import data, intervals, relevance, training
 from toyviz._checks import (_describe, check_array, check_choice, check_float, check_int,
                              check_labels, check_rng, check_size)
 from toyviz.network import Network
@@ -739,16 +740,13 @@ def evaluate(params, task, rng):
 
 
 def interval(values, confidence=0.95):
-    """Mean of ``values`` (one per seed) and its two-sided t interval:
-    ``(mean, low, high)``, as :func:`toyviz.routes.interval` computes it; for one value the
-    interval is that value."""
-    values = check_array("values", values, ndim=1, dtype=np.float64)
-    check_float("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
-    if len(values) == 0:
-        raise ValueError("values must hold at least one number, got none")
-    if len(values) < 2:
-        return float(values[0]), float(values[0]), float(values[0])
-    return routes.interval(values, confidence)
+    """Deprecated: use :func:`toyviz.intervals.interval` with ``single=True``, which this
+    calls (the mean of ``values``, one per seed, with its t interval; for one value the
+    interval is that value)."""
+    warnings.warn("toyviz.reasons.interval is deprecated: use "
+                  "toyviz.intervals.interval(values, confidence, single=True)",
+                  DeprecationWarning, stacklevel=2)
+    return intervals.interval(values, confidence, single=True)
 
 
 def _check_columns(table, **named):
@@ -783,7 +781,8 @@ def summarise(frame, columns, by=("route", "weight")):
     for key, group in frame.groupby(list(by), sort=False):
         out[key] = {(column, part): value for column in columns
                     for part, value in zip(("mean", "low", "high"),
-                                           interval(group[column].to_numpy()))}
+                                           intervals.interval(group[column].to_numpy(),
+                                                              single=True))}
     result = pd.DataFrame.from_dict(out, orient="index")
     result.index.names = list(by)
     return result

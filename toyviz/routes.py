@@ -4,8 +4,8 @@ essay's ±0.59 sections), how the two routes' weights and moves correlate, wheth
 hidden nodes play the same roles, and how often their decision surfaces agree.
 
 Every function works on :mod:`toyviz.training` stacks and returns one value per network,
-so a chapter can give a mean with a confidence interval (:func:`interval`) and compare two
-conditions network by network (:func:`paired`).
+so a chapter can give a mean with a confidence interval (:func:`toyviz.intervals.interval`,
+also importable from here) and compare two conditions network by network (:func:`paired`).
 
 Introduced in chapter 3, :ref:`§Searching for the ±0.59 sections <bands>` and
 :ref:`§Similar roles <roles>`.
@@ -16,30 +16,13 @@ import pandas as pd
 from scipy import optimize, stats
 
 from toyviz import pruning, training
+from toyviz.intervals import interval  # noqa: F401  (its home until #25, kept importable here)
 from toyviz._checks import (_describe, check_array, check_flag, check_float, check_int,
                              check_labels, check_rng, check_size, check_training_inputs)
 
 #: What :func:`band_search` reports per network, in its column order.
 BAND_COLUMNS = ("accuracy", "near_step", "peak", "persistent", "persistent_step", "parallel",
                 "on_diagonal", "largest_move")
-
-
-def interval(values, confidence=0.95):
-    """Mean of ``values`` (one per network) with a Student-t confidence interval.
-
-    Returns
-    -------
-    (mean, low, high) floats; low = high = mean when all values are equal.
-    """
-    values = check_array("values", values, ndim=1, dtype=np.float64)
-    confidence = check_float("confidence", confidence, low=0, high=1, low_open=True,
-                             high_open=True)
-    if len(values) < 2:
-        raise ValueError(f"values must hold at least 2 numbers, got {len(values)}")
-    mean = float(values.mean())
-    half = float(stats.t.ppf((1 + confidence) / 2, len(values) - 1)
-                 * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
 
 
 def paired(first, second, confidence=0.95):

@@ -30,8 +30,8 @@ import pandas as pd
 
 from toyviz import network
 from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_rng, check_size, check_training_inputs,
-                            refuse_divergence, refuse_one_hot)
+                            check_int, check_labels, check_rng, check_size,
+                            check_training_inputs, refuse_divergence)
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -448,27 +448,9 @@ def accuracy(params, x, y):
 def _accuracy(params, x, y, names=("x", "y")):
     """:func:`accuracy`, naming the caller's parameters ``names`` for ``x`` and ``y``."""
     probabilities, _ = _forward(params, x, name=names[0])
-    y = _check_labels(names[1], y, *probabilities.shape)
+    k, n, n_outputs = probabilities.shape
+    y = check_labels(names[1], y, n, n_outputs, integer_dtype=True, k=k)
     return (probabilities.argmax(axis=-1) == y).mean(axis=1)
-
-
-def _check_labels(name, y, k, n, n_outputs):
-    """Labels for ``k`` networks on ``n`` points, as a (k, n) int array."""
-    labels = check_array(name, y, dtype=None)
-    if labels.shape != (k, n):
-        refuse_one_hot(name, labels)
-    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer labels in [0, {n_outputs}), got "
-                        f"{_describe(labels)}")
-    if labels.ndim == 1 and labels.shape[0] == n:
-        labels = np.broadcast_to(labels, (k, n))
-    if labels.shape != (k, n):
-        raise ValueError(f"{name} must have shape ({n},) or ({k}, {n}) to match the points, "
-                         f"got {_describe(labels)}")
-    if labels.min() < 0 or labels.max() >= n_outputs:
-        raise ValueError(f"{name} must hold integer labels in [0, {n_outputs}), got values "
-                         f"from {labels.min()} to {labels.max()}")
-    return labels
 
 
 def _check_inputs(name, x, k, n_inputs):
@@ -558,7 +540,7 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     n_outputs = params[-1][0].shape[2]
     x = check_training_inputs("x", _check_inputs("x", x, k, params[0][0].shape[1]))
     n = x.shape[1]
-    y = _check_labels("y", y, k, n, n_outputs)
+    y = check_labels("y", y, n, n_outputs, integer_dtype=True, k=k)
     epochs = check_int("epochs", epochs, low=1)
     rng = check_rng("rng", rng)
     learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True,

@@ -20,9 +20,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from toyviz import intervals
 from toyviz._checks import (
-    _describe, check_array, check_flag, check_float, check_int, check_rng)
-from toyviz.models import check_labels, compile_classifier
+    _describe, check_array, check_flag, check_float, check_int, check_labels, check_rng)
+from toyviz.models import compile_classifier
 from toyviz.network import check_finite_weights
 from toyviz.relevance.composites import PRESET_LABELS, PRESETS
 from toyviz.relevance.propagation import (
@@ -160,7 +161,7 @@ def digit_classifier(x, y, rng, epochs=12, batch_size=128, learning_rate=0.01):
     keras.Model
     """
     x = check_array("x", x, shape=(None, 8, 8, 1), dtype=np.float32, empty=False)
-    y = check_labels("y", y, len(x), 10)
+    y = check_labels("y", y, len(x), 10, empty=True, integer_dtype=True)
     rng = check_rng("rng", rng)
     epochs = check_int("epochs", epochs, low=1, high=10_000)
     batch_size = check_int("batch_size", batch_size, low=1, high=2**31 - 1)
@@ -352,8 +353,6 @@ def over_networks(comparisons, confidence=0.95):
     ``kept_high``, then each network's values, ``gain_1`` ... ``gain_n`` and ``kept_1`` ...
     ``kept_n``, in the order given.
     """
-    from scipy import stats  # lazy: scipy.stats takes about 1 s to import
-
     if (not isinstance(comparisons, (list, tuple)) or len(comparisons) < 2
             or not all(isinstance(one, RuleComparison) for one in comparisons)):
         raise TypeError(f"comparisons must be a list of at least 2 RuleComparison (one per "
@@ -367,12 +366,12 @@ def over_networks(comparisons, confidence=0.95):
     columns = {"gain": pd.DataFrame({k: one.gains[PERTURBATIONS[0][0]]
                                      for k, one in enumerate(comparisons, 1)}),
                "kept": pd.DataFrame({k: one.kept for k, one in enumerate(comparisons, 1)})}
-    t = stats.t.ppf((1 + confidence) / 2, len(comparisons) - 1)
     out = pd.DataFrame(index=pd.Index(labels, name="ranking"))
     for name, values in columns.items():
-        half = t * values.std(axis=1, ddof=1) / np.sqrt(len(comparisons))
         out[name] = values.mean(axis=1)
-        out[f"{name}_low"], out[f"{name}_high"] = out[name] - half, out[name] + half
+        out[f"{name}_low"], out[f"{name}_high"] = intervals.from_summary(
+            out[name], values.std(axis=1, ddof=1).reindex(out.index),
+            np.full(len(labels), len(comparisons)), confidence)
     for name, values in columns.items():
         for k in values.columns:
             out[f"{name}_{k}"] = values[k]
