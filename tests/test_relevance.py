@@ -194,9 +194,89 @@ def reference_radial(values):
     return [1.0 / zeros if v == 0 else 0.0 for v in values]
 
 
+# The rules, one small function each, by loops over floats. A matrix rule takes the layer's
+# inputs a, outputs b, kernel w, biases and the signal reaching the outputs, and returns
+# the signal reaching each input and each output's bias share; a maximum rule takes one
+# pooling window's inputs and returns the share of its signal each gets; a nonlinearity
+# rule takes one unit's input z, output, signal s, the function f and its derivative, and
+# (z, output) at the baseline (None without one), and returns the signal reaching z.
+
+
+def matrix_gradient(a, b, w, bias, signal, epsilon):
+    """The gradient: each input gets w times the signal, each bias its value times it."""
+    new = [0.0] * len(a)
+    for j in range(w.shape[1]):
+        for i in range(len(a)):
+            new[i] += w[i, j] * signal[j]
+    return new, [bias[j] * signal[j] for j in range(w.shape[1])]
+
+
+def matrix_normalized(a, b, w, bias, signal, epsilon):
+    """LRP's rule: input i gets a_i w_ij / (z_j ± epsilon) of output j's signal, the bias
+    b_j / (z_j ± epsilon); an output whose denominator is 0 passes nothing on."""
+    new, shares = [0.0] * len(a), [0.0] * w.shape[1]
+    for j in range(w.shape[1]):
+        denominator = reference_blip(b[j], epsilon)
+        if denominator == 0:
+            continue
+        for i in range(len(a)):
+            new[i] += a[i] * w[i, j] / denominator * signal[j]
+        shares[j] = bias[j] / denominator * signal[j]
+    return new, shares
+
+
+def maximum_gradient(inputs):
+    """All of the signal to the (first) largest input."""
+    weights = [0.0] * len(inputs)
+    weights[inputs.index(max(inputs))] = 1.0
+    return weights
+
+
+def nonlinearity_ignore(z, out, s, f, fprime, base):
+    return s
+
+
+def nonlinearity_gradient(z, out, s, f, fprime, base):
+    return fprime(z) * s
+
+
+def nonlinearity_slope(z, out, s, f, fprime, base):
+    """out / z, the secant from the origin (the derivative at z = 0)."""
+    return (out / z if z != 0 else fprime(z)) * s
+
+
+def nonlinearity_repeat(z, out, s, f, fprime, base):
+    """The deconvnet: the function applied to the signal itself."""
+    return f(s)
+
+
+def nonlinearity_rescale(z, out, s, f, fprime, base):
+    """The secant from the baseline (the derivative where z is at the baseline)."""
+    z_base, out_base = base
+    dz = z - z_base
+    return ((out - out_base) / dz if abs(dz) > 1e-12 else fprime(z)) * s
+
+
+REFERENCE_RULES = {
+    "matrix": {"gradient": matrix_gradient, "normalized": matrix_normalized},
+    "maximum": {"gradient": maximum_gradient, "radial": reference_radial},
+    "nonlinearity": {"ignore": nonlinearity_ignore, "gradient": nonlinearity_gradient,
+                     "slope": nonlinearity_slope, "repeat": nonlinearity_repeat,
+                     "rescale": nonlinearity_rescale},
+}
+
+#: What the input's signal is multiplied by at the end, from its value v and the baseline's
+#: u; the bias inputs are the constant 1 at both, so they keep 1, 1 and 0 of theirs.
+REFERENCE_ENDS = {"signal": lambda v, u: 1.0, "times_input": lambda v, u: v,
+                  "times_difference": lambda v, u: v - u}
+
+
 def reference_explain(layers, x, rules, start, end, output_weights, baseline=None):
     """One sample, every rule by loops. rules: (maximum, matrix, epsilon, nonlinearity)."""
     max_rule, matrix_rule, epsilon, nonlinearity_rule = rules
+    matrix = REFERENCE_RULES["matrix"][matrix_rule]
+    maximum = REFERENCE_RULES["maximum"][max_rule]
+    nonlinearity = REFERENCE_RULES["nonlinearity"][nonlinearity_rule]
     values = reference_forward(layers, x)
     logits = values[-1]
     y = sum(c * v for c, v in zip(output_weights, logits))
@@ -218,55 +298,29 @@ def reference_explain(layers, x, rules, start, end, output_weights, baseline=Non
     bias_relevance = {}
     for index in range(len(layers) - 1, -1, -1):
         layer, a, b = layers[index], values[index], values[index + 1]
-        new = [0.0] * len(a)
         if layer[0] == "matrix":
             _, lname, w, bvec, bias_index = layer
+            new, each = matrix(a, b, w, bvec, signal, epsilon)
             shares = [0.0] * (max(bias_index) + 1)
-            for j in range(w.shape[1]):
-                if matrix_rule == "gradient":
-                    for i in range(len(a)):
-                        new[i] += w[i, j] * signal[j]
-                    shares[bias_index[j]] += bvec[j] * signal[j]
-                else:
-                    denominator = reference_blip(b[j], epsilon)
-                    if denominator == 0:
-                        continue
-                    for i in range(len(a)):
-                        new[i] += a[i] * w[i, j] / denominator * signal[j]
-                    shares[bias_index[j]] += bvec[j] / denominator * signal[j]
+            for j, share in enumerate(each):
+                shares[bias_index[j]] += share
             bias_relevance[lname] = shares
         elif layer[0] == "max":
+            new = [0.0] * len(a)
             for window, out_signal in zip(layer[1], signal):
-                inputs = [a[i] for i in window]
-                if max_rule == "gradient":
-                    weights = [0.0] * len(inputs)
-                    weights[inputs.index(max(inputs))] = 1.0
-                else:
-                    weights = reference_radial(inputs)
-                for i, s in zip(window, weights):
-                    new[i] += s * out_signal
+                for i, share in zip(window, maximum([a[i] for i in window])):
+                    new[i] += share * out_signal
         else:
             _, f, fprime = layer
-            for i, (z, out, s) in enumerate(zip(a, b, signal)):
-                if nonlinearity_rule == "ignore":
-                    new[i] = s
-                elif nonlinearity_rule == "gradient":
-                    new[i] = fprime(z) * s
-                elif nonlinearity_rule == "slope":
-                    new[i] = (out / z if z != 0 else fprime(z)) * s
-                elif nonlinearity_rule == "repeat":
-                    new[i] = f(s)
-                else:  # rescale
-                    dz = z - base[index][i]
-                    factor = (out - base[index + 1][i]) / dz if abs(dz) > 1e-12 else fprime(z)
-                    new[i] = factor * s
+            new = [nonlinearity(z, out, s, f, fprime,
+                                None if base is None else (base[index][i], base[index + 1][i]))
+                   for i, (z, out, s) in enumerate(zip(a, b, signal))]
         signal = new
-    x = list(map(float, np.ravel(x)))
-    if end == "times_input":
-        signal = [s * v for s, v in zip(signal, x)]
-    elif end == "times_difference":
-        signal = [s * (v - u) for s, v, u in zip(signal, x, np.ravel(baseline))]
-        bias_relevance = {k: [0.0] * len(v) for k, v in bias_relevance.items()}
+    ending = REFERENCE_ENDS[end]
+    u = [None] * len(signal) if baseline is None else list(np.ravel(baseline))
+    signal = [s * ending(v, w) for s, v, w in zip(signal, map(float, np.ravel(x)), u)]
+    bias_relevance = {k: [share * ending(1.0, 1.0) for share in v]
+                      for k, v in bias_relevance.items()}
     return np.array(signal), bias_relevance, y
 
 

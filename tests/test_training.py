@@ -297,7 +297,7 @@ def test_trainer_rejects_bad_input():
     rng = np.random.default_rng(5)
     params = training.init_stack(1, [3], rng)
     x = np.zeros((4, 2), np.float32)
-    with pytest.raises(ValueError, match="y must hold"):
+    with pytest.raises(ValueError, match="y must be class labels"):
         training.train(params, x, np.array([0, 1, 2, 0]), 1, rng)
     with pytest.raises(ValueError, match="x must have shape"):
         training.train(params, np.zeros((4, 3), np.float32), np.zeros(4, int), 1, rng)

@@ -11,7 +11,9 @@ Introduced in chapter 2, :ref:`§The rules <relevance-rules>` and :ref:`§Releva
 the circle model <relevance-maps>`.
 """
 
+import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from toyviz._checks import _describe, check_choice, check_float
 from toyviz.relevance.rules import (
@@ -65,59 +67,60 @@ class Composite:
             getattr(self, t).needs_baseline for t in LAYER_TYPES)
 
 
-def _gradient(epsilon):
-    return Composite(MaximumGradient(), MatrixGradient(), NonlinearityGradient(), "one",
-                     "signal", "gradient")
+class _Preset(NamedTuple):
+    """One preset: the book's label, the rule classes for each layer type, where the
+    backward pass starts and how it ends, and the matrix rule's epsilon (None: the rule
+    takes none; "epsilon": the one :func:`preset` is given; a number: that one)."""
+
+    label: str
+    maximum: type
+    matrix: type
+    nonlinearity: type
+    start: str
+    end: str
+    epsilon: object = None
 
 
-def _gradient_x_input(epsilon):
-    return Composite(MaximumGradient(), MatrixGradient(), NonlinearityGradient(), "one",
-                     "times_input", "gradient_x_input")
+#: Each preset, written once: it makes :data:`PRESETS`, :data:`PRESET_LABELS` and the table
+#: in :func:`preset`'s docstring.
+_TABLE = {
+    "gradient": _Preset("gradient", MaximumGradient, MatrixGradient, NonlinearityGradient,
+                        "one", "signal"),
+    "gradient_x_input": _Preset("gradient × input", MaximumGradient, MatrixGradient,
+                                NonlinearityGradient, "one", "times_input"),
+    "lrp_0": _Preset("LRP-0", MaximumGradient, MatrixNormalized, Ignore, "output", "signal",
+                     epsilon=0.0),
+    "lrp_epsilon": _Preset("LRP-ε", MaximumGradient, MatrixNormalized, Ignore, "output",
+                           "signal", epsilon="epsilon"),
+    "deconvnet": _Preset("deconvnet", MaximumGradient, MatrixGradient, Repeat, "one",
+                         "signal"),
+    "rescale": _Preset("rescale (baseline)", MaximumGradient, MatrixGradient, Rescale, "one",
+                       "times_difference"),
+}
 
 
-def _lrp_0(epsilon):
-    return Composite(MaximumGradient(), MatrixNormalized(0.0), Ignore(), "output", "signal",
-                     "lrp_0")
+def _make(name, epsilon):
+    """The preset ``name`` of :data:`_TABLE` as a new :class:`Composite` (new rule objects
+    each time: a rule's epsilon may be changed)."""
+    row = _TABLE[name]
+    if row.epsilon is None:
+        matrix = row.matrix()
+    else:
+        matrix = row.matrix(epsilon if row.epsilon == "epsilon" else row.epsilon)
+    return Composite(row.maximum(), matrix, row.nonlinearity(), row.start, row.end, name)
 
 
-def _lrp_epsilon(epsilon):
-    return Composite(MaximumGradient(), MatrixNormalized(epsilon), Ignore(), "output",
-                     "signal", "lrp_epsilon")
-
-
-def _deconvnet(epsilon):
-    return Composite(MaximumGradient(), MatrixGradient(), Repeat(), "one", "signal",
-                     "deconvnet")
-
-
-def _rescale(epsilon):
-    return Composite(MaximumGradient(), MatrixGradient(), Rescale(), "one",
-                     "times_difference", "rescale")
-
-
-#: Preset composites by name (see :func:`preset`).
-PRESETS = {"gradient": _gradient, "gradient_x_input": _gradient_x_input, "lrp_0": _lrp_0,
-           "lrp_epsilon": _lrp_epsilon, "deconvnet": _deconvnet, "rescale": _rescale}
+#: Preset composites by name, each a function of ``epsilon`` (see :func:`preset`).
+PRESETS = {name: functools.partial(_make, name) for name in _TABLE}
 
 #: How the book labels the presets.
-PRESET_LABELS = {"gradient": "gradient", "gradient_x_input": "gradient × input",
-                 "lrp_0": "LRP-0", "lrp_epsilon": "LRP-ε", "deconvnet": "deconvnet",
-                 "rescale": "rescale (baseline)"}
+PRESET_LABELS = {name: row.label for name, row in _TABLE.items()}
 
 
 def preset(name, epsilon=0.01):
     """The preset composite ``name`` (one of :data:`PRESETS`).
 
-    ========================  =========  ===============  ============  =====  ================
-    name                      maximum    matrix multiply  nonlinearity  start  end
-    ========================  =========  ===============  ============  =====  ================
-    gradient                  gradient   gradient         gradient      1      signal
-    gradient_x_input          gradient   gradient         gradient      1      times input
-    lrp_0                     gradient   normalized ε=0   ignore        y      signal
-    lrp_epsilon               gradient   normalized ε     ignore        y      signal
-    deconvnet                 gradient   gradient         repeat        1      signal
-    rescale                   gradient   gradient         rescale       1      times (x - x̄)
-    ========================  =========  ===============  ============  =====  ================
+    {table}
 
     ``epsilon`` (>= 0) is used by ``lrp_epsilon`` only.
     """
@@ -129,3 +132,23 @@ def preset(name, epsilon=0.01):
     epsilon = check_float("epsilon", epsilon, low=0)
     return PRESETS[name](epsilon)
 
+
+def _table_text():
+    """:data:`_TABLE` as the reStructuredText table of :func:`preset`'s docstring."""
+    starts = {"one": "1", "output": "y"}
+    ends = {"signal": "signal", "times_input": "times input",
+            "times_difference": "times (x - x̄)"}
+    epsilons = {None: "", 0.0: " ε=0", "epsilon": " ε"}
+    rows = [("name", "maximum", "matrix multiply", "nonlinearity", "start", "end")]
+    rows += [(name, row.maximum.name, row.matrix.name + epsilons[row.epsilon],
+              row.nonlinearity.name, starts[row.start], ends[row.end])
+             for name, row in _TABLE.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rule = "  ".join("=" * width for width in widths)
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in rows]
+    return "\n    ".join([rule, lines[0], rule, *lines[1:], rule])
+
+
+if preset.__doc__:  # None under python -OO
+    preset.__doc__ = preset.__doc__.replace("{table}", _table_text())
