@@ -176,6 +176,13 @@ SPECS["checks.exceeds"] = Spec(lambda: {"value": 1.0, "threshold": 0.5, "margin"
     ("name", "unknown"): ("a label for the message", lambda r, a: r is True),
 })
 SPECS["checks.Record"] = Spec(lambda: {})
+SPECS["checks.from_plain"] = Spec(lambda: {"value": "nan"}, same=lambda a, b: (
+    a is b or a == b or a != a and b != b), fixed={
+    "value": "any recorded value: the text of NaN or an infinity becomes a float, the rest "
+             "is returned as it is"})
+SPECS["checks.glue_value"] = Spec(lambda: {"name": "key", "value": 1.0}, fixed={
+    "value": "anything myst-nb can glue"}, accept={
+    ("name", "unknown"): ("any key", lambda r, a: r is None)})
 SPECS["checks.record_of"] = Spec(lambda: {"notebook": {"cells": []}}, extra={"notebook": {
     "cells not a list": lambda v: {"cells": 3},
     "cell not a dict": lambda v: {"cells": ["abc"]}}})

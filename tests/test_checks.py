@@ -194,3 +194,10 @@ def test_format_quotes_exactly_the_recorded_value():
         record.format("t")
     with pytest.raises(TypeError, match="spec must be a format spec"):
         record.format("loss", 3)
+
+
+def test_from_plain_turns_the_recorded_text_of_nan_and_infinities_back_into_floats():
+    assert checks.from_plain("inf") == float("inf") and checks.from_plain("-inf") == -float("inf")
+    assert np.isnan(checks.from_plain("nan"))
+    assert checks.from_plain("a label") == "a label" and checks.from_plain(1.5) == 1.5
+    assert checks.from_plain(None) is None

@@ -231,7 +231,7 @@ def test_the_findings_box_waits_then_shows_the_text_formatted_from_the_record(mo
     import IPython.display
     monkeypatch.setattr(IPython.display, "display", lambda bundle, raw, display_id: (
         shown.append(bundle), type("Handle", (), {"update": lambda self, b, raw: shown.append(b)})())[1])
-    monkeypatch.setattr(checks, "_glue", lambda key, value: glued.update({key: value.data}))
+    monkeypatch.setattr(checks, "glue_value", lambda key, value: glued.update({key: value.data}))
     box = claims.FindingsBox("chapter.ipynb")
     assert claims.FindingsBox.WAITING in shown[0]["text/html"]
     assert shown[0]["text/markdown"] == "```{glue} findings\n:doc: chapter.ipynb\n```"

@@ -11,7 +11,9 @@ import os
 import numpy as np
 
 
-def _describe(value):
+def describe(value):
+    """A short description of ``value`` for an error message: an array's shape and dtype,
+    anything else's type and (cut) repr."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
@@ -23,7 +25,7 @@ def _describe(value):
 def check_int(name, value, low=None, high=None):
     """Return ``value`` as a Python int, checking ``low <= value <= high``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {_describe(value)}")
+        raise TypeError(f"{name} must be an int, got {describe(value)}")
     value = int(value)
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
@@ -36,7 +38,7 @@ def check_float(name, value, low=None, high=None, low_open=False, high_open=Fals
     """Return ``value`` as a finite Python float within ``[low, high]`` (open at ``low``
     with ``low_open``, at ``high`` with ``high_open``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
@@ -54,7 +56,7 @@ def check_rng(name, value):
     if not isinstance(value, np.random.Generator):
         raise TypeError(
             f"{name} must be a numpy.random.Generator (e.g. numpy.random.default_rng(0)), "
-            f"got {_describe(value)}")
+            f"got {describe(value)}")
     return value
 
 
@@ -69,32 +71,32 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
     elements.
     """
     if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be an array, got {_describe(value)}")
+        raise TypeError(f"{name} must be an array, got {describe(value)}")
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array, got {_describe(value)}") from error
+        raise TypeError(f"{name} must be an array, got {describe(value)}") from error
     if np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got {_describe(array)}")
+        raise TypeError(f"{name} must be real, got {describe(array)}")
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got {_describe(array)}")
+        raise TypeError(f"{name} must be a numeric array, got {describe(array)}")
     if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got {_describe(array)}")
+        raise ValueError(f"{name} must have {ndim} dimensions, got {describe(array)}")
     if shape is not None:
         if array.ndim != len(shape) or any(
                 want is not None and want != got for want, got in zip(shape, array.shape)):
             wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
-            raise ValueError(f"{name} must have shape {wanted}, got {_describe(array)}")
+            raise ValueError(f"{name} must have shape {wanted}, got {describe(array)}")
     if not empty and array.size == 0:
-        raise ValueError(f"{name} must not be empty, got {_describe(array)}")
+        raise ValueError(f"{name} must not be empty, got {describe(array)}")
     floating = np.issubdtype(array.dtype, np.floating)
     if (finite or dtype is not None and np.issubdtype(dtype, np.integer)) and floating \
             and not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must contain only finite values, got {_describe(array)}")
+        raise ValueError(f"{name} must contain only finite values, got {describe(array)}")
     if dtype is not None:
         if np.issubdtype(dtype, np.integer) and floating and np.any(array != np.round(array)):
-            raise ValueError(f"{name} must hold whole numbers, got {_describe(array)}")
+            raise ValueError(f"{name} must hold whole numbers, got {describe(array)}")
         with np.errstate(over="ignore"):          # an overflow to inf is refused below
             array = array.astype(dtype, copy=False)
     if finite and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
@@ -102,7 +104,7 @@ def check_array(name, value, ndim=None, shape=None, dtype=np.float32, finite=Tru
         raise ValueError(f"{name} must contain only finite values in {array.dtype}, which "
                          f"holds magnitudes up to {np.finfo(array.dtype).max:.3g}, but its "
                          f"largest is {largest:.3g}: scale it down; got "
-                         f"{_describe(np.asarray(value))}")
+                         f"{describe(np.asarray(value))}")
     return array
 
 
@@ -176,7 +178,7 @@ def check_labels(name, labels, n=None, n_classes=None, empty=False, integer_dtyp
             raw = np.broadcast_to(raw, (k, n))
         if raw.shape != (k, n):
             raise ValueError(f"{name} must have shape ({n},) or ({k}, {n}) to match the "
-                             f"points, got {_describe(raw)}")
+                             f"points, got {describe(raw)}")
     if integer_dtype and not np.issubdtype(raw.dtype, np.integer):
         raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
     labels = check_array(name, raw, dtype=np.int64)
@@ -192,7 +194,7 @@ def check_flag(name, value):
     """Return ``value`` as a Python bool; anything but a bool (``"no"``, 0, 1, None) is
     refused, since ``bool("no")`` is True."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
     return bool(value)
 
 
@@ -217,7 +219,7 @@ def check_sequence(name, values, what="values", empty=False):
     """Return ``values`` (a list or tuple, not a str) as a list, refusing an empty one
     unless ``empty``; ``what`` describes the items, for the message."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
-        raise TypeError(f"{name} must be a list or tuple of {what}, got {_describe(values)}")
+        raise TypeError(f"{name} must be a list or tuple of {what}, got {describe(values)}")
     if not empty and not values:
         raise ValueError(f"{name} must hold at least one of {what}, got none")
     return list(values)
@@ -235,14 +237,14 @@ def check_ordered(name, values, what="values"):
     if isinstance(values, UNORDERED):
         raise TypeError(f"{name} must be a list or tuple of {what}: their order matters, "
                         f"and a set's order changes from one Python process to the next; "
-                        f"got {_describe(values)}")
+                        f"got {describe(values)}")
     return values
 
 
 def check_instance(name, value, kinds, what):
     """Check that ``value`` is an instance of ``kinds``; ``what`` names them in words."""
     if not isinstance(value, kinds):
-        raise TypeError(f"{name} must be {what}, got {_describe(value)}")
+        raise TypeError(f"{name} must be {what}, got {describe(value)}")
     return value
 
 
@@ -251,7 +253,7 @@ def check_name(value, name="name"):
     non-empty str."""
     if not isinstance(value, str) or not value:
         raise TypeError(f"{name} must be a non-empty str (a parameter's name), got "
-                        f"{_describe(value)}")
+                        f"{describe(value)}")
     return value
 
 
@@ -259,7 +261,7 @@ def check_choice(name, value, choices):
     """Check that ``value`` is one of ``choices``."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, one of {sorted(choices)}, "
-                        f"got {_describe(value)}")
+                        f"got {describe(value)}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value

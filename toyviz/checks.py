@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from toyviz._checks import _describe, check_flag, check_float, check_int
+from toyviz._checks import describe, check_flag, check_float, check_int
 
 #: The MIME type of a record's output in a notebook.
 MIME_TYPE = "application/vnd.toyviz.record+json"
@@ -206,7 +206,7 @@ class Varies(Tolerance):
 
     def __init__(self, why):
         if not isinstance(why, str) or not why:
-            raise TypeError(f"why must be a non-empty str, got {_describe(why)}")
+            raise TypeError(f"why must be a non-empty str, got {describe(why)}")
         self.why = why
 
     def accepts(self, committed, fresh, spread=None, drift=0.0):
@@ -224,7 +224,7 @@ def tolerance_from_json(stored):
     """The :class:`Tolerance` that :meth:`Tolerance.to_json` stored."""
     if not isinstance(stored, dict) or stored.get("kind") not in KINDS:
         raise ValueError(f"stored must be a dict with a 'kind' among {sorted(KINDS)}, "
-                         f"got {_describe(stored)}")
+                         f"got {describe(stored)}")
     fields = {key: value for key, value in stored.items() if key != "kind"}
     try:
         return KINDS[stored["kind"]](**fields)
@@ -243,28 +243,31 @@ def _plain(value, name):
         value = float(value)
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, complex):
-        raise TypeError(f"{name} must be real, got {_describe(value)}")
+        raise TypeError(f"{name} must be real, got {describe(value)}")
     if value is None or isinstance(value, str):
         return value
-    raise TypeError(f"{name} must be a number, a string or None, got {_describe(value)}")
+    raise TypeError(f"{name} must be a number, a string or None, got {describe(value)}")
 
 
-def _unplain(value):
-    if value in ("nan", "inf", "-inf"):
+def from_plain(value):
+    """A recorded value as the number it stands for: the record writes NaN and the
+    infinities as the text ``"nan"``, ``"inf"`` and ``"-inf"`` (plain JSON), which this turns
+    back into floats; anything else is returned as it is."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
         return float(value)
     return value
 
 
 def _check_name(name):
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str, got {_describe(name)}")
+        raise TypeError(f"name must be a non-empty str, got {describe(name)}")
     return name
 
 
 def _check_tolerance(name, tolerance):
     if not isinstance(tolerance, Tolerance):
         raise TypeError(f"{name} must be a toyviz.checks tolerance (Bound, Relative, Count, "
-                        f"Exact, Seeds or Varies), got {_describe(tolerance)}")
+                        f"Exact, Seeds or Varies), got {describe(tolerance)}")
     return tolerance
 
 
@@ -323,7 +326,7 @@ class Record:
         _check_tolerance("tolerance", tolerance)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"value of {name!r} must be a real number, got "
-                            f"{_describe(value)}")
+                            f"{describe(value)}")
         if digits is not None:
             digits = check_int("digits", digits, low=0, high=17)
             value = round(float(value), digits)
@@ -334,7 +337,7 @@ class Record:
             entry["rounded"] = 10.0 ** -digits  # a flip of the last kept digit is allowed
         self._add(name, entry)
         if glue:
-            _glue(name, value)
+            glue_value(name, value)
 
     def text(self, name, value, tolerance=None):
         """Record a verdict or label, compared exactly unless ``tolerance`` says otherwise
@@ -342,7 +345,7 @@ class Record:
         :class:`Varies`). Returns nothing, like :meth:`number`."""
         tolerance = Exact() if tolerance is None else _check_tolerance("tolerance", tolerance)
         if not isinstance(value, str):
-            raise TypeError(f"value of {name!r} must be a str, got {_describe(value)}")
+            raise TypeError(f"value of {name!r} must be a str, got {describe(value)}")
         self._add(name, {"type": "text", "value": value, "tolerance": tolerance.to_json()})
 
     def table(self, name, frame, tolerance, columns=None, digits=None):
@@ -361,7 +364,7 @@ class Record:
             frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"frame must be a pandas DataFrame or Series, got "
-                            f"{_describe(frame)}")
+                            f"{describe(frame)}")
         columns = {} if columns is None else dict(columns)
         for column, own in columns.items():
             if column not in frame.columns:
@@ -389,11 +392,11 @@ class Record:
             raise ValueError(f"name must be a recorded number or text, got {name!r}; "
                              f"recorded: {', '.join(self.entries) or 'nothing'}")
         if not isinstance(spec, str):
-            raise TypeError(f"spec must be a format spec (str), got {_describe(spec)}")
+            raise TypeError(f"spec must be a format spec (str), got {describe(spec)}")
         entry = self.entries[name]
         if entry["type"] == "table":
             raise ValueError(f"name {name!r} is a table; the prose quotes numbers and texts")
-        return format(_unplain(entry["value"]), spec)
+        return format(from_plain(entry["value"]), spec)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         counts = {}
@@ -410,9 +413,12 @@ def _scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _glue(name, value):
+def glue_value(name, value):
+    """Glue ``value`` under the key ``name`` for the book's text (myst-nb's ``glue``),
+    without displaying it. Returns None."""
     from myst_nb import glue  # the book's extra, not a dependency of the library
 
+    _check_name(name)
     glue(name, value, display=False)
 
 
@@ -439,7 +445,7 @@ def check_notebook(name, notebook):
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list) or \
             not all(isinstance(cell, dict) for cell in notebook["cells"]):
         raise TypeError(f"{name} must be a notebook read from an .ipynb, got "
-                        f"{_describe(notebook)}")
+                        f"{describe(notebook)}")
     return notebook
 
 
@@ -451,7 +457,7 @@ def check_entries(name, entries):
             and entry.get("type") in ("number", "text", "table")
             for key, entry in entries.items()):
         raise TypeError(f"{name} must be a record's entries (a dict of name -> entry, as "
-                        f"record_of returns), got {_describe(entries)}")
+                        f"record_of returns), got {describe(entries)}")
     return entries
 
 
@@ -462,7 +468,7 @@ def load_spreads(path, missing_ok=False):
     A chapter without ``Seeds`` tolerances has no such file: with ``missing_ok``, a path
     that does not exist gives two empty dicts instead of a ValueError."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a path to a spreads .json file, got {_describe(path)}")
+        raise TypeError(f"path must be a path to a spreads .json file, got {describe(path)}")
     missing_ok = check_flag("missing_ok", missing_ok)
     path = Path(path)
     if not path.is_file():
@@ -486,7 +492,7 @@ def _check_numbers(name, mapping):
             isinstance(key, str) and (value is None or _is_number(value))
             for key, value in mapping.items()):
         raise TypeError(f"{name} must be a dict of name -> number or None, got "
-                        f"{_describe(mapping)}")
+                        f"{describe(mapping)}")
     return mapping
 
 
@@ -553,7 +559,7 @@ def compare(committed, fresh, spreads=None, drifts=None):
 def _compare_value(name, committed, fresh, stored_tolerance, spread, drift=None,
                    rounded=0.0):
     tolerance = tolerance_from_json(stored_tolerance)
-    committed, fresh, drift = _unplain(committed), _unplain(fresh), drift or 0.0
+    committed, fresh, drift = from_plain(committed), from_plain(fresh), drift or 0.0
     if not isinstance(tolerance, Varies) and not _is_number(committed):
         tolerance = Exact()  # a label or flag in a table of numbers
     if tolerance.accepts(committed, fresh, spread, drift):
@@ -591,7 +597,7 @@ def execute(path, seed=None, allow_errors=False, timeout=600):
     from nbclient import NotebookClient
 
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a path to an .ipynb file, got {_describe(path)}")
+        raise TypeError(f"path must be a path to an .ipynb file, got {describe(path)}")
     path = Path(path).resolve()
     if path.suffix != ".ipynb" or not path.is_file():
         raise ValueError(f"path must be an existing .ipynb file, got {str(path)!r}")

@@ -104,8 +104,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from toyviz._checks import _describe
-from toyviz.checks import (Count, Record, Varies, _unplain, check_entries, check_notebook,
+from toyviz._checks import describe
+from toyviz.checks import (Count, Record, Varies, from_plain, check_entries, check_notebook,
                            side)
 
 #: The verdicts a claim can get. "too close to call": a number it rests on lies within its
@@ -180,7 +180,7 @@ def claim(record, name, *, essay, words, ours, criterion, verdict, section, netw
              if value is not None}
     for field, value in {"name": name, **fields, **extra}.items():
         if not isinstance(value, str) or not value.strip():
-            raise TypeError(f"{field} must be a non-empty str, got {_describe(value)}")
+            raise TypeError(f"{field} must be a non-empty str, got {describe(value)}")
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(map(repr, VERDICTS))}, "
                          f"got {verdict!r}")
@@ -304,7 +304,7 @@ class ClaimsTable:
     def __init__(self, markdown, html):
         for name, value in (("markdown", markdown), ("html", html)):
             if not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {_describe(value)}")
+                raise TypeError(f"{name} must be a str, got {describe(value)}")
         self.markdown, self.html = markdown, html
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -335,7 +335,7 @@ def summary(record, document=""):
     book resolves the labels.
     """
     if not isinstance(document, str):
-        raise TypeError(f"document must be a str, got {_describe(document)}")
+        raise TypeError(f"document must be a str, got {describe(document)}")
     entries = _check_record("record", record).entries if isinstance(record, Record) else \
         check_entries("record", record)
     return _table([(document, claims_of(entries))])
@@ -343,7 +343,7 @@ def summary(record, document=""):
 
 def _check_record(name, record):
     if not isinstance(record, Record):
-        raise TypeError(f"{name} must be a toyviz.checks.Record, got {_describe(record)}")
+        raise TypeError(f"{name} must be a toyviz.checks.Record, got {describe(record)}")
     return record
 
 
@@ -361,7 +361,7 @@ def section_labels(notebook):
                 if not isinstance(source, list) or not all(isinstance(line, str)
                                                            for line in source):
                     raise TypeError(f"notebook has a Markdown cell whose source is not "
-                                    f"text: {_describe(source)}")
+                                    f"text: {describe(source)}")
                 source = "".join(source)
             labels += _LABEL.findall(source)
     return labels
@@ -387,14 +387,14 @@ def ledger(records, sections=None):
     """
     if not isinstance(records, dict):
         raise TypeError(f"records must be a dict of document -> record entries, got "
-                        f"{_describe(records)}")
+                        f"{describe(records)}")
     for document, entries in records.items():
         if entries is not None:
             check_entries(f"records[{document!r}]", entries)
     if sections is not None and (not isinstance(sections, dict) or not all(
             isinstance(labels, (list, tuple)) for labels in sections.values())):
         raise TypeError(f"sections must be None or a dict of document -> section labels "
-                        f"(list), got {_describe(sections)}")
+                        f"(list), got {describe(sections)}")
     frames = []
     for document, entries in records.items():
         if entries is None:
@@ -527,7 +527,7 @@ def _label(verdict, essay=None, part=False):
 
 def _check_every(every):
     if not isinstance(every, pd.DataFrame) or not {"document", *FIELDS} <= set(every):
-        raise TypeError(f"every must be what ledger() returns, got {_describe(every)}")
+        raise TypeError(f"every must be what ledger() returns, got {describe(every)}")
 
 
 def _filter_form():
@@ -604,7 +604,7 @@ def essay_table(every, essay):
     it as :func:`summary` says."""
     _check_every(every)
     if not isinstance(essay, str):
-        raise TypeError(f"essay must be a str, one of {sorted(ESSAYS)}, got {_describe(essay)}")
+        raise TypeError(f"essay must be a str, one of {sorted(ESSAYS)}, got {describe(essay)}")
     if essay not in ESSAYS:
         raise ValueError(f"essay must be one of {sorted(ESSAYS)}, got {essay!r}")
     rows = every[every["essay"] == essay]
@@ -654,7 +654,7 @@ def read(path):
 
 def _read(name, path):
     if not isinstance(path, (str, Path)):
-        raise TypeError(f"{name} must be a str or pathlib.Path, got {_describe(path)}")
+        raise TypeError(f"{name} must be a str or pathlib.Path, got {describe(path)}")
     try:
         import tomllib
     except ModuleNotFoundError:     # Python 3.10
@@ -677,11 +677,11 @@ def _check_declared(name, declared):
             not {"claim", "findings", "outcome"} & set(declared):
         raise ValueError(f"{name} must declare `essay` and a list of [[claim]] tables, "
                          f"`findings`, [[outcome]] tables, or some of these, and nothing "
-                         f"else, got {_describe(declared)}")
+                         f"else, got {describe(declared)}")
     if not isinstance(declared.get("findings", "-"), str) or \
             not declared.get("findings", "-").strip():
         raise ValueError(f"{name}: findings must be a non-empty str, got "
-                         f"{_describe(declared['findings'])}")
+                         f"{describe(declared['findings'])}")
     seen = _check_outcomes(name, declared.get("outcome", []))
     if "claim" not in declared:
         return declared
@@ -691,7 +691,7 @@ def _check_declared(name, declared):
     claims = declared["claim"]
     if not isinstance(claims, list) or not claims:
         raise ValueError(f"{name}: claim must be a non-empty list of tables, got "
-                         f"{_describe(claims)}")
+                         f"{describe(claims)}")
     sets = _check_networks(name, declared.get("networks", {}))
     names = {entry.get("name") for entry in claims if isinstance(entry, dict)}
     parents = {}
@@ -715,7 +715,7 @@ def _check_declared(name, declared):
             parent = entry["part_of"]
             if not isinstance(parent, str) or parent not in names or parent == entry["name"]:
                 raise ValueError(f"{where}: part_of must name another declared claim, got "
-                                 f"{_describe(parent)}")
+                                 f"{describe(parent)}")
             parents[entry["name"]] = parent
     for where, entry in _entries(name, "claim", claims, _FIELDS_DECLARED, (), set()):
         has_parts = entry["name"] in parents.values()
@@ -735,7 +735,7 @@ def _check_networks(name, networks):
             for label in networks.values()):
         raise ValueError(f"{name}: networks must be a table of set name -> label (a "
                          f"non-empty line of text; a key written after the [networks] "
-                         f"header belongs to it), got {_describe(networks)}")
+                         f"header belongs to it), got {describe(networks)}")
     clashes = sorted(set(networks) & {*FIELDS, *EXTRA_FIELDS})
     if clashes:
         raise ValueError(f"{name}: networks may not be named {clashes}, which are fields")
@@ -749,10 +749,10 @@ def _check_across(where, entry, sets, judged):
                                or not set(across) <= sets or len(set(across)) < len(across)):
         raise ValueError(f"{where}: across must be a list of distinct sets declared under "
                          f"[networks] ({sorted(sets)}), on a claim with conditions, got "
-                         f"{_describe(across)}")
+                         f"{describe(across)}")
     if "verdict_from" in entry and entry["verdict_from"] not in (across or []):
         raise ValueError(f"{where}: verdict_from must be one of the claim's across sets "
-                         f"{across or []}, got {_describe(entry['verdict_from'])}")
+                         f"{across or []}, got {describe(entry['verdict_from'])}")
 
 
 def _entries(name, kind, entries, known, required, seen):
@@ -762,7 +762,7 @@ def _entries(name, kind, entries, known, required, seen):
     for index, entry in enumerate(entries):
         where = f"{name}: {kind} {index}"
         if not isinstance(entry, dict):
-            raise TypeError(f"{where} must be a table, got {_describe(entry)}")
+            raise TypeError(f"{where} must be a table, got {describe(entry)}")
         where = f"{name}: {kind} {entry.get('name', index)!r}"
         unknown = sorted(set(entry) - known)
         if unknown:
@@ -770,7 +770,7 @@ def _entries(name, kind, entries, known, required, seen):
         for field in required:
             if not isinstance(entry.get(field), str) or not entry[field].strip():
                 raise ValueError(f"{where} needs {field}, a non-empty str, got "
-                                 f"{_describe(entry.get(field))}")
+                                 f"{describe(entry.get(field))}")
         if entry["name"] in seen:
             raise ValueError(f"{where} is declared twice (as a claim or an outcome)")
         seen.add(entry["name"])
@@ -781,27 +781,27 @@ def _check_outcomes(name, outcomes):
     """Check the ``[[outcome]]`` tables; the set of their names."""
     if not isinstance(outcomes, list):
         raise ValueError(f"{name}: outcome must be a list of [[outcome]] tables, got "
-                         f"{_describe(outcomes)}")
+                         f"{describe(outcomes)}")
     seen = set()
     for where, entry in _entries(name, "outcome", outcomes, _FIELDS_OUTCOME,
                                  ("name", "otherwise"), seen):
         cases = entry.get("case")
         if not isinstance(cases, list) or not cases:
             raise ValueError(f"{where} needs case, a non-empty list of [[outcome.case]] "
-                             f"tables, got {_describe(cases)}")
+                             f"tables, got {describe(cases)}")
         for case in cases:
             if not isinstance(case, dict) or set(case) != {"say", "when"} or \
                     not isinstance(case["say"], str) or not case["say"].strip():
                 raise ValueError(f"{where}: a case needs `say` (a non-empty str) and `when` "
                                  f"(a list of conditions), and nothing else, got "
-                                 f"{_describe(case)}")
+                                 f"{describe(case)}")
             _check_conditions(f"{where}, case {case['say']!r}, when", case["when"])
         says = {case["say"] for case in cases} | {entry["otherwise"], TOO_CLOSE}
         for suffix, words in _wordings(entry).items():
             if not isinstance(words, dict) or not all(
                     isinstance(text, str) and text.strip() for text in words.values()):
                 raise ValueError(f"{where}: words must be a table of outcome -> sentence, or "
-                                 f"of tables of them, got {_describe(entry['words'])}")
+                                 f"of tables of them, got {describe(entry['words'])}")
             if set(words) != says:
                 raise ValueError(f"{where}: words{'' if suffix == 'words' else '.' + suffix} "
                                  f"must give a sentence for each outcome it can have, "
@@ -821,14 +821,14 @@ def _wordings(entry):
 def _check_conditions(where, conditions):
     if not isinstance(conditions, list) or not conditions:
         raise ValueError(f"{where} must be a non-empty list of conditions, got "
-                         f"{_describe(conditions)}")
+                         f"{describe(conditions)}")
     for condition in conditions:
         _check_condition(where, condition)
 
 
 def _check_condition(where, condition):
     if not isinstance(condition, dict):
-        raise TypeError(f"{where}: a condition must be a table, got {_describe(condition)}")
+        raise TypeError(f"{where}: a condition must be a table, got {describe(condition)}")
     combined = [key for key in COMBINATIONS if key in condition]
     if combined:
         if len(condition) != 1:
@@ -847,14 +847,14 @@ def _check_condition(where, condition):
     if not isinstance(names, list) or not names or not all(
             isinstance(value, str) for value in names):
         raise ValueError(f"{where}: value must name a recorded number, or be a list of "
-                         f"names, got {_describe(condition['value'])}")
+                         f"names, got {describe(condition['value'])}")
     threshold = condition[compare[0]]
     if not isinstance(threshold, (str, numbers.Real)) or isinstance(threshold, bool):
         raise ValueError(f"{where}: {compare[0]} must be a number or a recorded number's "
-                         f"name, got {_describe(threshold)}")
+                         f"name, got {describe(threshold)}")
     margin = condition.get("margin", 0)
     if not isinstance(margin, numbers.Real) or isinstance(margin, bool) or margin < 0:
-        raise ValueError(f"{where}: margin must be a number >= 0, got {_describe(margin)}")
+        raise ValueError(f"{where}: margin must be a number >= 0, got {describe(margin)}")
 
 
 class _RecordFormatter(string.Formatter):
@@ -871,7 +871,7 @@ class _RecordFormatter(string.Formatter):
 
 
 def _values(record):
-    return {name: _unplain(entry["value"]) for name, entry in record.entries.items()
+    return {name: from_plain(entry["value"]) for name, entry in record.entries.items()
             if entry["type"] in ("number", "text")}
 
 
@@ -879,7 +879,7 @@ def _number(values, name, where):
     value = values.get(name)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{where} needs {name!r}, a recorded number, got "
-                         f"{_describe(value)}")
+                         f"{describe(value)}")
     return value
 
 
@@ -960,14 +960,14 @@ def decide(declared, name, values):
         values = _values(values)
     elif not _is_values(values):
         raise TypeError(f"values must be a toyviz.checks.Record or a dict of name -> number, "
-                        f"got {_describe(values)}")
+                        f"got {describe(values)}")
     return _outcome_of(values, outcome, f"outcome {name!r}")
 
 
 def _entry_named(entries, name, kind):
     """The entry of ``entries`` (name -> declared entry, each a ``kind``) called ``name``."""
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str naming a declared {kind}, got {_describe(name)}")
+        raise TypeError(f"name must be a str naming a declared {kind}, got {describe(name)}")
     if name not in entries:
         raise ValueError(f"name must be a declared {kind}, one of {sorted(entries)}, got "
                          f"{name!r}")
@@ -989,7 +989,7 @@ def _check_networks_values(networks, sets):
             for values in networks.values()):
         raise TypeError(f"networks must be None or a dict of set name -> a non-empty list of "
                         f"dicts (value name -> number), one per network, got "
-                        f"{_describe(networks)}")
+                        f"{describe(networks)}")
     missing = sorted(set(sets) - set(networks))
     if missing:
         raise ValueError(f"networks must give every set the claims to judge are judged "
@@ -1014,7 +1014,7 @@ def median_verdict(verdicts):
     if not isinstance(verdicts, (list, tuple)) or not verdicts or \
             not all(verdict in _RANK for verdict in verdicts):
         raise ValueError(f"verdicts must be a non-empty list of verdicts, each one of "
-                         f"{VERDICTS}, got {_describe(verdicts)}")
+                         f"{VERDICTS}, got {describe(verdicts)}")
     ranked = sorted(verdicts, key=_RANK.__getitem__)
     return ranked[(len(ranked) + 1) // 2 - 1]
 
@@ -1024,7 +1024,7 @@ def counted(verdicts):
     "holds in 7 and partly in 3 of 10 networks"."""
     if not isinstance(verdicts, (list, tuple)) or not verdicts:
         raise ValueError(f"verdicts must be a non-empty list of verdicts or outcomes, got "
-                         f"{_describe(verdicts)}")
+                         f"{describe(verdicts)}")
     counts = {}
     for verdict in sorted(verdicts, key=lambda verdict: _RANK.get(verdict, len(_RANK))):
         counts[verdict] = counts.get(verdict, 0) + 1
@@ -1040,7 +1040,7 @@ def parts_verdict(verdicts):
     if not isinstance(verdicts, (list, tuple)) or not verdicts or \
             not all(verdict in _RANK for verdict in verdicts):
         raise ValueError(f"verdicts must be a non-empty list of verdicts, each one of "
-                         f"{VERDICTS}, got {_describe(verdicts)}")
+                         f"{VERDICTS}, got {describe(verdicts)}")
     tested = [verdict for verdict in verdicts if verdict != "not tested"] or list(verdicts)
     if len(set(tested)) == 1:
         return tested[0]
@@ -1076,7 +1076,7 @@ def tally(declared, name, networks):
     if not isinstance(networks, (list, tuple)) or not networks or not all(
             map(_is_values, networks)):
         raise TypeError(f"networks must be a non-empty list of dicts (value name -> number), "
-                        f"one per network, got {_describe(networks)}")
+                        f"one per network, got {describe(networks)}")
     return _per_network({}, entry, repr(name), networks)
 
 
@@ -1111,7 +1111,7 @@ def judge(record, declared, names=None, networks=None):
     if names is None:
         names = [name for name in entries if f"{_PREFIX}{name}.verdict" not in record.entries]
     elif not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"names must be None or a list of claim names, got {_describe(names)}")
+        raise TypeError(f"names must be None or a list of claim names, got {describe(names)}")
     unknown = [name for name in names if name not in entries and name not in outcomes]
     if unknown:
         raise ValueError(f"names {unknown} are not declared; declared: "
@@ -1208,7 +1208,7 @@ class FindingsBox:
     def __init__(self, document, key="findings"):
         for name, value in (("document", document), ("key", key)):
             if not isinstance(value, str) or not value.strip():
-                raise TypeError(f"{name} must be a non-empty str, got {_describe(value)}")
+                raise TypeError(f"{name} must be a non-empty str, got {describe(value)}")
         if not document.endswith((".ipynb", ".md")):
             raise ValueError(f"document must be the chapter's file name (.ipynb), got "
                              f"{document!r}")
@@ -1247,7 +1247,7 @@ class FindingsBox:
         record.text(self.key, self.text, Varies("formatted from numbers recorded on their own"))
         from IPython.display import HTML
 
-        from toyviz.checks import _glue
+        from toyviz.checks import glue_value
 
-        _glue(self.key, HTML(self.html(self.text)))
+        glue_value(self.key, HTML(self.html(self.text)))
         self._handle.update(self._bundle(self.text), raw=True)

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from toyviz import _calibration, _fused, masking
-from toyviz._checks import _describe, check_array, check_flag, check_float, check_int
+from toyviz._checks import describe, check_array, check_flag, check_float, check_int
 
 #: Most masked nodes this module handles (``2**36`` masks; past ``2**32`` a cluster is needed).
 MAX_NODES = 36
@@ -87,12 +87,12 @@ class Problem:
     def __init__(self, n_nodes, value, grid, bandwidth, chunk_size, fast, parts):
         n_nodes = check_int("n_nodes", n_nodes, low=1, high=MAX_NODES)
         if not isinstance(value, str) or value not in VALUES:
-            raise ValueError(f"value must be one of {VALUES}, got {_describe(value)}")
+            raise ValueError(f"value must be one of {VALUES}, got {describe(value)}")
         if grid is not None:
             grid = check_array("grid", grid, ndim=1, dtype=np.float64)
             if len(grid) < 2 or np.any(np.diff(grid) <= 0):
                 raise ValueError(f"grid must be increasing with at least 2 points, got "
-                                 f"{_describe(grid)}")
+                                 f"{describe(grid)}")
         bandwidth = check_float("bandwidth", bandwidth, low=0, low_open=True)
         chunk_size = check_int("chunk_size", chunk_size, low=1)
         fast = check_flag("fast", fast)
@@ -138,7 +138,7 @@ class Problem:
 def _check_parts(parts, fast, n_nodes):
     """``parts`` of a :class:`Problem`, checked against ``fast`` and ``n_nodes``."""
     if not isinstance(parts, dict):
-        raise TypeError(f"parts must be a dict, got {_describe(parts)}")
+        raise TypeError(f"parts must be a dict, got {describe(parts)}")
     if fast:
         if set(parts) != {"a", "c"}:
             raise ValueError(f"parts must have keys a and c when fast, got {sorted(parts)}")
@@ -150,7 +150,7 @@ def _check_parts(parts, fast, n_nodes):
         raise ValueError(f"parts must have keys target, x and y, got {sorted(parts)}")
     if not isinstance(parts["target"], masking.MaskedNetwork):
         raise TypeError(f"parts target must be a toyviz.masking.MaskedNetwork, got "
-                        f"{_describe(parts['target'])}")
+                        f"{describe(parts['target'])}")
     if parts["target"].n_nodes != n_nodes:
         raise ValueError(f"parts target must have n_nodes = {n_nodes} masked nodes, got "
                          f"{parts['target'].n_nodes}")
@@ -209,7 +209,7 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
             raise ValueError("contributions replaces model, x and y: give one or the other")
         if not isinstance(contributions, (tuple, list)) or len(contributions) != 2:
             raise TypeError(f"contributions must be a pair (a, c), got "
-                            f"{_describe(contributions)}")
+                            f"{describe(contributions)}")
         c = check_array("contributions c", contributions[1], ndim=2, dtype=np.float64)
         a = check_array("contributions a", contributions[0], shape=(c.shape[0],),
                         dtype=np.float64)
@@ -361,7 +361,7 @@ def chunk(problem, number):
     grid ``density`` (n+1, g or fine grid), the kernel sums or binned masses by size.
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a toyviz.exact.Problem, got {_describe(problem)}")
+        raise TypeError(f"problem must be a toyviz.exact.Problem, got {describe(problem)}")
     number = check_int("number", number, low=0, high=problem.n_chunks - 1)
     rows = problem.rows(number)
     values = _values(problem, rows)
@@ -430,7 +430,7 @@ def _check_total(problem, total, name="total"):
     """A chunk's or the combined accumulators (see :func:`chunk`), checked."""
     if not isinstance(total, dict):
         raise TypeError(f"{name} must be a dict of accumulators (see toyviz.exact.chunk), got "
-                        f"{_describe(total)}")
+                        f"{describe(total)}")
     n = problem.n_nodes
     shapes = {"powers": (n + 1, 3), "node_sums": (n + 1, n), "best": (n + 1,),
               "worst": (n + 1,), "best_index": (n + 1,), "worst_index": (n + 1,),
@@ -466,7 +466,7 @@ class Landscape:
 
     def __init__(self, problem, total):
         if not isinstance(problem, Problem):
-            raise TypeError(f"problem must be a toyviz.exact.Problem, got {_describe(problem)}")
+            raise TypeError(f"problem must be a toyviz.exact.Problem, got {describe(problem)}")
         total = _check_total(problem, total)
         n = problem.n_nodes
         self.n_nodes, self.value, self.n_masks = n, problem.value, problem.n_masks
@@ -581,10 +581,10 @@ def run(problem, client=None, folder=None, progress=None):
     """
 
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a toyviz.exact.Problem, got {_describe(problem)}")
+        raise TypeError(f"problem must be a toyviz.exact.Problem, got {describe(problem)}")
     if folder is not None:
         if not isinstance(folder, (str, os.PathLike)):
-            raise TypeError(f"folder must be a path, got {_describe(folder)}")
+            raise TypeError(f"folder must be a path, got {describe(folder)}")
         Path(folder).mkdir(parents=True, exist_ok=True)
     results = [None] * problem.n_chunks
     if folder is not None:
@@ -593,7 +593,7 @@ def run(problem, client=None, folder=None, progress=None):
     if client is not None and not (callable(getattr(client, "map", None))
                                    and callable(getattr(client, "scatter", None))):
         raise TypeError(f"client must be a dask.distributed.Client or None, got "
-                        f"{_describe(client)}")
+                        f"{describe(client)}")
     todo = [number for number, result in enumerate(results) if result is None]
     with masking._progress(problem.n_chunks, progress, f"{problem.n_masks:,} masks") as bar:
         bar.update(problem.n_chunks - len(todo))
@@ -648,7 +648,7 @@ def table(problem):
     """All ``2**n`` values in mask-index order, from the same chunks' computation (for
     n up to 24; for checking the reductions against :mod:`toyviz.landscape`)."""
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a toyviz.exact.Problem, got {_describe(problem)}")
+        raise TypeError(f"problem must be a toyviz.exact.Problem, got {describe(problem)}")
     if problem.n_nodes > 24:
         raise ValueError(f"problem must have at most 24 nodes for a table, got "
                          f"{problem.n_nodes}")

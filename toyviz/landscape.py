@@ -22,7 +22,7 @@ import math
 import numpy as np
 from scipy import special, stats
 
-from toyviz._checks import _describe, check_array, check_float, check_int
+from toyviz._checks import describe, check_array, check_float, check_int
 
 #: Largest number of nodes of a table: 2**24 values, the most a full sweep computes.
 MAX_NODES = 24
@@ -36,7 +36,7 @@ def _check_table(values, name="values"):
     n_nodes = int(round(math.log2(len(values)))) if len(values) else -1
     if n_nodes < 1 or 2**n_nodes != len(values) or n_nodes > MAX_NODES:
         raise ValueError(f"{name} must have length 2**n_nodes (one value per mask index) "
-                         f"with 1 <= n_nodes <= {MAX_NODES}, got {_describe(values)}")
+                         f"with 1 <= n_nodes <= {MAX_NODES}, got {describe(values)}")
     return values, n_nodes
 
 
@@ -108,7 +108,7 @@ def mask_moments_at(values, ps):
     """
     values, n_nodes = _check_table(values)
     if isinstance(ps, (str, bytes)) or not hasattr(ps, "__len__") or not len(ps):
-        raise TypeError(f"ps must be a non-empty sequence of probabilities, got {_describe(ps)}")
+        raise TypeError(f"ps must be a non-empty sequence of probabilities, got {describe(ps)}")
     ps = [check_float(f"ps[{i}]", p, low=0, high=1) for i, p in enumerate(ps)]
     sums = _power_sums(values, n_nodes)
     return [_moments_at(sums, n_nodes, p) for p in ps]
@@ -337,7 +337,7 @@ def gaussian_density(values, grid, bandwidth, weights=None):
     values = check_array("values", values, ndim=1, dtype=np.float64, empty=False)
     grid = check_array("grid", grid, ndim=1, dtype=np.float64)
     if len(grid) < 2 or np.any(np.diff(grid) <= 0):
-        raise ValueError(f"grid must be increasing with at least 2 points, got {_describe(grid)}")
+        raise ValueError(f"grid must be increasing with at least 2 points, got {describe(grid)}")
     bandwidth = check_float("bandwidth", bandwidth, low=0, low_open=True)
     if weights is None:
         weights = np.ones_like(values)
@@ -394,7 +394,7 @@ def normal_fit(values, weights=None, tails=(0.01, 0.99)):
     """
     values = check_array("values", values, ndim=1, dtype=np.float64)
     if len(values) < 3:
-        raise ValueError(f"values must have at least 3 entries, got {_describe(values)}")
+        raise ValueError(f"values must have at least 3 entries, got {describe(values)}")
     if weights is None:
         weights = np.ones(len(values))
     else:

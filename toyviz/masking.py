@@ -84,7 +84,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from toyviz import _calibration, _fused, data, models, network
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_labels, check_ordered, check_rng, check_size)
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
     MAX_NODES,
@@ -129,7 +129,7 @@ class MaskedNetwork:
 
     def __init__(self, net, layers):
         if not isinstance(net, network.Network):
-            raise TypeError(f"net must be a toyviz.network.Network, got {_describe(net)}")
+            raise TypeError(f"net must be a toyviz.network.Network, got {describe(net)}")
         layers = models._layer_names(net, layers, "layers")
         if not layers:
             raise ValueError(f"layers must name at least one hidden layer, got none; hidden "
@@ -197,7 +197,7 @@ def masked_network(model, layers=None):
         net = network.read(model)
     else:
         raise TypeError("model must be a keras.Model, a toyviz.network.Network or a "
-                        f"MaskedNetwork, got {_describe(model)}")
+                        f"MaskedNetwork, got {describe(model)}")
     hidden = net.hidden_layers
     if layers is None:
         if net.masked:
@@ -314,15 +314,15 @@ def check_masks(masks, n_nodes, binary=False, name="masks"):
     Boolean and integer arrays are accepted and converted.
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {_describe(name)}")
+        raise TypeError(f"name must be a str, got {describe(name)}")
     binary = check_flag("binary", binary)
     n_nodes = check_int("n_nodes", n_nodes, low=1)
     raw = check_array(name, masks, dtype=None)
     if raw.ndim != 2 or raw.shape[1] != n_nodes:
         raise ValueError(f"{name} must have shape (n_masks, {n_nodes}) (one row per mask, "
-                         f"one column per node: n_nodes = {n_nodes}), got {_describe(raw)}")
+                         f"one column per node: n_nodes = {n_nodes}), got {describe(raw)}")
     if np.iscomplexobj(raw):
-        raise TypeError(f"{name} must be real, got {_describe(raw)}")
+        raise TypeError(f"{name} must be real, got {describe(raw)}")
     values = raw.astype(np.float32)
     if raw.size and (values.min() < 0 or values.max() > 1):
         raise ValueError(f"{name} must hold values in [0, 1], got values from "
@@ -372,7 +372,7 @@ def masks_from_indices(indices, n_nodes):
     n_nodes = check_int("n_nodes", n_nodes, low=1, high=62)
     indices = check_array("indices", indices, ndim=1, dtype=None)
     if not np.issubdtype(indices.dtype, np.integer):
-        raise TypeError(f"indices must be integers, got {_describe(indices)}")
+        raise TypeError(f"indices must be integers, got {describe(indices)}")
     indices = indices.astype(np.int64)
     if indices.size and (indices.min() < 0 or indices.max() >= 2**n_nodes):
         raise ValueError(f"indices must be in [0, 2**{n_nodes}), got values from "
@@ -397,7 +397,7 @@ def popcount(indices):
     """Number of nodes on in each mask index. (k,) int -> (k,) int64."""
     indices = check_array("indices", indices, ndim=1, dtype=None)
     if not np.issubdtype(indices.dtype, np.integer):
-        raise TypeError(f"indices must be integers, got {_describe(indices)}")
+        raise TypeError(f"indices must be integers, got {describe(indices)}")
     if indices.size and indices.min() < 0:
         raise ValueError(f"indices must be >= 0 (mask indices), got values from "
                          f"{indices.min()} to {indices.max()}")
@@ -459,7 +459,7 @@ def path_correlations(values, alpha=0.05):
     """
     values = check_array("values", values, ndim=2, dtype=np.float64)
     if values.shape[0] < 3 or values.shape[1] < 2:
-        raise ValueError(f"values must have at least 3 paths and 2 steps, got {_describe(values)}")
+        raise ValueError(f"values must have at least 3 paths and 2 steps, got {describe(values)}")
     alpha = check_float("alpha", alpha, low=0, high=1, low_open=True)
     n = values.shape[1] - 1
     covariance = np.cov(values, rowvar=False)
@@ -481,7 +481,7 @@ def _progress(total, progress, desc):
     """A tqdm bar: shown when ``progress`` is True, never when False, and when None
     only on a terminal (so notebooks run under nbval and the book build stay silent)."""
     if not (progress is None or progress is True or progress is False):
-        raise TypeError(f"progress must be True, False or None, got {_describe(progress)}")
+        raise TypeError(f"progress must be True, False or None, got {describe(progress)}")
     if progress is None:
         # tqdm's own "None" rule does not apply to its notebook bar, so decide here.
         stream = sys.stderr
@@ -758,7 +758,7 @@ def reference_mask_losses(model, x, y, masks, progress=None, layers=None):
     import tensorflow as tf
 
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {_describe(model)}")
+        raise TypeError(f"model must be a keras.Model, got {describe(model)}")
     target = masked_network(model, layers)
     x, y = _points(target, x, y)
     masks = check_masks(masks, target.n_nodes)
@@ -962,7 +962,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     workers = check_int("workers", workers, low=1)
     block = check_int("block", block, low=1)
     if not isinstance(node_means, (bool, np.bool_)):
-        raise TypeError(f"node_means must be a bool, got {_describe(node_means)}")
+        raise TypeError(f"node_means must be a bool, got {describe(node_means)}")
     engine = check_choice("engine", engine, SWEEP_ENGINES)
     if engine == "numba" and target.fast and not _fused.available():
         raise ValueError("engine 'numba' needs numba, which cannot be imported here; "
@@ -971,7 +971,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
         project = check_array("project", project, ndim=2, shape=(n_nodes, None),
                               dtype=np.float64)
         if project.shape[1] < 1:
-            raise ValueError(f"project must have at least one column, got {_describe(project)}")
+            raise ValueError(f"project must have at least one column, got {describe(project)}")
     k_out = n_nodes if project is None else project.shape[1]
     check_size("model", f"{n_nodes} masked nodes", 2**n_nodes * (8 + 4 * k_out))
     losses = np.empty(2**n_nodes)

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from toyviz import _fused, data, landscape, masking, training
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_rng)
 
 #: The keep-probabilities of the random masks.
@@ -86,7 +86,7 @@ def kurtosis_interval(gradients, rng, confidence=0.95, n_resamples=RESAMPLES):
     gradients = check_array("gradients", gradients, ndim=2, dtype=np.float64)
     if gradients.shape[0] < 3 or gradients.shape[1] < 1:
         raise ValueError(f"gradients must hold at least 3 masks of at least 1 node, got "
-                         f"{_describe(gradients)}")
+                         f"{describe(gradients)}")
     rng = check_rng("rng", rng)
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True,
                              high_open=True)
@@ -439,17 +439,17 @@ def against_networks(essay, networks, confidence=0.95):
     ``effect`` and ``inside`` (bool)
     """
     if not isinstance(essay, dict) or not essay:
-        raise TypeError(f"essay must be a non-empty dict of name -> number, got {_describe(essay)}")
+        raise TypeError(f"essay must be a non-empty dict of name -> number, got {describe(essay)}")
     essay = {name: check_float(f"essay[{name!r}]", quoted) for name, quoted in essay.items()}
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True,
                              high_open=True)
     if not isinstance(networks, (list, tuple)) or len(networks) < 3:
         raise ValueError(f"networks must be a list of at least 3 dicts of values, got "
-                         f"{_describe(networks)}")
+                         f"{describe(networks)}")
     for i, values in enumerate(networks):
         if not isinstance(values, dict):
             raise TypeError(f"networks[{i}] must be a dict of name -> number, got "
-                            f"{_describe(values)}")
+                            f"{describe(values)}")
         missing = [name for name in essay if name not in values]
         if missing:
             raise ValueError(f"networks[{i}] must hold every name of essay, but lacks {missing}")

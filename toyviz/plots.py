@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from PIL import Image
 
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                              check_int, check_labels)
 from toyviz.data import CIRCLE_RADIUS_SQUARED
 
@@ -50,7 +50,7 @@ def _register_seaborn_colour_maps():
 
 def _check_axes(name, ax):
     if not isinstance(ax, Axes):
-        raise TypeError(f"{name} must be a matplotlib Axes, got {_describe(ax)}")
+        raise TypeError(f"{name} must be a matplotlib Axes, got {describe(ax)}")
     return ax
 
 
@@ -67,7 +67,7 @@ def _check_extent(name, extent):
 def _check_text(name, value, optional=True):
     if not (isinstance(value, str) or optional and value is None):
         raise TypeError(f"{name} must be a str{' or None' if optional else ''}, "
-                        f"got {_describe(value)}")
+                        f"got {describe(value)}")
     return value
 
 
@@ -76,7 +76,7 @@ def _check_texts(name, values, count, optional=False):
     if optional and values is None:
         return None
     if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{name} must be a list of str, got {_describe(values)}")
+        raise TypeError(f"{name} must be a list of str, got {describe(values)}")
     if len(values) != count:
         raise ValueError(f"{name} must have {count} entries, got {len(values)}")
     return values
@@ -497,7 +497,7 @@ def density_lines(ax, grid, densities, reference=None, reference_label=None, nor
     grid = check_array("grid", grid, ndim=1, dtype=np.float64, empty=False)
     if not isinstance(densities, dict) or not densities:
         raise TypeError(f"densities must be a non-empty dict label -> (g,) density, got "
-                        f"{_describe(densities)}")
+                        f"{describe(densities)}")
     checked = {}
     for label, density in densities.items():
         density = check_array(f"densities[{label!r}]", density, dtype=np.float64)
@@ -508,7 +508,7 @@ def density_lines(ax, grid, densities, reference=None, reference_label=None, nor
     if normals is not None:
         if not isinstance(normals, dict):
             raise TypeError(f"normals must be None or a dict label -> (mean, std), got "
-                            f"{_describe(normals)}")
+                            f"{describe(normals)}")
         normals = {label: check_array(f"normals[{label!r}]", value, shape=(2,),
                                       dtype=np.float64) for label, value in normals.items()}
         for label, (_, std) in normals.items():
@@ -599,7 +599,7 @@ def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, hei
     if highlight is not None:
         highlight = check_array("highlight", highlight, shape=(n_nodes,), dtype=None)
         if highlight.dtype != bool:
-            raise TypeError(f"highlight must be a bool array, got {_describe(highlight)}")
+            raise TypeError(f"highlight must be a bool array, got {describe(highlight)}")
     limit = float(np.abs(values).max()) or 1.0
     nrows = -(-n_nodes // ncols)
     fig, axes = subplots(nrows, ncols, width=width, height=height, squeeze=False)

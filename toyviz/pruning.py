@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from toyviz import intervals, network, training
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_labels, check_ordered, check_rng)
 
 #: Node-importance criteria, higher score = more worth keeping.
@@ -120,7 +120,7 @@ def _check_nodes(name, nodes, width, sort=True):
     sorted unless ``sort`` is False."""
     if isinstance(nodes, (str, bytes)):
         raise TypeError(f"{name} must be a 1-d sequence of int node indices, "
-                        f"got {_describe(nodes)}")
+                        f"got {describe(nodes)}")
     array = np.asarray(nodes)
     if array.ndim != 1 or array.dtype == bool or (
             array.size and not np.issubdtype(array.dtype, np.integer)):
@@ -183,7 +183,7 @@ def prune_weights(weights, keep, means=None):
         if isinstance(means, (str, bytes)) or not isinstance(means, (list, tuple)) \
                 or len(means) != n_hidden:
             raise TypeError(f"means must be None or a list of {n_hidden} arrays, one per "
-                            f"hidden layer, got {_describe(means)}")
+                            f"hidden layer, got {describe(means)}")
         means = [check_array(f"means[{i}]", mean, shape=(width,), dtype=np.float64)
                  for i, (mean, width) in enumerate(zip(means, widths))]
     kept = [keep.get(i, np.arange(widths[i])) for i in range(n_hidden)]
@@ -207,11 +207,11 @@ def _check_weights(weights):
     if isinstance(weights, (str, bytes, dict)) or not isinstance(weights, (list, tuple)) \
             or not weights:
         raise TypeError(f"weights must be a non-empty list of (kernel, bias) pairs, "
-                        f"got {_describe(weights)}")
+                        f"got {describe(weights)}")
     out = []
     for i, pair in enumerate(weights):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise TypeError(f"weights[{i}] must be a (kernel, bias) pair, got {_describe(pair)}")
+            raise TypeError(f"weights[{i}] must be a (kernel, bias) pair, got {describe(pair)}")
         kernel = check_array(f"weights[{i}][0]", pair[0], ndim=2, dtype=np.float64)
         if out and kernel.shape[0] != out[-1][0].shape[1]:
             raise ValueError(f"weights[{i}][0] must have {out[-1][0].shape[1]} rows to follow "
@@ -432,7 +432,7 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
     _, hidden = training._forward(params, data, name="data")
     if keep is not None and (not isinstance(keep, (list, tuple)) or len(keep) != k):
         raise TypeError(f"keep must be a list of {k} keep dicts (one per network), "
-                        f"got {_describe(keep)}")
+                        f"got {describe(keep)}")
     nets, keeps = [], []
     for net in range(k):
         weights = [(kernel[net].astype(np.float64), bias[net].astype(np.float64))
@@ -458,7 +458,7 @@ def _check_positions(name, keep, widths):
     """A keep dict by hidden position, for a stack with hidden layer ``widths``."""
     if not isinstance(keep, dict):
         raise TypeError(f"{name} must be a dict of hidden layer position -> node indices, "
-                        f"got {_describe(keep)}")
+                        f"got {describe(keep)}")
     out = {}
     for position, nodes in keep.items():
         position = check_int(f"{name} keys", position, low=0, high=len(widths) - 1)
@@ -471,7 +471,7 @@ def _sequence(name, values):
     collection (a set's order changes from one process to the next)."""
     check_ordered(name, values)
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be a sequence, got {_describe(values)}")
+        raise TypeError(f"{name} must be a sequence, got {describe(values)}")
     values = list(values)
     if not values:
         raise ValueError(f"{name} must hold at least one value, got none")
@@ -584,7 +584,7 @@ def summarize(table, by, value="accuracy", confidence=0.95):
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True,
                              high_open=True)
     if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"table must be a pandas.DataFrame, got {_describe(table)}")
+        raise TypeError(f"table must be a pandas.DataFrame, got {describe(table)}")
     by = _sequence("by", by)
     for i, column in enumerate(by):
         if not isinstance(column, str) or column not in table.columns:
@@ -844,12 +844,12 @@ def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
     if isinstance(nodes, (str, bytes, dict)) or not isinstance(nodes, (list, tuple)) \
             or len(nodes) != k:
         raise TypeError(f"nodes must be a list of {k} dicts (one per network), "
-                        f"got {_describe(nodes)}")
+                        f"got {describe(nodes)}")
     chosen = []
     for net, by_position in enumerate(nodes):
         if not isinstance(by_position, dict):
             raise TypeError(f"nodes[{net}] must be a dict hidden position -> node indices, "
-                            f"got {_describe(by_position)}")
+                            f"got {describe(by_position)}")
         for position in by_position:
             check_int(f"nodes[{net}] key", position, low=0, high=n_hidden - 1)
         chosen.append({position: _some_nodes(f"nodes[{net}][{position}]",

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from toyviz import data, intervals, relevance, training
-from toyviz._checks import (_describe, check_array, check_choice, check_float, check_int,
+from toyviz._checks import (describe, check_array, check_choice, check_float, check_int,
                              check_labels, check_rng, check_size)
 from toyviz.network import Network
 
@@ -550,7 +550,7 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     for name, values in (("weights", weights), ("seeds", seeds)):
         if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple,
                                                                        np.ndarray)):
-            raise TypeError(f"{name} must be a sequence of numbers, got {_describe(values)}")
+            raise TypeError(f"{name} must be a sequence of numbers, got {describe(values)}")
         if not len(values):
             raise ValueError(f"{name} must hold at least one value")
     weights = [check_float(f"weights[{i}]", w, low=0) for i, w in enumerate(weights)]
@@ -758,7 +758,7 @@ def _check_columns(table, **named):
         if isinstance(columns, (str, bytes)) or not isinstance(columns, (list, tuple)) \
                 or not columns:
             raise TypeError(f"{name} must be a non-empty list of column names, got "
-                            f"{_describe(columns)}")
+                            f"{describe(columns)}")
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise ValueError(f"{name} names columns that frame does not have: {missing}")
@@ -794,7 +794,7 @@ def ratios_to_plain(frame, columns, plain="plain"):
     ``weight``, ``seed``) with a ``<column>_ratio`` column per column."""
     _check_columns(frame, columns=columns, frame=["route", "seed"])
     if not isinstance(plain, str):
-        raise TypeError(f"plain must be a route name (str), got {_describe(plain)}")
+        raise TypeError(f"plain must be a route name (str), got {describe(plain)}")
     reference = frame[frame.route == plain].set_index("seed")
     if reference.empty or reference.index.duplicated().any():
         raise ValueError(f"frame must hold one network of route plain = {plain!r} per seed")
@@ -823,7 +823,7 @@ def against_controls(frame, plain="plain", control="unmarked"):
     _check_columns(frame, frame=["route", "seed", "accuracy_decorrelated", "mass_lrp",
                                  "mass_gxi", "effect_log_p", "effect_logit", "effect_added"])
     if not isinstance(control, str):
-        raise TypeError(f"control must be a route name (str), got {_describe(control)}")
+        raise TypeError(f"control must be a route name (str), got {describe(control)}")
     reference = frame[frame.route == control].set_index("seed")
     if reference.empty or reference.index.duplicated().any():
         raise ValueError(f"frame must hold one network of route control = {control!r} per "

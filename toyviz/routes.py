@@ -17,7 +17,7 @@ from scipy import optimize, stats
 
 from toyviz import pruning, training
 from toyviz.intervals import interval  # noqa: F401  (its home until #25, kept importable here)
-from toyviz._checks import (_describe, check_array, check_flag, check_float, check_int,
+from toyviz._checks import (describe, check_array, check_flag, check_float, check_int,
                              check_labels, check_rng, check_size, check_training_inputs)
 
 #: What :func:`band_search` reports per network, in its column order.
@@ -57,7 +57,7 @@ def _check_like(name, value, other_name, other):
 def _setup(setup, n, index):
     where = f"setups[{index}]"
     if not isinstance(setup, dict):
-        raise TypeError(f"{where} must be a dict, got {_describe(setup)}")
+        raise TypeError(f"{where} must be a dict, got {describe(setup)}")
     missing = {"name", "learning_rate", "batch_size", "steps"} - set(setup)
     if missing:
         raise ValueError(f"{where} needs the keys {sorted(missing)}")
@@ -134,7 +134,7 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
     y_test = check_labels("y_test", y_test, len(x_test), n_classes=2)
     n_nets = check_int("n_nets", n_nets, low=2)
     if isinstance(widths, (str, bytes)) or not isinstance(widths, (list, tuple)) or not widths:
-        raise TypeError(f"widths must be a non-empty sequence of ints, got {_describe(widths)}")
+        raise TypeError(f"widths must be a non-empty sequence of ints, got {describe(widths)}")
     widths = [check_int(f"widths[{i}]", width, low=1) for i, width in enumerate(widths)]
     sizes = [2, *widths, 2]
     weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -147,7 +147,7 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
     if isinstance(setups, (dict, str, bytes)) or not isinstance(setups, (list, tuple)) \
             or not setups:
         raise TypeError(f"setups must be a non-empty sequence of dicts, got "
-                        f"{_describe(setups)}")
+                        f"{describe(setups)}")
     checked = [_setup(setup, len(x), index) for index, setup in enumerate(setups)]
     rows, moved_by = [], {}
     for setup, (lr, batch_size, epochs, steps, input_scale, init_scale) in zip(setups, checked):
@@ -288,11 +288,11 @@ def kept_activations(params, data, keeps=None):
         if isinstance(keeps, (str, bytes)) or not isinstance(keeps, (list, tuple)) \
                 or len(keeps) != k:
             raise ValueError(f"keeps must hold {k} keep lists, one per network, "
-                             f"got {_describe(keeps)}")
+                             f"got {describe(keeps)}")
         for net, keep in enumerate(keeps):
             if not isinstance(keep, (list, tuple, dict)) or len(keep) != len(widths):
                 raise ValueError(f"keeps[{net}] must hold {len(widths)} index arrays, one "
-                                 f"per hidden layer, got {_describe(keep)}")
+                                 f"per hidden layer, got {describe(keep)}")
             for position, width in enumerate(widths):
                 index = check_array(f"keeps[{net}][{position}]", keep[position], ndim=1,
                                     dtype=np.int64)
@@ -327,7 +327,7 @@ def role_similarity(first, second, same_nodes=True):
         if isinstance(layers, (str, bytes, np.ndarray)) or not isinstance(
                 layers, (list, tuple)) or not layers:
             raise TypeError(f"{name} must be a non-empty list of (k, n, width) activations, "
-                            f"one per hidden layer, got {_describe(layers)}")
+                            f"one per hidden layer, got {describe(layers)}")
     if len(first) != len(second):
         raise ValueError(f"second must hold {len(first)} layers like first, "
                          f"got {len(second)}")

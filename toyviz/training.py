@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from toyviz import network
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_labels, check_rng, check_size,
                             check_training_inputs, refuse_divergence)
 
@@ -86,7 +86,7 @@ def _check_activations(name, activations, n_hidden):
         activations = (activations,) * n_hidden
     if not isinstance(activations, (list, tuple)):
         raise TypeError(f"{name} must be a str or a sequence of str, one per hidden layer, "
-                        f"got {_describe(activations)}")
+                        f"got {describe(activations)}")
     if len(activations) != n_hidden:
         raise ValueError(f"{name} must name {n_hidden} activations, one per hidden layer, "
                          f"got {len(activations)}")
@@ -166,11 +166,11 @@ class TrainResult:
                      "largest_update"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-                raise TypeError(f"{name} must be a list, got {_describe(value)}")
+                raise TypeError(f"{name} must be a list, got {describe(value)}")
         for i, snapshot in enumerate(self.snapshots):
             if not isinstance(snapshot, (list, tuple)) or len(snapshot) != 2:
                 raise TypeError(f"snapshots[{i}] must be a (step, params) pair, "
-                                f"got {_describe(snapshot)}")
+                                f"got {describe(snapshot)}")
             check_int(f"snapshots[{i}][0]", snapshot[0], low=0, high=self.steps)
             _check_pairs(f"snapshots[{i}][1]", snapshot[1], finite=False)
         for name in ("ever_active", "co_active"):
@@ -178,7 +178,7 @@ class TrainResult:
                 array = check_array(f"{name}[{i}]", value, dtype=None)
                 if array.dtype != bool or array.ndim < 2 or array.shape[0] != k:
                     raise ValueError(f"{name}[{i}] must be a bool array with one row per "
-                                     f"network ({k}), got {_describe(array)}")
+                                     f"network ({k}), got {describe(array)}")
 
 
 def _tf():
@@ -192,7 +192,7 @@ def check_stack(name, params):
     checking that they describe ``k`` chained dense layers (a plain list: ReLU hidden
     layers). ``name`` is the caller's parameter, for the messages."""
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str (the parameter's name), got {_describe(name)}")
+        raise TypeError(f"name must be a str (the parameter's name), got {describe(name)}")
     return _stack(_check_pairs(name, params), getattr(params, "activations", None))
 
 
@@ -200,7 +200,7 @@ def _check_pairs(name, params, finite=True):
     if isinstance(params, (str, bytes, dict)) or not hasattr(params, "__len__") \
             or not len(params):
         raise TypeError(f"{name} must be a non-empty list of (kernel, bias) pairs, "
-                        f"got {_describe(params)}")
+                        f"got {describe(params)}")
     out = []
     for i, pair in enumerate(params):
         if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
@@ -263,7 +263,7 @@ def _check_fits(sizes, n_bytes):
 
 def _check_widths(widths):
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
-        raise TypeError(f"widths must be a sequence of ints, got {_describe(widths)}")
+        raise TypeError(f"widths must be a sequence of ints, got {describe(widths)}")
     widths = [check_int(f"widths[{i}]", w, low=1) for i, w in enumerate(widths)]
     if not widths:
         raise ValueError("widths must hold at least one hidden layer width, got none")
@@ -291,11 +291,11 @@ def from_models(models):
         models = [models]
     if isinstance(models, (str, bytes)) or not hasattr(models, "__len__") or not len(models):
         raise TypeError(f"models must be a keras.Model or a non-empty list of them, "
-                        f"got {_describe(models)}")
+                        f"got {describe(models)}")
     chains = []
     for i, model in enumerate(models):
         if not isinstance(model, keras.Model):
-            raise TypeError(f"models[{i}] must be a keras.Model, got {_describe(model)}")
+            raise TypeError(f"models[{i}] must be a keras.Model, got {describe(model)}")
         chains.append(_stack_chain(f"models[{i}]", network._read(model, f"models[{i}]")))
     first = chains[0]
     for i, chain in enumerate(chains[1:], start=1):
@@ -357,7 +357,7 @@ def take(params, nets):
     """The sub-stack of the networks at positions ``nets`` (a list of ints)."""
     params = check_stack("params", params)
     if np.asarray(nets).dtype == bool:
-        raise TypeError(f"nets must hold int network positions, got {_describe(nets)}")
+        raise TypeError(f"nets must hold int network positions, got {describe(nets)}")
     nets = check_array("nets", nets, ndim=1, dtype=np.int64, empty=False)
     k = params[0][0].shape[0]
     if nets.min() < 0 or nets.max() >= k:
@@ -415,7 +415,7 @@ def _forward(params, x, dtype=np.float64, name="x"):
     params = check_stack("params", params)
     if dtype not in (np.float32, np.float64, "float32", "float64") \
             or isinstance(dtype, (bool, np.bool_)):
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {_describe(dtype)}")
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {describe(dtype)}")
     k = params[0][0].shape[0]
     x = _check_inputs(name, x, k, params[0][0].shape[1])
     a = x.astype(dtype)
@@ -558,7 +558,7 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
         if isinstance(frozen, (str, bytes)) or not hasattr(frozen, "__len__") \
                 or len(frozen) != len(params):
             raise TypeError(f"frozen must be a list of {len(params)} (kernel_mask, "
-                            f"bias_mask) pairs shaped like params, got {_describe(frozen)}")
+                            f"bias_mask) pairs shaped like params, got {describe(frozen)}")
         masks = []
         for i, ((m_k, m_b), (kernel, bias)) in enumerate(zip(frozen, params)):
             masks.append((check_array(f"frozen[{i}][0]", m_k, shape=kernel.shape),

@@ -24,7 +24,7 @@ import numpy as np
 import traitlets
 
 from toyviz import plots
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_float,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                             check_instance, check_int, check_labels, check_name, check_sequence)
 from toyviz.network import Dense, Network, read
 
@@ -115,7 +115,7 @@ def _check_cell_pairs(name, pairs, side):
     for k, pair in enumerate(pairs):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, (list, tuple)) \
                 or len(pair) != 2:
-            raise TypeError(f"{name}[{k}] must be a [row, column] pair, got {_describe(pair)}")
+            raise TypeError(f"{name}[{k}] must be a [row, column] pair, got {describe(pair)}")
         checked.append([check_int(f"{name}[{k}][{a}]", value, low=0, high=side - 1)
                         for a, value in enumerate(pair)])
     if len({tuple(pair) for pair in checked}) != len(checked):
@@ -128,7 +128,7 @@ def check_line(name, text):
     :data:`MAX_LINE` characters, without line breaks."""
     check_name(name)
     if not isinstance(text, str):
-        raise TypeError(f"{name} must be a str (one line of text), got {_describe(text)}")
+        raise TypeError(f"{name} must be a str (one line of text), got {describe(text)}")
     if not text.strip() or len(text) > MAX_LINE or "\n" in text or "\r" in text:
         raise ValueError(f"{name} must be one line of 1 to {MAX_LINE} characters, got "
                          f"{text!r:.80} ({len(text)} characters)")
@@ -182,7 +182,7 @@ def drawable_network(model, name="model"):
 
         if not isinstance(model, keras.Model):
             raise TypeError(f"{name} must be a keras.Model or a toyviz.network.Network, "
-                            f"got {_describe(model)}")
+                            f"got {describe(model)}")
         try:
             model = read(model)
         except ValueError as error:
@@ -234,7 +234,7 @@ def toggled_layer(model, layer, name="layer"):
                          f"model has hidden layers {hidden} (name: width)"
                          + (f" and masks {list(model.masked)}" if model.masked else ""))
     if not isinstance(layer, str):
-        raise TypeError(f"{name} must be a str naming a hidden layer, got {_describe(layer)}")
+        raise TypeError(f"{name} must be a str naming a hidden layer, got {describe(layer)}")
     if layer not in hidden:
         raise ValueError(f"{name} must be one of the hidden layers {list(hidden)}, "
                          f"got {layer!r}")
@@ -270,7 +270,7 @@ def class_probabilities(network, points, masks=None):
     """:meth:`toyviz.network.Network.predict` with one column per class: a single
     sigmoid unit's ``p`` becomes ``(1 - p, p)``. Returns ``(..., m, classes)`` float64."""
     if not isinstance(network, Network):
-        raise TypeError(f"network must be a toyviz.network.Network, got {_describe(network)}")
+        raise TypeError(f"network must be a toyviz.network.Network, got {describe(network)}")
     points = check_array("points", points, shape=(None, *network.input_shape),
                          dtype=np.float64, empty=False)
     predicted = network.predict(points, network.check_masks(masks))
@@ -301,7 +301,7 @@ STATE_KEYS = ("layers", "output", "layer", "mask", "points", "labels", "class_na
 def _check_state(state):
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict (a NodeToggleHeatmap's get_state()), got "
-                        f"{_describe(state)}")
+                        f"{describe(state)}")
     missing = [key for key in STATE_KEYS if key not in state]
     if missing or not isinstance(state["layers"], list) or len(state["layers"]) < 2:
         raise ValueError(f"state must be a NodeToggleHeatmap's state with keys "
@@ -724,7 +724,7 @@ class GridExplorer(Explorable):
             spec, levels[:, p] = _quantise(panel, values[:, p], f"panels[{p}]")
             specs.append(spec)
         if not isinstance(label, str) or not label:
-            raise TypeError(f"label must be a non-empty str, got {_describe(label)}")
+            raise TypeError(f"label must be a non-empty str, got {describe(label)}")
         if readouts is None:
             readouts = []
         elif len(check_sequence("readouts", readouts, "str")) != combinations or not all(
@@ -804,7 +804,7 @@ class GridExplorer(Explorable):
         points = check_array("overlay['points']", overlay["points"], dtype=np.float64)
         if points.size and (points.ndim != 2 or points.shape[1] != 3):
             raise ValueError(f"overlay['points'] must be [x0, x1, label] triples, got "
-                             f"{_describe(points)}")
+                             f"{describe(points)}")
         return {"circle_radius_squared": None if radius is None else check_float(
             "overlay['circle_radius_squared']", radius, low=0, low_open=True),
             "points": overlay["points"]}
@@ -830,7 +830,7 @@ def decode_grids(state, selection):
     if not isinstance(state, dict) or not all(
             key in state for key in ("controls", "panels", "resolution", "grids")):
         raise TypeError("state must be a GridExplorer's state (a dict with controls, panels, "
-                        f"resolution and grids), got {_describe(state)}")
+                        f"resolution and grids), got {describe(state)}")
     try:
         counts = tuple(len(control["options"]) for control in state["controls"])
         panels = [(check_float(f"state['panels'][{p}]['vmin']", panel["vmin"]),
@@ -847,7 +847,7 @@ def decode_grids(state, selection):
     if encoding not in ("uint8", "deflate"):
         raise ValueError(f"state['encoding'] must be 'uint8' or 'deflate', got {encoding!r}")
     if not isinstance(state["grids"], (str, bytes)):
-        raise TypeError(f"state['grids'] must be base64 text, got {_describe(state['grids'])}")
+        raise TypeError(f"state['grids'] must be base64 text, got {describe(state['grids'])}")
     try:
         packed = base64.b64decode(state["grids"], validate=True)
     except ValueError as error:                      # binascii.Error

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import erf
 
-from toyviz._checks import (_describe, check_array, check_choice, check_flag, check_int,
+from toyviz._checks import (describe, check_array, check_choice, check_flag, check_int,
                             check_name)
 
 # --------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def _step_input(step, a, name="a", rank=None, last=None):
         wanted = "(n, ...)" if rank is None else f"{rank} dimensions"
         raise ValueError(f"{name} must have {wanted}" + (
             "" if last is None else f" ending in {last}") + f" for layer {step.name!r} "
-            f"({type(step).__name__}), got {_describe(a)}")
+            f"({type(step).__name__}), got {describe(a)}")
     return a
 
 
@@ -143,7 +143,7 @@ class Step(abc.ABC):
     def __init__(self, name):
         if not isinstance(name, str):
             raise TypeError(f"name must be a str (the Keras layer's name), got "
-                            f"{_describe(name)}")
+                            f"{describe(name)}")
         self.name = name
 
     @abc.abstractmethod
@@ -198,7 +198,7 @@ class Folded(Matrix):
         super().__init__(name)
         weight = check_array("weight", weight, dtype=np.float64, empty=False)
         if weight.ndim not in (1, 2):
-            raise ValueError(f"weight must be (d,) or (d, n), got {_describe(weight)}")
+            raise ValueError(f"weight must be (d,) or (d, n), got {describe(weight)}")
         bias = check_array("bias", bias, dtype=np.float64)
         if bias.shape != weight.shape[1:]:
             raise ValueError(f"weight and bias must agree: bias must have shape "
@@ -211,7 +211,7 @@ class Folded(Matrix):
         a = _step_input(self, a, rank=2, last=self.weight.shape[0])
         if len(a) != self.weight.shape[1]:
             raise ValueError(f"a must hold {self.weight.shape[1]} samples, one per column of "
-                             f"weight, got {_describe(a)}")
+                             f"weight, got {describe(a)}")
         return np.einsum("nd,dn->n", a, self.weight) + self.bias
 
     def transpose(self, v, shape):
@@ -238,7 +238,7 @@ class _Windows:
             if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) \
                     or len(value) != size:
                 raise TypeError(f"{name} must be a tuple of {size} ints, got "
-                                f"{_describe(value)}")
+                                f"{describe(value)}")
             for item in value:
                 check_int(name, item, low=1, high=10**6)
         check_choice("padding", padding, ("valid", "same"))
@@ -315,11 +315,11 @@ class Nonlinearity(Step):
         super().__init__(name)
         if not isinstance(function, str):
             raise TypeError(f"function must be the activation's name (str), got "
-                            f"{_describe(function)}")
+                            f"{describe(function)}")
         for label, value in (("f", f), ("fprime", fprime)):
             if value is not None and not callable(value):
                 raise TypeError(f"{label} must be a function of float64 arrays (None for a "
-                                f"softmax that the output applies), got {_describe(value)}")
+                                f"softmax that the output applies), got {describe(value)}")
         self.function, self.f, self.fprime = function, f, fprime
         self.zero_at_zero = check_flag("zero_at_zero", zero_at_zero)
 
@@ -401,14 +401,14 @@ class Network:
         if not isinstance(self.steps, list) or not self.steps or not all(
                 isinstance(step, Step) for step in self.steps):
             raise TypeError(f"steps must be a non-empty list of Step objects, got "
-                            f"{_describe(self.steps)}")
+                            f"{describe(self.steps)}")
         if not isinstance(self.steps[-1], Matrix):
             raise ValueError(f"steps must end in a matrix step (the logits), got "
                              f"{type(self.steps[-1]).__name__}")
         if isinstance(self.input_shape, (str, bytes)) or not isinstance(
                 self.input_shape, (tuple, list)) or not self.input_shape:
             raise TypeError(f"input_shape must be a non-empty tuple of ints, got "
-                            f"{_describe(self.input_shape)}")
+                            f"{describe(self.input_shape)}")
         self.input_shape = tuple(check_int("input_shape", size, low=1, high=2**31)
                                  for size in self.input_shape)
         _check_layer_names(self.steps)
@@ -428,7 +428,7 @@ class Network:
         if isinstance(self.masked, (str, bytes)) or not isinstance(self.masked, (tuple, list)) \
                 or not all(isinstance(layer, str) for layer in self.masked):
             raise TypeError(f"masked must be a tuple of layer names, got "
-                            f"{_describe(self.masked)}")
+                            f"{describe(self.masked)}")
         self.masked = tuple(self.masked)
         ends = {}
         for index, step in enumerate(self.steps[:-1]):
@@ -467,7 +467,7 @@ class Network:
         weights = check_array("weights", weights, dtype=np.float64)
         if weights.ndim not in (1, 2) or weights.shape[-1] != self.n_outputs:
             raise ValueError(f"weights must have shape ({self.n_outputs},) or (n, "
-                             f"{self.n_outputs}), one per output, got {_describe(weights)}")
+                             f"{self.n_outputs}), one per output, got {describe(weights)}")
         return Network(self.steps[:-1] + [self.steps[-1].fold(weights)], self.input_shape, 1)
 
     def check_masks(self, masks, name="masks"):
@@ -478,7 +478,7 @@ class Network:
             return {}
         if not isinstance(masks, dict):
             raise TypeError(f"{name} must be a dict mapping hidden layer names to mask "
-                            f"arrays, got {_describe(masks)}")
+                            f"arrays, got {describe(masks)}")
         out = {}
         for layer, mask in masks.items():
             if layer not in self._node_ends:
@@ -488,7 +488,7 @@ class Network:
             mask = check_array(f"{name}[{layer!r}]", mask, dtype=np.float64)
             if mask.ndim < 1 or mask.shape[-1] != width:
                 raise ValueError(f"{name}[{layer!r}] must end in an axis of {width} (the "
-                                 f"layer's nodes), got {_describe(mask)}")
+                                 f"layer's nodes), got {describe(mask)}")
             out[layer] = mask
         return out
 
@@ -501,7 +501,7 @@ class Network:
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
             wanted = ", ".join(["n", *map(str, self.input_shape)])
             raise ValueError(f"{name} must have shape ({wanted}), a batch of the network's "
-                             f"inputs, got {_describe(x)}")
+                             f"inputs, got {describe(x)}")
         return x
 
     def forward(self, x, masks=None):
@@ -572,13 +572,13 @@ class Network:
         if isinstance(layers, (str, bytes)) or not isinstance(layers, (list, tuple)) \
                 or not layers:
             raise TypeError(f"layers must be a non-empty list of (kernel, bias, activation) "
-                            f"triples, got {_describe(layers)}")
+                            f"triples, got {describe(layers)}")
         if names is None:
             names = [f"hidden{i}" for i in range(len(layers) - 1)] + ["output"]
         elif not isinstance(names, (list, tuple)) or len(names) != len(layers) \
                 or not all(isinstance(name, str) for name in names):
             raise TypeError(f"names must be a list of {len(layers)} str, one per layer, got "
-                            f"{_describe(names)}")
+                            f"{describe(names)}")
         elif len(set(names)) != len(names):
             raise ValueError(f"names must name each layer once, got {list(names)}")
         steps = []
@@ -586,7 +586,7 @@ class Network:
             if isinstance(layer, (str, bytes)) or not isinstance(layer, (list, tuple)) \
                     or len(layer) != 3:
                 raise TypeError(f"layers[{position}] must be a (kernel, bias, activation) "
-                                f"triple, got {_describe(layer)}")
+                                f"triple, got {describe(layer)}")
             kernel, bias, activation = layer
             try:
                 steps.append(Dense(name, kernel, bias))
@@ -649,7 +649,7 @@ def _check_chain(steps, input_shape):
                                  f"it (output shape {out})")
         elif not isinstance(step, (Nonlinearity, Reshape)):
             raise TypeError(f"steps[{index}] must be a Dense, Folded, Conv2D, Maximum, "
-                            f"Nonlinearity or Reshape step, got {_describe(step)}")
+                            f"Nonlinearity or Reshape step, got {describe(step)}")
         shape = _output_shape(step, shape)
     return shape
 
@@ -659,7 +659,7 @@ def apply_output(output, logits):
     check_choice("output", output, OUTPUT_ACTIVATIONS)
     logits = check_array("logits", logits, dtype=np.float64, empty=False)
     if logits.ndim < 1:
-        raise ValueError(f"logits must have a last axis of outputs, got {_describe(logits)}")
+        raise ValueError(f"logits must have a last axis of outputs, got {describe(logits)}")
     if output == "softmax":
         shifted = logits - logits.max(axis=-1, keepdims=True)
         e = np.exp(shifted)
@@ -703,9 +703,9 @@ def check_built(model, name="model"):
 
     if not isinstance(name, str):
         raise TypeError(f"name must be a str (the caller's parameter name), got "
-                        f"{_describe(name)}")
+                        f"{describe(name)}")
     if not isinstance(model, keras.Model):
-        raise TypeError(f"{name} must be a keras.Model, got {_describe(model)}")
+        raise TypeError(f"{name} must be a keras.Model, got {describe(model)}")
     if not model.built:
         raise ValueError(
             f"{name} is not built: Keras does not know its input shape yet, so it has no "

@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from toyviz._checks import _describe, check_choice, check_float
+from toyviz._checks import describe, check_choice, check_float
 from toyviz.relevance.rules import (
     LAYER_TYPES, RULES, Ignore, MatrixGradient, MatrixNormalized, MatrixRule, MaximumGradient,
     MaximumRule, NonlinearityGradient, NonlinearityRule, Repeat, Rescale, Rule)
@@ -52,11 +52,11 @@ class Composite:
             value = getattr(self, layer_type)
             if not isinstance(value, Rule) or value.layer_type != layer_type:
                 raise TypeError(f"{layer_type} must be a {layer_type} rule (one of "
-                                f"{sorted(RULES[layer_type])}), got {_describe(value)}")
+                                f"{sorted(RULES[layer_type])}), got {describe(value)}")
         check_choice("start", self.start, STARTS)
         check_choice("end", self.end, ENDS)
         if not isinstance(self.name, str):
-            raise TypeError(f"name must be a str, got {_describe(self.name)}")
+            raise TypeError(f"name must be a str, got {describe(self.name)}")
 
     @property
     def needs_baseline(self):
@@ -126,7 +126,7 @@ def preset(name, epsilon=0.01):
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a preset name (str), one of {sorted(PRESETS)}, got "
-                        f"{_describe(name)}")
+                        f"{describe(name)}")
     if name not in PRESETS:
         raise ValueError(f"name must be one of the presets {sorted(PRESETS)}, got {name!r}")
     epsilon = check_float("epsilon", epsilon, low=0)

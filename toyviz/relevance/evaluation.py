@@ -22,7 +22,7 @@ import pandas as pd
 
 from toyviz import intervals
 from toyviz._checks import (
-    _describe, check_array, check_flag, check_float, check_int, check_labels, check_rng)
+    describe, check_array, check_flag, check_float, check_int, check_labels, check_rng)
 from toyviz.models import compile_classifier
 from toyviz.network import check_finite_weights
 from toyviz.relevance.composites import PRESET_LABELS, PRESETS
@@ -110,7 +110,7 @@ def rank_correlation(first, second, absolute=True):
 
     first = check_array("first", first, dtype=np.float64, empty=False)
     if first.ndim < 2:
-        raise ValueError(f"first must be (n, ...) maps, one per sample, got {_describe(first)}")
+        raise ValueError(f"first must be (n, ...) maps, one per sample, got {describe(first)}")
     second = check_array("second", second, dtype=np.float64)
     if second.shape != first.shape:
         raise ValueError(f"first and second must have the same shape, got {first.shape} "
@@ -212,12 +212,12 @@ class RuleComparison:
                 or RANDOM_ORDER not in self.aopc.index or len(self.aopc) < 2):
             raise ValueError(f"aopc must be a DataFrame with the columns {columns} and a row "
                              f"{RANDOM_ORDER!r} beside the presets', got "
-                             f"{_describe(self.aopc)}")
+                             f"{describe(self.aopc)}")
         check_array("aopc", self.aopc.to_numpy(), ndim=2, dtype=np.float64)
         if not isinstance(self.curves, dict) or not all(
                 isinstance(key, str) for key in self.curves):
             raise TypeError(f"curves must be a dict of label -> curve, got "
-                            f"{_describe(self.curves)}")
+                            f"{describe(self.curves)}")
         self.curves = {key: check_array(f"curves[{key!r}]", value, ndim=1, dtype=np.float64)
                        for key, value in self.curves.items()}
         presets = [label for label in self.aopc.index if label != RANDOM_ORDER]
@@ -225,7 +225,7 @@ class RuleComparison:
                 or list(self.randomisation.columns) != presets):
             raise ValueError(f"randomisation must be a DataFrame with a row per layer "
                              f"randomised and the presets of aopc, {presets}, as its columns, "
-                             f"got {_describe(self.randomisation)}")
+                             f"got {describe(self.randomisation)}")
         check_array("randomisation", self.randomisation.to_numpy(), ndim=2, dtype=np.float64,
                     finite=False)
 
@@ -356,7 +356,7 @@ def over_networks(comparisons, confidence=0.95):
     if (not isinstance(comparisons, (list, tuple)) or len(comparisons) < 2
             or not all(isinstance(one, RuleComparison) for one in comparisons)):
         raise TypeError(f"comparisons must be a list of at least 2 RuleComparison (one per "
-                        f"network), got {_describe(comparisons)}")
+                        f"network), got {describe(comparisons)}")
     labels = list(comparisons[0].kept.index)
     if any(list(one.kept.index) != labels for one in comparisons):
         raise ValueError("comparisons must all compare the same presets, got "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from toyviz._checks import (_describe, check_array, check_choice, check_float, check_instance,
+from toyviz._checks import (describe, check_array, check_choice, check_float, check_instance,
                              check_int, check_sequence)
 from toyviz.network import ACTIVATIONS, Network
 from toyviz.network import read as _read
@@ -85,22 +85,22 @@ class Explanation:
     def __post_init__(self):
         values = check_array("input", self.input, dtype=np.float64, empty=False, finite=False)
         if values.ndim < 2:
-            raise ValueError(f"input must be (n, *input_shape), got {_describe(values)}")
+            raise ValueError(f"input must be (n, *input_shape), got {describe(values)}")
         n = len(values)
         if not isinstance(self.bias, dict) or not all(isinstance(k, str)
                                                       for k in self.bias):
             raise TypeError(f"bias must be a dict of layer name -> (n, units) array, got "
-                            f"{_describe(self.bias)}")
+                            f"{describe(self.bias)}")
         bias = {name: check_array(f"bias[{name!r}]", value, dtype=np.float64, finite=False)
                 for name, value in self.bias.items()}
         for name, value in bias.items():
             if value.ndim < 1 or len(value) != n:
                 raise ValueError(f"input and bias[{name!r}] must agree: bias[{name!r}] must "
-                                 f"have {n} rows, one per row of input, got {_describe(value)}")
+                                 f"have {n} rows, one per row of input, got {describe(value)}")
         output = check_array("output", self.output, shape=(n,), dtype=np.float64,
                              finite=False)
         if not isinstance(self.composite, Composite):
-            raise TypeError(f"composite must be a Composite, got {_describe(self.composite)}")
+            raise TypeError(f"composite must be a Composite, got {describe(self.composite)}")
         object.__setattr__(self, "input", values)
         object.__setattr__(self, "bias", bias)
         object.__setattr__(self, "output", output)
@@ -157,13 +157,13 @@ def output_weights(output, n_outputs, n):
     if isinstance(output, np.ndarray) and np.issubdtype(output.dtype, np.integer):
         if output.shape != (n,):
             raise ValueError(f"output must have shape ({n},) as an array of logit indices, "
-                             f"got {_describe(output)}")
+                             f"got {describe(output)}")
         if n and (output.min() < 0 or output.max() >= n_outputs):
             raise ValueError(f"output must hold logit indices in [0, {n_outputs}), got "
                              f"values from {output.min()} to {output.max()}")
         return np.eye(n_outputs)[output]
     raise TypeError(f"output must be an int, a pair (k, m) or an int array of length {n}, "
-                    f"got {_describe(output)}")
+                    f"got {describe(output)}")
 
 
 def _composite(composite, *epsilon):
@@ -177,7 +177,7 @@ def _composite(composite, *epsilon):
         return preset(composite, *epsilon)
     error = ValueError if isinstance(composite, str) else TypeError
     raise error(f"composite must be a Composite or one of {sorted(PRESETS)}, got "
-                f"{_describe(composite)}")
+                f"{describe(composite)}")
 
 
 def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
@@ -221,7 +221,7 @@ def propagate(model, x, composite="lrp_0", output=0, baseline=None, bias="each",
             baseline = np.broadcast_to(baseline, x.shape)
         elif baseline.shape != x.shape:
             raise ValueError(f"baseline must have shape {network.input_shape} or "
-                             f"{x.shape} (like x), got {_describe(baseline)}")
+                             f"{x.shape} (like x), got {describe(baseline)}")
     parts = []
     for rows in chunks(network, n):
         folded = network.explaining(weights if weights.ndim == 1 else weights[rows])
@@ -340,7 +340,7 @@ def layer_totals(model, x, composite="lrp_0", output=0, baseline=None):
         baseline = check_array("baseline", baseline, dtype=np.float64)
         if baseline.shape not in (network.input_shape, x.shape):
             raise ValueError(f"baseline must have shape {network.input_shape} or "
-                             f"{x.shape} (like x), got {_describe(baseline)}")
+                             f"{x.shape} (like x), got {describe(baseline)}")
         baseline = np.broadcast_to(baseline, x.shape)
     weights = output_weights(output, network.n_outputs, len(x))
     trace = []
@@ -431,7 +431,7 @@ def bias_treatments(model, x, output=0, epsilons=(0.0, 1e-6, 1e-3, 0.1)):
     if (isinstance(epsilons, (str, bytes)) or not hasattr(epsilons, "__len__")
             or len(epsilons) == 0):
         raise TypeError(f"epsilons must be a non-empty sequence of floats >= 0, got "
-                        f"{_describe(epsilons)}")
+                        f"{describe(epsilons)}")
     epsilons = [check_float("epsilons", epsilon, low=0) for epsilon in epsilons]
     gradient_x_input = propagate(network, x, "gradient_x_input", output=output, bias="shared")
     largest_d = np.abs(gradient_x_input.output).max()

@@ -16,7 +16,7 @@ import abc
 
 import numpy as np
 
-from toyviz._checks import _describe, check_array, check_choice, check_float
+from toyviz._checks import describe, check_array, check_choice, check_float
 
 #: The layer types a rule can reverse (see the package docstring).
 LAYER_TYPES = ("maximum", "matrix", "nonlinearity")
@@ -57,7 +57,7 @@ def register(cls):
     if not (isinstance(cls, type) and issubclass(cls, Rule)) or cls.layer_type not in RULES \
             or not isinstance(cls.name, str):
         raise TypeError(f"cls must be a Rule subclass with a layer_type among "
-                        f"{list(RULES)} and a name, got {_describe(cls)}")
+                        f"{list(RULES)} and a name, got {describe(cls)}")
     RULES[cls.layer_type][cls.name] = cls
     return cls
 
