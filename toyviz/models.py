@@ -280,14 +280,14 @@ def masked_weights(model):
 
 
 def check_labels(name, y, n, n_classes):
-    """Deprecated: the library's one label checker is ``toyviz._checks.check_labels`` (with
-    ``empty=True, integer_dtype=True``), which this calls.
+    """Deprecated, to be removed: every toyviz function that takes labels checks them
+    itself, through the library's one (internal) label checker, which this calls.
 
     Returns ``y`` as an int64 array of length ``n`` with values in [0, n_classes): integer
     labels only, none when ``n`` is 0."""
-    warnings.warn("toyviz.models.check_labels is deprecated: the library checks labels with "
-                  "toyviz._checks.check_labels(name, y, n, n_classes, empty=True, "
-                  "integer_dtype=True)", DeprecationWarning, stacklevel=2)
+    warnings.warn("toyviz.models.check_labels is deprecated and will be removed: every "
+                  "toyviz function that takes labels checks them itself",
+                  DeprecationWarning, stacklevel=2)
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     n = check_int("n", n, low=0)
