@@ -69,6 +69,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from toyviz import _fused
+from toyviz._split import EXP_LIMIT
 
 #: The engines, as :func:`toyviz.masking.sweep_all_masks` names them.
 ENGINES = ("numba", "numpy")
@@ -82,7 +83,8 @@ SAMPLE_LOW = 256
 #: Most choices kept on disk (the oldest go first).
 KEEP = 200
 _FORMAT = 1
-_ENGINE_SOURCES = ("_kernels.py", "_fused.py", "masking.py", "exact.py", "_calibration.py")
+_ENGINE_SOURCES = ("_kernels.py", "_fused.py", "_split.py", "masking.py", "exact.py",
+                   "_calibration.py")
 
 _LOCK = threading.RLock()
 _MEMORY = {}        # key -> record (dict: engine, seconds, predicted, cost_s, source, ...)
@@ -344,7 +346,7 @@ def sweep_engine(a, c, project, node_means, workers, block, split_sweep):
     width = np.abs(c).sum(axis=1)         # about the widest range of a point's argument
     shape = {"nodes": n_nodes, "points": size_class(n_points), "outputs": size_class(k_out),
              "node_means": bool(node_means), "block": min(block, 2**n_low),
-             "direct": bool(np.any(width > 2 * _fused.SplitTables.LIMIT))}
+             "direct": bool(np.any(width > 2 * EXP_LIMIT))}
     losses = np.empty(sample_masks)
     gradients = np.empty((sample_masks, k_out), dtype=np.float32)
 

@@ -241,6 +241,29 @@ def check_ordered(name, values, what="values"):
     return values
 
 
+def check_layer_names(name, layers, hidden):
+    """``layers`` checked against ``hidden``, a network's hidden layers (their names, e.g.
+    :attr:`toyviz.network.Network.hidden_layers`): returns a tuple of hidden layer names,
+    no repeats; a single name may be given as a str. ``name`` is the caller's parameter,
+    for the messages."""
+    if isinstance(layers, str):
+        layers = (layers,)
+    check_ordered(name, layers, "hidden layer names")
+    if isinstance(layers, bytes) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"{name} must be a hidden layer name or a sequence of them, got "
+                        f"{type(layers).__name__}")
+    layers = tuple(layers)
+    for layer in layers:
+        if not isinstance(layer, str):
+            raise TypeError(f"{name} must hold layer names (str), got {type(layer).__name__}")
+        if layer not in hidden:
+            raise ValueError(f"{name} names {layer!r}, which is not a hidden layer of the "
+                             f"model; hidden layers: {list(hidden)}")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"{name} must not repeat a layer, got {list(layers)}")
+    return layers
+
+
 def check_instance(name, value, kinds, what):
     """Check that ``value`` is an instance of ``kinds``; ``what`` names them in words."""
     if not isinstance(value, kinds):

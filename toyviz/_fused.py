@@ -1,7 +1,7 @@
 """Fused all-masks kernels for the two-class loss, compiled with numba when it is there.
 
-The split-table form of :mod:`toyviz.masking` (see its module docstring): a mask index is
-``j * 2**n_low + k``, and for the points whose tables fit float32
+The kernels read the split tables of :mod:`toyviz._split` (see its module docstring): a
+mask index is ``j * 2**n_low + k``, and for the points whose tables fit float32
 
     loss(j, k) * n_points = offset_j + sum_p log(X[j, p] + Y[k, p])  (+ direct points)
     grad_i(j, k) * n_points = sum_p c_pi - sum_p X[j, p] c_pi / (X[j, p] + Y[k, p])
@@ -29,6 +29,8 @@ import threading
 import warnings
 
 import numpy as np
+
+from toyviz._split import SplitTables
 
 _LOCK = threading.Lock()
 _STATE = {}          # "kernels": the compiled kernels, or None when numba is missing
@@ -105,72 +107,6 @@ def kernel(name):
     return kernels[name]
 
 
-# --------------------------------------------------------------------------- split tables
-
-
-class SplitTables:
-    """The float32 tables of the split form for a problem ``loss_p(m) = softplus(a_p +
-    m . c_p)`` with ``n_low`` low nodes (bits 0 .. n_low - 1 of the mask index).
-
-    The shift ``t_p`` centres the ranges of ``-(A + t)`` and ``B - t`` over *all* masks,
-    found without enumerating them (the extremes of a subset sum are the sums of the
-    negative and of the positive parts), so the tables of any range of high halves agree
-    with those of the whole sweep. Points whose two ranges do not fit ``exp`` in float32
-    (``|.| > 80``) are listed in ``direct`` and evaluated in float64 instead. ``low_rows``:
-    only the first ``low_rows`` rows of ``Y`` (a sample, for :mod:`toyviz._calibration`;
-    None: all).
-    """
-
-    LIMIT = 80.0
-
-    def __init__(self, a, c, n_low, low_rows=None):
-        self.a, self.c = a, c
-        self.n_nodes = c.shape[1]
-        self.n_low = n_low
-        self.n_high = self.n_nodes - n_low
-        low, high = c[:, :n_low], c[:, n_low:]
-        a_lo = a + np.minimum(high, 0).sum(axis=1)
-        a_hi = a + np.maximum(high, 0).sum(axis=1)
-        b_lo = np.minimum(low, 0).sum(axis=1)
-        b_hi = np.maximum(low, 0).sum(axis=1)
-        lo = np.minimum(-a_hi, b_lo)
-        hi = np.maximum(-a_lo, b_hi)
-        fits = (hi - lo) <= 2 * self.LIMIT
-        self.split = np.flatnonzero(fits)
-        self.direct = np.flatnonzero(~fits)
-        self.shift = 0.5 * (lo + hi)[self.split]
-        self.c_split = c[self.split]
-        bits = _bits(np.arange(2**n_low if low_rows is None else low_rows), n_low)
-        B = bits @ low[self.split].T
-        B -= self.shift
-        self.Y = np.ascontiguousarray(np.exp(B), dtype=np.float32)   # (2**n_low, n_split)
-
-    def high(self, j_indices):
-        """``X`` rows (float32) and float64 ``offset`` for the given high halves."""
-        A = _bits(np.asarray(j_indices, dtype=np.int64), self.n_high) @ \
-            self.c[self.split, self.n_low:].T
-        A += self.a[self.split]
-        A += self.shift
-        offset = A.sum(axis=1)
-        np.negative(A, out=A)
-        return np.ascontiguousarray(np.exp(A, out=A), dtype=np.float32), offset
-
-    def direct_sums(self, j):
-        """float64 sums over the direct points of softplus and sigmoid * c for the masks
-        of high half ``j`` ((2**n_low,), (2**n_low, n_nodes)); zeros when there are none."""
-        n_k = 2**self.n_low
-        if not len(self.direct):
-            return np.zeros(n_k), np.zeros((n_k, self.n_nodes))
-        masks = _bits(np.arange(j * n_k, (j + 1) * n_k), self.n_nodes)
-        e = self.a[self.direct] + masks @ self.c[self.direct].T
-        sigmoid = 0.5 * (1.0 + np.tanh(0.5 * e))
-        return np.logaddexp(0.0, e).sum(axis=1), sigmoid @ self.c[self.direct]
-
-
-def _bits(indices, n_bits):
-    return ((indices[:, None] >> np.arange(n_bits, dtype=np.int64)) & 1).astype(np.float64)
-
-
 def sweep(a, c, losses, gradients, project=None, node_means=False, workers=None,
           sample=None):
     """Loss and mask-gradient of all ``2**n`` masks with the fused kernel (numba must be
@@ -210,7 +146,7 @@ def _sweep(a, c, losses, gradients, project, node_means, sample=None):
         node_sums = (n_j * n_k * tables.c_split.sum(axis=0)
                      - (reciprocal_sums * X).sum(axis=0) @ tables.c_split) / n_points
     for j in range(n_j if len(tables.direct) else 0):
-        extra_loss, extra_grad = (part[:n_k] for part in tables.direct_sums(j))
+        extra_loss, extra_grad = tables.direct_sums(j)
         rows = slice(j * n_k, (j + 1) * n_k)
         losses[rows] += extra_loss / n_points
         gradients[rows] += ((extra_grad @ project) / n_points).astype(np.float32)

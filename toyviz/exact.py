@@ -17,7 +17,7 @@ A chunk is a range of *high halves* of the mask index (``index = j * 2**n_low + 
 together with its mirror image ``2**n_high - 1 - j``, so every mask's complement
 (``2**n - 1 - index``) lies in the same chunk. In chapter 1's case (two classes, the last
 hidden layer masked alone) the values come from the split tables of
-:mod:`toyviz._fused`, the values and the per-size sums from its numba kernels or from
+:mod:`toyviz._split`, the values and the per-size sums from its numba kernels or from
 numpy, whichever is faster here: :func:`problem` times both on a sample of the problem, as
 ``engine="auto"`` of :func:`toyviz.masking.sweep_all_masks` does (see
 :mod:`toyviz._calibration`; the choice is kept per CPU, numba and numpy/BLAS versions and
@@ -57,6 +57,8 @@ import numpy as np
 
 from toyviz import _calibration, _fused, masking
 from toyviz._checks import describe, check_array, check_flag, check_float, check_int
+from toyviz._progress import progress_bar
+from toyviz._split import SplitTables
 
 #: Most masked nodes this module handles (``2**36`` masks; past ``2**32`` a cluster is needed).
 MAX_NODES = 36
@@ -225,7 +227,7 @@ def problem(model=None, x=None, y=None, layers=None, value="loss", grid=None,
             a, c = masking.signed_contributions(target, x, y)
             fast, parts = True, {"a": a, "c": c}
         else:
-            points, labels = masking._points(target, x, y)
+            points, labels = target.check_points(x, y)
             fast, parts = False, {"target": target, "x": points, "y": labels}
     if not 1 <= n_nodes <= MAX_NODES:
         raise ValueError(f"model must have 1 to {MAX_NODES} masked nodes, got {n_nodes}")
@@ -241,21 +243,10 @@ def _numba(problem):
     return problem.fast and problem.engine == "numba" and _fused.available()
 
 
-def _split_values(tables, rows, n_points, numba):
-    """(len(rows), len(tables.Y)) float64: mean losses from split tables
-    (:class:`toyviz._fused.SplitTables`) for the high halves ``rows``, with numba's
-    kernel or numpy."""
-    X, offset = tables.high(rows)
-    sums = np.empty((len(rows), len(tables.Y)))
-    if len(tables.split) and numba:
-        _fused.kernel("losses")(X, tables.Y, offset, sums)
-    else:
-        for t in range(len(rows)):
-            logs = np.log(X[t] + tables.Y)          # float32
-            sums[t] = offset[t] + logs.sum(axis=1, dtype=np.float64)
-    for t, j in enumerate(rows if len(tables.direct) else ()):
-        sums[t] += tables.direct_sums(int(j))[0][:len(tables.Y)]
-    return sums / n_points
+def _losses_kernel(numba):
+    """The fused ``losses`` kernel for :meth:`toyviz._split.SplitTables.mean_losses` when
+    ``numba``, else None (its numpy path)."""
+    return _fused.kernel("losses") if numba else None
 
 
 def _accumulate(values, rows, n_low, n_nodes, centre, numba):
@@ -276,7 +267,7 @@ def _choose_engine(problem):
         return "numpy"
     a, c = problem.parts["a"], problem.parts["c"]
     rows = np.arange(min(2**problem.n_high, _calibration.GROUP), dtype=np.int64)
-    tables = _fused.SplitTables(a, c, problem.n_low,
+    tables = SplitTables(a, c, problem.n_low,
                                 min(2**problem.n_low, _calibration.SAMPLE_LOW))
     shape = {"nodes": problem.n_nodes, "points": _calibration.size_class(len(a)),
              "direct": bool(len(tables.direct))}
@@ -285,7 +276,7 @@ def _choose_engine(problem):
         numba = engine == "numba"
         some = rows if full else rows[:1]
         with _fused.threads(1) if numba else contextlib.nullcontext():
-            values = _split_values(tables, some, len(a), numba)
+            values = tables.mean_losses(some, _losses_kernel(numba))
             _accumulate(values, some, problem.n_low, problem.n_nodes, 0.0, numba)
 
     return _calibration.choose("exact", shape, os.cpu_count() or 1, run, problem.n_masks,
@@ -299,8 +290,8 @@ def _values(problem, rows):
     if problem.fast:
         a, c = problem.parts["a"], problem.parts["c"]
         if problem._tables is None:
-            problem._tables = _fused.SplitTables(a, c, problem.n_low)
-        values = _split_values(problem._tables, rows, len(a), _numba(problem))
+            problem._tables = SplitTables(a, c, problem.n_low)
+        values = problem._tables.mean_losses(rows, _losses_kernel(_numba(problem)))
     else:
 
         values = np.empty((len(rows), n_k))
@@ -595,7 +586,7 @@ def run(problem, client=None, folder=None, progress=None):
         raise TypeError(f"client must be a dask.distributed.Client or None, got "
                         f"{describe(client)}")
     todo = [number for number, result in enumerate(results) if result is None]
-    with masking._progress(problem.n_chunks, progress, f"{problem.n_masks:,} masks") as bar:
+    with progress_bar(problem.n_chunks, progress, f"{problem.n_masks:,} masks") as bar:
         bar.update(problem.n_chunks - len(todo))
         if client is None:
             for number in todo:

@@ -74,18 +74,19 @@ uses are importable from here too.
 """
 
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from toyviz import _calibration, _fused, data, models, network
 from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_labels, check_ordered, check_rng, check_size)
+                            check_int, check_labels, check_layer_names, check_ordered,
+                            check_rng, check_size)
+from toyviz._progress import progress_bar
+from toyviz._split import SplitTables, softplus_sigmoid
 from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these names here)
     MAX_NODES,
     banzhaf_values,
@@ -104,9 +105,6 @@ from toyviz.landscape import (  # noqa: F401  (re-exported: chapter 1 uses these
 
 #: Largest number of masked nodes for which a full sweep of all masks is allowed (2**24).
 MAX_SWEEP_NODES = MAX_NODES
-
-# Keep exp() of the split tables inside float32: exp(+-80) is finite with room to add.
-_EXP_LIMIT = 80.0
 
 # Numbers per array in one chunk of the general engine (16 MB of float64).
 _CHUNK_NUMBERS = 2**21
@@ -130,7 +128,7 @@ class MaskedNetwork:
     def __init__(self, net, layers):
         if not isinstance(net, network.Network):
             raise TypeError(f"net must be a toyviz.network.Network, got {describe(net)}")
-        layers = models._layer_names(net, layers, "layers")
+        layers = check_layer_names("layers", layers, net.hidden_layers)
         if not layers:
             raise ValueError(f"layers must name at least one hidden layer, got none; hidden "
                              f"layers: {list(net.hidden_layers)}")
@@ -161,6 +159,14 @@ class MaskedNetwork:
         self.fast = (len(self.layers) == 1 and self.ends[0] == len(net.steps) - 2
                      and (self.loss == "binary" or net.n_outputs == 2))
 
+    def check_points(self, x, y):
+        """``x`` and ``y`` checked for this network: ``x`` as float64 ``(n_points,
+        *input_shape)``, at least one point, and ``y`` as ``(n_points,)`` int64 labels of
+        its classes. Raises ValueError or TypeError naming ``x`` or ``y``."""
+        x = _inputs(self, x)
+        return x, check_labels("y", y, len(x), self.n_classes, empty=True,
+                               integer_dtype=True)
+
     def __repr__(self):
         return (f"MaskedNetwork(layers={list(self.layers)}, widths={list(self.widths)}, "
                 f"loss={self.loss!r}, n_classes={self.n_classes}, fast={self.fast})")
@@ -188,7 +194,8 @@ def masked_network(model, layers=None):
     """
     check_ordered("layers", layers, "hidden layer names")
     if isinstance(model, MaskedNetwork):
-        if layers is None or models._layer_names(model.network, layers) == model.layers:
+        if layers is None or check_layer_names(
+                "layers", layers, model.network.hidden_layers) == model.layers:
             return model
         net = model.network
     elif isinstance(model, network.Network):
@@ -222,12 +229,6 @@ def _inputs(target, x):
     """``x`` as float64 ``(n_points, *input_shape)``, at least one point."""
     return check_array("x", x, shape=(None, *target.network.input_shape), dtype=np.float64,
                        empty=False)
-
-
-def _points(target, x, y):
-    """``x`` as by :func:`_inputs`, and ``y`` as int64 labels of the model's classes."""
-    x = _inputs(target, x)
-    return x, check_labels("y", y, len(x), target.n_classes, empty=True, integer_dtype=True)
 
 
 def _one_mask(target, mask, name="mask"):
@@ -293,7 +294,7 @@ def signed_contributions(model, x, y, layers=None):
     c : (n_points, n_nodes) float64, ``s_p h_pi v_i``, with ``s_p = 1 - 2 y_p``.
     """
     target = masked_network(model, layers)
-    return _contributions(target, *_points(target, x, y))
+    return _contributions(target, *target.check_points(x, y))
 
 
 def _contributions(target, x, y):
@@ -477,27 +478,6 @@ def path_correlations(values, alpha=0.05):
 # --------------------------------------------------------------------------- helpers
 
 
-def _progress(total, progress, desc):
-    """A tqdm bar: shown when ``progress`` is True, never when False, and when None
-    only on a terminal (so notebooks run under nbval and the book build stay silent)."""
-    if not (progress is None or progress is True or progress is False):
-        raise TypeError(f"progress must be True, False or None, got {describe(progress)}")
-    if progress is None:
-        # tqdm's own "None" rule does not apply to its notebook bar, so decide here.
-        stream = sys.stderr
-        progress = bool(getattr(stream, "isatty", lambda: False)())
-    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
-
-
-def _softplus_sigmoid(e):
-    """Stable ``softplus(e)`` and ``sigmoid(e)``, element-wise, same dtype as ``e``."""
-    t = np.exp(-np.abs(e))
-    q = 1.0 + t
-    softplus = np.maximum(e, 0) + np.log1p(t)
-    sigmoid = np.where(e >= 0, 1.0 / q, t / q)
-    return softplus, sigmoid
-
-
 # --------------------------------------------------------------------------- the engine
 
 
@@ -508,7 +488,7 @@ def _loss_terms(kind, logits, y):
     Returns loss (..., n_points) and d loss / d logits (..., n_points, n_outputs)."""
     if kind == "binary":
         sign = 1.0 - 2.0 * y
-        softplus, sigmoid = _softplus_sigmoid(sign * logits[..., 0])
+        softplus, sigmoid = softplus_sigmoid(sign * logits[..., 0])
         return softplus, (sign * sigmoid)[..., None]
     one_hot = np.eye(logits.shape[-1])[y]                    # (n_points, n_outputs)
     shifted = logits - _over_classes(np.maximum, logits)[..., None]
@@ -639,7 +619,7 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
     <node-removal-engine>`.
     """
     target = masked_network(model, layers)
-    x, y = _points(target, x, y)
+    x, y = target.check_points(x, y)
     masks = check_masks(masks, target.n_nodes)
     chunk_size = check_int("chunk_size", chunk_size, low=1)
     n_points = len(x)
@@ -650,12 +630,12 @@ def mask_losses(model, x, y, masks, chunk_size=256, progress=None, layers=None):
     else:
         chunk_size = _chunk_size(target, n_points, chunk_size)
         engine = _batch_engine(target, x, y)
-    with _progress(len(masks), progress, "masks") as bar:
+    with progress_bar(len(masks), progress, "masks") as bar:
         for start in range(0, len(masks), chunk_size):
             chunk = masks[start:start + chunk_size].astype(np.float64)
             rows = slice(start, start + len(chunk))
             if target.fast:
-                softplus, sigmoid = _softplus_sigmoid(a + chunk @ c.T)
+                softplus, sigmoid = softplus_sigmoid(a + chunk @ c.T)
                 losses[rows] = softplus.sum(axis=1) / n_points
                 gradients[rows] = sigmoid @ c / n_points
             else:
@@ -683,11 +663,11 @@ def point_losses(model, x, y, mask=None, layers=None):
     Introduced in chapter 1, :ref:`§Per-point heatmaps <node-removal-heatmaps>`.
     """
     target = masked_network(model, layers)
-    x, y = _points(target, x, y)
+    x, y = target.check_points(x, y)
     mask = _one_mask(target, mask)
     if target.fast:
         a, c = _contributions(target, x, y)
-        softplus, sigmoid = _softplus_sigmoid(a + c @ mask.astype(np.float64))
+        softplus, sigmoid = softplus_sigmoid(a + c @ mask.astype(np.float64))
         return softplus, sigmoid[:, None] * c
     losses, gradients = _general(target, x, y, mask[None, :].astype(np.float64),
                                  per_point=True)
@@ -760,7 +740,7 @@ def reference_mask_losses(model, x, y, masks, progress=None, layers=None):
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {describe(model)}")
     target = masked_network(model, layers)
-    x, y = _points(target, x, y)
+    x, y = target.check_points(x, y)
     masks = check_masks(masks, target.n_nodes)
     masked_model = models.with_masks(model, target.layers)
     loss_fn = _keras_loss(target)
@@ -768,7 +748,7 @@ def reference_mask_losses(model, x, y, masks, progress=None, layers=None):
     y_tensor = tf.constant(y[:, None].astype(np.float32) if target.loss == "binary" else y)
     losses = np.empty(len(masks))
     gradients = np.empty(masks.shape)
-    with _progress(len(masks), progress, "reference") as bar:
+    with progress_bar(len(masks), progress, "reference") as bar:
         for row, mask in enumerate(masks):
             repeated = [tf.constant(np.repeat(mask[None, part], len(x), axis=0))
                         for part in target.slices]
@@ -815,7 +795,7 @@ def mask_losses_before_relu(model, x, y, masks, chunk_size=8, layers=None):
             target.network.steps[end - 1], network.Dense):
         raise ValueError(f"model must have a ReLU activation on layer {target.layers[0]!r} "
                          "for mask_losses_before_relu")
-    x, y = _points(target, x, y)
+    x, y = target.check_points(x, y)
     masks = check_masks(masks, target.n_nodes)
     chunk_size = check_int("chunk_size", chunk_size, low=1)
     values, _ = target.network.forward(x)
@@ -952,7 +932,7 @@ def sweep_all_masks(model, x, y, progress=None, workers=None, block=256, project
     Introduced in chapter 1, :ref:`§All 2^20 subnetworks <node-removal-exact>`.
     """
     target = masked_network(model, layers)
-    x, y = _points(target, x, y)
+    x, y = target.check_points(x, y)
     n_nodes = target.n_nodes
     if n_nodes > MAX_SWEEP_NODES:
         raise ValueError(f"model must have at most {MAX_SWEEP_NODES} masked nodes for a full "
@@ -1016,7 +996,7 @@ def _sweep_chunks(target, x, y, losses, gradients, project, workers, block, prog
         return rows.stop - rows.start
 
     with threadpool_limits(limits=1, user_api="blas"), \
-            _progress(2**n_nodes, progress, "all masks") as bar, \
+            progress_bar(2**n_nodes, progress, "all masks") as bar, \
             ThreadPoolExecutor(max_workers=workers) as pool:
         for done in pool.map(run, range(len(starts))):
             bar.update(done)
@@ -1034,51 +1014,27 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
     block of masks (``block`` does not apply) unless ``fused`` is False; without it,
     numpy does, as below. ``sample=(high, low)`` computes only the masks ``j * 2**n_low +
     k`` with ``j < high`` and ``k < low``, into rows ``j * low + k`` (what
-    :mod:`toyviz._calibration` times; the shift and the direct points then come from those
-    masks)."""
+    :mod:`toyviz._calibration` times; the tables are the whole sweep's, see
+    :class:`toyviz._split.SplitTables`)."""
 
     if fused and _fused.available():
-        with _progress(1, progress, "all masks") as bar:
+        with progress_bar(1, progress, "all masks") as bar:
             node_sums = _fused.sweep(a, c, losses, gradients, project, node_means, workers,
                                      sample)
             bar.update(1)
         return node_sums
-    n_nodes = c.shape[1]
+    n_nodes, n_points = c.shape[1], len(a)
     if project is None:
         project = np.eye(n_nodes)
-    n_low = n_nodes // 2
-    n_high = n_nodes - n_low
-    low_masks = _bits(np.arange(2**n_low if sample is None else sample[1]), n_low)
-    high_masks = _bits(np.arange(2**n_high if sample is None else sample[0]), n_high)
-    n_j = len(high_masks)
-    A = a[None, :] + high_masks @ c[:, n_low:].T       # (2**n_high, n_points)
-    B = low_masks @ c[:, :n_low].T                     # (2**n_low, n_points)
-    # Shift per point so that -A - t and B - t share one interval centred on zero.
-    lo = np.minimum(-A.max(axis=0), B.min(axis=0))
-    hi = np.maximum(-A.min(axis=0), B.max(axis=0))
-    shift = 0.5 * (lo + hi)
-    fits = (hi - lo) <= 2 * _EXP_LIMIT
-    split_points = np.flatnonzero(fits)
-    direct_points = np.flatnonzero(~fits)
-    n_points = len(a)
-    if len(direct_points):
-        A, B, shift = A[:, split_points], B[:, split_points], shift[split_points]
-    # In place, to keep the peak memory low: A + t -> offset, then X = exp(-(A + t)).
-    A += shift
-    offset = A.sum(axis=1)                             # (2**n_high,) float64
-    np.negative(A, out=A)
-    X = np.ascontiguousarray(np.exp(A, out=A), dtype=np.float32)
-    del A
-    B -= shift
-    Y = np.ascontiguousarray(np.exp(B, out=B), dtype=np.float32)
-    del B
-    c_nodes = c[split_points]                                        # (n_split, n_nodes)
+    tables = SplitTables(a, c, n_nodes // 2, None if sample is None else sample[1])
+    n_k, n_split = len(tables.Y), len(tables.split)
+    n_j = 2**tables.n_high if sample is None else sample[0]
+    X, offset = tables.high(np.arange(n_j))
+    Y, c_nodes = tables.Y, tables.c_split                           # (n_split, n_nodes)
     c_split = np.ascontiguousarray(c_nodes @ project, np.float32)   # (n_split, k)
-    ones = np.ones(len(split_points), dtype=np.float32)
+    ones = np.ones(n_split, dtype=np.float32)
     column_sums = c_nodes.sum(axis=0) @ project                     # (k,) float64
     k_out = project.shape[1]
-
-    n_k = len(low_masks)
 
     buffers = threading.local()     # per thread, allocated once: no page faults per block
     group = 8                       # high halves per task, sharing each block of Y in cache
@@ -1089,10 +1045,10 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
     def run(first):
         js = range(first, min(first + group, n_j))
         if not hasattr(buffers, "total"):
-            buffers.total = np.empty((min(block, n_k), len(split_points)), dtype=np.float32)
+            buffers.total = np.empty((min(block, n_k), n_split), dtype=np.float32)
             buffers.work = np.empty_like(buffers.total)
-            buffers.scaled = np.empty((group, len(split_points), k_out), dtype=np.float32)
-            buffers.reciprocal_sums = np.empty((group, len(split_points)))
+            buffers.scaled = np.empty((group, n_split, k_out), dtype=np.float32)
+            buffers.reciprocal_sums = np.empty((group, n_split))
         total, work, scaled = buffers.total, buffers.work, buffers.scaled
         reciprocal_sums = buffers.reciprocal_sums
         reciprocal_sums[:] = 0.0
@@ -1120,9 +1076,8 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
             if node_means:  # sum over this j's masks of (column sums - sum_p X_j c_p / T)
                 node_sums += (node_column_sums
                               - (reciprocal_sums[slot] * X[j]) @ c_nodes) / n_points
-            if len(direct_points):
-                masks = masks_from_indices((j << n_low) + np.arange(n_k), n_nodes)
-                extra_loss, extra_grad = _direct_sums(a[direct_points], c[direct_points], masks)
+            if len(tables.direct):
+                extra_loss, extra_grad = tables.direct_sums(j)
                 out_loss += extra_loss
                 out_grad += ((extra_grad @ project) / n_points).astype(np.float32)
                 if node_means:
@@ -1131,20 +1086,8 @@ def _sweep_split(a, c, losses, gradients, project, workers, block, progress, nod
         return len(js)
 
     with threadpool_limits(limits=1, user_api="blas"), \
-            _progress(n_j, progress, "all masks") as bar, \
+            progress_bar(n_j, progress, "all masks") as bar, \
             ThreadPoolExecutor(max_workers=workers) as pool:
         for done in pool.map(run, range(0, n_j, group)):
             bar.update(done)
     return task_node_sums.sum(axis=0) if node_means else None
-
-
-def _bits(indices, n_bits):
-    """(k,) int64 -> (k, n_bits) float64 of their bits, node i = bit i (n_bits may be 0)."""
-    return ((indices[:, None] >> np.arange(n_bits, dtype=np.int64)) & 1).astype(np.float64)
-
-
-def _direct_sums(a, c, masks):
-    """Sums over the given points of softplus and sigmoid * c, in float64."""
-    e = a + masks.astype(np.float64) @ c.T
-    softplus, sigmoid = _softplus_sigmoid(e)
-    return softplus.sum(axis=1), sigmoid @ c

@@ -11,8 +11,9 @@ import numpy as np
 
 from toyviz import network
 from toyviz import _checks
-from toyviz._checks import (check_array, check_choice, check_float, check_int, check_ordered,
-                            check_size, check_training_inputs, refuse_divergence)
+from toyviz._checks import (check_array, check_choice, check_float, check_int,
+                            check_layer_names, check_size, check_training_inputs,
+                            refuse_divergence)
 
 _ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
 
@@ -166,7 +167,7 @@ def with_masks(model, layers):
     """
     keras = _keras()
     net = network.read(model)
-    names = _layer_names(net, layers, "layers")
+    names = check_layer_names("layers", layers, net.hidden_layers)
     if not names:
         raise ValueError("layers must name at least one hidden layer, got none; hidden "
                          f"layers: {list(net.hidden_layers)}")
@@ -206,29 +207,6 @@ def with_masks(model, layers):
 #: Layers that belong to the Dense layer before them when placing a mask: its activation
 #: (and Dropout, the identity at inference).
 _AFTER_DENSE = ("ReLU", "LeakyReLU", "ELU", "Activation", "Dropout")
-
-
-def _layer_names(net, layers, name="layers"):
-    """``layers`` checked against ``net`` (a :class:`toyviz.network.Network`): a tuple of
-    hidden layer names, no repeats; a single name may be given as a str. ``name`` is the
-    caller's parameter, for the messages."""
-    if isinstance(layers, str):
-        layers = (layers,)
-    check_ordered(name, layers, "hidden layer names")
-    if isinstance(layers, bytes) or not hasattr(layers, "__iter__"):
-        raise TypeError(f"{name} must be a hidden layer name or a sequence of them, got "
-                        f"{type(layers).__name__}")
-    layers = tuple(layers)
-    hidden = net.hidden_layers
-    for layer in layers:
-        if not isinstance(layer, str):
-            raise TypeError(f"{name} must hold layer names (str), got {type(layer).__name__}")
-        if layer not in hidden:
-            raise ValueError(f"{name} names {layer!r}, which is not a hidden layer of the "
-                             f"model; hidden layers: {list(hidden)}")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"{name} must not repeat a layer, got {list(layers)}")
-    return layers
 
 
 def unmasked(model):
