@@ -1,5 +1,5 @@
-"""The fused all-masks kernel (toyviz._fused) against a float64 reference, its numpy
-fallback without numba, and the streaming exact reductions (toyviz.exact) against the
+"""The split tables (toyviz._split) and the fused all-masks kernel (toyviz._fused) against
+a float64 reference, its numpy fallback without numba, and the streaming exact reductions (toyviz.exact) against the
 table functions of toyviz.landscape, resumed from saved chunks and run on a dask
 LocalCluster.
 
@@ -17,6 +17,7 @@ import pytest
 
 import toyviz
 from toyviz import _fused, exact, landscape, masking, network
+from toyviz._split import SplitTables
 from conftest import two_class_net
 
 VALUE_TOLERANCE = 1e-5
@@ -47,6 +48,26 @@ def close(ours, table):
     ours, table = np.asarray(ours, dtype=np.float64), np.asarray(table, dtype=np.float64)
     scale = max(float(np.max(np.abs(table))), 1e-300)
     np.testing.assert_allclose(ours, table, rtol=ROUNDING, atol=ROUNDING * scale)
+
+
+# --------------------------------------------------------------------------- split tables
+
+
+@pytest.mark.parametrize("n_nodes, n_points, wide", [(1, 7, False), (9, 300, False),
+                                                     (12, 517, True)])
+def test_split_tables_give_the_float64_losses_with_either_engine(n_nodes, n_points, wide):
+    rng = np.random.default_rng(100 + n_nodes)
+    a, c = contributions(n_nodes, n_points, rng, wide)
+    tables = SplitTables(a, c, n_nodes // 2)
+    assert bool(len(tables.direct)) == wide       # wide: some points are evaluated directly
+    rows = np.arange(2**tables.n_high)
+    whole = reference(a, c, np.arange(2**n_nodes))[0].reshape(len(rows), -1)
+    for kernel in (None, _fused.kernel("losses")):
+        values = tables.mean_losses(rows, kernel)
+        assert np.abs(values - whole).max() <= VALUE_TOLERANCE
+        # any range of high halves, in any order, gets the whole sweep's rows bit for bit
+        some = rows[::-2]
+        np.testing.assert_array_equal(tables.mean_losses(some, kernel), values[some])
 
 
 # --------------------------------------------------------------------------- fused sweep

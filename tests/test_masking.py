@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from toyviz import masking, models, network
 from toyviz.models import masked_circle_model
+from conftest import random_network
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -712,6 +713,17 @@ def _two_hidden_layer_model():
     if "model" not in _TWO_HIDDEN:
         _TWO_HIDDEN["model"] = models.mlp(widths=(3, 3))
     return _TWO_HIDDEN["model"]
+
+
+def test_a_masked_network_checks_points_for_its_input_and_classes():
+    target = masking.masked_network(random_network(4, (3, 5, 3)))
+    x, y = target.check_points(np.zeros((4, 3), dtype=np.float32), [0, 2, 1, 2])
+    assert x.dtype == np.float64 and x.shape == (4, 3)
+    assert y.dtype == np.int64 and y.tolist() == [0, 2, 1, 2]
+    with pytest.raises(ValueError, match="^x "):
+        target.check_points(np.zeros((4, 2)), [0, 1, 1, 0])
+    with pytest.raises(ValueError, match="^y "):
+        target.check_points(np.zeros((4, 3)), [0, 1, 3, 0])
 
 
 def test_a_masked_network_refuses_a_set_of_its_own_layers():
