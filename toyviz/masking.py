@@ -62,7 +62,9 @@ into a high half ``j`` and a low half ``k``. The argument is then a sum
     softplus(A + B) = A + t + log(X + Y),      sigmoid(A + B) = 1 - X / (X + Y),
 
 so each of the 2**n x n_points entries costs one addition, one logarithm and one
-reciprocal, with no exponential, and the sums over points are matrix products. Other
+reciprocal, with no exponential, and the sums over points are matrix products. The
+tables are :class:`toyviz._split.SplitTables`, which the fused kernels of
+:mod:`toyviz._fused` and the exact reductions of :mod:`toyviz.exact` read too. Other
 networks are swept in chunks of masks through the general engine.
 
 Mask indices: bit ``i`` of an index is node ``i`` (index 0 = no node, ``2**n - 1`` =
