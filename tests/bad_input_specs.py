@@ -806,56 +806,64 @@ def saved_model():
 # --- network ---------------------------------------------------------------------------------
 
 KERNEL = np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0]])
-SPECS["network.Step"] = Spec(abstract="the base class of the steps below")
-SPECS["network.Matrix"] = Spec(abstract="the base class of Dense, Folded and Conv2D")
-SPECS["network.Dense"] = Spec(lambda: {"name": "d", "kernel": KERNEL, "bias": np.zeros(3)},
-                              accept={("name", "unknown"): ("a layer's name, any text",
-                                                            lambda r, a: r.name == a["name"])})
-SPECS["network.Folded"] = Spec(lambda: {"name": "f", "weight": np.ones((3, 2)),
-                                        "bias": np.zeros(2)},
-                               accept={("name", "unknown"): ("a layer's name, any text",
-                                                             lambda r, a: r.name == a["name"])})
-SPECS["network.Conv2D"] = Spec(lambda: {"name": "c", "kernel": np.ones((2, 2, 1, 2)),
-                                        "bias": np.zeros(2)},
-                               accept={("name", "unknown"): ("a layer's name, any text",
-                                                             lambda r, a: r.name == a["name"])})
-SPECS["network.Maximum"] = Spec(lambda: {"name": "m", "pool": (2, 2), "strides": (2, 2),
-                                         "padding": "valid"},
-                                accept={("name", "unknown"): ("a layer's name, any text",
-                                                              lambda r, a: r.name == a["name"])})
-SPECS["network.Nonlinearity"] = Spec(lambda: {"name": "r", "function": "relu",
-                                              "f": np.tanh, "fprime": np.cos},
-                                     accept={("name", "unknown"): (
-                                         "a layer's name, any text",
-                                         lambda r, a: r.name == a["name"]),
-                                         ("function", "unknown"): (
-                                             "the activation's exact name, any text "
-                                             "(e.g. leaky_relu(0.1))",
-                                             lambda r, a: r.function == a["function"]),
-                                         **{(f, "None"): (
-                                             "a softmax before the output has no function "
-                                             "of its own: the output applies it",
-                                             lambda r, a, f=f: getattr(r, f) is None)
-                                            for f in ("f", "fprime")}})
-SPECS["network.Reshape"] = Spec(lambda: {"name": "flatten"},
-                                accept={("name", "unknown"): ("a layer's name, any text",
-                                                              lambda r, a: r.name == a["name"])})
-SPECS["network.Network"] = Spec(lambda: {"steps": list(read_mlp().steps), "input_shape": (2,),
-                                         "n_outputs": 2, "output": "softmax"},
-                                same=lambda a, b: same(a(POINTS), b(POINTS)))
-SPECS["network.apply_output"] = Spec(lambda: {"output": "softmax",
-                                              "logits": np.array([[0.0, 1.0], [2.0, -1.0]])},
-                                     accept={
-    ("logits", "extra axis"): ("logits with any leading axes", lambda r, a: same(
-        r[0], network.apply_output("softmax", a["logits"][0]))),
-    ("logits", "wider last axis"): ("any number of outputs", lambda r, a: np.allclose(
-        r.sum(axis=-1), 1) and same(r, np.exp(a["logits"]) / np.exp(a["logits"]).sum(
-            axis=-1, keepdims=True)))})
-SPECS["network.read"] = Spec(lambda: {"model": mlp()},
-                             same=lambda a, b: same(a(POINTS), b(POINTS)))
-SPECS["network.check_built"] = Spec(lambda: {"model": mlp(), "name": "model"},
-                                    same=lambda a, b: a is b, accept={
-    ("name", "unknown"): ("the caller's parameter name, any text", lambda r, a: r is mlp())})
+SPECS["network.steps.Step"] = Spec(abstract="the base class of the steps below")
+SPECS["network.steps.Matrix"] = Spec(abstract="the base class of Dense, Folded and Conv2D")
+_LAYER_NAME = {("name", "unknown"): ("a layer's name, any text",
+                                     lambda r, a: r.name == a["name"])}
+SPECS["network.steps.Dense"] = Spec(
+    lambda: {"name": "d", "kernel": KERNEL, "bias": np.zeros(3)}, accept=dict(_LAYER_NAME))
+SPECS["network.steps.Folded"] = Spec(
+    lambda: {"name": "f", "weight": np.ones((3, 2)), "bias": np.zeros(2)},
+    accept=dict(_LAYER_NAME))
+SPECS["network.steps.Conv2D"] = Spec(
+    lambda: {"name": "c", "kernel": np.ones((2, 2, 1, 2)), "bias": np.zeros(2)},
+    accept=dict(_LAYER_NAME))
+SPECS["network.steps.Maximum"] = Spec(
+    lambda: {"name": "m", "pool": (2, 2), "strides": (2, 2), "padding": "valid"},
+    accept=dict(_LAYER_NAME))
+SPECS["network.steps.Nonlinearity"] = Spec(
+    lambda: {"name": "r", "function": "relu", "f": np.tanh, "fprime": np.cos},
+    accept={**_LAYER_NAME,
+            ("function", "unknown"): ("the activation's exact name, any text "
+                                      "(e.g. leaky_relu(0.1))",
+                                      lambda r, a: r.function == a["function"]),
+            **{(f, "None"): ("a softmax before the output has no function of its own: the "
+                             "output applies it", lambda r, a, f=f: getattr(r, f) is None)
+               for f in ("f", "fprime")}})
+SPECS["network.steps.Reshape"] = Spec(lambda: {"name": "flatten"}, accept=dict(_LAYER_NAME))
+SPECS["network.core.Network"] = Spec(
+    lambda: {"steps": list(read_mlp().steps), "input_shape": (2,), "n_outputs": 2,
+             "output": "softmax"},
+    same=lambda a, b: same(a(POINTS), b(POINTS)))
+SPECS["network.core.apply_output"] = Spec(
+    lambda: {"output": "softmax", "logits": np.array([[0.0, 1.0], [2.0, -1.0]])}, accept={
+        ("logits", "extra axis"): ("logits with any leading axes", lambda r, a: same(
+            r[0], network.apply_output("softmax", a["logits"][0]))),
+        ("logits", "wider last axis"): ("any number of outputs", lambda r, a: np.allclose(
+            r.sum(axis=-1), 1) and same(r, np.exp(a["logits"]) / np.exp(a["logits"]).sum(
+                axis=-1, keepdims=True)))})
+SPECS["network.keras.read"] = Spec(lambda: {"model": mlp(), "name": "model"},
+                                   same=lambda a, b: same(a(POINTS), b(POINTS)), accept={
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: isinstance(r, network.Network))})
+SPECS["network.activations.parse_activation"] = Spec(
+    lambda: {"function": "leaky_relu(0.1)"}, same=lambda a, b: a == b, accept={
+        ("function", "unknown"): ("a name the registry does not know: None",
+                                  lambda r, a: r is None)})
+SPECS["network.steps.activation_step"] = Spec(
+    lambda: {"name": "layer", "activation": "tanh", "owner": "model"},
+    same=lambda a, b: [(s.name, s.function) for s in a] == [(s.name, s.function) for s in b],
+    accept={("name", "unknown"): ("a layer's name, any text",
+                                  lambda r, a: r[0].name == a["name"]),
+            ("owner", "unknown"): ("the caller's parameter name, any text",
+                                   lambda r, a: r[0].function == "tanh")},
+    fixed={"activation": "a name the registry does not know is refused naming the layer "
+                         "that uses it, as read and Network.from_dense have always said "
+                         "(tests/test_activations.py)"})
+SPECS["network.keras.check_built"] = Spec(
+    lambda: {"model": mlp(), "name": "model"}, same=lambda a, b: a is b, accept={
+        ("name", "unknown"): ("the caller's parameter name, any text",
+                              lambda r, a: r is mlp())})
 
 # --- training --------------------------------------------------------------------------------
 
@@ -1018,6 +1026,10 @@ def toggle_state():
     return toggle().get_state()
 
 
+SPECS["widgets.browser_activation"] = Spec(
+    lambda: {"function": "leaky_relu(0.1)"}, same=lambda a, b: a == b, accept={
+        ("function", "unknown"): ("a name the browser does not compute: None",
+                                  lambda r, a: r is None)})
 SPECS["widgets.Explorable"] = Spec(lambda: {}, same=lambda a, b: type(a) is type(b), fixed={
     "args": "anywidget's own arguments, passed through"})
 SPECS["widgets.NodeToggleHeatmap"] = Spec(lambda: {
@@ -1287,9 +1299,10 @@ SPECS["exact.Landscape"] = Spec(lambda: {
 # module).
 
 
-SPECS["network.check_finite_weights"] = Spec(lambda: {"model": mlp(), "name": "model"},
-                                             same=lambda a, b: a is b, accept={
-    ("name", "unknown"): ("the caller's parameter name, any text", lambda r, a: r is mlp())})
+SPECS["network.keras.check_finite_weights"] = Spec(
+    lambda: {"model": mlp(), "name": "model"}, same=lambda a, b: a is b, accept={
+        ("name", "unknown"): ("the caller's parameter name, any text",
+                              lambda r, a: r is mlp())})
 
 
 def _public(name):
@@ -1361,7 +1374,7 @@ def _keras_model(valid):
 BAD_MODELS = {"unbuilt model": lambda v: unbuilt_model(),
               "nan weight": lambda v: nan_copy(_keras_model(v))}
 _add(_with("model"), "model", BAD_MODELS)
-SPECS["network.check_built"].accept[("model", "nan weight")] = (
+SPECS["network.keras.check_built"].accept[("model", "nan weight")] = (
     "built, whatever its weights hold", lambda r, a: r is a["model"])
 _add(["training.from_models"], "models", {label: lambda v, make=make: [make(v[0])]
                                           for label, make in BAD_MODELS.items()})
@@ -1438,12 +1451,12 @@ _add(["widgets.decode_grids"], "state", {
     "panel without vmin": lambda v: {**v, "panels": [{"title": "t"}]}})
 
 # Steps that do not chain, names that repeat, masks of layers the network does not have.
-_add(["network.Network"], "steps", {
+_add(["network.core.Network"], "steps", {
     "broken chain": lambda v: [network.Dense("hidden0", np.ones((3, 3))), *v[1:]],
     "repeated name": lambda v: [*v[:-1], network.Dense("hidden0", v[-1].kernel,
                                                        v[-1].bias)],
     "flatten missing": lambda v: [network.Conv2D("c", np.ones((1, 1, 1, 2))), *v]})
-_add(["network.Network"], "masked", {"unknown layer": lambda v: ("no such layer",),
+_add(["network.core.Network"], "masked", {"unknown layer": lambda v: ("no such layer",),
                                      "output layer": lambda v: ("output",),
                                      "repeated": lambda v: ("hidden0", "hidden0")})
 
@@ -1461,17 +1474,17 @@ TRAIT_REFUSALS = (ValueError, TypeError, traitlets.TraitError)
 _network_accepts = {
     ("x", "empty"): ("no points give no outputs", lambda r, a: len(r[0] if isinstance(
         r, tuple) else r) == 0)}
-MEMBERS["network.Network.predict"] = (lambda: read_mlp().predict,
+MEMBERS["network.core.Network.predict"] = (lambda: read_mlp().predict,
                                       Spec(lambda: {"x": POINTS}, accept=_network_accepts))
-MEMBERS["network.Network.forward"] = (lambda: read_mlp().forward, Spec(
+MEMBERS["network.core.Network.forward"] = (lambda: read_mlp().forward, Spec(
     lambda: {"x": POINTS}, same=lambda a, b: same(a[0], b[0]), accept={
         ("x", "empty"): ("no points give no values", lambda r, a: len(r[0][-1]) == 0)}))
-MEMBERS["network.Network.check_inputs"] = (lambda: read_mlp().check_inputs, Spec(
+MEMBERS["network.core.Network.check_inputs"] = (lambda: read_mlp().check_inputs, Spec(
     lambda: {"x": POINTS, "name": "x"}, accept={
         ("x", "empty"): ("no points", lambda r, a: r.shape == (0, 2)),
         ("name", "unknown"): ("the caller's parameter name, any text",
                               lambda r, a: same(r, POINTS))}))
-MEMBERS["network.Network.check_masks"] = (lambda: read_mlp().check_masks, Spec(
+MEMBERS["network.core.Network.check_masks"] = (lambda: read_mlp().check_masks, Spec(
     lambda: {"masks": {"hidden0": np.ones(3)}, "name": "masks"}, extra={"masks": {
         "unknown layer": lambda v: {"nope": np.ones(3)},
         "nan mask": lambda v: {"hidden0": np.array([1.0, np.nan, 1.0])},
@@ -1479,11 +1492,11 @@ MEMBERS["network.Network.check_masks"] = (lambda: read_mlp().check_masks, Spec(
         ("masks", "None"): ("None means no masks", lambda r, a: r == {}),
         ("name", "unknown"): ("the caller's parameter name, any text",
                               lambda r, a: list(r) == ["hidden0"])}))
-MEMBERS["network.Network.explaining"] = (lambda: read_mlp().explaining, Spec(
+MEMBERS["network.core.Network.explaining"] = (lambda: read_mlp().explaining, Spec(
     lambda: {"weights": np.array([1.0, -1.0])}, same=lambda a, b: same(a(POINTS), b(POINTS)),
     accept={("weights", "extra axis"): ("one row of weights per sample",
                                         lambda r, a: r(POINTS[:1]).shape == (1,))}))
-MEMBERS["network.Network.from_dense"] = (lambda: network.Network.from_dense, Spec(
+MEMBERS["network.core.Network.from_dense"] = (lambda: network.Network.from_dense, Spec(
     lambda: {"layers": read_mlp().dense_chain()}, same=lambda a, b: same(a(POINTS), b(POINTS)),
     extra={"layers": {"broken chain": lambda v: [v[0], (np.ones((5, 2)), np.zeros(2),
                                                         "softmax")],
@@ -1525,7 +1538,7 @@ for _step, (_make, _input) in STEP_INPUTS.items():
         _accept.update({("a", case): ("any shape flattens", lambda r, a: same(
             r, np.asarray(a["a"]).reshape(len(a["a"]), -1)))
             for case in ("wider last axis", "extra axis")})
-    MEMBERS[f"network.{_step}.forward"] = (lambda _make=_make: _make().forward, Spec(
+    MEMBERS[f"network.steps.{_step}.forward"] = (lambda _make=_make: _make().forward, Spec(
         lambda _parameter=_parameter, _input=_input: {_parameter: _input()}, accept=_accept,
         fixed={"values": "the windows Network.forward computed, passed back in"}))
 

@@ -242,6 +242,15 @@ def test_a_literal_links_only_when_it_names_a_documented_object():
         assert api_links.documented(objects, text) is None
 
 
+def test_a_literal_naming_a_reexported_object_links_to_its_home():
+    """``toyviz.network.Network`` is documented in the module that defines it."""
+    objects = {"toyviz.network.core.Network": None, "toyviz.network.keras.read": None}
+    assert api_links.documented(objects, "toyviz.network.Network") == "toyviz.network.core.Network"
+    assert api_links.documented(objects, "network.read()") == "toyviz.network.keras.read"
+    for text in ("network.ACTIVATIONS", "network.nothing", "toyviz", "nothing.read"):
+        assert api_links.documented(objects, text) is None
+
+
 def test_the_book_build_links_api_names_in_prose(tmp_path):
     """A small Sphinx project with the extension: the documented names become links to
     their entries, other inline code and titles stay as they are."""

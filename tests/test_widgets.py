@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from toyviz import widgets
 from toyviz.data import CIRCLE_RADIUS_SQUARED
 from toyviz.network import ACTIVATIONS, OTHER_ACTIVATIONS, Network
+from toyviz.network.activations import REGISTRY
+from toyviz.network.steps import activation_step
 from conftest import keras_chain, random_network
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,8 +165,11 @@ def test_widget_state_is_the_network_and_the_data_not_the_drawing():
     assert state["_esm"] == widgets.FRONT_END.read_text()
     assert widget.n_nodes == 8
     text = json.dumps({key: value for key, value in state.items() if key != "_esm"})
+    # about 12 characters per float32 number, and fixed text: 1000 characters, and 80 per
+    # layer for its name and activation (as named, and parsed for the front end)
     assert len(text) < 12 * (network.dense_chain()[0][0].size + 8 + 64 + 8 + 24 + 3
-                             + 3 * len(x)) + 1000, "state is not float32-sized"
+                             + 3 * len(x)) + 1000 + 80 * len(state["layers"]), \
+        "state is not float32-sized"
     np.testing.assert_array_equal(widget.network().predict(x),
                                   widgets.state_network(state).predict(x))
 
@@ -392,25 +397,25 @@ def test_front_end_numbers_match_python_under_node(tmp_path, sizes, activations,
 
 
 def test_every_activation_the_form_reads_is_computed_or_refused(tmp_path):
-    """Each hidden activation toyviz.network reads: the front end's function equals numpy's
-    within BROWSER_TOLERANCE, or the explorable refuses it by name."""
-    from toyviz.network import _activation_step
-
-    names = [*ACTIVATIONS, *OTHER_ACTIVATIONS, "leaky_relu(0.05)", "elu(0.5)",
+    """Each hidden activation toyviz.network reads: the front end's function, given the
+    activation parsed in Python, equals numpy's within BROWSER_TOLERANCE, or the
+    explorable refuses it by name."""
+    names = [*ACTIVATIONS, *OTHER_ACTIVATIONS, "linear", "leaky_relu(0.05)", "elu(0.5)",
              "relu(negative_slope=0.1, max_value=6.0)", "relu(negative_slope=0.0, max_value=None)"]
     z = np.concatenate([np.linspace(-8, 8, 401), [-40.0, -1e-9, 0.0, 1e-9, 5.999, 6.0, 40.0]])
-    supported = [name for name in names if widgets._BROWSER_ACTIVATION.fullmatch(name)]
-    assert set(names) - set(supported) == {"gelu"}
+    parsed = {name: widgets.browser_activation(name) for name in names}
+    assert {name for name, form in parsed.items() if form is None} == {"gelu"}
+    supported = {name: form for name, form in parsed.items() if form is not None}
     got = run_node(tmp_path, f"""
 const z = {json.dumps(z.tolist())};
-console.log(JSON.stringify(Object.fromEntries({json.dumps(supported)}.map(
-  (name) => [name, z.map(m.activation(name))]))));
+const forms = {json.dumps(supported)};
+console.log(JSON.stringify(Object.fromEntries(Object.entries(forms).map(
+  ([name, form]) => [name, z.map(m.activation(form.function, form.parameters))]))));
 """)
     for name in supported:
-        if name.startswith("relu(") or "(" in name and name.split("(")[0] in ("leaky_relu", "elu"):
-            continue  # parametric: checked against the layers below
-        (step,) = _activation_step("layer", name)
-        np.testing.assert_allclose(got[name], step.f(z), rtol=0,
+        steps = activation_step("layer", name)
+        expected = steps[0].f(z) if steps else z   # linear: no step
+        np.testing.assert_allclose(got[name], expected, rtol=0,
                                    atol=widgets.BROWSER_TOLERANCE, err_msg=name)
     slope, alpha = 0.05, 0.5
     np.testing.assert_allclose(got["leaky_relu(0.05)"], np.where(z > 0, z, slope * z), atol=0)
@@ -420,6 +425,34 @@ console.log(JSON.stringify(Object.fromEntries({json.dumps(supported)}.map(
                                np.where(z > 0, np.minimum(z, 6.0), 0.1 * z), atol=0)
     np.testing.assert_allclose(got["relu(negative_slope=0.0, max_value=None)"],
                                np.maximum(z, 0), atol=0)
+
+
+def test_the_front_end_computes_the_registrys_browser_activations(tmp_path):
+    """The names the front end computes are the registry's entries marked ``browser``
+    (with their parametric forms' arity), and BROWSER_ACTIVATIONS is drawn from them."""
+    computed = run_node(tmp_path, "console.log(JSON.stringify(m.COMPUTED_ACTIVATIONS));")
+    browser = [entry for entry in REGISTRY if entry.browser and entry.hidden]
+    assert sorted(computed["fixed"]) == sorted(entry.name for entry in browser)
+    assert computed["parametric"] == {entry.name: entry.family.__code__.co_argcount
+                                      for entry in browser if entry.family}
+    assert set(widgets.BROWSER_ACTIVATIONS) == {
+        *(entry.name for entry in browser), *(entry.form for entry in browser if entry.form)}
+
+
+def test_the_front_end_reads_activations_parsed_never_their_names(tmp_path):
+    """The widget state carries each layer's activation parsed (function and parameters),
+    and the front end has no pattern of its own to read names with."""
+    rng = np.random.default_rng(14)
+    network = Network.from_dense([
+        (rng.normal(size=(2, 3)), rng.normal(size=3), "leaky_relu(0.1)"),
+        (rng.normal(size=(3, 3)), rng.normal(size=3), "relu(negative_slope=0.1, max_value=None)"),
+        (rng.normal(size=(3, 2)), rng.normal(size=2), "softmax")])
+    x, y = labelled_points(rng, 10, classes=2)
+    state = widgets.NodeToggleHeatmap(network, x, y, layer="hidden0", resolution=5).get_state()
+    assert [(layer["function"], layer["parameters"]) for layer in state["layers"]] == [
+        ("leaky_relu", [0.1]), ("relu", [0.1, None]), ("linear", [])]
+    text = widgets.FRONT_END.read_text()
+    assert "RegExp" not in text and "leaky_relu\\(" not in text
 
 
 def test_keras_parametric_activations_are_read_and_computed_alike(tmp_path):

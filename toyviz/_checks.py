@@ -280,6 +280,17 @@ def check_name(value, name="name"):
     return value
 
 
+def check_extent(name, extent):
+    """``extent`` as the tuple ``(x0, x1, y0, y1)`` of floats, each axis of non-zero length
+    and not reversed (the plots' and the explorables' extents)."""
+    extent = check_array(name, extent, shape=(4,), dtype=np.float64)
+    if extent[0] >= extent[1] or extent[2] >= extent[3]:
+        raise ValueError(f"{name} must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1 (a "
+                         f"reversed axis would mirror the surface but not the points), got "
+                         f"{tuple(extent.tolist())}")
+    return tuple(float(value) for value in extent)
+
+
 def check_choice(name, value, choices):
     """Check that ``value`` is one of ``choices``."""
     if not isinstance(value, str):

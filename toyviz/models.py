@@ -15,7 +15,9 @@ from toyviz._checks import (check_array, check_choice, check_float, check_int,
                             check_layer_names, check_size, check_training_inputs,
                             refuse_divergence)
 
-_ACTIVATIONS = ("relu", "linear", "tanh", "softmax", "sigmoid")
+#: mlp's output activations: what a training stack computes, and the output activations.
+_ACTIVATIONS = tuple(entry.name for entry in network.activations.REGISTRY
+                     if entry.trainer or entry.output)
 
 #: Largest learning rate and number of epochs accepted: beyond them Adam only diverges and
 #: training only runs for days.

@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from PIL import Image
 
-from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
-                             check_int, check_labels)
+from toyviz._checks import (describe, check_array, check_choice, check_extent, check_flag,
+                             check_float, check_int, check_labels)
 from toyviz.data import CIRCLE_RADIUS_SQUARED
 
 #: Colour map for probabilities and other non-negative quantities.
@@ -52,16 +52,6 @@ def _check_axes(name, ax):
     if not isinstance(ax, Axes):
         raise TypeError(f"{name} must be a matplotlib Axes, got {describe(ax)}")
     return ax
-
-
-def _check_extent(name, extent):
-    """``(x0, x1, y0, y1)`` as floats, each axis of non-zero length."""
-    extent = check_array(name, extent, shape=(4,), dtype=np.float64)
-    if extent[0] >= extent[1] or extent[2] >= extent[3]:
-        raise ValueError(f"{name} must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1 (a "
-                         f"reversed axis would mirror the surface but not the points), got "
-                         f"{tuple(extent.tolist())}")
-    return tuple(float(value) for value in extent)
 
 
 def _check_text(name, value, optional=True):
@@ -122,7 +112,7 @@ def heatmap(ax, values, extent=(-2.0, 2.0, -2.0, 2.0), signed=False, vmin=None, 
     """
     _check_axes("ax", ax)
     values = _check_grid_values("values", values, 2)
-    extent = _check_extent("extent", extent)
+    extent = check_extent("extent", extent)
     signed, colorbar = check_flag("signed", signed), check_flag("colorbar", colorbar)
     vmin = None if vmin is None else check_float("vmin", vmin)
     vmax = None if vmax is None else check_float("vmax", vmax)
@@ -222,7 +212,7 @@ def decision_surface(ax, probability, x, y, extent, title=None, colorbar=True):
     """
     _check_axes("ax", ax)
     probability = _check_grid_values("probability", probability, 2)
-    extent = _check_extent("extent", extent)
+    extent = check_extent("extent", extent)
     x = check_array("x", x, shape=(None, 2), empty=False)
     check_labels("y", y, len(x), n_classes=2)
     image = heatmap(ax, probability, extent=extent, vmin=0.0, vmax=1.0, title=title,
@@ -259,7 +249,7 @@ def weight_scatter(ax, a, b, xlabel, ylabel, limits=None, size=3, title=None):
     _check_text("xlabel", xlabel, optional=False)
     _check_text("ylabel", ylabel, optional=False)
     _check_text("title", title)
-    limits = None if limits is None else _check_extent("limits", limits)
+    limits = None if limits is None else check_extent("limits", limits)
     size = check_float("size", size, low=0, low_open=True, high=1e4)
     r = float(np.corrcoef(a, b)[0, 1])
     ax.scatter(a, b, s=size, alpha=0.5, linewidths=0, color="#3b528b")
@@ -301,7 +291,7 @@ def surface_animation(frames, x, y, extent, titles, captions=None, width=2.4,
     n_frames, n_panels = frames.shape[:2]
     x = check_array("x", x, shape=(None, 2), empty=False)
     check_labels("y", y, len(x), n_classes=2)
-    extent = _check_extent("extent", extent)
+    extent = check_extent("extent", extent)
     _check_texts("titles", titles, n_panels)
     _check_texts("captions", captions, n_frames, optional=True)
     width = _check_inches("width", width)
@@ -358,7 +348,7 @@ def heatmap_grid(values, row_labels, column_labels, extent=(-2.0, 2.0, -2.0, 2.0
     rows, columns = values.shape[:2]
     _check_texts("row_labels", row_labels, rows)
     _check_texts("column_labels", column_labels, columns)
-    extent = _check_extent("extent", extent)
+    extent = check_extent("extent", extent)
     width, height = _check_inches("width", width), _check_inches("height", height)
     _check_text("colorbar_label", colorbar_label, optional=False)
     fig, axes = subplots(rows, columns, width=width, height=height, squeeze=False)
@@ -453,7 +443,7 @@ def mask_maps(probabilities, losses, row_labels, extent=(-2.0, 2.0, -2.0, 2.0),
                          f"{probabilities.shape} and {losses.shape}")
     rows = len(probabilities)
     _check_texts("row_labels", row_labels, rows)
-    extent = _check_extent("extent", extent)
+    extent = check_extent("extent", extent)
     width, height = _check_inches("width", width), _check_inches("height", height)
     if loss_max is not None:
         loss_max = check_float("loss_max", loss_max, low=0, low_open=True)
@@ -592,7 +582,7 @@ def node_heatmaps(values, extent=(-2.0, 2.0, -2.0, 2.0), ncols=5, width=1.9, hei
     _register_seaborn_colour_maps()
     values = check_array("values", values, ndim=3, dtype=np.float64, empty=False)
     n_nodes = len(values)
-    extent = _check_extent("extent", extent)
+    extent = check_extent("extent", extent)
     ncols = _check_columns("ncols", ncols)
     width, height = _check_inches("width", width), _check_inches("height", height)
     _check_text("label", label, optional=False)

@@ -35,9 +35,12 @@ from toyviz._checks import (describe, check_array, check_choice, check_flag, che
 
 OPTIMIZERS = ("adam", "sgd")
 
-#: Hidden activations a stack can hold, by Keras name (training minimises the softmax
-#: cross-entropy, so the output is always a softmax).
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+#: Hidden activations a stack can hold, by Keras name: the registry's
+#: (:data:`toyviz.network.activations.REGISTRY`) that the TensorFlow loop computes, those
+#: with a function first, as the messages list them. Training minimises the softmax
+#: cross-entropy, so the output is always a softmax.
+HIDDEN_ACTIVATIONS = tuple(entry.name for entry in sorted(
+    network.activations.REGISTRY, key=lambda entry: entry.functions is None) if entry.trainer)
 
 
 class Stack(list):
@@ -296,7 +299,7 @@ def from_models(models):
     for i, model in enumerate(models):
         if not isinstance(model, keras.Model):
             raise TypeError(f"models[{i}] must be a keras.Model, got {describe(model)}")
-        chains.append(_stack_chain(f"models[{i}]", network._read(model, f"models[{i}]")))
+        chains.append(_stack_chain(f"models[{i}]", network.read(model, f"models[{i}]")))
     first = chains[0]
     for i, chain in enumerate(chains[1:], start=1):
         if [(k.shape, b.shape, f) for k, b, f in chain] != [(k.shape, b.shape, f)

@@ -15,8 +15,8 @@ heatmap).
 """
 
 import base64
+import math
 import pathlib
-import re
 import zlib
 
 import anywidget
@@ -24,9 +24,11 @@ import numpy as np
 import traitlets
 
 from toyviz import plots
-from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
-                            check_instance, check_int, check_labels, check_name, check_sequence)
-from toyviz.network import Dense, Network, read
+from toyviz._checks import (describe, check_array, check_choice, check_extent, check_flag,
+                            check_float, check_instance, check_int, check_labels, check_name,
+                            check_sequence)
+from toyviz.network import OUTPUT_ACTIVATIONS, Dense, Network, read
+from toyviz.network.activations import REGISTRY, parse_activation
 
 #: The shared front-end module (an ES module) behind every explorable.
 FRONT_END = pathlib.Path(__file__).parent / "static" / "explorable.js"
@@ -35,17 +37,16 @@ FRONT_END = pathlib.Path(__file__).parent / "static" / "explorable.js"
 EPSILON = 1e-7
 
 #: Hidden activations the front end computes, by :attr:`toyviz.network.Nonlinearity.function`
-#: name (a number stands for a parameter: ``leaky_relu(0.1)``, ``elu(0.5)``,
-#: ``relu(negative_slope=0.1, max_value=6.0)``). The browser's values match numpy's
-#: float64 ones within :data:`BROWSER_TOLERANCE`.
-BROWSER_ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "leaky_relu(slope)", "elu",
-                       "elu(alpha)", "selu", "tanh", "softsign", "silu", "sigmoid",
-                       "relu(negative_slope=slope, max_value=top or None)")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_BROWSER_ACTIVATION = re.compile(
-    rf"linear|relu|relu6|leaky_relu|elu|selu|tanh|softsign|silu|sigmoid"
-    rf"|leaky_relu\({_NUMBER}\)|elu\({_NUMBER}\)"
-    rf"|relu\(negative_slope={_NUMBER}, max_value=(?:{_NUMBER}|None)\)")
+#: name: the registry's (:data:`toyviz.network.activations.REGISTRY`) with ``browser`` set,
+#: then their parametric forms (a number stands for a parameter: ``leaky_relu(0.1)``,
+#: ``elu(0.5)``, ``relu(negative_slope=0.1, max_value=6.0)``; each number finite). The
+#: browser's values match numpy's float64 ones within :data:`BROWSER_TOLERANCE`.
+BROWSER_ACTIVATIONS = (*(entry.name for entry in REGISTRY if entry.browser and entry.hidden),
+                       *(entry.form for entry in REGISTRY if entry.browser and entry.form))
+
+#: The outputs an explorable draws: those that give probabilities (the loss panel needs
+#: them).
+PROBABILITY_OUTPUTS = tuple(name for name in OUTPUT_ACTIVATIONS if name != "linear")
 
 #: Largest difference allowed between the browser's and numpy's probabilities and
 #: per-point losses (both float64; the two differ only in rounding of tanh, exp, log).
@@ -142,9 +143,8 @@ def _listed(items):
 
 
 def _check_extent(extent):
-    """``extent`` as the list ``[x0, x1, y0, y1]`` of floats with x0 < x1 and y0 < y1
-    (:func:`toyviz.plots._check_extent`)."""
-    return list(plots._check_extent("extent", extent))
+    """``extent`` as the list ``[x0, x1, y0, y1]`` of floats with x0 < x1 and y0 < y1."""
+    return list(check_extent("extent", extent))
 
 
 def grid_axes(extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
@@ -158,6 +158,23 @@ def grid_axes(extent=(-2.0, 2.0, -2.0, 2.0), resolution=200):
     x0, x1, y0, y1 = _check_extent(extent)
     resolution = check_int("resolution", resolution, low=2, high=1000)
     return np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+
+
+def browser_activation(function):
+    """The activation named ``function`` as the front end reads it, ``{"function": name,
+    "parameters": [...]}`` (``"tanh"`` gives ``{"function": "tanh", "parameters": []}``,
+    ``"leaky_relu(0.1)"`` gives ``{"function": "leaky_relu", "parameters": [0.1]}``; a
+    ``max_value`` of None stays None), parsed by
+    :func:`toyviz.network.activations.parse_activation`; None if the browser does not
+    compute it (:data:`BROWSER_ACTIVATIONS`)."""
+    parsed = parse_activation(function)
+    if parsed is None:
+        return None
+    entry, parameters = parsed
+    if not (entry.browser and entry.hidden) or not all(
+            value is None or math.isfinite(value) for value in parameters):
+        return None
+    return {"function": entry.name, "parameters": list(parameters)}
 
 
 def drawable_network(model, name="model"):
@@ -207,7 +224,7 @@ def drawable_network(model, name="model"):
     if model.output == "softmax" and model.n_outputs < 2:
         raise ValueError(f"{name} must have at least 2 softmax outputs, got 1")
     for layer, (_, _, activation) in zip(names, chain[:-1]):
-        if not _BROWSER_ACTIVATION.fullmatch(activation):
+        if browser_activation(activation) is None:
             raise ValueError(
                 f"{name}'s layer {layer!r} uses the activation {activation!r}, which the "
                 f"browser does not compute; supported: {', '.join(BROWSER_ACTIVATIONS)}")
@@ -499,11 +516,13 @@ class NodeToggleHeatmap(Explorable):
         marked_nodes = [0] * width if marked_nodes is None else check_mask(
             "marked_nodes", marked_nodes, width)
         names = [step.name for step in network.steps if isinstance(step, Dense)]
+        chain = network.dense_chain("the node-toggle explorable")
+        chain[-1] = (*chain[-1][:2], "linear")  # the output activation is `output`
+        # the front end reads each activation parsed, never its name
         layers = [{"name": name, "kernel": _float32_list(kernel),
-                   "bias": _float32_list(bias), "activation": activation}
-                  for name, (kernel, bias, activation)
-                  in zip(names, network.dense_chain("the node-toggle explorable"))]
-        layers[-1]["activation"] = "linear"  # the output activation is `output`
+                   "bias": _float32_list(bias), "activation": activation,
+                   **browser_activation(activation)}
+                  for name, (kernel, bias, activation) in zip(names, chain)]
         super().__init__(
             kind="node-toggle-heatmap",
             label=f"Switch the nodes of layer {layer} on and off and watch the panels change",
@@ -570,7 +589,7 @@ class NodeToggleHeatmap(Explorable):
 
     @traitlets.validate("output")
     def _valid_output(self, proposal):
-        check_choice("output", proposal["value"], ("softmax", "sigmoid"))
+        check_choice("output", proposal["value"], PROBABILITY_OUTPUTS)
         units = len(self.layers[-1]["bias"]) if self.layers else None
         if units is not None and (proposal["value"] == "sigmoid") != (units == 1):
             raise ValueError(f"output must be 'sigmoid' for one output unit and 'softmax' for "

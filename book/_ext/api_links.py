@@ -13,6 +13,8 @@ It runs after every page has been read (the API pages define the objects) and be
 resolves references, so the links are resolved, checked and styled as the roles' are.
 """
 
+import importlib
+import inspect
 import re
 
 from docutils import nodes
@@ -26,7 +28,9 @@ PACKAGE = "toyviz"
 
 def documented(objects, text):
     """The full name of the documented object ``text`` names, or None: ``text`` is a
-    dotted name, in full or without the package prefix, optionally followed by ``()``."""
+    dotted name, in full or without the package prefix, optionally followed by ``()``.
+    A class or function a package re-exports (``toyviz.network.Network``) is found where
+    it is documented, in its own module (``toyviz.network.core.Network``)."""
     match = NAME.match(text.strip())
     if not match:
         return None
@@ -35,7 +39,23 @@ def documented(objects, text):
         if candidate.startswith(f"{PACKAGE}.") or candidate == PACKAGE:
             if candidate in objects:
                 return candidate
+            home = _home(candidate)
+            if home in objects:
+                return home
     return None
+
+
+def _home(name):
+    """The full name of the class or function ``name`` reaches by importing, in its own
+    module (where the API reference documents it), or None."""
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        value = getattr(importlib.import_module(module_name), attribute, None)
+    except (ImportError, ValueError):   # no such module, or no module part at all
+        return None
+    if not (inspect.isclass(value) or inspect.isroutine(value)):
+        return None
+    return f"{value.__module__}.{value.__qualname__}"
 
 
 def _in_title(node):

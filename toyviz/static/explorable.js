@@ -48,11 +48,11 @@ export function linspace(lo, hi, n) {
 
 // ---------------------------------------------------------------- the network
 
-const NUMBER = "([-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?)";
 const SELU_ALPHA = 1.6732632423543772, SELU_SCALE = 1.0507009873554805;
 const sigmoid = (z) => 0.5 * (1 + Math.tanh(0.5 * z));
 const elu = (alpha) => (z) => (z > 0 ? z : alpha * Math.expm1(z));
 const leaky = (slope) => (z) => (z > 0 ? z : slope * z);
+/** The activations computed here, by toyviz.network's name, without parameters. */
 const FIXED_ACTIVATIONS = {
   linear: (z) => z,
   relu: (z) => (z > 0 ? z : 0),
@@ -65,33 +65,44 @@ const FIXED_ACTIVATIONS = {
   silu: (z) => z * sigmoid(z),
   sigmoid,
 };
-const PARAMETRIC_ACTIVATIONS = [
-  [new RegExp(`^leaky_relu\\(${NUMBER}\\)$`), ([slope]) => leaky(slope)],
-  [new RegExp(`^elu\\(${NUMBER}\\)$`), ([alpha]) => elu(alpha)],
-  [new RegExp(`^relu\\(negative_slope=${NUMBER}, max_value=(?:${NUMBER}|None)\\)$`),
-   ([slope, top]) => {
-     const ceiling = Number.isNaN(top) ? Infinity : top;
-     return (z) => (z > 0 ? (z < ceiling ? z : ceiling) : slope * z);
-   }],
-];
+/** The parametric forms computed here: name -> (...parameters) -> function. */
+const PARAMETRIC_ACTIVATIONS = {
+  leaky_relu: (slope) => leaky(slope),
+  elu: (alpha) => elu(alpha),
+  relu: (slope, top) => {  // a Keras ReLU layer's; a max_value of null is no ceiling
+    const ceiling = top === null ? Infinity : top;
+    return (z) => (z > 0 ? (z < ceiling ? z : ceiling) : slope * z);
+  },
+};
+/** What this module computes, for tests/test_widgets.py to hold against the registry. */
+export const COMPUTED_ACTIVATIONS = {
+  fixed: Object.keys(FIXED_ACTIVATIONS),
+  parametric: Object.fromEntries(Object.entries(PARAMETRIC_ACTIVATIONS)
+    .map(([name, make]) => [name, make.length])),
+};
 
 /**
- * The element-wise function named `name`, as toyviz.network names it (its numpy
- * counterpart; toyviz.widgets.BROWSER_ACTIVATIONS lists the names understood here).
+ * The element-wise function `name` with `parameters`, as the widget state gives it, parsed
+ * in Python (toyviz.widgets.browser_activation): a name of toyviz.network's registry and
+ * the numbers of its parametric form ([] for none). This module reads no names' text.
  */
-export function activation(name) {
-  if (Object.hasOwn(FIXED_ACTIVATIONS, name)) return FIXED_ACTIVATIONS[name];
-  for (const [pattern, make] of PARAMETRIC_ACTIVATIONS) {
-    const match = pattern.exec(name);
-    if (match) return make(match.slice(1).map((text) => (text === undefined ? NaN : Number(text))));
+export function activation(name, parameters = []) {
+  if (parameters.length === 0 && Object.hasOwn(FIXED_ACTIVATIONS, name)) {
+    return FIXED_ACTIVATIONS[name];
   }
-  throw new Error(`toyviz: the activation ${JSON.stringify(name)} is not computed here`);
+  if (parameters.length > 0 && Object.hasOwn(PARAMETRIC_ACTIVATIONS, name)
+      && PARAMETRIC_ACTIVATIONS[name].length === parameters.length) {
+    return PARAMETRIC_ACTIVATIONS[name](...parameters);
+  }
+  throw new Error(`toyviz: the activation ${JSON.stringify(name)} with parameters ` +
+                  `${JSON.stringify(parameters)} is not computed here`);
 }
 
 /**
  * A chain of Dense layers from the widget's `layers` trait ([{name, kernel: [[in x out]],
- * bias: [out], activation}], the float32 values as decimals, rounded back with
- * Math.fround) and its `output` ("softmax" or "sigmoid"). `toggled` is the index of the
+ * bias: [out], activation, function, parameters}], the float32 values as decimals, rounded
+ * back with Math.fround; `activation` is the name a reader sees, `function` and
+ * `parameters` what it computes) and its `output` ("softmax" or "sigmoid"). `toggled` is the index of the
  * layer whose nodes the mask multiplies (after their activation). Kernels are stored
  * row-major, in x out.
  */
@@ -102,8 +113,11 @@ export function denseNetwork(layers, output, toggled) {
     layer.kernel.forEach((row, i) => row.forEach((value, j) => {
       kernel[i * units + j] = Math.fround(value);
     }));
+    const plain = layer.parameters.length === 0;
     return { name: layer.name, inputs, units, kernel, activation: layer.activation,
-             bias: Float64Array.from(layer.bias, Math.fround), f: activation(layer.activation) };
+             fixed: plain ? layer.function : null,
+             bias: Float64Array.from(layer.bias, Math.fround),
+             f: activation(layer.function, layer.parameters) };
   });
   if (!(toggled >= 0 && toggled < dense.length - 1)) {
     throw new Error(`toyviz: layer index ${toggled} is not a hidden layer`);
@@ -114,7 +128,7 @@ export function denseNetwork(layers, output, toggled) {
 
 /** `target` = the layer's activation of `source` (same length; may be the same array). */
 function activate(layer, source, target) {
-  const { activation: name, f } = layer, size = source.length;
+  const { fixed: name, f } = layer, size = source.length;
   if (name === "relu") {
     for (let k = 0; k < size; k++) { const s = source[k]; target[k] = s > 0 ? s : 0; }
   } else if (name === "linear") {
@@ -697,10 +711,10 @@ function classMarks(points, labels, shown, radius = 1.8) {
  * nodes of one hidden layer and see P(a chosen class) over the plane and the loss of each
  * labelled point change.
  *
- * State: layers [{name, kernel, bias, activation}], output, layer (the toggled one), mask,
- * points [[x0, x1]], labels, class_names, shown_class, resolution, extent, loss_max,
- * circle_radius_squared, show_points, prompt, start, marked_nodes (0/1 per node),
- * mark_label.
+ * State: layers [{name, kernel, bias, activation, function, parameters}], output, layer
+ * (the toggled one), mask, points [[x0, x1]], labels, class_names, shown_class,
+ * resolution, extent, loss_max, circle_radius_squared, show_points, prompt, start,
+ * marked_nodes (0/1 per node), mark_label.
  */
 function renderNodeToggleHeatmap({ model, root }) {
   const extent = model.get("extent");
