@@ -1,8 +1,8 @@
-"""The activations a network may hold: listed once, in :data:`REGISTRY`, and named once.
+"""The activations a network may hold, listed once and named once.
 
-Each activation is an element-wise function known by its Keras name (``"relu"``,
-``"tanh"``), with its derivative, both on float64 arrays. Three of them also have a
-parametric form whose name carries its numbers: ``leaky_relu(0.1)``, ``elu(0.5)`` and
+:data:`REGISTRY` lists them. Each is an element-wise function known by its Keras name
+(``"relu"``, ``"tanh"``), with its derivative, both on float64 arrays. Three of them also
+have a parametric form whose name carries its numbers: ``leaky_relu(0.1)``, ``elu(0.5)`` and
 ``relu(negative_slope=0.1, max_value=6.0)`` (a Keras ``ReLU`` layer's). One parser,
 :func:`parse_activation`, reads every name. Every list of activations in toyviz
 (:data:`ACTIVATIONS`, the ones a training stack holds, the ones the explorable's browser

@@ -1,6 +1,7 @@
 """Reading a Keras model into a :class:`~toyviz.network.Network`: which layers are
-understood (:data:`SUPPORTED_LAYERS`), and the checks that a model is built and its
-weights finite.
+understood, and the checks that a model is built and its weights finite.
+
+:func:`read` reads the layers of :data:`SUPPORTED_LAYERS`, and refuses any other.
 
 Introduced in chapter 1, :ref:`§The network <node-removal-network>`, and used by every chapter.
 """
