@@ -460,9 +460,6 @@ SPECS["reasons.train_route"] = Spec(lambda: {
     "task": TASK, "route": "plain", "weights": [0.0], "seeds": [0], "hidden": 2, "epochs": 1,
     "batch_size": 5}, same=lambda a, b: same(a.params, b.params), accept={
     ("seeds", "huge element"): ("a seed, not a size", lambda r, a: list(r.seeds) == [HUGE])})
-SPECS["reasons.network"] = Spec(lambda: {"params": stack(2), "net": 1},
-                                same=lambda a, b: same(a(np.ones((1, 2))), b(np.ones((1, 2)))),
-                                extra={"params": STACK_BAD})
 SPECS["reasons.evaluate"] = Spec(lambda: {"params": DIGIT_STACK, "task": TASK, "rng": rng()},
                                  extra={"params": {**STACK_BAD, "wrong input width":
                                                    lambda v: stack(1)}})
@@ -872,10 +869,10 @@ Y2 = np.array([0, 1, 1, 0, 1, 0])
 
 
 def stack2(k=2):
-    return training.check_stack("params", stack(k))
+    return network.stack.check_stack("params", stack(k))
 
 
-SPECS["training.Stack"] = Spec(lambda: {"pairs": stack(2), "activations": ["relu"]},
+SPECS["network.stack.Stack"] = Spec(lambda: {"pairs": stack(2), "activations": ["relu"]},
                                extra={"pairs": STACK_BAD})
 SPECS["training.TrainResult"] = Spec(lambda: {"params": stack2(), "steps": 3,
                                               "loss": np.array([0.5, 0.4, 0.3])},
@@ -885,32 +882,48 @@ SPECS["training.TrainResult"] = Spec(lambda: {"params": stack2(), "steps": 3,
     for case in ("nan", "inf")} | {
     ("params", "nan weight"): ("the weights as training left them, a diverged run's too",
                                lambda r, a: np.isnan(r.params[0][0]).any())})
-SPECS["training.check_stack"] = Spec(lambda: {"name": "params", "params": stack(2)},
+SPECS["network.stack.check_stack"] = Spec(lambda: {"name": "params", "params": stack(2)},
                                      extra={"params": STACK_BAD}, accept={
     ("name", "unknown"): ("the caller's parameter name, any text",
                           lambda r, a: same(list(r), a["params"]))})
-SPECS["training.init_stack"] = Spec(lambda: {"n_nets": 2, "widths": (3,), "rng": rng()},
+SPECS["network.stack.init_stack"] = Spec(lambda: {"n_nets": 2, "widths": (3,), "rng": rng()},
                                     accept={("activation", "list"): (
                                         "one activation per hidden layer",
-                                        same_as(training.init_stack, activation="relu"))})
+                                        same_as(network.stack.init_stack, activation="relu"))})
 SPECS["training.network_of"] = Spec(lambda: {"params": stack2(), "net": 1},
                                     same=lambda a, b: same(a(X2), b(X2)),
                                     extra={"params": STACK_BAD})
-SPECS["training.from_models"] = Spec(lambda: {"models": [mlp()]})
-SPECS["training.to_models"] = Spec(lambda: {"params": stack2()}, extra={"params": STACK_BAD},
+SPECS["network.stack.from_models"] = Spec(lambda: {"models": [mlp()]})
+SPECS["network.stack.to_models"] = Spec(lambda: {"params": stack2()}, extra={"params": STACK_BAD},
                                    same=lambda a, b: same([m.get_weights() for m in a],
                                                           [m.get_weights() for m in b]))
-SPECS["training.take"] = Spec(lambda: {"params": stack2(), "nets": [1]},
+SPECS["network.stack.take"] = Spec(lambda: {"params": stack2(), "nets": [1]},
                               extra={"params": STACK_BAD,
                                      "nets": {"out of range": lambda v: [5],
                                               "negative": lambda v: [-1]}})
-SPECS["training.concat"] = Spec(lambda: {"stacks": [stack2(), stack2(1)]},
+SPECS["network.stack.concat"] = Spec(lambda: {"stacks": [stack2(), stack2(1)]},
                                 extra={"stacks": {"mismatched": lambda v: [stack2(),
                                                                            stack(1, (2, 4, 2))]}})
-SPECS["training.forward"] = Spec(lambda: {"params": stack2(), "x": X2},
+SPECS["network.stack.forward"] = Spec(lambda: {"params": stack2(), "x": X2},
                                  extra={"params": STACK_BAD})
-SPECS["training.accuracy"] = Spec(lambda: {"params": stack2(), "x": X2, "y": Y2},
+SPECS["network.stack.accuracy"] = Spec(lambda: {"params": stack2(), "x": X2, "y": Y2},
                                   extra={"params": STACK_BAD})
+SPECS["network.stack.network_of"] = Spec(lambda: {"params": stack(2), "net": 1},
+                                         same=lambda a, b: same(a(np.ones((1, 2))),
+                                                                b(np.ones((1, 2)))),
+                                         extra={"params": STACK_BAD})
+SPECS["network.stack.check_pairs"] = Spec(lambda: {"name": "params", "params": stack(2)},
+                                          extra={"params": STACK_BAD}, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: same(list(r), a["params"]))})
+SPECS["network.stack.check_inputs"] = Spec(lambda: {"name": "x", "x": X2, "k": 2,
+                                                    "n_inputs": 2}, fixed={
+    "n_inputs": "the stack's input width, which x must match: a mismatch names x"}, accept={
+    ("k", "huge"): ("shared points are a view, as many networks as asked for",
+                    lambda r, a: r.shape == (HUGE, 6, 2)),
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: same(r, np.broadcast_to(X2.astype(np.float32),
+                                                               (2, 6, 2))))})
 SPECS["training.batch_schedule"] = Spec(lambda: {"n": 6, "k": 2, "epochs": 1, "batch_size": 4,
                                                  "rng": rng()}, accept={
     ("batch_size", "huge"): ("a batch larger than the data is the full batch",
@@ -947,7 +960,7 @@ SPECS["training.explain_unchanged"] = Spec(explain_arguments, extra={"before": S
 
 SPECS["pruning.hidden_layer_names"] = Spec(lambda: {"model": mlp()})
 SPECS["pruning.activations"] = Spec(lambda: {"model": mlp(), "data": X2})
-SPECS["pruning.prune_weights"] = Spec(lambda: {
+SPECS["network.surgery.delete_nodes"] = Spec(lambda: {
     "weights": [(kernel[0], bias[0]) for kernel, bias in stack(1)],
     "keep": {0: np.array([0, 2])}, "means": [np.array([0.5, 0.1, 0.2])]})
 SPECS["pruning.prune"] = Spec(lambda: {"model": mlp(), "keep": {"hidden0": np.array([0, 2])},
@@ -965,11 +978,36 @@ SPECS["pruning.prune_stack"] = Spec(lambda: {"params": stack2(), "fraction": 0.4
                                     extra={"params": STACK_BAD}, accept={
     ("fraction", "list"): ("one fraction per hidden layer",
                            same_as(pruning.prune_stack, fraction=0.4))})
-SPECS["pruning.embed"] = Spec(lambda: {"small": np.ones((2, 1)), "full": np.zeros((3, 2)),
+SPECS["network.surgery.embed"] = Spec(lambda: {"small": np.ones((2, 1)), "full": np.zeros((3, 2)),
                                        "rows": np.array([0, 2]), "cols": np.array([1])},
                               accept={("full", "wider last axis"): (
                                   "a kernel of any width",
                                   lambda r, a: r.shape == (3, 3) and r[:, 1].sum() == 2)})
+
+SPECS["network.surgery.check_nodes"] = Spec(lambda: {"name": "nodes", "nodes": [2, 0],
+                                                     "width": 3}, accept={
+    ("width", "huge"): ("a wider layer holds the same nodes", lambda r, a: list(r) == [0, 2]),
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: list(r) == [0, 2])})
+SPECS["network.surgery.check_positions"] = Spec(lambda: {"name": "keep", "keep": {0: [2, 0]},
+                                                         "widths": [3]}, accept={
+    ("widths", "huge element"): ("a wider layer holds the same nodes",
+                                 lambda r, a: list(r[0]) == [0, 2]),
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: list(r[0]) == [0, 2])})
+SPECS["network.surgery.check_keep"] = Spec(lambda: {"net": read_mlp(),
+                                                    "keep": {"hidden0": [2, 0]},
+                                                    "name": "keep"}, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: list(r[0]) == [0, 2])})
+SPECS["network.surgery.delete_network_nodes"] = Spec(
+    lambda: {"net": read_mlp(), "keep": {"hidden0": np.array([0, 2])},
+             "means": [np.array([0.5, 0.1, 0.2])]},
+    same=lambda a, b: same(list(a.values()), list(b.values())))
+SPECS["network.surgery.delete_stack_nodes"] = Spec(
+    lambda: {"params": stack2(), "keeps": [{0: np.array([0, 2])}, {0: np.array([1, 2])}],
+             "means": [[np.array([0.5, 0.1, 0.2])], [np.array([0.3, 0.1, 0.2])]]},
+    extra={"params": STACK_BAD})
 
 
 def sweep_arguments():
@@ -1376,7 +1414,7 @@ BAD_MODELS = {"unbuilt model": lambda v: unbuilt_model(),
 _add(_with("model"), "model", BAD_MODELS)
 SPECS["network.keras.check_built"].accept[("model", "nan weight")] = (
     "built, whatever its weights hold", lambda r, a: r is a["model"])
-_add(["training.from_models"], "models", {label: lambda v, make=make: [make(v[0])]
+_add(["network.stack.from_models"], "models", {label: lambda v, make=make: [make(v[0])]
                                           for label, make in BAD_MODELS.items()})
 SPECS["models.compile_classifier"].accept.update({
     ("model", "unbuilt model"): ("Keras compiles a model before it is built",

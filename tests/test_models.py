@@ -23,24 +23,40 @@ def test_masked_circle_model_layout():
     assert [t.shape for t in model.inputs] == [(None, 2), (None, 7)]
     assert model.output.shape == (None, 2)
     assert {"hidden", "masked", "output"} <= {layer.name for layer in model.layers}
-    weights = models.masked_weights(model)
+    (w1, b1, relu), (w2, b2, softmax) = network.read(model).dense_chain()
+    assert [w1.shape, b1.shape, w2.shape, b2.shape] == [(2, 7), (7,), (7, 2), (2,)]
+    assert (relu, softmax) == ("relu", "softmax")
+
+
+def test_masked_weights_is_deprecated_for_the_dense_chain():
+    model = models.masked_circle_model(7)
+    with pytest.warns(DeprecationWarning, match=r"network\.read\(model\)\.dense_chain"):
+        weights = models.masked_weights(model)
     assert {k: v.shape for k, v in weights.items()} == {
         "w1": (2, 7), "b1": (7,), "w2": (7, 2), "b2": (2,)}
     assert all(v.dtype == np.float32 for v in weights.values())
+    for (kernel, bias, _), (w, b) in zip(network.read(model).dense_chain(),
+                                         [("w1", "b1"), ("w2", "b2")]):
+        np.testing.assert_array_equal(weights[w], kernel.astype(np.float32))
+        np.testing.assert_array_equal(weights[b], bias.astype(np.float32))
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="model"):
+        models.masked_weights(None)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError,
+                                                         match="^model must be a 2-n-2"):
+        models.masked_weights(models.mlp(2, (3, 3)))
 
 
 def test_mask_multiplies_the_hidden_nodes(trained):
     model, x, _ = trained
-    weights = models.masked_weights(model)
+    (w1, b1, _), (w2, b2, _) = network.read(model).dense_chain()
     mask = np.array([1, 0, 1, 0, 0.5, 1], dtype=np.float32)
-    h = np.maximum(x @ weights["w1"] + weights["b1"], 0)
-    logits = (h * mask) @ weights["w2"] + weights["b2"]
+    h = np.maximum(x @ w1 + b1, 0)
+    logits = (h * mask) @ w2 + b2
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     got = model([x, np.tile(mask, (len(x), 1))], training=False).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
     # No node at all: the output is softmax(b2) for every point.
     empty = model([x, np.zeros((len(x), 6), np.float32)], training=False).numpy()
-    b2 = weights["b2"]
     np.testing.assert_allclose(empty, np.tile(np.exp(b2) / np.exp(b2).sum(), (len(x), 1)),
                                atol=1e-6)
 
@@ -123,8 +139,10 @@ def test_save_and_load_round_trip(trained, tmp_path):
     ones = np.ones((len(x), 6), np.float32)
     np.testing.assert_array_equal(loaded([x, ones], training=False).numpy(),
                                   model([x, ones], training=False).numpy())
-    for key, value in models.masked_weights(loaded).items():
-        np.testing.assert_array_equal(value, models.masked_weights(model)[key])
+    for (kernel, bias, _), (kernel2, bias2, _) in zip(network.read(loaded).dense_chain(),
+                                                      network.read(model).dense_chain()):
+        np.testing.assert_array_equal(kernel, kernel2)
+        np.testing.assert_array_equal(bias, bias2)
 
 
 def test_mlp_layout():
@@ -188,8 +206,6 @@ def test_the_one_label_checker_takes_labels_per_network():
     (lambda: models.mlp(2, (3, 0)), ValueError, "widths"),
     (lambda: models.mlp(2, (3,), 2, "gelu"), ValueError, "output_activation"),
     (lambda: models.unmasked(models.mlp(2, (3,))), ValueError, "model"),
-    (lambda: models.masked_weights(None), TypeError, "model"),
-    (lambda: models.masked_weights(models.mlp(2, (3, 3))), ValueError, "^model must be a 2-n-2"),
     (lambda: models.with_masks(models.mlp(2, (3,)), 3), TypeError, "^layers must be"),
     (lambda: models.save_model(models.masked_circle_model(2), "/tmp/x.h5"), ValueError,
      "path"),

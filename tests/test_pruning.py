@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toyviz import models, pruning, training
+from toyviz import models, network, pruning
+from toyviz.network.stack import forward, init_stack, take, to_models
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -95,7 +96,7 @@ def test_compensate_false_is_plain_deletion(spec):
 def test_keeping_every_node_gives_an_equivalent_model(spec):
     model, _, data, x = build(spec)
     everything = {name: np.arange(model.get_layer(name).units)
-                  for name in pruning.hidden_layer_names(model)}
+                  for name in list(network.read(model).hidden_layers)}
     for compensate in (True, False):
         same = pruning.prune(model, keep=everything, data=data, compensate=compensate)
         np.testing.assert_allclose(predict(same, x), predict(model, x), rtol=1e-6, atol=1e-6)
@@ -119,6 +120,13 @@ def test_removing_a_constant_node_changes_nothing(seed, width, depth, constant):
     smaller = pruning.prune(model, keep=keep, data=data)
     assert smaller.get_layer(layer.name).units == width - 1
     np.testing.assert_allclose(predict(smaller, x), predict(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_hidden_layer_names_is_deprecated_for_the_networks_hidden_layers():
+    model = random_mlp(np.random.default_rng(0), (3, 4))
+    with pytest.warns(DeprecationWarning, match=r"read\(model\)\.hidden_layers"):
+        names = pruning.hidden_layer_names(model)
+    assert names == list(network.read(model).hidden_layers) == ["hidden0", "hidden1"]
 
 
 def test_plain_deletion_of_a_constant_node_loses_its_contribution():
@@ -151,12 +159,12 @@ def test_prune_really_deletes_and_keeps_names_and_activations():
        st.sampled_from([0.0, 0.3, 0.5, 0.8]))
 def test_prune_stack_matches_prune_per_network(seed, criterion, compensate, fraction):
     rng = np.random.default_rng(seed)
-    params = training.init_stack(2, [6, 5], rng)
+    params = init_stack(2, [6, 5], rng)
     params = [(k, rng.normal(0, 0.3, b.shape).astype(np.float32)) for k, b in params]
     data = rng.normal(0, 1, (2, 9, 2)).astype(np.float32)
     stacked, keeps = pruning.prune_stack(params, fraction, criterion, data,
                                          np.random.default_rng(seed), compensate=compensate)
-    for net, model in enumerate(training.to_models(params)):
+    for net, model in enumerate(to_models(params)):
         keep = {f"hidden{p}": nodes for p, nodes in keeps[net].items()}
         if criterion != "random":
             chosen = pruning.keep_top(pruning.scores(model, criterion, data=data[net]),
@@ -255,7 +263,7 @@ def test_sweep_shapes():
     rng = np.random.default_rng(4)
     x = rng.normal(0, 1, (40, 2)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    params = training.init_stack(2, [5, 5], rng)
+    params = init_stack(2, [5, 5], rng)
     sweep = pruning.sweep(params, x, x, y, [0.0, 0.4], ["random", "std"], rng)
     assert len(sweep) == 2 * 2 * 2 * 2
     summary = pruning.summarize(sweep, ["criterion", "compensate", "fraction"])
@@ -264,26 +272,26 @@ def test_sweep_shapes():
 
 def test_deleting_silent_nodes_changes_nothing():
     rng = np.random.default_rng(6)
-    params = training.init_stack(2, [4, 3], rng)
+    params = init_stack(2, [4, 3], rng)
     params[0][0][0, :, 1], params[0][1][0, 1] = 0.0, -1.0  # net 0, layer 0, node 1: silent
     data = rng.normal(0, 1, (30, 2)).astype(np.float32)
     table, keeps = pruning.silent_nodes(params, data)
     assert 1 not in keeps[0][0] and table.loc[0, "silent (max)"] >= 1
     for net in range(2):
-        one = training.take(params, [net])
+        one = take(params, [net])
         for compensate in (True, False):
             smaller, _ = pruning.prune_stack(one, 0.0, "std", data, keep=[keeps[net]],
                                              compensate=compensate)
-            np.testing.assert_allclose(training.forward(smaller, data)[0],
-                                       training.forward(one, data)[0], atol=1e-6)
+            np.testing.assert_allclose(forward(smaller, data)[0],
+                                       forward(one, data)[0], atol=1e-6)
 
 
 def test_budget_table():
     rng = np.random.default_rng(7)
     x = rng.normal(0, 1, (20, 2)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    stacks = {("a", "random"): training.init_stack(3, [4], rng),
-              ("b", "none"): training.init_stack(3, [2], rng)}
+    stacks = {("a", "random"): init_stack(3, [4], rng),
+              ("b", "none"): init_stack(3, [2], rng)}
     table = pruning.budget_table(stacks, x, y)
     assert list(table.index) == [("a", "random"), ("b", "none")]
     assert (table["n"] == 3).all() and (table["low"] <= table["high"]).all()
@@ -298,14 +306,14 @@ def test_surfaces_match_keras_pruning_with_nested_node_sets():
     x = rng.normal(0, 1, (60, 2)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
     params = [(kernel * 2, bias + rng.normal(0, 0.3, bias.shape).astype(np.float32))
-              for kernel, bias in training.init_stack(2, [6, 5], rng)]
+              for kernel, bias in init_stack(2, [6, 5], rng)]
     points = rng.uniform(-1.5, 1.5, (9, 2))
     fractions = [0.0, 0.3, 0.6]
     probability, accuracy = pruning.surfaces(params, x, x, y, points, fractions,
                                              pruning.CRITERIA, np.random.default_rng(1),
                                              net=1)
     assert probability.shape == (4, 2, 3, 9) and accuracy.shape == (4, 2, 3)
-    model = training.to_models(training.take(params, [1]))[0]
+    model = to_models(take(params, [1]))[0]
     unpruned = predict(model, points)[:, 1]
     np.testing.assert_allclose(probability[:, :, 0], np.broadcast_to(unpruned, (4, 2, 9)),
                                atol=1e-5)
@@ -328,7 +336,7 @@ def test_surfaces_match_keras_pruning_with_nested_node_sets():
 
 def test_surfaces_bad_input_names_the_parameter():
     rng = np.random.default_rng(7)
-    params = training.init_stack(1, [3], rng)
+    params = init_stack(1, [3], rng)
     x = rng.normal(0, 1, (5, 2)).astype(np.float32)
     y = np.zeros(5, np.int64)
     arguments = (params, x, x, y, x, [0.0, 0.5], ["std"], rng)
@@ -517,7 +525,7 @@ def test_pruning_refuses_what_it_cannot_prune():
 
 def test_prune_stack_refuses_non_bool_flags():
     rng = np.random.default_rng(9)
-    params = training.init_stack(2, [4], rng)
+    params = init_stack(2, [4], rng)
     x = rng.normal(0, 1, (10, 2)).astype(np.float32)
     y = np.zeros(10, np.int64)
     with pytest.raises(TypeError, match="compensate"):
@@ -597,7 +605,7 @@ def test_summarize_reports_values_never_measured_as_n_0():
 
 
 def test_budget_table_needs_two_networks_per_stack():
-    stack = training.init_stack(1, [3], np.random.default_rng(0))
+    stack = init_stack(1, [3], np.random.default_rng(0))
     x = np.zeros((4, 2), np.float32)
     with pytest.raises(ValueError, match=r"stacks\[\('full', 'none'\)\] must hold at least 2 "
                                          "networks"):
@@ -620,7 +628,7 @@ def test_perturb_nodes_matches_a_slow_reference():
     rng = np.random.default_rng(2)
     x = rng.normal(0, 1, (40, 2)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    params = training.init_stack(2, [4, 3], rng)
+    params = init_stack(2, [4, 3], rng)
     nodes = [{0: np.array([1, 3])}, {1: np.array([0]), 0: np.array([], np.int64)}]
     gains = pruning.perturb_nodes(params, nodes, x, y, np.random.default_rng(5), scale=0.2,
                                   n_draws=3)
@@ -654,7 +662,7 @@ def test_perturbing_silent_nodes_slightly_changes_nothing():
     rng = np.random.default_rng(3)
     x = rng.normal(0, 1, (50, 2)).astype(np.float32)
     y = (x[:, 1] > 0).astype(np.int64)
-    params = training.init_stack(1, [5, 4], rng)
+    params = init_stack(1, [5, 4], rng)
     params[0][1][0, 2] = -100.0  # node 2 of the first layer never fires
     gains = pruning.perturb_nodes(params, [{0: np.array([2])}], x, y, rng, scale=0.01,
                                   n_draws=20)
@@ -668,7 +676,7 @@ def test_perturbation_test_changes_near_constant_nodes_and_a_control():
     rng = np.random.default_rng(4)
     x = rng.normal(0, 1, (60, 2)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
-    params = training.init_stack(3, [6, 5], rng)
+    params = init_stack(3, [6, 5], rng)
     params[1][1][0, :] = np.abs(params[1][1][0, :]) + 1.0
     params[1][1][0, [1, 3]] = -100.0  # two silent nodes in the second layer of network 0
     params[1][1][1, :] = np.abs(params[1][1][1, :]) + 1.0  # network 1: none near constant
@@ -690,7 +698,7 @@ def test_perturb_nodes_rejects_bad_nodes_naming_them():
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (10, 2)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    params = training.init_stack(2, [3], rng)
+    params = init_stack(2, [3], rng)
     with pytest.raises(TypeError, match="nodes"):
         pruning.perturb_nodes(params, [{0: [0]}], x, y, rng)
     with pytest.raises(ValueError, match=r"nodes\[0\]\[0\]"):

@@ -8,12 +8,13 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toyviz import intervals, reasons, relevance, training
+from toyviz import intervals, reasons, relevance
+from toyviz.network.stack import init_stack, network_of
 
 
 def random_stack(seed, k=2, widths=(7, 5), n_inputs=6, n_outputs=4):
     rng = np.random.default_rng(seed)
-    params = training.init_stack(k, list(widths), rng, n_inputs, n_outputs)
+    params = init_stack(k, list(widths), rng, n_inputs, n_outputs)
     return [(kernel.astype(np.float64), rng.normal(0, 0.3, bias.shape))
             for kernel, bias in params]
 
@@ -67,7 +68,7 @@ def test_relevance_tf_equals_chapter_two_numpy(seed, rule, shared):
                                           tf.constant(x), tf.one_hot(output, 4, dtype=tf.float64),
                                           rule, epsilon=0.05)
     for net in range(k):
-        expected = relevance.propagate(reasons.network(params, net), x if shared else x[net],
+        expected = relevance.propagate(network_of(params, net), x if shared else x[net],
                                        reasons.TF_RULES[rule], output=output, epsilon=0.05)
         np.testing.assert_allclose(inputs.numpy()[net], expected.input, rtol=1e-9,
                                    atol=1e-12)
@@ -99,7 +100,7 @@ def test_relevance_tf_rejects_an_unknown_rule():
 
 def test_penalties_are_zero_without_a_marker_and_positive_with_one(task):
     params = [(tf.constant(a), tf.constant(b)) for a, b in
-              training.init_stack(2, [8], np.random.default_rng(1), 64, 10)]
+              init_stack(2, [8], np.random.default_rng(1), 64, 10)]
     one_hot = tf.one_hot(np.tile(task.y_test[:20], (2, 1)), 10)
     region = tf.constant(reasons.marker_region())
     clean = tf.constant(np.tile(task.x_clean[:20], (2, 1, 1)))
@@ -119,7 +120,7 @@ def _penalty_by_loops(route, params, x, one_hot):
     rule = {"gradient_x_input": "lrp_0"}.get(rule, rule)    # LRP-0 = gradient × input
     out = []
     for net in range(len(x)):
-        model = reasons.network(params, net)
+        model = network_of(params, net)
         classes = range(10) if logits == "all" else [None]
         total = 0.0
         for c in classes:
@@ -135,7 +136,7 @@ def _penalty_by_loops(route, params, x, one_hot):
 @pytest.mark.parametrize("route", sorted(reasons.PENALTIES))
 def test_each_penalty_equals_numpy_propagation_explained_logit_by_logit(task, route):
     params = [(kernel.astype(np.float64), np.random.default_rng(2).normal(0, 0.1, bias.shape))
-              for kernel, bias in training.init_stack(2, [8], np.random.default_rng(1), 64, 10)]
+              for kernel, bias in init_stack(2, [8], np.random.default_rng(1), 64, 10)]
     x = np.stack([task.x_test[:15], task.x_test[15:30]]).astype(np.float64)
     one_hot = np.eye(10)[np.stack([task.y_test[:15], task.y_test[15:30]])]
     got = reasons.penalty(route, params, x, one_hot, reasons.marker_region().astype(np.float64))
@@ -148,7 +149,7 @@ def test_the_penalty_gradient_matches_a_finite_difference(task, route):
     """Double backpropagation gives the penalty's derivative: the gap to a central finite
     difference is rounding; a step far too long for the curvature shows a real gap."""
     params = [(kernel.astype(np.float64), np.random.default_rng(2).normal(0, 0.1, bias.shape))
-              for kernel, bias in training.init_stack(2, [8], np.random.default_rng(1), 64, 10)]
+              for kernel, bias in init_stack(2, [8], np.random.default_rng(1), 64, 10)]
     x = np.stack([task.x_test[:20], task.x_test[20:40]]).astype(np.float64)
     one_hot = np.eye(10)[np.stack([task.y_test[:20], task.y_test[20:40]])]
     gap = reasons.penalty_gradient_gap(route, params, x, one_hot, np.random.default_rng(0))
@@ -157,7 +158,7 @@ def test_the_penalty_gradient_matches_a_finite_difference(task, route):
                                           step=1.0)
     assert coarse > 1e3 * max(gap, 1e-12)
     with pytest.raises(TypeError, match="params must be float64"):
-        reasons.penalty_gradient_gap(route, training.init_stack(2, [8], np.random.default_rng(1),
+        reasons.penalty_gradient_gap(route, init_stack(2, [8], np.random.default_rng(1),
                                                                 64, 10), x, one_hot,
                                      np.random.default_rng(0))
     with pytest.raises(ValueError, match="route"):
@@ -255,7 +256,7 @@ def test_ratios_to_plain_pairs_by_seed():
                                             (None, TypeError), (-1.0, ValueError)])
 def test_epsilon_is_checked_whatever_the_rule(rule, epsilon, error):
     rng = np.random.default_rng(0)
-    params = training.init_stack(1, [3], rng, n_inputs=4)
+    params = init_stack(1, [3], rng, n_inputs=4)
     x = rng.random((2, 4)).astype(np.float32)
     with pytest.raises(error, match="epsilon must be"):
         reasons.relevance_tf(params, x, np.eye(2, dtype=np.float32), rule=rule,

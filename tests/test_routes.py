@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from toyviz import pruning, routes, training
+from toyviz.network.stack import accuracy, forward, init_stack, take
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -92,7 +93,7 @@ def test_constant_nodes_are_left_out_of_matching():
 
 def test_role_similarity_and_agreement_of_a_stack_with_itself():
     rng, x, _ = toy_data()
-    params = training.init_stack(3, [6, 4], rng)
+    params = init_stack(3, [6, 4], rng)
     hidden = routes.kept_activations(params, x)
     table = routes.role_similarity(hidden, hidden)
     assert len(table) == 3 * 2
@@ -102,15 +103,15 @@ def test_role_similarity_and_agreement_of_a_stack_with_itself():
     reordered = [h[:, :, ::-1] for h in hidden]
     shuffled = routes.role_similarity(hidden, reordered)
     assert np.allclose(shuffled.loc[live, ["cka", "matched"]], 1.0)
-    assert np.allclose(training.forward(params, x)[0], training.forward(params, x)[0])
+    assert np.allclose(forward(params, x)[0], forward(params, x)[0])
     assert np.all(routes.agreement(params, params, x) == 1.0)
 
 
 def test_kept_activations_select_the_kept_nodes():
     rng, x, _ = toy_data()
-    params = training.init_stack(2, [6, 4], rng)
+    params = init_stack(2, [6, 4], rng)
     keeps = [{0: np.array([0, 2]), 1: np.array([3])}, {0: np.array([5, 1]), 1: np.array([0])}]
-    _, hidden = training.forward(params, x)
+    _, hidden = forward(params, x)
     kept = routes.kept_activations(params, x, keeps)
     assert kept[0].shape == (2, len(x), 2) and kept[1].shape == (2, len(x), 1)
     assert np.array_equal(kept[0][1], hidden[0][1][:, [5, 1]])
@@ -151,18 +152,18 @@ def test_band_search_and_routes_reject_bad_input():
     with pytest.raises(ValueError, match="second"):
         routes.linear_cka(np.zeros((3, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="keeps"):
-        routes.kept_activations(training.init_stack(2, [3], rng), x, [{0: [0]}])
+        routes.kept_activations(init_stack(2, [3], rng), x, [{0: [0]}])
 
 
 def test_prune_stack_per_layer_fractions():
     rng, x, _ = toy_data()
-    params = training.init_stack(2, [6, 4], rng)
+    params = init_stack(2, [6, 4], rng)
     pruned, keeps = pruning.prune_stack(params, [0.0, 0.5], "std", x)
     assert [kernel.shape[2] for kernel, _ in pruned[:-1]] == [6, 2]
     both, _ = pruning.prune_stack(params, 0.5, "std", x)
     same, _ = pruning.prune_stack(params, [0.5, 0.5], "std", x)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(both, same))
-    _, hidden = training.forward(params, x)
+    _, hidden = forward(params, x)
     for net in range(2):  # the second layer keeps its two largest-std nodes
         assert set(keeps[net][1]) == set(np.argsort(-hidden[1][net].std(axis=0))[:2])
     with pytest.raises(ValueError, match="fraction"):
@@ -171,7 +172,7 @@ def test_prune_stack_per_layer_fractions():
 
 def test_layer_sweep_and_near_constant_nodes():
     rng, x, y = toy_data(5)
-    params = training.init_stack(2, [6, 5], rng)
+    params = init_stack(2, [6, 5], rng)
     # make node 1 of the first layer constant (it is 0 everywhere) and node 2 silent
     kernel, bias = params[0]
     kernel[:, :, 1] = 0.0
@@ -180,17 +181,17 @@ def test_layer_sweep_and_near_constant_nodes():
     bias[:, 2] = -1.0
     table = pruning.layer_sweep(params, x, x, y, [0.0, 0.4], [(0,), (1,), (0, 1)])
     assert len(table) == 3 * 2 * 2 and set(table["layers"]) == {"1", "2", "1+2"}
-    unpruned = training.accuracy(params, x, y)
+    unpruned = accuracy(params, x, y)
     assert np.allclose(table[table["fraction"] == 0.0]["accuracy"], np.tile(unpruned, 3))
     counts, keeps = pruning.near_constant_nodes(params, x)
     first = counts[counts["layer"] == 1]
     assert (first["near_constant"] >= 2).all() and (first["silent"] >= 1).all()
     for net in range(2):
         assert 1 not in keeps[net][0] and 2 not in keeps[net][0]
-        alone = training.take(params, [net])
+        alone = take(params, [net])
         pruned, _ = pruning.prune_stack(alone, 0.0, "std", x, keep=[keeps[net]])
         # removing near-constant nodes with compensation changes (almost) nothing
-        assert np.allclose(training.forward(pruned, x)[0], training.forward(alone, x)[0],
+        assert np.allclose(forward(pruned, x)[0], forward(alone, x)[0],
                            atol=0.05)
     with pytest.raises(ValueError, match="relative"):
         pruning.near_constant_nodes(params, x, relative=2.0)
@@ -222,7 +223,7 @@ def test_band_search_persistent_step_against_a_slow_reference():
     table = routes.band_search([setup], x, y, x, y, np.random.default_rng(7), n_nets=3,
                                widths=(5, 5))
     rng = np.random.default_rng(7)
-    start = training.init_stack(3, [5, 5], rng)
+    start = init_stack(3, [5, 5], rng)
     full = training.train(start, x, y, 40, rng, learning_rate=0.01, batch_size=None,
                           track=True)
     for net in range(3):

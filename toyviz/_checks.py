@@ -215,6 +215,13 @@ def check_size(name, value, n_bytes):
     return value
 
 
+def check_fits(sizes, n_bytes):
+    """Refuse, naming the largest of ``sizes`` ([(parameter, value)]), arrays of
+    ``n_bytes`` in all that would not fit in memory (:func:`check_size`)."""
+    name, value = max(sizes, key=lambda item: item[1])
+    check_size(name, value, n_bytes)
+
+
 def check_sequence(name, values, what="values", empty=False):
     """Return ``values`` (a list or tuple, not a str) as a list, refusing an empty one
     unless ``empty``; ``what`` describes the items, for the message."""

@@ -239,14 +239,18 @@ def unmasked(model):
 
 
 def masked_weights(model):
-    """The four weight arrays of a 2-n-2 network with a ReLU hidden layer and a softmax
-    output (the masked circle model), as float32 numpy arrays, read through
-    :func:`toyviz.network.read`.
+    """Deprecated: ``toyviz.network.read(model).dense_chain()`` gives the same weights
+    (float64, with the activations). The four weight arrays of a 2-n-2 network with a
+    ReLU hidden layer and a softmax output (the masked circle model), as float32 numpy
+    arrays, read through :func:`toyviz.network.read`.
 
     Returns
     -------
     dict with ``w1: (2, n)``, ``b1: (n,)``, ``w2: (n, 2)``, ``b2: (2,)``.
     """
+    warnings.warn("toyviz.models.masked_weights is deprecated: use "
+                  "toyviz.network.read(model).dense_chain()", DeprecationWarning,
+                  stacklevel=2)
     chain = network.read(model).dense_chain("masked_weights")
     if (len(chain) != 2 or chain[0][0].shape[0] != 2 or chain[1][0].shape[1] != 2
             or chain[0][2] != "relu" or chain[1][2] != "softmax"):

@@ -26,6 +26,7 @@ from scipy import stats
 from toyviz import _fused, data, landscape, masking, training
 from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
                             check_int, check_rng)
+from toyviz.network.stack import init_stack
 
 #: The keep-probabilities of the random masks.
 P_VALUES = (0.25, 0.5, 0.75)
@@ -376,7 +377,7 @@ def train_networks(n_nets, rng, rule="prose", n_nodes=N_NODES):
 
     Returns
     -------
-    params : :class:`toyviz.training.Stack` of the trained networks
+    params : :class:`toyviz.network.stack.Stack` of the trained networks
     tests : list of ``(x_test, y_test)``, one per network
     """
     n_nets = check_int("n_nets", n_nets, low=1, high=1000)
@@ -387,7 +388,7 @@ def train_networks(n_nets, rng, rule="prose", n_nodes=N_NODES):
     sets = [data.circle(n_points, rng, rule) for _ in range(2 * n_nets)]
     x = np.stack([x for x, _ in sets[:n_nets]])
     y = np.stack([y for _, y in sets[:n_nets]])
-    params = training.init_stack(n_nets, [n_nodes], rng)
+    params = init_stack(n_nets, [n_nodes], rng)
     result = training.train(params, x, y, TRAINING["epochs"], rng,
                             learning_rate=TRAINING["learning_rate"],
                             batch_size=TRAINING["batch_size"])
@@ -405,7 +406,7 @@ def measure_networks(n_nets, rng, rule="prose"):
     rng = check_rng("rng", rng)
     params, tests = train_networks(n_nets, rng, rule)
     streams = rng.spawn(2 * len(tests))
-    return [measure(training.network_of(params, net), x, y, streams[2 * net],
+    return [measure(params.network(net), x, y, streams[2 * net],
                     streams[2 * net + 1], rule=rule)[0]
             for net, (x, y) in enumerate(tests)]
 

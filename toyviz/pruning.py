@@ -13,20 +13,28 @@ by that mean (all means are taken in the original network, on the same data).
 
 A Keras model is read with :func:`toyviz.network.read` and must be a chain of Dense
 layers (activations as layers or as ``activation=``, Dropout allowed); :func:`prune`
-rebuilds it with only the pruned layers' widths changed. A :mod:`toyviz.training` stack
-is pruned network by network with :func:`prune_stack`, keeping its activations.
+rebuilds it with only the pruned layers' widths changed. A :mod:`toyviz.network.stack`
+stack is pruned network by network with :func:`prune_stack`, keeping its activations. The
+weight surgery itself (deletion with compensation) lives in
+:mod:`toyviz.network.surgery`; this module chooses the nodes and works on Keras models.
 
 Introduced in chapter 3, :ref:`§What pruning means <what-pruning-means>`.
 """
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from toyviz import intervals, network, training
-from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_labels, check_ordered, check_rng)
+from toyviz import intervals, network
+from toyviz._checks import (check_array, check_choice, check_flag, check_float, check_int,
+                            check_labels, check_ordered, check_rng, describe)
+from toyviz.network import surgery
+from toyviz.network.stack import Stack, check_stack, take
+# moved to toyviz.network.surgery, re-exported here as the same objects
+from toyviz.network.surgery import delete_nodes as prune_weights  # noqa: F401
+from toyviz.network.surgery import embed  # noqa: F401
 
 #: Node-importance criteria, higher score = more worth keeping.
 #: ``random``: uniform random scores. ``std``: standard deviation of the node's
@@ -46,100 +54,46 @@ CRITERION_NAMES = {"random": "random",
                    "variance_weight": "smallest variance × squared weight norm"}
 
 
-class _Chain:
-    """A Keras model read for pruning: its :class:`toyviz.network.Network`, the dense
-    chain ``[(kernel, bias, activation)]``, the Dense layers' names, and for each hidden
-    layer the index of the step that ends it (its activation, if any)."""
-
-    def __init__(self, model):
-        self.net = network.read(model)
-        if self.net.masked:
-            raise ValueError(f"model multiplies layers {list(self.net.masked)} by mask inputs; "
-                             "pruning works on plain networks (toyviz.models.unmasked "
-                             "gives the circle model without its mask)")
-        self.layers = self.net.dense_chain("pruning")
-        steps = self.net.steps
-        self.names = [step.name for step in steps if isinstance(step, network.Dense)]
-        self.ends = {}
-        for index, step in enumerate(steps[:-1]):
-            if isinstance(step, network.Dense):
-                last = index + 1 if steps[index + 1].kind == "nonlinearity" else index
-                self.ends[step.name] = last
-        self.n_inputs = self.layers[0][0].shape[0]
-
-    @property
-    def hidden(self):
-        return self.names[:-1]
-
-    def weights(self):
-        return [(kernel, bias) for kernel, bias, _ in self.layers]
-
-    def node_values(self, x):
-        """{hidden layer name: (n, width) node outputs} on ``x``, float64."""
-        values, _ = self.net.forward(x)
-        return {name: values[end + 1] for name, end in self.ends.items()}
-
-    def check_data(self, data, name="data"):
-        data = check_array(name, data, ndim=2, dtype=np.float64, empty=False)
-        if data.shape[1] != self.n_inputs:
-            raise ValueError(f"{name} must have shape (n >= 1, {self.n_inputs}) to feed the "
-                             f"model's {self.n_inputs} inputs, got shape {data.shape}")
-        return data
-
-    def check_keep(self, keep):
-        """``keep`` as {hidden layer position: sorted int64 array}, validated."""
-        hidden = self.hidden
-        if not isinstance(keep, dict):
-            raise TypeError("keep must be a dict mapping hidden layer names (or positions) "
-                            f"to the node indices to keep, got {type(keep).__name__}")
-        out = {}
-        for key, nodes in keep.items():
-            if isinstance(key, str):
-                if key not in hidden:
-                    where = "the output layer" if key == self.names[-1] else "not a layer"
-                    raise ValueError(f"keep names layer {key!r}, which is {where}; prunable "
-                                     f"(hidden) layers are {hidden}")
-                position = hidden.index(key)
-            elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
-                if not 0 <= key < len(hidden):
-                    raise ValueError(f"keep names hidden layer position {key}, but the model "
-                                     f"has {len(hidden)} hidden layers {hidden}")
-                position = int(key)
-            else:
-                raise TypeError(f"keep keys must be hidden layer names or positions, "
-                                f"got {type(key).__name__} {key!r}")
-            if position in out:
-                raise ValueError(f"keep names layer {hidden[position]!r} twice")
-            out[position] = _check_nodes(f"keep[{key!r}]", nodes,
-                                         self.layers[position][0].shape[1])
-        return out
+def _plain(model):
+    """``model`` read as a :class:`toyviz.network.Network`, checked to be a plain chain of
+    Dense layers (each followed by at most one activation), as pruning needs."""
+    net = network.read(model)
+    if net.masked:
+        raise ValueError(f"model multiplies layers {list(net.masked)} by mask inputs; "
+                         "pruning works on plain networks (toyviz.models.unmasked "
+                         "gives the circle model without its mask)")
+    net.dense_chain("pruning")
+    return net
 
 
-def _check_nodes(name, nodes, width, sort=True):
-    """A non-empty, repeat-free 1-d selection of node indices in [0, width), int64,
-    sorted unless ``sort`` is False."""
-    if isinstance(nodes, (str, bytes)):
-        raise TypeError(f"{name} must be a 1-d sequence of int node indices, "
-                        f"got {describe(nodes)}")
-    array = np.asarray(nodes)
-    if array.ndim != 1 or array.dtype == bool or (
-            array.size and not np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"{name} must be a 1-d sequence of int node indices, "
-                        f"got {array.dtype} array of shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name} is empty: a layer must keep at least one node")
-    if array.min() < 0 or array.max() >= width:
-        raise ValueError(f"{name} must hold node indices in [0, {width}), got "
-                         f"values from {array.min()} to {array.max()}")
-    if len(np.unique(array)) != len(array):
-        raise ValueError(f"{name} holds repeated node indices")
-    array = array.astype(np.int64)
-    return np.sort(array) if sort else array
+def _weights(net):
+    """The Dense layers of ``net`` as ``[(kernel, bias)]`` float64 pairs."""
+    return [(kernel, bias) for kernel, bias, _ in net.dense_chain("pruning")]
+
+
+def _node_values(net, x):
+    """{hidden layer name: (n, width) node outputs} of ``net`` on ``x``, float64."""
+    values, _ = net.forward(x)
+    return {name: values[end + 1] for name, end in net.node_steps.items()}
+
+
+def _check_data(net, data, name="data"):
+    """``data`` as float64 (n >= 1, n_inputs) points to feed ``net``."""
+    data = check_array(name, data, ndim=2, dtype=np.float64, empty=False)
+    n_inputs = net.input_shape[0]
+    if data.shape[1] != n_inputs:
+        raise ValueError(f"{name} must have shape (n >= 1, {n_inputs}) to feed the "
+                         f"model's {n_inputs} inputs, got shape {data.shape}")
+    return data
 
 
 def hidden_layer_names(model):
-    """Names of the layers whose nodes can be pruned: every Dense layer but the last."""
-    return _Chain(model).hidden
+    """Deprecated: ``list(toyviz.network.read(model).hidden_layers)``. Names of the
+    layers whose nodes can be pruned: every Dense layer but the last."""
+    warnings.warn("toyviz.pruning.hidden_layer_names is deprecated: use "
+                  "list(toyviz.network.read(model).hidden_layers)", DeprecationWarning,
+                  stacklevel=2)
+    return list(_plain(model).hidden_layers)
 
 
 def activations(model, data):
@@ -156,70 +110,8 @@ def activations(model, data):
     -------
     dict layer name -> (n, width) float64
     """
-    chain = _Chain(model)
-    return chain.node_values(chain.check_data(data))
-
-
-def prune_weights(weights, keep, means=None):
-    """Delete hidden nodes from a chain of dense layers given as arrays.
-
-    Parameters
-    ----------
-    weights : list of ``(kernel (in, out), bias (out,))`` float arrays, one per layer
-    keep : dict hidden-layer position -> sorted int array of the nodes to keep; layers
-        not named keep every node
-    means : None for plain deletion, or a list with one ``(width,)`` array per hidden
-        layer: the mean activation of each node, folded into the next layer's bias.
-
-    Returns
-    -------
-    list of ``(kernel, bias)``, smaller.
-    """
-    weights = _check_weights(weights)
-    n_hidden = len(weights) - 1
-    widths = [bias.shape[0] for _, bias in weights[:-1]]
-    keep = _check_positions("keep", keep, widths)
-    if means is not None:
-        if isinstance(means, (str, bytes)) or not isinstance(means, (list, tuple)) \
-                or len(means) != n_hidden:
-            raise TypeError(f"means must be None or a list of {n_hidden} arrays, one per "
-                            f"hidden layer, got {describe(means)}")
-        means = [check_array(f"means[{i}]", mean, shape=(width,), dtype=np.float64)
-                 for i, (mean, width) in enumerate(zip(means, widths))]
-    kept = [keep.get(i, np.arange(widths[i])) for i in range(n_hidden)]
-    out = []
-    for layer, (kernel, bias) in enumerate(weights):
-        kernel, bias = np.array(kernel), np.array(bias)
-        if layer > 0:
-            rows = kept[layer - 1]
-            if means is not None:
-                removed = np.setdiff1d(np.arange(kernel.shape[0]), rows)
-                bias = bias + means[layer - 1][removed] @ kernel[removed]
-            kernel = kernel[rows]
-        if layer < n_hidden:
-            kernel, bias = kernel[:, kept[layer]], bias[kept[layer]]
-        out.append((kernel, bias))
-    return out
-
-
-def _check_weights(weights):
-    """A chain of ``(kernel (in, out), bias (out,))`` float64 pairs, checked."""
-    if isinstance(weights, (str, bytes, dict)) or not isinstance(weights, (list, tuple)) \
-            or not weights:
-        raise TypeError(f"weights must be a non-empty list of (kernel, bias) pairs, "
-                        f"got {describe(weights)}")
-    out = []
-    for i, pair in enumerate(weights):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise TypeError(f"weights[{i}] must be a (kernel, bias) pair, got {describe(pair)}")
-        kernel = check_array(f"weights[{i}][0]", pair[0], ndim=2, dtype=np.float64)
-        if out and kernel.shape[0] != out[-1][0].shape[1]:
-            raise ValueError(f"weights[{i}][0] must have {out[-1][0].shape[1]} rows to follow "
-                             f"the layer before, got shape {kernel.shape}")
-        bias = check_array(f"weights[{i}][1]", pair[1], shape=(kernel.shape[1],),
-                           dtype=np.float64)
-        out.append((kernel, bias))
-    return out
+    net = _plain(model)
+    return _node_values(net, _check_data(net, data))
 
 
 def prune(model, keep, data=None, compensate=True):
@@ -248,20 +140,19 @@ def prune(model, keep, data=None, compensate=True):
     -------
     keras.Model of the original's class and structure, float32 weights.
     """
-    chain = _Chain(model)
+    net = _plain(model)
     compensate = check_flag("compensate", compensate)
-    keep = chain.check_keep(keep)
+    keep = surgery.check_keep(net, keep)
     means = None
     if compensate:
         if data is None:
             raise ValueError("data must be given when compensate is True: the removed "
                              "nodes' means are taken over it")
-        hidden = chain.node_values(chain.check_data(data))
-        means = [hidden[name].mean(axis=0) for name in chain.hidden]
+        hidden = _node_values(net, _check_data(net, data))
+        means = [hidden[name].mean(axis=0) for name in net.hidden_layers]
     elif data is not None:
-        chain.check_data(data)
-    pruned = prune_weights(chain.weights(), keep, means)
-    return _rebuild(model, dict(zip(chain.names, pruned)))
+        _check_data(net, data)
+    return _rebuild(model, surgery.delete_network_nodes(net, keep, means))
 
 
 def _rebuild(model, weights):
@@ -309,22 +200,23 @@ def replace_by_means(model, keep, data, x):
     -------
     (n, n_outputs) float64, the model's output (after its output activation).
     """
-    chain = _Chain(model)
-    keep = chain.check_keep(keep)
-    hidden = chain.node_values(chain.check_data(data))
+    net = _plain(model)
+    keep = surgery.check_keep(net, keep)
+    hidden = _node_values(net, _check_data(net, data))
+    names, ends = list(net.hidden_layers), net.node_steps
     replace = {}
     for position, nodes in keep.items():
-        name = chain.hidden[position]
+        name = names[position]
         removed = np.setdiff1d(np.arange(hidden[name].shape[1]), nodes)
-        replace[chain.ends[name]] = (removed, hidden[name].mean(axis=0)[removed])
-    a = chain.check_data(x, name="x")
-    for index, step in enumerate(chain.net.steps):
+        replace[ends[name]] = (removed, hidden[name].mean(axis=0)[removed])
+    a = _check_data(net, x, name="x")
+    for index, step in enumerate(net.steps):
         a = step.forward(a)
         if index in replace:
             removed, values = replace[index]
             a = a.copy()
             a[:, removed] = values
-    return network.apply_output(chain.net.output, a)
+    return network.apply_output(net.output, a)
 
 
 def scores(model, criterion, data=None, rng=None):
@@ -344,16 +236,16 @@ def scores(model, criterion, data=None, rng=None):
     """
     check_choice("criterion", criterion, CRITERIA)
     rng = None if rng is None else check_rng("rng", rng)
-    chain = _Chain(model)
+    net = _plain(model)
     hidden = None
     if data is not None:
-        values = chain.node_values(chain.check_data(data))
-        hidden = [values[name] for name in chain.hidden]
-    return dict(zip(chain.hidden, _scores(chain.weights(), criterion, hidden, rng)))
+        values = _node_values(net, _check_data(net, data))
+        hidden = [values[name] for name in net.hidden_layers]
+    return dict(zip(net.hidden_layers, _scores(_weights(net), criterion, hidden, rng)))
 
 
 def _scores(weights, criterion, hidden, rng):
-    """Scores from arrays: ``weights`` as in :func:`prune_weights`, ``hidden`` a list of
+    """Scores from arrays: ``weights`` as in :func:`toyviz.network.surgery.delete_nodes`, ``hidden`` a list of
     (n, width) activations per hidden layer (or None)."""
     n_hidden = len(weights) - 1
     if criterion == "random":
@@ -404,7 +296,7 @@ def keep_top(node_scores, fraction):
 
 def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
                 keep=None):
-    """Prune every network of a :mod:`toyviz.training` stack the same way
+    """Prune every network of a :mod:`toyviz.network.stack` stack the same way
     :func:`prune` would, on arrays (fast, for sweeps over seeds).
 
     Parameters
@@ -423,47 +315,32 @@ def prune_stack(params, fraction, criterion, data, rng=None, compensate=True,
     -------
     (pruned stack, list of keep dicts by hidden position)
     """
-    params = training.check_stack("params", params)
+    params = check_stack("params", params)
     check_choice("criterion", criterion, CRITERIA)
     compensate = check_flag("compensate", compensate)
     rng = None if rng is None else check_rng("rng", rng)
     k = params[0][0].shape[0]
     fractions = _layer_fractions(fraction, len(params) - 1)
-    _, hidden = training._forward(params, data, name="data")
+    _, hidden = params.forward(data, name="data")
     if keep is not None and (not isinstance(keep, (list, tuple)) or len(keep) != k):
         raise TypeError(f"keep must be a list of {k} keep dicts (one per network), "
                         f"got {describe(keep)}")
-    nets, keeps = [], []
+    widths = [bias.shape[1] for _, bias in params[:-1]]
+    means, keeps = [], []
     for net in range(k):
-        weights = [(kernel[net].astype(np.float64), bias[net].astype(np.float64))
-                   for kernel, bias in params]
         acts = [h[net] for h in hidden]
         if keep is None:
+            weights = [(kernel[net].astype(np.float64), bias[net].astype(np.float64))
+                       for kernel, bias in params]
             node_scores = _scores(weights, criterion, acts, rng)
             chosen = {position: keep_top({position: values}, share)[position]
                       for position, (values, share) in enumerate(zip(node_scores, fractions))}
         else:
-            chosen = _check_positions(f"keep[{net}]", keep[net],
-                                      [bias.shape[0] for _, bias in weights[:-1]])
-        means = [a.mean(axis=0) for a in acts] if compensate else None
-        nets.append(prune_weights(weights, chosen, means))
+            chosen = surgery.check_positions(f"keep[{net}]", keep[net], widths)
+        if compensate:
+            means.append([a.mean(axis=0) for a in acts])
         keeps.append(chosen)
-    stacked = [(np.stack([n[j][0] for n in nets]).astype(np.float32),
-                np.stack([n[j][1] for n in nets]).astype(np.float32))
-               for j in range(len(params))]
-    return training.Stack(stacked, params.activations), keeps
-
-
-def _check_positions(name, keep, widths):
-    """A keep dict by hidden position, for a stack with hidden layer ``widths``."""
-    if not isinstance(keep, dict):
-        raise TypeError(f"{name} must be a dict of hidden layer position -> node indices, "
-                        f"got {describe(keep)}")
-    out = {}
-    for position, nodes in keep.items():
-        position = check_int(f"{name} keys", position, low=0, high=len(widths) - 1)
-        out[position] = _check_nodes(f"{name}[{position}]", nodes, widths[position])
-    return out
+    return surgery.delete_stack_nodes(params, keeps, means if compensate else None), keeps
 
 
 def _sequence(name, values):
@@ -492,33 +369,6 @@ def _layer_fractions(fraction, n_hidden):
                          f"got {len(fraction)}")
     return [check_float(f"fraction[{i}]", value, low=0, high=1)
             for i, value in enumerate(fraction)]
-
-
-def embed(small, full, rows, cols):
-    """Put a pruned layer's kernel back into the full-size frame it came from.
-
-    The essay plots "the main 50x50 weight matrixes" of the two routes against each
-    other, so its pruned networks must still have held the removed nodes' weights, as
-    a masked network does: they never receive a gradient after pruning, so they keep
-    whatever value they had when the nodes were switched off.
-
-    Parameters
-    ----------
-    small : (len(rows), len(cols)) the pruned kernel
-    full : (n_in, n_out) the full kernel at the moment of pruning
-    rows, cols : int indices of the kept input and output nodes
-
-    Returns
-    -------
-    (n_in, n_out) float32: ``full`` with ``small`` written into the kept block.
-    """
-    full = check_array("full", full, ndim=2, empty=False)
-    rows = _check_nodes("rows", rows, full.shape[0], sort=False)
-    cols = _check_nodes("cols", cols, full.shape[1], sort=False)
-    small = check_array("small", small, shape=(len(rows), len(cols)))
-    out = full.copy()
-    out[np.ix_(rows, cols)] = small
-    return out
 
 
 def sweep(params, data, x_eval, y_eval, fractions, criteria, rng, compensate=(True, False)):
@@ -554,7 +404,7 @@ def sweep(params, data, x_eval, y_eval, fractions, criteria, rng, compensate=(Tr
             for comp in compensate:
                 pruned, keep = prune_stack(params, fraction, criterion, data, rng,
                                            compensate=comp, keep=keep)
-                for net, acc in enumerate(training._accuracy(pruned, x_eval, y_eval, _EVAL)):
+                for net, acc in enumerate(pruned.accuracy(x_eval, y_eval, _EVAL)):
                     rows.append((net, criterion, comp, fraction, acc))
     return pd.DataFrame(rows, columns=["net", "criterion", "compensate", "fraction",
                                        "accuracy"])
@@ -635,12 +485,12 @@ def budget_table(stacks, x, y, confidence=0.95):
     for key, stack in stacks.items():
         if not isinstance(key, tuple) or len(key) != 2:
             raise TypeError(f"stacks must have (route, criterion) pairs as keys, got {key!r}")
-        stack = training.check_stack(f"stacks[{key!r}]", stack)
+        stack = check_stack(f"stacks[{key!r}]", stack)
         if stack[0][0].shape[0] < 2:
             raise ValueError(f"stacks[{key!r}] must hold at least 2 networks for an "
                              f"interval, got {stack[0][0].shape[0]}")
         frames.append(pd.DataFrame({"route": key[0], "criterion": key[1],
-                                    "accuracy": training.accuracy(stack, x, y)}))
+                                    "accuracy": stack.accuracy(x, y)}))
     return summarize(pd.concat(frames, ignore_index=True), ["route", "criterion"],
                      confidence=confidence).set_index(["route", "criterion"])
 
@@ -663,7 +513,7 @@ def silent_nodes(params, data):
     keeps : list of ``k`` keep dicts (by hidden position) holding every node that is not
         silent (at least one per layer), ready for :func:`prune_stack`
     """
-    _, hidden = training._forward(params, data, name="data")
+    _, hidden = check_stack("params", params).forward(data, name="data")
     rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
     for position, h in enumerate(hidden):
         silent = ~h.any(axis=1)  # (k, width)
@@ -708,9 +558,9 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
     probability : (len(criteria), len(compensate), len(fractions), p) float64
     accuracy : (len(criteria), len(compensate), len(fractions)) float64
     """
-    params = training.check_stack("params", params)
+    params = check_stack("params", params)
     net = check_int("net", net, low=0, high=params[0][0].shape[0] - 1)
-    single = training.take(params, [net])
+    single = take(params, [net])
     rng = check_rng("rng", rng)
     fractions = [check_float(f"fractions[{i}]", fraction, low=0, high=1)
                  for i, fraction in enumerate(_sequence("fractions", fractions))]
@@ -718,7 +568,7 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
                 for i, criterion in enumerate(_sequence("criteria", criteria))]
     compensate = _check_flags("compensate", compensate)
     points = check_array("points", points, ndim=2, dtype=np.float64)
-    _, hidden = training._forward(single, data, name="data")
+    _, hidden = single.forward(data, name="data")
     weights = [(kernel[0].astype(np.float64), bias[0].astype(np.float64))
                for kernel, bias in single]
     shape = (len(criteria), len(compensate), len(fractions))
@@ -731,8 +581,8 @@ def surfaces(params, data, x_eval, y_eval, points, fractions, criteria, rng,
             for b, comp in enumerate(compensate):
                 pruned, _ = prune_stack(single, fraction, criterion, data,
                                         compensate=comp, keep=keep)
-                probability[c, b, f] = training._forward(pruned, points, name="points")[0][0, :, 1]
-                accuracies[c, b, f] = training._accuracy(pruned, x_eval, y_eval, _EVAL)[0]
+                probability[c, b, f] = pruned.forward(points, name="points")[0][0, :, 1]
+                accuracies[c, b, f] = pruned.accuracy(x_eval, y_eval, _EVAL)[0]
     return probability, accuracies
 
 
@@ -758,7 +608,7 @@ def layer_sweep(params, data, x_eval, y_eval, fractions, layer_sets, criterion="
 
     Introduced in chapter 3, :ref:`§Quiet nodes, layer by layer <quiet-layers>`.
     """
-    params = training.check_stack("params", params)
+    params = check_stack("params", params)
     n_hidden = len(params) - 1
     fractions = [check_float(f"fractions[{i}]", fraction, low=0, high=1)
                  for i, fraction in enumerate(_sequence("fractions", fractions))]
@@ -771,7 +621,7 @@ def layer_sweep(params, data, x_eval, y_eval, fractions, layer_sets, criterion="
         for fraction in fractions:
             shares = [fraction if p in positions else 0.0 for p in range(n_hidden)]
             pruned, _ = prune_stack(params, shares, criterion, data, rng)
-            for net, acc in enumerate(training._accuracy(pruned, x_eval, y_eval, _EVAL)):
+            for net, acc in enumerate(pruned.accuracy(x_eval, y_eval, _EVAL)):
                 rows.append((net, label, fraction, acc))
     return pd.DataFrame(rows, columns=["net", "layers", "fraction", "accuracy"])
 
@@ -796,7 +646,7 @@ def near_constant_nodes(params, data, relative=0.01):
         constant (at least one per layer), ready for :func:`prune_stack`
     """
     relative = check_float("relative", relative, low=0, high=1)
-    _, hidden = training._forward(params, data, name="data")
+    _, hidden = check_stack("params", params).forward(data, name="data")
     rows, keeps = [], [{} for _ in range(hidden[0].shape[0])]
     for position, h in enumerate(hidden):
         spread = h.std(axis=1)  # (k, width)
@@ -838,7 +688,7 @@ def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
 
     Introduced in chapter 3, :ref:`§Quiet nodes, layer by layer <quiet-layers>`.
     """
-    params = training.check_stack("params", params)
+    params = check_stack("params", params)
     k, n_hidden = params[0][0].shape[0], len(params) - 1
     widths = [bias.shape[1] for _, bias in params[:-1]]
     if isinstance(nodes, (str, bytes, dict)) or not isinstance(nodes, (list, tuple)) \
@@ -858,7 +708,7 @@ def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
     rng = check_rng("rng", rng)
     scale = check_float("scale", scale, low=0, low_open=True, high=1e3)
     n_draws = check_int("n_draws", n_draws, low=1, high=10**6)
-    probabilities, _ = training._forward(params, x)
+    probabilities, _ = params.forward(x)
     y = check_labels("y", y, *probabilities.shape[1:], integer_dtype=True,
                      k=len(probabilities))
     before = _cross_entropy(probabilities, y)  # (k,)
@@ -889,7 +739,7 @@ def perturb_nodes(params, nodes, x, y, rng, scale=0.1, n_draws=200):
             for low in range(0, draws, _FORWARD_DRAWS):
                 part = [(kernel[low:low + _FORWARD_DRAWS], bias[low:low + _FORWARD_DRAWS])
                         for kernel, bias in copies]
-                changed, _ = training._forward(training.Stack(part, params.activations), x)
+                changed, _ = Stack(part, params.activations).forward(x)
                 after = _cross_entropy(changed, np.broadcast_to(
                     y[net], (len(part[0][0]), len(y[net]))))
                 gains[net, start + low:start + low + len(after)] = \
@@ -903,11 +753,11 @@ _FORWARD_DRAWS = 8
 
 
 def _some_nodes(name, nodes, width):
-    """:func:`_check_nodes`, allowing an empty selection."""
+    """:func:`toyviz.network.surgery.check_nodes`, allowing an empty selection."""
     if not isinstance(nodes, (str, bytes)) and np.size(nodes) == 0 \
             and np.ndim(nodes) == 1:
         return np.zeros(0, np.int64)
-    return _check_nodes(name, nodes, width)
+    return surgery.check_nodes(name, nodes, width)
 
 
 def _cross_entropy(probabilities, y):
@@ -943,8 +793,8 @@ def perturbation_test(params, x, y, rng, relative=0.01, scale=0.1, n_draws=200,
 
     Introduced in chapter 3, :ref:`§Quiet nodes, layer by layer <quiet-layers>`.
     """
-    params = training.check_stack("params", params)
-    probabilities, _ = training._forward(params, x, name="x")  # x and y checked first
+    params = check_stack("params", params)
+    probabilities, _ = params.forward(x, name="x")  # x and y checked first
     check_labels("y", y, *probabilities.shape[1:], integer_dtype=True, k=len(probabilities))
     rng = check_rng("rng", rng)
     helped = check_float("helped", helped, low=0, high=1)

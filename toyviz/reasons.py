@@ -37,7 +37,7 @@ import pandas as pd
 from toyviz import data, intervals, relevance, training
 from toyviz._checks import (describe, check_array, check_choice, check_float, check_int,
                              check_labels, check_rng, check_size)
-from toyviz.network import Network
+from toyviz.network.stack import check_stack, init_stack, network_of
 
 #: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
 #: ``MARKER_PIXELS[c]``. Column 0 and the middle of column 7 carry ink in fewer than 1 in
@@ -181,7 +181,7 @@ def _check_params_tf(name, params):
             isinstance(pair, (list, tuple)) and len(pair) == 2
             and all(_is_tensor(array) for array in pair) for pair in params):
         return params
-    stack = training.check_stack(name, params)
+    stack = check_stack(name, params)
     if any(activation != "relu" for activation in stack.activations):
         raise ValueError(f"{name} must have ReLU hidden layers for the TensorFlow relevance, "
                          f"got activations {list(stack.activations)}")
@@ -510,7 +510,7 @@ class RouteResult:
     seconds_per_step: float
 
     def __post_init__(self):
-        self.params = training.check_stack("params", self.params)
+        self.params = check_stack("params", self.params)
         k = self.params[0][0].shape[0]
         self.weights = check_array("weights", self.weights, shape=(k,), dtype=np.float64)
         self.seeds = check_array("seeds", self.seeds, shape=(k,), dtype=np.int64)
@@ -614,15 +614,10 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
 # --------------------------------------------------------------------------------------
 
 
-def network(params, net):
-    """Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), for
-    chapter 2's propagation and perturbation code."""
-    stack = training.check_stack("params", params)  # the shapes and the activations
-    net = check_int("net", net, low=0, high=stack[0][0].shape[0] - 1)
-    # the values of params, not of the float32 stack: a float64 stack stays float64
-    return Network.from_dense([
-        (np.asarray(kernel[net], np.float64), np.asarray(bias[net], np.float64), activation)
-        for (kernel, bias), activation in zip(params, (*stack.activations, "softmax"))])
+#: Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), for chapter
+#: 2's propagation and perturbation code: :func:`toyviz.network.stack.network_of`, the same
+#: function (a float64 stack stays float64).
+network = network_of
 
 
 def _log_softmax(logits):
@@ -675,7 +670,7 @@ def evaluate(params, task, rng):
     -------
     pandas.DataFrame, one row per network, the columns of :data:`MEASURES`.
     """
-    params = training.check_stack("params", params)
+    params = check_stack("params", params)
     if not isinstance(task, ShortcutTask):
         raise TypeError(f"task must be a ShortcutTask, got {type(task).__name__}")
     rng = check_rng("rng", rng)
@@ -684,7 +679,7 @@ def evaluate(params, task, rng):
                          f"got {params[0][0].shape[1]} and {params[-1][0].shape[2]}")
     k = params[0][0].shape[0]
     widths = [kernel.shape[2] for kernel, _ in params[:-1]]
-    scrambled = training.init_stack(k, widths, rng, N_PIXELS, N_CLASSES)
+    scrambled = init_stack(k, widths, rng, N_PIXELS, N_CLASSES)
     y = task.y_test
     rows_index = np.arange(len(y))
     outside = np.full(N_PIXELS, -np.inf)
@@ -694,7 +689,7 @@ def evaluate(params, task, rng):
     zeros = np.zeros_like(task.x_test, dtype=np.float64)
     rows = []
     for net in range(k):
-        model = network(params, net)
+        model = params.network(net)
         logits = {name: model(getattr(task, name)) for name in
                   ("x_test", "x_moved", "x_random", "x_clean")}
         lrp = relevance.propagate(model, task.x_test, "lrp_epsilon", output=y,
@@ -709,7 +704,7 @@ def evaluate(params, task, rng):
             order, neginf=-1e300), y, zeros, len(MARKER_INDEX))
         best = relevance.perturbation_curve(model, task.x_test, first + outside.clip(-1e300),
                                             y, zeros, len(MARKER_INDEX))
-        random_net = network(scrambled, net)
+        random_net = scrambled.network(net)
         after = relevance.propagate(random_net, task.x_test, "lrp_epsilon", output=y,
                                     epsilon=EPSILON).input
         log_p = {name: _log_softmax(value)[rows_index, y] for name, value in logits.items()}

@@ -3,7 +3,7 @@ measurements over many networks: how far training moves weights (the search for 
 essay's ±0.59 sections), how the two routes' weights and moves correlate, whether their
 hidden nodes play the same roles, and how often their decision surfaces agree.
 
-Every function works on :mod:`toyviz.training` stacks and returns one value per network,
+Every function works on :mod:`toyviz.network.stack` stacks and returns one value per network,
 so a chapter can give a mean with a confidence interval (:func:`toyviz.intervals.interval`,
 also importable from here) and compare two conditions network by network (:func:`paired`).
 
@@ -19,6 +19,7 @@ from toyviz import pruning, training
 from toyviz.intervals import interval  # noqa: F401  (its home until #25, kept importable here)
 from toyviz._checks import (describe, check_array, check_flag, check_float, check_int,
                              check_labels, check_rng, check_size, check_training_inputs)
+from toyviz.network.stack import check_stack, init_stack, take
 
 #: What :func:`band_search` reports per network, in its column order.
 BAND_COLUMNS = ("accuracy", "near_step", "peak", "persistent", "persistent_step", "parallel",
@@ -152,7 +153,7 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
     rows, moved_by = [], {}
     for setup, (lr, batch_size, epochs, steps, input_scale, init_scale) in zip(setups, checked):
         start = [(kernel * np.float32(init_scale), bias)
-                 for kernel, bias in training.init_stack(n_nets, widths, rng)]
+                 for kernel, bias in init_stack(n_nets, widths, rng)]
         inputs = x * np.float32(input_scale)
         full = training.train(start, inputs, y, epochs, rng, learning_rate=lr,
                               batch_size=batch_size, track=True)
@@ -166,7 +167,7 @@ def band_search(setups, x, y, x_test, y_test, rng, n_nets=10, widths=(50, 50),
         beside = (distance > window) & (distance <= 3 * window)
         peak = (near.sum(axis=(1, 2)) + 1) / (beside.sum(axis=(1, 2)) / 2 + 1)
         persistent = np.abs(full.sign_sum[layer][0]) >= 0.9 * steps
-        accuracy = training.accuracy(full.params, x_test * np.float32(input_scale), y_test)
+        accuracy = full.params.accuracy(x_test * np.float32(input_scale), y_test)
         small_moved = (small.params[layer][0] - small_start[layer][0]).astype(np.float64)
         moved_by[setup["name"]] = moved / lr_steps
         for net in range(n_nets):
@@ -281,7 +282,7 @@ def kept_activations(params, data, keeps=None):
     array per hidden layer; with ``keeps`` (one keep dict by hidden position per network,
     as :func:`toyviz.pruning.prune_stack` returns), only the kept nodes', in their order.
     """
-    params = training.check_stack("params", params)
+    params = check_stack("params", params)
     data = check_array("data", data, shape=(None, params[0][0].shape[1]), empty=False)
     k, widths = params[0][0].shape[0], [kernel.shape[2] for kernel, _ in params[:-1]]
     if keeps is not None:
@@ -299,7 +300,7 @@ def kept_activations(params, data, keeps=None):
                 if index.size and (index.min() < 0 or index.max() >= width):
                     raise ValueError(f"keeps[{net}][{position}] must index nodes 0 .. "
                                      f"{width - 1}, got {index.min()} .. {index.max()}")
-    _, hidden = training.forward(params, data)
+    _, hidden = params.forward(data)
     if keeps is None:
         return hidden
     return [np.stack([h[net][:, keeps[net][position]] for net in range(len(h))])
@@ -358,8 +359,8 @@ def agreement(first, second, points):
     -------
     (k,) float64
     """
-    first = training.check_stack("first", first)
-    second = training.check_stack("second", second)
+    first = check_stack("first", first)
+    second = check_stack("second", second)
     k = len(first[0][0])
     if len(second[0][0]) != k:
         raise ValueError(f"second must hold {k} networks like first, "
@@ -370,7 +371,7 @@ def agreement(first, second, points):
     points = check_array("points", points, shape=(None, first[0][0].shape[1]), empty=False)
     out = np.empty(k)
     for net in range(k):  # one network at a time: a fine grid's activations stay small
-        classes = [training.forward(training.take(stack, [net]), points)[0][0].argmax(axis=-1)
+        classes = [take(stack, [net]).forward(points)[0][0].argmax(axis=-1)
                    for stack in (first, second)]
         out[net] = np.mean(classes[0] == classes[1])
     return out

@@ -1,106 +1,49 @@
 """Training many small networks at once.
 
-A *stack* is ``k`` multilayer perceptrons of the same shape, held as one list of
-``(kernel, bias)`` pairs with a leading axis over the networks::
+A :class:`toyviz.network.stack.Stack` holds ``k`` multilayer perceptrons of one shape
+(its module docstring shows the arrays). Training runs every network on its own
+mini-batches in one compiled TensorFlow loop (``einsum`` over the network axis), so ten
+seeds cost little more than one. The loss is the *sum* over networks of each network's
+mean cross-entropy, so every network gets exactly the gradient it would get alone, and
+Adam (element-wise) treats each exactly as Keras' ``Adam`` would.
 
-    params = [(kernel0: (k, n_inputs, w0) float32, bias0: (k, w0) float32),
-              (kernel1: (k, w0, w1) float32,       bias1: (k, w1) float32),
-              ...,
-              (kernelL: (k, w_last, n_outputs),     biasL: (k, n_outputs))]
-
-Hidden layer ``l`` maps ``a -> f_l(a @ kernel_l + bias_l)`` and the last layer ends in a
-softmax. The hidden activations ``f_l`` are one of :data:`HIDDEN_ACTIVATIONS`; a
-:class:`Stack` (a list of the pairs, so it is used as one) carries them as
-``activations``, and a plain list of pairs means ReLU everywhere, as
-:func:`toyviz.models.mlp` builds. :func:`to_models` / :func:`from_models` convert between
-a stack and a list of Keras models; the numpy pass (:func:`forward`) uses
-:mod:`toyviz.network`'s activation functions. Training runs every network on its
-own mini-batches in one compiled TensorFlow loop (``einsum`` over the network axis), so
-ten seeds cost little more than one. The loss is the *sum* over networks of each
-network's mean cross-entropy, so every network gets exactly the gradient it would get
-alone, and Adam (element-wise) treats each exactly as Keras' ``Adam`` would.
+The stack itself, its numpy forward pass and its conversions live in
+:mod:`toyviz.network.stack`; the names that used to live here (``Stack``, ``forward``,
+``accuracy``, ``init_stack``, ``check_stack``, ``take``, ``concat``, ``from_models``,
+``to_models``, ``HIDDEN_ACTIVATIONS``) are the same objects, importable from here too.
 
 Introduced in chapter 3, :ref:`§Data and network <pruning-data>`.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from toyviz import network
-from toyviz._checks import (describe, check_array, check_choice, check_flag, check_float,
-                            check_int, check_labels, check_rng, check_size,
-                            check_training_inputs, refuse_divergence)
+from toyviz._checks import (check_array, check_choice, check_fits, check_flag, check_float,
+                            check_int, check_labels, check_rng, check_training_inputs,
+                            describe, refuse_divergence)
+# the stack's names, re-exported: the same objects as in toyviz.network.stack
+from toyviz.network.stack import (HIDDEN_ACTIVATIONS, Stack, accuracy, check_pairs,  # noqa: F401
+                                  check_stack, concat, forward, from_models, init_stack,
+                                  take, to_models)
+# the names train() checks its arguments with
+from toyviz.network.stack import check_inputs as _check_inputs
+
+_stack = Stack.from_checked
 
 OPTIMIZERS = ("adam", "sgd")
 
-#: Hidden activations a stack can hold, by Keras name: the registry's
-#: (:data:`toyviz.network.activations.REGISTRY`) that the TensorFlow loop computes, those
-#: with a function first, as the messages list them. Training minimises the softmax
-#: cross-entropy, so the output is always a softmax.
-HIDDEN_ACTIVATIONS = tuple(entry.name for entry in sorted(
-    network.activations.REGISTRY, key=lambda entry: entry.functions is None) if entry.trainer)
-
-
-class Stack(list):
-    """A stack of networks: the list of ``(kernel, bias)`` pairs (see the module
-    docstring) and ``activations``, one name from :data:`HIDDEN_ACTIVATIONS` per hidden
-    layer (``None``: ReLU everywhere). Every function here accepts a plain list of pairs
-    as a ReLU stack and returns a :class:`Stack`.
-
-    A new list built from a stack's pairs (``[(2 * k, b) for k, b in stack]``) is such a
-    plain list: wrap it as ``Stack(pairs, stack.activations)`` to keep the activations.
-    """
-
-    def __init__(self, pairs, activations=None):
-        super().__init__(_check_pairs("pairs", pairs))
-        self.activations = _check_activations(
-            "activations", "relu" if activations is None else activations, len(self) - 1)
-
-    def copy(self):
-        """A shallow copy that keeps ``activations`` (``list.copy`` would drop them)."""
-        return _stack(self, self.activations)
-
-    def __repr__(self):
-        shapes = [tuple(kernel.shape) for kernel, _ in self]
-        return f"Stack(kernels {shapes}, activations {list(self.activations)})"
-
-    def dense_chain(self, net):
-        """Network ``net`` as ``[(kernel, bias, activation), ...]`` in float64, the last
-        activation ``"softmax"``: what :meth:`toyviz.network.Network.from_dense` takes."""
-        net = check_int("net", net, low=0, high=self[0][0].shape[0] - 1)
-        return [(np.asarray(kernel[net], np.float64), np.asarray(bias[net], np.float64),
-                 activation)
-                for (kernel, bias), activation in zip(self, (*self.activations, "softmax"))]
-
-
-def _stack(pairs, activations):
-    """A :class:`Stack` of pairs known to be valid (made here), without checking them."""
-    stack = Stack.__new__(Stack)
-    list.__init__(stack, pairs)
-    stack.activations = _check_activations(
-        "activations", "relu" if activations is None else activations, len(stack) - 1)
-    return stack
-
-
-def _check_activations(name, activations, n_hidden):
-    if isinstance(activations, str):
-        activations = (activations,) * n_hidden
-    if not isinstance(activations, (list, tuple)):
-        raise TypeError(f"{name} must be a str or a sequence of str, one per hidden layer, "
-                        f"got {describe(activations)}")
-    if len(activations) != n_hidden:
-        raise ValueError(f"{name} must name {n_hidden} activations, one per hidden layer, "
-                         f"got {len(activations)}")
-    return tuple(check_choice(f"{name}[{i}]", activation, HIDDEN_ACTIVATIONS)
-                 for i, activation in enumerate(activations))
-
 
 def network_of(params, net):
-    """Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), layers
-    named ``hidden0, ..., output``."""
-    return network.Network.from_dense(check_stack("params", params).dense_chain(net))
+    """Deprecated: ``check_stack("params", params).network(net)``
+    (:meth:`toyviz.network.stack.Stack.network`), network ``net`` of a stack as a
+    :class:`toyviz.network.Network` (float64)."""
+    warnings.warn("toyviz.training.network_of is deprecated: use "
+                  "toyviz.network.stack.check_stack('params', params).network(net) "
+                  "(Stack.network)", DeprecationWarning, stacklevel=2)
+    return check_stack("params", params).network(net)
 
 
 @dataclass
@@ -157,7 +100,7 @@ class TrainResult:
 
     def __post_init__(self):
         # the weights as training left them: a diverged run's NaN too
-        self.params = _stack(_check_pairs("params", self.params, finite=False),
+        self.params = _stack(check_pairs("params", self.params, finite=False),
                              getattr(self.params, "activations", None))
         self.steps = check_int("steps", self.steps, low=0)
         self.loss = check_array("loss", self.loss, ndim=1, finite=False)
@@ -175,7 +118,7 @@ class TrainResult:
                 raise TypeError(f"snapshots[{i}] must be a (step, params) pair, "
                                 f"got {describe(snapshot)}")
             check_int(f"snapshots[{i}][0]", snapshot[0], low=0, high=self.steps)
-            _check_pairs(f"snapshots[{i}][1]", snapshot[1], finite=False)
+            check_pairs(f"snapshots[{i}][1]", snapshot[1], finite=False)
         for name in ("ever_active", "co_active"):
             for i, value in enumerate(getattr(self, name)):
                 array = check_array(f"{name}[{i}]", value, dtype=None)
@@ -188,282 +131,6 @@ def _tf():
     import tensorflow as tf
 
     return tf
-
-
-def check_stack(name, params):
-    """Return ``params`` as a :class:`Stack` of float32 ``(kernel, bias)`` numpy pairs,
-    checking that they describe ``k`` chained dense layers (a plain list: ReLU hidden
-    layers). ``name`` is the caller's parameter, for the messages."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str (the parameter's name), got {describe(name)}")
-    return _stack(_check_pairs(name, params), getattr(params, "activations", None))
-
-
-def _check_pairs(name, params, finite=True):
-    if isinstance(params, (str, bytes, dict)) or not hasattr(params, "__len__") \
-            or not len(params):
-        raise TypeError(f"{name} must be a non-empty list of (kernel, bias) pairs, "
-                        f"got {describe(params)}")
-    out = []
-    for i, pair in enumerate(params):
-        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
-            raise TypeError(f"{name}[{i}] must be a (kernel, bias) pair, "
-                            f"got {type(pair).__name__}")
-        kernel = check_array(f"{name}[{i}][0]", pair[0], ndim=3, finite=finite)
-        bias = check_array(f"{name}[{i}][1]", pair[1], finite=finite, shape=(kernel.shape[0],
-                                                               kernel.shape[2]))
-        if out and (kernel.shape[0] != out[0][0].shape[0]
-                    or kernel.shape[1] != out[-1][0].shape[2]):
-            raise ValueError(
-                f"{name}[{i}][0] must have shape ({out[0][0].shape[0]}, "
-                f"{out[-1][0].shape[2]}, any) to follow the layer before, "
-                f"got shape {kernel.shape}")
-        out.append((kernel, bias))
-    return out
-
-
-def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2, activation="relu"):
-    """Fresh networks initialised as Keras does by default: Glorot-uniform kernels
-    (uniform on ``±sqrt(6 / (fan_in + fan_out))``) and zero biases.
-
-    Parameters
-    ----------
-    n_nets : int >= 1
-    widths : sequence of int >= 1, the hidden layer widths
-    rng : numpy.random.Generator
-    n_inputs, n_outputs : int >= 1
-    activation : a name from :data:`HIDDEN_ACTIVATIONS`, or one per hidden layer
-
-    Returns
-    -------
-    :class:`Stack` of ``(kernel (n_nets, fan_in, fan_out), bias (n_nets, fan_out))``
-    float32.
-    """
-    n_nets = check_int("n_nets", n_nets, low=1)
-    rng = check_rng("rng", rng)
-    widths = _check_widths(widths)
-    n_inputs = check_int("n_inputs", n_inputs, low=1)
-    n_outputs = check_int("n_outputs", n_outputs, low=1)
-    activations = _check_activations("activation", activation, len(widths))
-    sizes = [n_inputs, *widths, n_outputs]
-    n_weights = n_nets * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    _check_fits([("n_nets", n_nets), ("n_inputs", n_inputs), ("n_outputs", n_outputs),
-                 *((f"widths[{i}]", w) for i, w in enumerate(widths))], 12 * n_weights)
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        kernel = rng.uniform(-limit, limit, size=(n_nets, fan_in, fan_out))
-        params.append((kernel.astype(np.float32), np.zeros((n_nets, fan_out), np.float32)))
-    return _stack(params, activations)
-
-
-def _check_fits(sizes, n_bytes):
-    """Refuse, naming the largest of ``sizes`` ([(parameter, value)]), arrays of
-    ``n_bytes`` that would not fit in memory."""
-    name, value = max(sizes, key=lambda item: item[1])
-    check_size(name, value, n_bytes)
-
-
-def _check_widths(widths):
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
-        raise TypeError(f"widths must be a sequence of ints, got {describe(widths)}")
-    widths = [check_int(f"widths[{i}]", w, low=1) for i, w in enumerate(widths)]
-    if not widths:
-        raise ValueError("widths must hold at least one hidden layer width, got none")
-    return widths
-
-
-def from_models(models):
-    """Stack Keras networks of one shape: chains of Dense layers (activations as layers
-    or as ``activation=``, Dropout allowed) with hidden activations from
-    :data:`HIDDEN_ACTIVATIONS` and a softmax output, read by
-    :func:`toyviz.network.read`.
-
-    Parameters
-    ----------
-    models : a keras.Model or a non-empty list of them, all with the same layer shapes
-        and activations.
-
-    Returns
-    -------
-    A :class:`Stack` (see the module docstring).
-    """
-    import keras
-
-    if isinstance(models, keras.Model):
-        models = [models]
-    if isinstance(models, (str, bytes)) or not hasattr(models, "__len__") or not len(models):
-        raise TypeError(f"models must be a keras.Model or a non-empty list of them, "
-                        f"got {describe(models)}")
-    chains = []
-    for i, model in enumerate(models):
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"models[{i}] must be a keras.Model, got {describe(model)}")
-        chains.append(_stack_chain(f"models[{i}]", network.read(model, f"models[{i}]")))
-    first = chains[0]
-    for i, chain in enumerate(chains[1:], start=1):
-        if [(k.shape, b.shape, f) for k, b, f in chain] != [(k.shape, b.shape, f)
-                                                            for k, b, f in first]:
-            raise ValueError(
-                f"models must all have the layer shapes and activations of models[0] "
-                f"{[(k.shape, f) for k, _, f in first]}, but models[{i}] has "
-                f"{[(k.shape, f) for k, _, f in chain]}")
-    return _stack([(np.stack([chain[j][0] for chain in chains]).astype(np.float32),
-                   np.stack([chain[j][1] for chain in chains]).astype(np.float32))
-                  for j in range(len(first))], [f for _, _, f in first[:-1]])
-
-
-def _stack_chain(name, net):
-    """``net``'s dense chain, checked to be something a stack holds."""
-    if net.masked:
-        raise ValueError(f"{name} multiplies layers {list(net.masked)} by mask inputs; a "
-                         "stack holds plain networks (build them without the mask layer)")
-    chain = net.dense_chain("a training stack")
-    names = [step.name for step in net.steps if isinstance(step, network.Dense)]
-    for layer, (_, _, activation) in zip(names, chain[:-1]):
-        if activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(
-                f"{name}'s layer {layer!r} has the activation {activation!r}, which a "
-                f"training stack does not support; hidden activations: "
-                f"{list(HIDDEN_ACTIVATIONS)}")
-    if net.output != "softmax":
-        raise ValueError(f"{name}'s output layer {names[-1]!r} ends in {net.output!r}; a "
-                         "training stack's output is a softmax (training minimises the "
-                         "softmax cross-entropy)")
-    return chain
-
-
-def to_models(params):
-    """One Keras network per network of the stack, holding copies of its weights:
-    ``Input`` named ``x``, ``Dense`` layers ``hidden0``, ... with the stack's activations
-    and ``output`` with a softmax (for a ReLU stack, :func:`toyviz.models.mlp`)."""
-    import keras
-
-    params = check_stack("params", params)
-    models = []
-    for net in range(params[0][0].shape[0]):
-        layers = [keras.Input(shape=(params[0][0].shape[1],), name="x")]
-        layers += [keras.layers.Dense(kernel.shape[2], activation=activation,
-                                      name=f"hidden{i}")
-                   for i, ((kernel, _), activation) in enumerate(zip(params,
-                                                                     params.activations))]
-        layers.append(keras.layers.Dense(params[-1][0].shape[2], activation="softmax",
-                                         name="output"))
-        model = keras.Sequential(layers, name="mlp")
-        for layer, (kernel, bias) in zip(model.layers, params):
-            layer.set_weights([kernel[net], bias[net]])
-        models.append(model)
-    return models
-
-
-def take(params, nets):
-    """The sub-stack of the networks at positions ``nets`` (a list of ints)."""
-    params = check_stack("params", params)
-    if np.asarray(nets).dtype == bool:
-        raise TypeError(f"nets must hold int network positions, got {describe(nets)}")
-    nets = check_array("nets", nets, ndim=1, dtype=np.int64, empty=False)
-    k = params[0][0].shape[0]
-    if nets.min() < 0 or nets.max() >= k:
-        raise ValueError(f"nets must hold network positions in [0, {k}), got values from "
-                         f"{nets.min()} to {nets.max()}")
-    return _stack([(kernel[nets], bias[nets]) for kernel, bias in params], params.activations)
-
-
-def concat(*stacks):
-    """Networks of several stacks of the same shape and activations, in one stack."""
-    stacks = [check_stack(f"stacks[{i}]", s) for i, s in enumerate(stacks)]
-    if not stacks:
-        raise TypeError("concat needs at least one stack")
-    shapes = [kernel.shape[1:] for kernel, _ in stacks[0]]
-    for i, s in enumerate(stacks[1:], start=1):
-        if [kernel.shape[1:] for kernel, _ in s] != shapes:
-            raise ValueError(f"stacks[{i}] has layers {[k.shape[1:] for k, _ in s]}, "
-                             f"stacks[0] {shapes}: the networks must have one shape")
-        if s.activations != stacks[0].activations:
-            raise ValueError(f"stacks[{i}] has activations {list(s.activations)}, "
-                             f"stacks[0] {list(stacks[0].activations)}")
-    return _stack([(np.concatenate([s[j][0] for s in stacks]),
-                   np.concatenate([s[j][1] for s in stacks]))
-                  for j in range(len(stacks[0]))], stacks[0].activations)
-
-
-def _numpy_activation(name):
-    """``f`` of a hidden activation, from :mod:`toyviz.network`."""
-    if name == "linear":
-        return lambda z: z
-    return {**network.ACTIVATIONS, **network.OTHER_ACTIVATIONS}[name][0]
-
-
-def forward(params, x, dtype=np.float64):
-    """Run every network of the stack, in numpy: each Dense layer for all networks at
-    once, then the activation functions of :mod:`toyviz.network`.
-
-    Parameters
-    ----------
-    params : a stack of ``k`` networks
-    x : (n, n_inputs) shared by all networks, or (k, n, n_inputs), one set per network
-    dtype : the floating type to compute in
-
-    Returns
-    -------
-    probabilities : (k, n, n_outputs), in ``dtype``
-    hidden : list of (k, n, width) node outputs (after the activation), one per hidden
-        layer
-    """
-    return _forward(params, x, dtype)
-
-
-def _forward(params, x, dtype=np.float64, name="x"):
-    """:func:`forward`, naming the caller's parameter ``name`` for ``x``."""
-    params = check_stack("params", params)
-    if dtype not in (np.float32, np.float64, "float32", "float64") \
-            or isinstance(dtype, (bool, np.bool_)):
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {describe(dtype)}")
-    k = params[0][0].shape[0]
-    x = _check_inputs(name, x, k, params[0][0].shape[1])
-    a = x.astype(dtype)
-    hidden = []
-    functions = [_numpy_activation(name) for name in params.activations]
-    for layer, (kernel, bias) in enumerate(params):
-        z = np.einsum("kni,kio->kno", a, kernel.astype(dtype)) + bias.astype(dtype)[:, None]
-        if layer < len(params) - 1:
-            a = functions[layer](z)
-            hidden.append(a)
-    return network.apply_output("softmax", z).astype(dtype, copy=False), hidden
-
-
-def accuracy(params, x, y):
-    """Fraction of points each network classifies correctly.
-
-    Parameters
-    ----------
-    params : a stack of ``k`` networks
-    x : (n, n_inputs) or (k, n, n_inputs)
-    y : (n,) or (k, n) int labels in [0, n_outputs)
-
-    Returns
-    -------
-    (k,) float64
-    """
-    return _accuracy(params, x, y)
-
-
-def _accuracy(params, x, y, names=("x", "y")):
-    """:func:`accuracy`, naming the caller's parameters ``names`` for ``x`` and ``y``."""
-    probabilities, _ = _forward(params, x, name=names[0])
-    k, n, n_outputs = probabilities.shape
-    y = check_labels(names[1], y, n, n_outputs, integer_dtype=True, k=k)
-    return (probabilities.argmax(axis=-1) == y).mean(axis=1)
-
-
-def _check_inputs(name, x, k, n_inputs):
-    x = check_array(name, x, dtype=np.float32, empty=False)
-    if x.ndim == 2:
-        x = np.broadcast_to(x, (k, *x.shape))
-    if x.ndim != 3 or x.shape[0] != k or x.shape[2] != n_inputs:
-        raise ValueError(f"{name} must have shape (n, {n_inputs}) or ({k}, n, {n_inputs}), "
-                         f"got shape {x.shape}")
-    return x
 
 
 def batch_schedule(n, k, epochs, batch_size, rng, shuffle=True):
@@ -485,7 +152,7 @@ def batch_schedule(n, k, epochs, batch_size, rng, shuffle=True):
     batch_size = min(batch_size, n)
     per_epoch = -(-n // batch_size)
     padded = per_epoch * batch_size
-    _check_fits([("n", n), ("k", k), ("epochs", epochs)], 12 * epochs * k * padded)
+    check_fits([("n", n), ("k", k), ("epochs", epochs)], 12 * epochs * k * padded)
     index = np.zeros((epochs, k, padded), np.int32)
     for epoch in range(epochs):
         for net in range(k):

@@ -44,7 +44,10 @@ from toyviz.network.steps import (Conv2D, Dense, Folded, Matrix, Maximum, Nonlin
 
 __all__ = ["ACTIVATIONS", "OTHER_ACTIVATIONS", "OUTPUT_ACTIVATIONS", "SUPPORTED_LAYERS",
            "Conv2D", "Dense", "Folded", "Matrix", "Maximum", "Network", "Nonlinearity",
-           "Reshape", "Step", "apply_output", "check_built", "check_finite_weights", "read"]
+           "Reshape", "Step", "apply_output", "check_built", "check_finite_weights", "read",
+           "Stack", "delete_nodes"]
 
 # The other forms of a network (toyviz.network.stack, toyviz.network.surgery) build on the
 # modules above, so they are imported here, last.
+from toyviz.network.stack import Stack  # noqa: E402
+from toyviz.network.surgery import delete_nodes  # noqa: E402
