@@ -28,7 +28,7 @@ from toyviz._checks import (check_array, check_choice, check_fits, check_flag, c
 from toyviz.network.stack import (HIDDEN_ACTIVATIONS, Stack, accuracy, check_pairs,  # noqa: F401
                                   check_stack, concat, forward, from_models, init_stack,
                                   take, to_models)
-# the names train() checks its arguments with
+# what train() checks its points with, and builds stacks of the pairs it checked with
 from toyviz.network.stack import check_inputs as _check_inputs
 
 _stack = Stack.from_checked
