@@ -1,4 +1,4 @@
-"""The stack: ``k`` dense networks of one shape, the batched form of a :class:`Network`.
+"""The stack: ``k`` dense networks of one shape, the batched form of a network.
 
 A *stack* is ``k`` multilayer perceptrons of the same shape, held as one list of
 ``(kernel, bias)`` pairs with a leading axis over the networks::
