@@ -3,6 +3,7 @@ generators are right and reject bad input, Binder's environment agrees with the 
 place that names the repository agrees with _config.yml's repository.url, and the GitHub
 workflows that test and publish the book pass actionlint."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -295,3 +296,82 @@ def test_pull_requests_run_make_test():
     python = _makefile_python()
     assert job["container"].startswith(f"python:{python}-"), job["container"]
     assert "make test" in _runs(job)
+
+# --- layering: the modules use each other through public names (issue #25) ----------
+# Private *modules* (_checks, _fused, ...) are the library's internals: their public names
+# may be used anywhere inside toyviz; a _name inside another module may not.
+
+_PACKAGE = Path(toyviz.__file__).parent
+
+
+def _module_name(path):
+    parts = path.relative_to(_PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(module, level, here, is_package):
+    if not level:
+        return module or ""
+    base = here.split(".")
+    base = base[:len(base) - level + (1 if is_package else 0)]
+    return ".".join(base + ([module] if module else []))
+
+
+def _private(name):
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_uses(path):
+    """(line, text) of every use in ``path`` of another toyviz module's private name."""
+    return _private_uses_in(path.read_text(), _module_name(path), path.name == "__init__.py")
+
+
+def _private_uses_in(source, here, is_package=False):
+    tree = ast.parse(source)
+    modules = {}  # local name -> toyviz module it is bound to
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(node.module, node.level, here, is_package)
+            if not source.startswith("toyviz"):
+                continue
+            for alias in node.names:
+                target = f"{source}.{alias.name}"
+                if _private(alias.name) and not _is_module(target):
+                    if source != here:
+                        found.append((node.lineno, f"from {source} import {alias.name}"))
+                else:
+                    modules[alias.asname or alias.name] = target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("toyviz"):
+                    modules[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in modules and _private(node.attr)
+                and modules[node.value.id] != here
+                and not _is_module(f"{modules[node.value.id]}.{node.attr}")):
+            found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+    return found
+
+
+def _is_module(dotted):
+    relative = Path(*dotted.split("."))
+    return ((_PACKAGE.parent / relative).with_suffix(".py").exists()
+            or (_PACKAGE.parent / relative / "__init__.py").exists())
+
+
+def test_no_module_uses_another_modules_private_names():
+    uses = {f"{path.relative_to(_PACKAGE.parent)}:{line}": text
+            for path in sorted(_PACKAGE.rglob("*.py"))
+            for line, text in _private_uses(path)}
+    assert not uses, uses
+
+
+def test_the_layering_check_finds_private_uses():
+    source = ("from toyviz import training\nfrom toyviz._checks import _hidden, check_int\n"
+              "from . import _fused\nfrom .rules import _rule\n"
+              "training._forward(1)\n_fused.kernel('x')\ntraining.__name__\n")
+    assert _private_uses_in(source, "toyviz.relevance.propagation") == [
+        (2, "from toyviz._checks import _hidden"), (4, "from toyviz.relevance.rules import _rule"),
+        (5, "training._forward")]
