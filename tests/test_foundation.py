@@ -370,7 +370,7 @@ def test_no_module_uses_another_modules_private_names():
 
 def test_the_layering_check_finds_private_uses():
     source = ("from toyviz import training\nfrom toyviz._checks import _hidden, check_int\n"
-              "from . import _fused\nfrom .rules import _rule\n"
+              "from toyviz import _fused\nfrom .rules import _rule\n"
               "training._forward(1)\n_fused.kernel('x')\ntraining.__name__\n")
     assert _private_uses_in(source, "toyviz.relevance.propagation") == [
         (2, "from toyviz._checks import _hidden"), (4, "from toyviz.relevance.rules import _rule"),
