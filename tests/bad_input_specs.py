@@ -937,6 +937,20 @@ SPECS["training.train"] = Spec(lambda: {"params": stack2(), "x": X2, "y": Y2, "e
     ("snapshot_every", "int"): ("snapshots at the start, every 3 steps and at the end",
                                 lambda r, a: [step for step, _ in r.snapshots] == [0, 2])})
 
+SPECS["training.fit"] = Spec(lambda: {
+    "params": stack2(), "x": X2, "y": Y2, "index": np.array([[[0, 1, 2], [3, 4, 5]]] * 2),
+    "weight": np.ones((2, 2, 3), np.float32), "learning_rate": 0.01},
+    extra={"params": STACK_BAD}, equivalents=False, accept={
+    ("snapshot_every", "int"): ("snapshots at the start, every 3 steps and at the end",
+                                lambda r, a: [step for step, _ in r.snapshots] == [0, 2])})
+SPECS["training.forward_tf"] = Spec(lambda: {"params": stack2(), "x": X2},
+                                    same=lambda a, b: same(a[1][-1].numpy(), b[1][-1].numpy()),
+                                    extra={"params": STACK_BAD})
+SPECS["training.check_stack_tf"] = Spec(lambda: {"name": "params", "params": stack(2)},
+                                        extra={"params": STACK_BAD}, accept={
+    ("name", "unknown"): ("the caller's parameter name, any text",
+                          lambda r, a: same(list(r), a["params"]))})
+
 
 def tracked():
     before = stack2()

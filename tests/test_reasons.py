@@ -81,7 +81,7 @@ def test_relevance_tf_gradient_equals_gradient_tape_and_is_differentiable():
     x = tf.constant(np.random.default_rng(4).normal(size=(5, 6)))
     with tf.GradientTape() as tape:
         tape.watch(x)
-        logits = reasons._forward_tf(params, x)[1][-1]
+        logits = training.forward_tf(params, x)[1][-1]
         total = tf.reduce_sum(tf.nn.log_softmax(logits), axis=-1)
     taped = tape.gradient(total, x)
     with tf.GradientTape() as outer:

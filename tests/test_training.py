@@ -243,3 +243,79 @@ def test_one_hot_labels_are_refused_unless_they_are_per_network_labels():
     two = concat(stack, stack)
     per_network = np.stack([np.ones(32, int), np.zeros(32, int)])   # (k, n): not one-hot
     assert accuracy(two, x, per_network).sum() == pytest.approx(1.0)
+
+
+# --- the one trainer and its TensorFlow forward pass (issue 25) -------------------------------
+
+
+def test_train_is_fit_on_its_batch_schedule():
+    """train makes Keras' schedule of mini-batches and hands it to fit, the one trainer."""
+    stack, x, y = _circle_stack()
+    stack = concat(stack, init_stack(1, [8], np.random.default_rng(3)))
+    trained = training.train(stack, x, y, 3, np.random.default_rng(4), batch_size=10,
+                             track=True)
+    index, weight = training.batch_schedule(len(x), 2, 3, 10, np.random.default_rng(4))
+    fitted = training.fit(stack, x, y, index, weight, 1e-3, track=True)
+    for field in ("params", "sign_sum", "nonzero_steps", "largest_update"):
+        assert all(np.array_equal(a, b) for pair_a, pair_b in zip(getattr(trained, field),
+                                                                   getattr(fitted, field))
+                   for a, b in zip(pair_a, pair_b))
+    assert np.array_equal(trained.loss, fitted.loss)
+    assert all(np.array_equal(a, b) for a, b in zip(trained.co_active + trained.ever_active,
+                                                    fitted.co_active + fitted.ever_active))
+
+
+def _weight_decay(params, x, one_hot, strength):
+    """A penalty hook: strength times the first kernel's squared weights, per network."""
+    import tensorflow as tf
+
+    return strength * tf.reduce_sum(tf.square(params[0][0]), axis=[1, 2])
+
+
+def test_a_penalty_hook_adds_to_each_networks_loss():
+    """One full-batch SGD step with weight decay of strength s moves the first kernel by
+    an extra -lr * 2 s w; a strength of 0 changes nothing."""
+    stack, x, y = _circle_stack()
+    stack = concat(stack, stack)
+    index, weight = training.batch_schedule(len(x), 2, 1, len(x), np.random.default_rng(0))
+    plain = training.fit(stack, x, y, index, weight, 0.1, optimizer="sgd")
+    decayed = training.fit(stack, x, y, index, weight, 0.1, optimizer="sgd",
+                           penalty=_weight_decay, strength=[0.0, 0.5])
+    assert all(np.array_equal(a[0], b[0]) for pair_a, pair_b in zip(plain.params,
+                                                                     decayed.params)
+               for a, b in zip(pair_a, pair_b))
+    np.testing.assert_allclose(decayed.params[0][0][1],
+                               plain.params[0][0][1] - 0.1 * 2 * 0.5 * stack[0][0][1],
+                               rtol=1e-5, atol=1e-6)
+    assert np.array_equal(decayed.params[1][0][1], plain.params[1][0][1])
+    assert (tuple(stack.activations), "sgd", False, _weight_decay, True, True) in training._LOOPS
+
+
+def test_fit_stops_a_diverged_run_or_runs_it_to_the_end():
+    stack, x, y = _circle_stack()
+    index, weight = training.batch_schedule(len(x), 1, 300, 32, np.random.default_rng(0))
+    runs = [training.fit(stack, x * 1e10, y, index, weight, 100.0, optimizer="sgd",
+                         stop_when_diverged=stop) for stop in (True, False)]
+    assert all(run.diverged for run in runs)
+    assert runs[0].steps == training._CHUNK_STEPS and runs[1].steps == 300
+
+
+@pytest.mark.parametrize("activations", [("relu", "relu"), ("tanh", "sigmoid"),
+                                         ("linear", "relu")])
+@pytest.mark.parametrize("shared", [True, False])
+def test_forward_tf_equals_the_numpy_forward(activations, shared):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(6)
+    stack = init_stack(3, [5, 4], rng, n_outputs=3, activation=activations)
+    pairs = [(k.astype(np.float64), (b + np.float32(0.1)).astype(np.float64)) for k, b in stack]
+    stack = Stack(pairs, activations)              # a Stack holds float32
+    x = rng.normal(size=(7, 2) if shared else (3, 7, 2)).astype(np.float32).astype(np.float64)
+    inputs, pre = training.forward_tf(pairs, x, activations)    # float64 pairs stay float64
+    probabilities, hidden = stack.forward(x)
+    np.testing.assert_allclose(tf.nn.softmax(pre[-1]).numpy(), probabilities, rtol=1e-12)
+    for ours, theirs in zip(inputs[1:], hidden):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-12, atol=1e-15)
+    assert len(pre) == 3 and pre[-1].dtype == tf.float64
+    float32 = training.forward_tf(stack, x)[1][-1]             # the Stack's own activations
+    np.testing.assert_allclose(float32.numpy(), pre[-1].numpy(), rtol=1e-5, atol=1e-6)

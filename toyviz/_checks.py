@@ -306,3 +306,26 @@ def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def is_tensor(value):
+    """Whether ``value`` is a TensorFlow tensor or variable."""
+    import tensorflow as tf
+
+    return isinstance(value, (tf.Tensor, tf.Variable))
+
+
+def check_tensor(name, value, shapes, dtype):
+    """A TensorFlow tensor passes as it is (inside a compiled loop it has no values yet);
+    anything else must be a finite ``dtype`` array of one of ``shapes`` (tuples with None
+    for any length). Returns the tensor or the array."""
+    if is_tensor(value):
+        return value
+    array = check_array(name, value, dtype=dtype, empty=False)
+    if not any(array.ndim == len(shape) and all(want is None or want == got for want, got
+                                                in zip(shape, array.shape))
+               for shape in shapes):
+        wanted = " or ".join("(" + ", ".join("any" if s is None else str(s) for s in shape)
+                             + ")" for shape in shapes)
+        raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
+    return array

@@ -8,13 +8,14 @@ everything a fair test needs:
 * a **shortcut task** on scikit-learn's digits: a bright marker pixel at a class-specific
   position in training, at a random position at test time (:func:`shortcut_task`);
 * **differentiable relevance** in TensorFlow for a stack of ReLU MLPs (the stack form of
-  :mod:`toyviz.training`): the input gradient, gradient × input and LRP-0/LRP-ε
-  (:func:`relevance_tf`), equal in float64 to :func:`toyviz.relevance.propagate
-  <toyviz.relevance.propagation.propagate>`;
+  :mod:`toyviz.training`, on its forward pass :func:`toyviz.training.forward_tf`): the
+  input gradient, gradient × input and LRP-0/LRP-ε (:func:`relevance_tf`), equal in
+  float64 to :func:`toyviz.relevance.propagate <toyviz.relevance.propagation.propagate>`;
 * the **training routes** (:data:`ROUTES`): plain training, the essay's penalty on the
   relevance in the marker region in four forms (LRP-ε or gradient × input = LRP-0, each on
   the true logit or on all ten, :data:`PENALTIES`), Ross et al.'s input-gradient penalty,
-  and a penalty on the positive LRP-ε relevance only (:func:`train_route`);
+  and a penalty on the positive LRP-ε relevance only (:func:`train_route`), each a
+  penalty plugged into the one trainer, :func:`toyviz.training.fit`;
 * the **goodharting measures** (:func:`evaluate`): accuracy on the decorrelated test set,
   the causal effect of moving the marker, the relevance mass on the marker, AOPC restricted
   to the marker region, the share of relevance in the biases, and the randomisation check,
@@ -36,7 +37,7 @@ import pandas as pd
 
 from toyviz import data, intervals, relevance, training
 from toyviz._checks import (describe, check_array, check_choice, check_float, check_int,
-                             check_labels, check_rng, check_size)
+                             check_labels, check_rng, check_size, check_tensor)
 from toyviz.network.stack import check_stack, init_stack, network_of
 
 #: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
@@ -169,55 +170,15 @@ def _tf():
     return tf
 
 
-def _is_tensor(value):
-    tf = _tf()
-    return isinstance(value, (tf.Tensor, tf.Variable))
-
-
 def _check_params_tf(name, params):
-    """A stack for the TensorFlow functions, kept in its float type (float32 or float64).
-    TensorFlow tensors pass as they are: inside a compiled loop they have no values yet."""
-    if isinstance(params, (list, tuple)) and params and all(
-            isinstance(pair, (list, tuple)) and len(pair) == 2
-            and all(_is_tensor(array) for array in pair) for pair in params):
-        return params
-    stack = check_stack(name, params)
-    if any(activation != "relu" for activation in stack.activations):
+    """A stack for the TensorFlow relevance (see :func:`toyviz.training.check_stack_tf`):
+    ReLU hidden layers, kept in its float type."""
+    params = training.check_stack_tf(name, params)
+    activations = getattr(params, "activations", ())      # tensors: ReLU, as documented
+    if any(activation != "relu" for activation in activations):
         raise ValueError(f"{name} must have ReLU hidden layers for the TensorFlow relevance, "
-                         f"got activations {list(stack.activations)}")
-    dtype = np.float64 if np.asarray(params[0][0]).dtype == np.float64 else np.float32
-    return [(np.asarray(kernel, dtype), np.asarray(bias, dtype)) for kernel, bias in params]
-
-
-def _check_tensor_tf(name, value, shapes, dtype):
-    """A tensor passes as it is; anything else must be a finite array of one of
-    ``shapes`` (tuples with None for any length)."""
-    if _is_tensor(value):
-        return value
-    array = check_array(name, value, dtype=dtype, empty=False)
-    if not any(array.ndim == len(shape) and all(want is None or want == got for want, got
-                                                in zip(shape, array.shape))
-               for shape in shapes):
-        wanted = " or ".join("(" + ", ".join("any" if s is None else str(s) for s in shape)
-                             + ")" for shape in shapes)
-        raise ValueError(f"{name} must have shape {wanted}, got {array.shape}")
-    return array
-
-
-def _forward_tf(params, x):
-    """Inputs of every layer and the logits: ``([a_0 = x, a_1, ...], [z_0, z_1, ...])``;
-    x: (k, n, d) or (n, d) (shared by the networks)."""
-    tf = _tf()
-    inputs, pre = [x], []
-    a = x
-    for index, (kernel, bias) in enumerate(params):
-        equation = "kni,kio->kno" if len(a.shape) == 3 else "ni,kio->kno"
-        z = tf.einsum(equation, a, kernel) + bias[:, None, :]
-        pre.append(z)
-        if index < len(params) - 1:
-            a = tf.nn.relu(z)
-            inputs.append(a)
-    return inputs, pre
+                         f"got activations {list(activations)}")
+    return params
 
 
 def _blip(z, epsilon):
@@ -255,10 +216,10 @@ def relevance_tf(params, x, weights, rule="lrp_epsilon", epsilon=0.01):
     params = _check_params_tf("params", params)
     dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
     k, d, n_outputs = params[0][0].shape[0], params[0][0].shape[1], params[-1][0].shape[-1]
-    x = _check_tensor_tf("x", x, [(None, d), (k, None, d)], dtype)
+    x = check_tensor("x", x, [(None, d), (k, None, d)], dtype)
     n = x.shape[-2]
-    weights = _check_tensor_tf("weights", weights, [(n, n_outputs), (k, n, n_outputs)], dtype)
-    inputs, pre = _forward_tf(params, x)
+    weights = check_tensor("weights", weights, [(n, n_outputs), (k, n, n_outputs)], dtype)
+    inputs, pre = training.forward_tf(params, x)
     weights = tf.cast(weights, pre[-1].dtype)
     if len(weights.shape) == 2:
         weights = tf.broadcast_to(weights[None], tf.shape(pre[-1]))
@@ -301,8 +262,8 @@ def log_probability_gradient(params, x):
     params = _check_params_tf("params", params)
     dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
     k, d = params[0][0].shape[0], params[0][0].shape[1]
-    x = _check_tensor_tf("x", x, [(None, d), (k, None, d)], dtype)
-    _, pre = _forward_tf(params, x)
+    x = check_tensor("x", x, [(None, d), (k, None, d)], dtype)
+    _, pre = training.forward_tf(params, x)
     n_outputs = pre[-1].shape[-1]
     # ∂ Σ_k log p_k / ∂z_j = 1 − n_outputs · p_j
     weights = 1.0 - n_outputs * tf.nn.softmax(pre[-1], axis=-1)
@@ -370,9 +331,9 @@ def penalty(route, params, x, one_hot, region):
     params = _check_params_tf("params", params)
     dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
     k, d, n_outputs = params[0][0].shape[0], params[0][0].shape[1], params[-1][0].shape[-1]
-    x = _check_tensor_tf("x", x, [(k, None, d)], dtype)
-    one_hot = _check_tensor_tf("one_hot", one_hot, [(k, x.shape[1], n_outputs)], dtype)
-    region = _check_tensor_tf("region", region, [(d,)], dtype)
+    x = check_tensor("x", x, [(k, None, d)], dtype)
+    one_hot = check_tensor("one_hot", one_hot, [(k, x.shape[1], n_outputs)], dtype)
+    region = check_tensor("region", region, [(d,)], dtype)
     if route in ("plain", "unmarked"):
         return tf.zeros(tf.shape(x)[:1], dtype=x.dtype)
     if route == "ross":
@@ -452,44 +413,18 @@ def penalty_gradient_gap(route, params, x, one_hot, rng, step=1e-5):
     return 0.0 if scale == 0 else float(abs(slope - difference) / scale)
 
 
-_LOOPS = {}
+_HOOKS = {}
 
 
-def _loop(route):
-    """One compiled loop per route: Adam on the sum over networks of (cross-entropy +
-    weight · penalty), every network on its own mini-batches."""
-    if route in _LOOPS:
-        return _LOOPS[route]
-    tf = _tf()
-    beta_1, beta_2, stabiliser = 0.9, 0.999, 1e-7
+def _penalty_hook(route):
+    """``route``'s penalty as :func:`toyviz.training.fit`'s hook, strength × :func:`penalty`
+    per network: one function per route, so that its compiled loop is kept."""
+    if route not in _HOOKS:
+        def hook(params, x, one_hot, strength, region):
+            return strength * penalty(route, params, x, one_hot, region)
 
-    @tf.function(reduce_retracing=True)
-    def run(flat, index, x, one_hot, strength, region, lr):
-        m = [tf.zeros_like(w) for w in flat]
-        v = [tf.zeros_like(w) for w in flat]
-        for s in tf.range(tf.shape(index)[0]):
-            xb = tf.gather(x, index[s])                    # (k, b, d)
-            if route == "unmarked":
-                xb = xb * (1.0 - region)
-            yb = tf.gather(one_hot, index[s])
-            with tf.GradientTape() as tape:
-                tape.watch(flat)
-                params = list(zip(flat[0::2], flat[1::2]))
-                logits = _forward_tf(params, xb)[1][-1]
-                ce = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yb, logits),
-                                    axis=-1)
-                loss = tf.reduce_sum(ce + strength * penalty(route, params, xb, yb, region))
-            grads = tape.gradient(loss, flat)
-            t = tf.cast(s, tf.float32) + 1.0
-            alpha = lr * tf.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-            m = [mi + (g - mi) * (1 - beta_1) for mi, g in zip(m, grads)]
-            v = [vi + (tf.square(g) - vi) * (1 - beta_2) for vi, g in zip(v, grads)]
-            flat = [w - mi * alpha / (tf.sqrt(vi) + stabiliser)
-                    for w, mi, vi in zip(flat, m, v)]
-        return flat
-
-    _LOOPS[route] = run
-    return run
+        _HOOKS[route] = hook
+    return _HOOKS[route]
 
 
 @dataclass
@@ -543,7 +478,6 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     -------
     RouteResult
     """
-    tf = _tf()
     if not isinstance(task, ShortcutTask):
         raise TypeError(f"task must be a ShortcutTask, got {type(task).__name__}")
     check_choice("route", route, ROUTES)
@@ -578,23 +512,27 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     rows = len(seeds) * batch_size * (N_CLASSES if PENALTIES.get(route, ("", ""))[1] == "all"
                                       else 1)
     per_group = max(1, STEP_ROWS // rows)
-    run = _loop(route)
-    arguments = (tf.constant(task.x_train), tf.one_hot(task.y_train, N_CLASSES),
-                 tf.constant(marker_region()), tf.constant(learning_rate, tf.float32))
+    hook = None if route in ("plain", "unmarked") else _penalty_hook(route)
+    region = marker_region()
+    # the control sees every image with the marker region blanked
+    x = task.x_train * (1 - region) if route == "unmarked" else task.x_train
     trained, seconds = [], 0.0
     for first in range(0, len(weights), per_group):
         group = weights[first:first + per_group]
         stack = training.concat(*[per_seed[j] for _ in group for j in range(len(seeds))])
         index = np.stack([orders[j] for _ in group for j in range(len(seeds))], axis=1)
-        strength = tf.constant(np.repeat(np.asarray(group, np.float32), len(seeds)))
-        flat = [tf.constant(array) for pair in stack for array in pair]
-        run(flat, tf.constant(index[:1]), arguments[0], arguments[1], strength,
-            *arguments[2:])                                      # compile outside the clock
+        strength = np.repeat(np.asarray(group, np.float32), len(seeds))
+        # every batch is full: each point weighs 1 in its network's mean cross-entropy
+        arguments = dict(x=x, y=task.y_train, learning_rate=learning_rate, penalty=hook,
+                         strength=strength, extras=[region], stop_when_diverged=False,
+                         ever_active=False)
+        training.fit(stack, index=index[:1], weight=np.ones(index[:1].shape, np.float32),
+                     **arguments)                                # compile outside the clock
         start = time.perf_counter()
-        flat = run(flat, tf.constant(index), arguments[0], arguments[1], strength,
-                   *arguments[2:])
+        trained.append(training.fit(stack, index=index, weight=np.ones(index.shape,
+                                                                        np.float32),
+                                    **arguments).params)
         seconds += (time.perf_counter() - start) / len(index)
-        trained.append([(flat[i].numpy(), flat[i + 1].numpy()) for i in range(0, len(flat), 2)])
     trained = [tuple(np.concatenate([group[layer][part] for group in trained])
                      for part in range(2)) for layer in range(len(trained[0]))]
     strength = np.repeat(np.asarray(weights, np.float32), len(seeds))
