@@ -38,7 +38,7 @@ import pandas as pd
 from toyviz import data, intervals, relevance, training
 from toyviz._checks import (describe, check_array, check_choice, check_float, check_int,
                              check_labels, check_rng, check_size, check_tensor)
-from toyviz.network.stack import check_stack, init_stack, network_of
+from toyviz.network.stack import check_stack, concat, init_stack, network_of
 
 #: The marker pixel of each class, (row, column) in the 8 x 8 image: class c is marked at
 #: ``MARKER_PIXELS[c]``. Column 0 and the middle of column 7 carry ink in fewer than 1 in
@@ -498,7 +498,7 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     learning_rate = check_float("learning_rate", learning_rate, low=0, low_open=True,
                                 high=1.0)
     n = len(task.x_train)
-    per_seed = [training.init_stack(1, [hidden], np.random.default_rng(seed), N_PIXELS,
+    per_seed = [init_stack(1, [hidden], np.random.default_rng(seed), N_PIXELS,
                                     N_CLASSES) for seed in seeds]
     orders = []
     for seed in seeds:
@@ -519,7 +519,7 @@ def train_route(task, route, weights, seeds, hidden=32, epochs=30, batch_size=10
     trained, seconds = [], 0.0
     for first in range(0, len(weights), per_group):
         group = weights[first:first + per_group]
-        stack = training.concat(*[per_seed[j] for _ in group for j in range(len(seeds))])
+        stack = concat(*[per_seed[j] for _ in group for j in range(len(seeds))])
         index = np.stack([orders[j] for _ in group for j in range(len(seeds))], axis=1)
         strength = np.repeat(np.asarray(group, np.float32), len(seeds))
         # every batch is full: each point weighs 1 in its network's mean cross-entropy
