@@ -8,7 +8,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toyviz import intervals, reasons, relevance
+from toyviz import intervals, reasons, relevance, training
 from toyviz.network.stack import init_stack, network_of
 
 
