@@ -2,6 +2,7 @@
 names. Every other list of activation names in toyviz is drawn from the registry."""
 
 import ast
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,15 @@ def test_a_parametric_step_computes_its_family_at_its_numbers():
         activation_step("layer", "gelu6", "model")
     with pytest.raises(TypeError, match="^activation must be"):
         activation_step("layer", ["tanh"])
+
+
+def test_each_trainer_entry_names_the_tensorflow_function_that_computes_it():
+    tf = pytest.importorskip("tensorflow")
+    z = np.linspace(-3.0, 3.0, 13)
+    trained = [entry for entry in REGISTRY if entry.trainer]
+    assert {entry.name for entry in trained} == set(training.HIDDEN_ACTIVATIONS)
+    for entry in trained:
+        function = functools.reduce(getattr, entry.trainer.split("."), tf)
+        expected = z if entry.functions is None else entry.functions[0](z)
+        np.testing.assert_allclose(function(tf.constant(z)).numpy(), expected, rtol=1e-12,
+                                   atol=1e-15, err_msg=entry.name)

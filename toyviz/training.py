@@ -20,6 +20,7 @@ The stack itself, its numpy forward pass and its conversions live in
 Introduced in chapter 3, :ref:`§Data and network <pruning-data>`.
 """
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from toyviz._checks import (check_array, check_choice, check_fits, check_flag, c
                             check_int, check_labels, check_rng, check_tensor,
                             check_training_inputs, describe, is_tensor, refuse_divergence)
 # the stack's names, re-exported: the same objects as in toyviz.network.stack
+from toyviz.network.activations import parse_activation
 from toyviz.network.stack import (HIDDEN_ACTIVATIONS, Stack, accuracy, check_pairs,  # noqa: F401
                                   check_stack, concat, forward, from_models, init_stack,
                                   take, to_models)
@@ -282,8 +284,8 @@ def forward_tf(params, x, activations=None):
 def _forward_tf(params, x, activations):
     """:func:`forward_tf` of checked arguments (``activations`` one name per hidden layer)."""
     tf = _tf()
-    functions = {"relu": tf.nn.relu, "tanh": tf.tanh, "sigmoid": tf.sigmoid,
-                 "linear": tf.identity}
+    functions = {name: functools.reduce(getattr, parse_activation(name)[0].trainer.split("."), tf)
+                 for name in set(activations)}
     inputs, pre = [x], []
     a = x
     for layer, (kernel, bias) in enumerate(params):

@@ -95,7 +95,8 @@ class _Activation:
     hidden: bool = True         # allowed before the last layer
     output: bool = False        # allowed on the last layer (a network's ``output``)
     browser: bool = True        # the explorable's browser code computes it
-    trainer: bool = False       # a training stack holds it (toyviz.training computes it)
+    trainer: str = ""           # the TensorFlow function toyviz.training computes it with
+    #                             (its path under ``tf``); "" where a stack can't hold it
     family: object = None       # parameters -> (f, f') of the parametric form
     pattern: str = None         # the parametric form's name, one group per parameter
     read: object = None         # the groups' texts -> the parameters
@@ -107,12 +108,13 @@ class _Activation:
 #: which adds no step, and ``softmax``, which the network's output applies);
 #: ``zero_at_zero`` (f(0) = 0, which relevance needs); where it may stand (``hidden``,
 #: ``output``); who else computes it (``browser``: the explorable's front end,
-#: ``trainer``: :mod:`toyviz.training`'s TensorFlow loop); and, for a parametric form,
+#: ``trainer``: the TensorFlow function :mod:`toyviz.training`'s loop computes it with, by
+#: its path under ``tf``); and, for a parametric form,
 #: ``family`` (its parameters -> ``(f, f')``), ``pattern`` (the regular expression of its
 #: name, one group per parameter), ``read`` (the groups' texts -> the parameters) and
 #: ``form`` (the name as a reader sees it).
 REGISTRY = (
-    _Activation("relu", (_relu, _relu_prime), trainer=True, family=_capped_relu,
+    _Activation("relu", (_relu, _relu_prime), trainer="nn.relu", family=_capped_relu,
                 pattern=r"relu\(negative_slope=([^,()]+), max_value=([^,()]+)\)",
                 read=_slope_and_ceiling,
                 form="relu(negative_slope=slope, max_value=top or None)"),
@@ -124,16 +126,16 @@ REGISTRY = (
                 form="elu(alpha)"),
     _Activation("selu", (lambda z: _SELU_SCALE * _elu(_SELU_ALPHA)[0](z),
                          lambda z: _SELU_SCALE * _elu(_SELU_ALPHA)[1](z))),
-    _Activation("tanh", (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2), trainer=True),
+    _Activation("tanh", (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2), trainer="tanh"),
     _Activation("softsign", (lambda z: z / (1.0 + np.abs(z)),
                              lambda z: 1.0 / (1.0 + np.abs(z)) ** 2)),
     _Activation("silu", (lambda z: z * _sigmoid(z),
                          lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))))),
     _Activation("gelu", (_gelu, _gelu_prime), browser=False),
-    _Activation("linear", output=True, trainer=True),
+    _Activation("linear", output=True, trainer="identity"),
     _Activation("softmax", zero_at_zero=False, hidden=False, output=True, browser=False),
     _Activation("sigmoid", (_sigmoid, _sigmoid_prime), zero_at_zero=False, output=True,
-                trainer=True),
+                trainer="sigmoid"),
 )
 
 _BY_NAME = {entry.name: entry for entry in REGISTRY}
