@@ -30,15 +30,12 @@ import pandas as pd
 from toyviz._checks import (check_array, check_choice, check_fits, check_flag, check_float,
                             check_int, check_labels, check_rng, check_tensor,
                             check_training_inputs, describe, is_tensor, refuse_divergence)
-# the stack's names, re-exported: the same objects as in toyviz.network.stack
 from toyviz.network.activations import parse_activation
+# the stack's names, re-exported: the same objects as in toyviz.network.stack
 from toyviz.network.stack import (HIDDEN_ACTIVATIONS, Stack, accuracy, check_pairs,  # noqa: F401
                                   check_stack, concat, forward, from_models, init_stack,
                                   take, to_models)
-# what train() checks its points with, and builds stacks of the pairs it checked with
-from toyviz.network.stack import check_inputs as _check_inputs
-
-_stack = Stack.from_checked
+from toyviz.network.stack import check_inputs
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -107,8 +104,8 @@ class TrainResult:
 
     def __post_init__(self):
         # the weights as training left them: a diverged run's NaN too
-        self.params = _stack(check_pairs("params", self.params, finite=False),
-                             getattr(self.params, "activations", None))
+        self.params = Stack.from_checked(check_pairs("params", self.params, finite=False),
+                                         getattr(self.params, "activations", None))
         self.steps = check_int("steps", self.steps, low=0)
         self.loss = check_array("loss", self.loss, ndim=1, finite=False)
         if len(self.loss) != self.steps:
@@ -214,7 +211,7 @@ def train(params, x, y, epochs, rng, learning_rate=1e-3, batch_size=32, optimize
     params = check_stack("params", params)
     k = params[0][0].shape[0]
     n_outputs = params[-1][0].shape[2]
-    x = check_training_inputs("x", _check_inputs("x", x, k, params[0][0].shape[1]))
+    x = check_training_inputs("x", check_inputs("x", x, k, params[0][0].shape[1]))
     n = x.shape[1]
     y = check_labels("y", y, n, n_outputs, integer_dtype=True, k=k)
     epochs = check_int("epochs", epochs, low=1)
@@ -251,8 +248,8 @@ def check_stack_tf(name, params):
         return params
     stack = check_stack(name, params)
     dtype = np.float64 if np.asarray(params[0][0]).dtype == np.float64 else np.float32
-    return _stack([(np.asarray(kernel, dtype), np.asarray(bias, dtype))
-                   for kernel, bias in params], stack.activations)
+    return Stack.from_checked([(np.asarray(kernel, dtype), np.asarray(bias, dtype))
+                               for kernel, bias in params], stack.activations)
 
 
 def forward_tf(params, x, activations=None):
@@ -273,8 +270,9 @@ def forward_tf(params, x, activations=None):
     ``[z_0, ..., z_L]`` (k, n, width), the last the logits.
     """
     params = check_stack_tf("params", params)
-    activations = _stack(params, getattr(params, "activations", None) if activations is None
-                         else activations).activations              # checked there
+    activations = Stack.from_checked(  # checked there
+        params, getattr(params, "activations", None) if activations is None
+        else activations).activations
     dtype = params[0][0].dtype if isinstance(params[0][0], np.ndarray) else np.float32
     k, d = params[0][0].shape[0], params[0][0].shape[1]
     x = check_tensor("x", x, [(None, d), (k, None, d)], dtype)
@@ -427,7 +425,7 @@ def _fit(params, x, y, index, weight, learning_rate, optimizer, masks, track,
     # full-batch schedule is not copied into TensorFlow all at once (the moments carry over).
     chunk = min(steps, _CHUNK_STEPS) if snapshot_every is None else snapshot_every
     snapshots = [] if snapshot_every is None else [(0, _copy(params))]
-    stack = lambda arrays: _stack(_pairs(arrays), params.activations)  # noqa: E731
+    stack = lambda arrays: Stack.from_checked(_pairs(arrays), params.activations)  # noqa: E731
     losses = []
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
@@ -544,7 +542,8 @@ def _pairs(flat):
 
 
 def _copy(params):
-    return _stack([(kernel.copy(), bias.copy()) for kernel, bias in params], params.activations)
+    return Stack.from_checked([(kernel.copy(), bias.copy()) for kernel, bias in params],
+                              params.activations)
 
 
 def explain_unchanged(before, result, layer=1):
