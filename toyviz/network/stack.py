@@ -9,10 +9,12 @@ A *stack* is ``k`` multilayer perceptrons of the same shape, held as one list of
               (kernelL: (k, w_last, n_outputs),     biasL: (k, n_outputs))]
 
 Hidden layer ``l`` maps ``a -> f_l(a @ kernel_l + bias_l)`` and the last layer ends in a
-softmax. The hidden activations ``f_l`` are one of :data:`HIDDEN_ACTIVATIONS`; a
-:class:`Stack` (a list of the pairs, so it is used as one) carries them as
-``activations``, and a plain list of pairs means ReLU everywhere, as
-:func:`toyviz.models.mlp` builds. :meth:`Stack.network` is network ``i`` as a
+softmax. The hidden activations ``f_l`` are one of
+:data:`~toyviz.network.stack.HIDDEN_ACTIVATIONS`; a
+:class:`~toyviz.network.stack.Stack` (a list of the pairs, so it is used as one) carries them
+as ``activations``, and a plain list of pairs means ReLU everywhere, as
+:func:`toyviz.models.mlp` builds. :meth:`~toyviz.network.stack.Stack.network` is network
+``i`` as a
 :class:`toyviz.network.Network`; :func:`forward` runs all ``k`` at once in numpy, with the
 activation functions of :mod:`toyviz.network`. :func:`to_models` / :func:`from_models`
 convert between a stack and a list of Keras models. :mod:`toyviz.training` trains a
@@ -40,9 +42,10 @@ HIDDEN_ACTIVATIONS = tuple(entry.name for entry in sorted(
 
 class Stack(list):
     """A stack of networks: the list of ``(kernel, bias)`` pairs (see the module
-    docstring) and ``activations``, one name from :data:`HIDDEN_ACTIVATIONS` per hidden
-    layer (``None``: ReLU everywhere). Every function here accepts a plain list of pairs
-    as a ReLU stack and returns a :class:`Stack`.
+    docstring) and ``activations``, one name from
+    :data:`~toyviz.network.stack.HIDDEN_ACTIVATIONS` per hidden layer (``None``: ReLU
+    everywhere). Every function here accepts a plain list of pairs
+    as a ReLU stack and returns a :class:`~toyviz.network.stack.Stack`.
 
     A new list built from a stack's pairs (``[(2 * k, b) for k, b in stack]``) is such a
     plain list: wrap it as ``Stack(pairs, stack.activations)`` to keep the activations.
@@ -127,7 +130,8 @@ def _dense_chain(pairs, activations, net):
 def network_of(params, net):
     """Network ``net`` of a stack as a :class:`toyviz.network.Network` (float64), layers
     named ``hidden0, ..., output``, holding the values of ``params`` themselves: a list
-    of float64 pairs stays float64 (:meth:`Stack.network` of a :class:`Stack`, which
+    of float64 pairs stays float64 (:meth:`~toyviz.network.stack.Stack.network` of a
+    :class:`~toyviz.network.stack.Stack`, which
     holds float32, is the same)."""
     stack = check_stack("params", params)  # the shapes and the activations
     net = check_int("net", net, low=0, high=stack[0][0].shape[0] - 1)
@@ -148,8 +152,8 @@ def _check_activations(name, activations, n_hidden):
 
 
 def check_stack(name, params):
-    """Return ``params`` as a :class:`Stack` of float32 ``(kernel, bias)`` numpy pairs,
-    checking that they describe ``k`` chained dense layers (a plain list: ReLU hidden
+    """Return ``params`` as a :class:`~toyviz.network.stack.Stack` of float32 ``(kernel, bias)``
+    numpy pairs, checking that they describe ``k`` chained dense layers (a plain list: ReLU hidden
     layers). ``name`` is the caller's parameter, for the messages."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str (the parameter's name), got {describe(name)}")
@@ -213,12 +217,13 @@ def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2, activation="relu"):
     widths : sequence of int >= 1, the hidden layer widths
     rng : numpy.random.Generator
     n_inputs, n_outputs : int >= 1
-    activation : a name from :data:`HIDDEN_ACTIVATIONS`, or one per hidden layer
+    activation : a name from :data:`~toyviz.network.stack.HIDDEN_ACTIVATIONS`, or one
+        per hidden layer
 
     Returns
     -------
-    :class:`Stack` of ``(kernel (n_nets, fan_in, fan_out), bias (n_nets, fan_out))``
-    float32.
+    :class:`~toyviz.network.stack.Stack` of ``(kernel (n_nets, fan_in, fan_out),
+    bias (n_nets, fan_out))`` float32.
     """
     n_nets = check_int("n_nets", n_nets, low=1)
     rng = check_rng("rng", rng)
@@ -250,7 +255,7 @@ def _check_widths(widths):
 def from_models(models):
     """Stack Keras networks of one shape: chains of Dense layers (activations as layers
     or as ``activation=``, Dropout allowed) with hidden activations from
-    :data:`HIDDEN_ACTIVATIONS` and a softmax output, read by
+    :data:`~toyviz.network.stack.HIDDEN_ACTIVATIONS` and a softmax output, read by
     :func:`toyviz.network.read`.
 
     Parameters
@@ -260,7 +265,7 @@ def from_models(models):
 
     Returns
     -------
-    A :class:`Stack` (see the module docstring).
+    A :class:`~toyviz.network.stack.Stack` (see the module docstring).
     """
     import keras
 
