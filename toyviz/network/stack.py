@@ -222,8 +222,8 @@ def init_stack(n_nets, widths, rng, n_inputs=2, n_outputs=2, activation="relu"):
 
     Returns
     -------
-    :class:`~toyviz.network.stack.Stack` of ``(kernel (n_nets, fan_in, fan_out),
-    bias (n_nets, fan_out))`` float32.
+    :class:`~toyviz.network.stack.Stack` of float32
+    ``(kernel (n_nets, fan_in, fan_out), bias (n_nets, fan_out))`` pairs.
     """
     n_nets = check_int("n_nets", n_nets, low=1)
     rng = check_rng("rng", rng)
