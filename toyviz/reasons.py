@@ -28,6 +28,7 @@ between them and logits out of the last.
 Introduced in chapter 2, :doc:`§Training for the right reasons </book/right_reasons>`.
 """
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -413,18 +414,14 @@ def penalty_gradient_gap(route, params, x, one_hot, rng, step=1e-5):
     return 0.0 if scale == 0 else float(abs(slope - difference) / scale)
 
 
-_HOOKS = {}
-
-
+@functools.cache
 def _penalty_hook(route):
     """``route``'s penalty as :func:`toyviz.training.fit`'s hook, strength × :func:`penalty`
-    per network: one function per route, so that its compiled loop is kept."""
-    if route not in _HOOKS:
-        def hook(params, x, one_hot, strength, region):
-            return strength * penalty(route, params, x, one_hot, region)
+    per network: one function per route (cached), so that its compiled loop is kept."""
+    def hook(params, x, one_hot, strength, region):
+        return strength * penalty(route, params, x, one_hot, region)
 
-        _HOOKS[route] = hook
-    return _HOOKS[route]
+    return hook
 
 
 @dataclass
